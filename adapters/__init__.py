@@ -1,0 +1,1 @@
+"""Adapters: one module per external system, all behind `adapters.base.Adapter`."""

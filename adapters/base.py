@@ -1,0 +1,132 @@
+"""The adapter interface. Reading one adapter module should teach you all of them.
+
+An adapter is a class with a `name`, a pydantic `Config` (what the shop owner enters), the rate
+limits its provider documents, and four calls: `check` the connection, `find` what the system holds
+about a subject, `erase` one holding, `export` everything for an access report. It never retries by
+itself (the shared HTTP helper does, and the executor reschedules) and it never logs personal data.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from adapters.http import ProviderHttp, RateLimit
+from plugin.holdings import Category, Holding, Subject
+
+
+class Outcome(StrEnum):
+    ERASED = "erased"  # gone at the provider, synchronously
+    ERASE_REQUESTED = "erase_requested"  # accepted by an asynchronous erasure job
+    SUPPRESSED = "suppressed"  # unsubscribed/suppressed only (the provider has no deletion API)
+    CANCELLED = "cancelled"  # a shipment cancelled at the provider (kept by it, no longer active)
+    ALREADY_ABSENT = "already_absent"  # "not found" counts as done
+    REQUEST_SENT = "request_sent"  # e-mail channel: awaiting the processor's confirmation
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    provider_ref: str | None = None  # the provider's job or request id, or the e-mail reference
+    detail: str = ""  # for the certificate; never personal data
+
+
+class AdapterError(Exception):
+    """A call failed. `retryable` tells the executor whether to try again, `retry_after` when."""
+
+    retryable: bool = False
+
+    def __init__(self, adapter: str, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(f"{adapter}: {message}")
+        self.adapter = adapter
+        self.retry_after = retry_after
+
+
+class TemporaryFailure(AdapterError):
+    retryable = True
+
+
+class RateLimited(TemporaryFailure):
+    pass
+
+
+class PermanentFailure(AdapterError):
+    retryable = False
+
+
+class AuthFailed(PermanentFailure):
+    """Credentials rejected; the message names the adapter and the setting to fix."""
+
+
+class EmailChannel(Protocol):
+    async def send(self, *, to: str, subject: str, body: str) -> str:
+        """Queue an e-mail and return its reference. `{reference}` in subject or body is filled in."""
+        ...
+
+
+@dataclass(frozen=True)
+class ShopInfo:
+    domain: str
+    name: str
+    contact_email: str | None = None
+    country: str | None = None
+    locale: str = "en"
+
+
+@dataclass
+class AdapterContext:
+    """What the executor hands an adapter: the shop, the HTTP helper, the e-mail channel, a clock."""
+
+    shop: ShopInfo
+    http: ProviderHttp
+    email: EmailChannel | None = None
+    now: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class AdapterConfig(BaseModel):
+    """Base for adapter settings. Secret fields are `SecretStr`; `base_url` is always overridable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Adapter(ABC):
+    name: ClassVar[str]  # registry key, also the step's `system`
+    title: ClassVar[str]  # shown to the shop owner
+    category: ClassVar[Category]
+    channel: ClassVar[Literal["api", "email"]] = "api"
+    can_find: ClassVar[bool] = True
+    can_erase: ClassVar[bool] = True
+    can_export: ClassVar[bool] = True
+    Config: ClassVar[type[AdapterConfig]]
+    rate_limits: ClassVar[tuple[RateLimit, ...]] = ()
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: AdapterConfig, ctx: AdapterContext) -> None:
+        self.config = config
+        self.ctx = ctx
+
+    def credential_key(self) -> str:
+        """Which credential the rate limits are counted against (a fingerprint, never the secret)."""
+        return "default"
+
+    @abstractmethod
+    async def check(self) -> None:
+        """Raise `AuthFailed` or another `AdapterError` if the connection does not work."""
+
+    @abstractmethod
+    async def find(self, subject: Subject) -> list[Holding]:
+        """What this system holds about the subject; empty when nothing."""
+
+    @abstractmethod
+    async def erase(self, subject: Subject, holding: Holding) -> Result:
+        """Erase (or request erasure of) one holding. Must be safe to call twice."""
+
+    @abstractmethod
+    async def export(self, subject: Subject) -> dict[str, Any]:
+        """Everything held about the subject, for the register extract."""

@@ -1,0 +1,1 @@
+"""Gallra: privacy operations for Shopify shops."""

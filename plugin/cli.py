@@ -1,0 +1,40 @@
+"""`gallra`: the command line. Each stage registers its own commands in its own module; this file
+only assembles them and turns known errors into one readable line."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from plugin.settings import SettingsError
+
+app = typer.Typer(
+    name="gallra",
+    help="Gallra: Shopify privacy webhooks, retention rules, erasure with evidence.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Modules exposing `register(app: typer.Typer) -> None`, in the order `--help` lists them.
+COMMAND_MODULES: list[str] = []
+
+
+def _assemble() -> typer.Typer:
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+    return app
+
+
+def main() -> None:
+    try:
+        _assemble()(standalone_mode=True)
+    except SettingsError as exc:
+        print(f"gallra: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

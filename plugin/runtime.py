@@ -1,0 +1,43 @@
+"""The process's shared parts, built once and handed to every stage: settings, database, vault,
+the one `httpx.AsyncClient`, the provider rate limiter, and the wake-up signal for workers."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import httpx
+
+from adapters.http import RateLimiter
+from plugin.crypto import Vault
+from plugin.db import Database
+from plugin.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    vault: Vault
+    http: httpx.AsyncClient
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    # Set by intake after a commit so idle workers pick new work up at once instead of at the next tick.
+    work_available: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @classmethod
+    def build(cls, settings: Settings, *, http: httpx.AsyncClient | None = None) -> Runtime:
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url),
+            vault=Vault(
+                settings.encryption_key.get_secret_value(),
+                settings.encryption_key_previous.get_secret_value()
+                if settings.encryption_key_previous
+                else None,
+            ),
+            http=http or httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0)),
+        )
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.db.dispose()

@@ -1,0 +1,120 @@
+"""Shared fixtures: settings with test secrets, and real databases.
+
+`db` runs a test on both SQLite (a file in a temporary directory) and the real PostgreSQL server
+(GALLRA_TEST_POSTGRES, default postgresql://postgres@127.0.0.1:5432/test): one fresh database per
+test run, migrated with Alembic, emptied between tests and dropped at the end. PostgreSQL tests are
+never skipped: if the server is unreachable they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import text
+
+from plugin.crypto import Vault
+from plugin.db import Database
+from plugin.migrate import upgrade
+from plugin.models import Base
+from plugin.settings import Settings
+
+PG_ADMIN_URL = os.environ.get("GALLRA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+TEST_SECRET = "hush"
+TEST_ENCRYPTION_KEY = Fernet.generate_key().decode()
+
+
+def make_settings(database_url: str = "sqlite+aiosqlite:///:memory:", **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "shopify_api_key": "test-client-id",
+        "shopify_api_secret": TEST_SECRET,
+        "encryption_key": TEST_ENCRYPTION_KEY,
+        "database_url": database_url,
+        "shopify_admin_url": "https://{shop}",
+        "run_workers": False,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def vault() -> Vault:
+    return Vault(TEST_ENCRYPTION_KEY)
+
+
+def _blocking(coro: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine to completion from sync code, even when a loop is already running here."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
+def _pg_url(name: str) -> str:
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test run."""
+    name = f"gallra_test_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    _blocking(admin(f'CREATE DATABASE "{name}"'))
+    url = _pg_url(name)
+    upgrade(url)
+    yield url
+    _blocking(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path: Path = tmp_path_factory.mktemp("sqlite") / "gallra.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url)
+    return url
+
+
+async def _empty(db: Database) -> None:
+    async with db.transaction() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            await session.execute(text(f'DELETE FROM "{table.name}"'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db(request: pytest.FixtureRequest) -> AsyncIterator[Database]:
+    """The same test on SQLite and on the real PostgreSQL server."""
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    database = Database(url)
+    await _empty(database)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def sqlite_db(sqlite_url: str) -> AsyncIterator[Database]:
+    database = Database(sqlite_url)
+    await _empty(database)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def pg_db(postgres_url: str) -> AsyncIterator[Database]:
+    database = Database(postgres_url)
+    await _empty(database)
+    yield database
+    await database.dispose()
