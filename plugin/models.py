@@ -240,18 +240,31 @@ class OutboxMessage(Base):
     """E-mail channel: a templated request to a processor, tracked until confirmed."""
 
     __tablename__ = "outbox"
+    # One message per step, so a retried step never queues a second e-mail.
+    __table_args__ = (UniqueConstraint("shop_domain", "step_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     shop_domain: Mapped[str] = mapped_column(String(255), index=True)
     step_id: Mapped[int | None] = mapped_column(Integer, index=True)
     reference: Mapped[str] = mapped_column(String(64), unique=True)
+    # Keyed hash of what the message asks for, so two steps asking one processor the same thing
+    # (several shipments of one customer) share one e-mail.
+    dedupe_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     to_enc: Mapped[str] = mapped_column(Text)
+    reply_to_enc: Mapped[str | None] = mapped_column(Text)
     subject_enc: Mapped[str] = mapped_column(Text)
     body_enc: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued|sent|confirmed|failed
+    # queued|sending|sent|confirmed|failed
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=utcnow)
+    lease_expires_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+    reminders: Mapped[int] = mapped_column(Integer, default=0)
     reminded_at: Mapped[datetime | None]
     confirmed_at: Mapped[datetime | None]
+    note_enc: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
