@@ -1,0 +1,151 @@
+"""The ledger: one row per privacy request, its subject, its legal deadline and its state.
+
+It is the source of truth and the work queue. This module creates rows (idempotently: a request
+that is already there is never created twice, whichever instance sees it first) and reads them for
+the executor, the admin UI and the CLI. E-mail and phone are stored encrypted plus a keyed per-shop
+hash for look-up; nothing here logs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Insert, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plugin.crypto import Vault
+from plugin.models import Base, Request, utcnow
+
+# Shopify: complete the action within 30 days of receiving the request.
+RESPONSE_PERIOD = timedelta(days=30)
+
+KINDS = ("data_request", "customer_redact", "shop_redact")
+TOPIC_KINDS = {
+    "customers/data_request": "data_request",
+    "customers/redact": "customer_redact",
+    "shop/redact": "shop_redact",
+}
+OPEN_STATUSES = ("received", "planning", "in_progress", "awaiting")
+
+# Business keys are short and readable when they can be; long order lists are digested so the key
+# fits its column whatever the payload.
+_MAX_READABLE_KEY = 200
+
+
+def insert_ignoring_conflicts(session: AsyncSession, model: type[Base]) -> Insert:
+    """`INSERT ... ON CONFLICT DO NOTHING` in the session's dialect (SQLite and PostgreSQL alike).
+
+    Under concurrency the unique index decides: on PostgreSQL a second insert of the same key waits
+    for the first transaction and then does nothing; on SQLite writers are serialised anyway.
+    """
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    if dialect == "postgresql":
+        return postgresql.insert(model).on_conflict_do_nothing()
+    return sqlite.insert(model).on_conflict_do_nothing()
+
+
+def orders_key(order_ids: Sequence[int]) -> str:
+    joined = ",".join(str(order) for order in sorted(set(order_ids)))
+    if len(joined) <= _MAX_READABLE_KEY:
+        return joined
+    return "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    """A privacy request as intake hands it to the ledger. `email`/`phone` are plaintext here only."""
+
+    kind: str
+    shop_domain: str
+    business_key: str
+    shopify_shop_id: int | None = None
+    customer_id: int | None = None
+    email: str | None = None
+    phone: str | None = None
+    order_ids: list[int] = field(default_factory=list)
+    data_request_id: int | None = None
+    received_at: datetime = field(default_factory=utcnow)
+
+    def row(self, vault: Vault) -> dict[str, Any]:
+        if self.kind not in KINDS and self.kind != "sweep":
+            raise ValueError(f"unknown request kind {self.kind!r}")
+        return {
+            "shop_domain": self.shop_domain,
+            "kind": self.kind,
+            "business_key": self.business_key,
+            "shopify_shop_id": self.shopify_shop_id,
+            "customer_id": self.customer_id,
+            "email_enc": vault.encrypt(self.email),
+            "email_hash": vault.email_hash(self.shop_domain, self.email),
+            "phone_enc": vault.encrypt(self.phone),
+            "phone_hash": vault.phone_hash(self.shop_domain, self.phone),
+            "order_ids": sorted(set(self.order_ids)),
+            "data_request_id": self.data_request_id,
+            "received_at": self.received_at,
+            "due_at": self.received_at + RESPONSE_PERIOD,
+            "status": "received",
+            "attempts": 0,
+            "next_attempt_at": self.received_at,
+        }
+
+
+async def insert_request(session: AsyncSession, vault: Vault, new: NewRequest) -> int | None:
+    """Create the request; its id, or None if one with the same business key already exists."""
+    statement = insert_ignoring_conflicts(session, Request).values(**new.row(vault)).returning(Request.id)
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def find_request_id(
+    session: AsyncSession, shop_domain: str, kind: str, business_key: str
+) -> int | None:
+    statement = select(Request.id).where(
+        Request.shop_domain == shop_domain, Request.kind == kind, Request.business_key == business_key
+    )
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def get_request(session: AsyncSession, shop_domain: str, request_id: int) -> Request | None:
+    statement = select(Request).where(Request.shop_domain == shop_domain, Request.id == request_id)
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def list_requests(
+    session: AsyncSession,
+    shop_domain: str | None,
+    *,
+    status: str | Sequence[str] | None = None,
+    kind: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Request]:
+    """Newest first. `shop_domain=None` lists every shop: for the operator's CLI only; anything a
+    shop owner sees passes their shop."""
+    statement = select(Request)
+    if shop_domain is not None:
+        statement = statement.where(Request.shop_domain == shop_domain)
+    if isinstance(status, str):
+        statement = statement.where(Request.status == status)
+    elif status is not None:
+        statement = statement.where(Request.status.in_(list(status)))
+    if kind is not None:
+        statement = statement.where(Request.kind == kind)
+    statement = statement.order_by(Request.received_at.desc(), Request.id.desc()).limit(limit).offset(offset)
+    return list((await session.execute(statement)).scalars())
+
+
+async def count_requests(session: AsyncSession, shop_domain: str | None) -> int:
+    statement = select(func.count()).select_from(Request)
+    if shop_domain is not None:
+        statement = statement.where(Request.shop_domain == shop_domain)
+    return int((await session.execute(statement)).scalar_one())
+
+
+def days_left(request: Request, now: datetime | None = None) -> int:
+    """Whole days until the deadline, counted down like a calendar (negative once overdue)."""
+    now = now or utcnow()
+    return (request.due_at.date() - now.date()).days

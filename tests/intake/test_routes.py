@@ -1,0 +1,389 @@
+"""Every answer intake gives, on SQLite and on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from sqlalchemy import event, func, select
+
+from plugin.app import create_app
+from plugin.db import Database
+from plugin.intake.routes import MAX_BODY
+from plugin.intake.signature import sign
+from plugin.models import Delivery, Request, Shop
+from plugin.runtime import Runtime
+from tests.intake.conftest import (
+    APP_UNINSTALLED,
+    CUSTOMER_REDACT,
+    DATA_REQUEST,
+    PAYLOADS,
+    SHOP,
+    SHOP_REDACT,
+    Sender,
+    body_of,
+    build_runtime,
+    headers_for,
+)
+
+
+async def counts(db: Database) -> tuple[int, int]:
+    async with db.session() as session:
+        requests = (await session.execute(select(func.count()).select_from(Request))).scalar_one()
+        deliveries = (await session.execute(select(func.count()).select_from(Delivery))).scalar_one()
+    return int(requests), int(deliveries)
+
+
+async def test_each_topic_is_stored_with_its_delivery(sender: Sender, runtime: Runtime) -> None:
+    expected_kinds = {
+        "customers/data_request": "data_request",
+        "customers/redact": "customer_redact",
+        "shop/redact": "shop_redact",
+    }
+    for topic, payload in PAYLOADS.items():
+        response = await sender.send(topic, payload, webhook_id=f"wh-{topic}")
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "stored"
+        async with runtime.db.session() as session:
+            delivery = (await session.execute(select(Delivery).where(Delivery.topic == topic))).scalar_one()
+        assert delivery.webhook_id == f"wh-{topic}" and delivery.shop_domain == SHOP
+        assert delivery.api_version == "2026-01"
+        assert delivery.triggered_at == "2026-11-22T10:08:46.395212977Z"
+        # the raw body, byte for byte, encrypted at rest
+        assert runtime.vault.decrypt_bytes(delivery.body_enc) == body_of(payload)
+        assert b"john" not in delivery.body_enc.encode()
+        assert delivery.request_id == response.json()["request_id"]
+        if topic in expected_kinds:
+            async with runtime.db.session() as session:
+                request = await session.get(Request, delivery.request_id)
+            assert request is not None and request.kind == expected_kinds[topic]
+        else:
+            assert delivery.request_id is None
+    assert await counts(runtime.db) == (3, 4)
+
+
+async def test_ledger_request_fields(sender: Sender, runtime: Runtime) -> None:
+    before = datetime.now(UTC)
+    response = await sender.send("customers/data_request", DATA_REQUEST)
+    async with runtime.db.session() as session:
+        request = await session.get(Request, response.json()["request_id"])
+    assert request is not None
+    assert (request.shop_domain, request.kind, request.status) == (SHOP, "data_request", "received")
+    assert request.customer_id == 191167 and request.data_request_id == 9999
+    assert request.shopify_shop_id == 954889
+    assert request.order_ids == [220458, 280263, 299938]
+    assert before - timedelta(seconds=1) <= request.received_at <= datetime.now(UTC)
+    assert request.due_at == request.received_at + timedelta(days=30)
+    assert request.attempts == 0 and request.lease_owner is None
+    assert request.email_enc is not None and "john" not in request.email_enc
+    assert runtime.vault.decrypt(request.email_enc) == "john@example.com"
+    assert request.email_hash == runtime.vault.email_hash(SHOP, "John@Example.com")
+    assert runtime.vault.decrypt(request.phone_enc) == "555-625-1199"
+    assert request.phone_hash == runtime.vault.phone_hash(SHOP, "555 625 1199")
+
+
+async def test_generic_endpoint_takes_topic_from_header(sender: Sender, db: Database) -> None:
+    response = await sender.send("shop/redact", SHOP_REDACT, path="/webhooks")
+    assert response.status_code == 200 and response.json()["status"] == "stored"
+    assert await counts(db) == (1, 1)
+
+
+async def test_unknown_topic_is_404(sender: Sender, client: httpx.AsyncClient, db: Database) -> None:
+    assert (await sender.send("orders/create", SHOP_REDACT, path="/webhooks")).status_code == 404
+    assert (await sender.send("orders/create", SHOP_REDACT)).status_code == 404
+    body = body_of(SHOP_REDACT)
+    headers = headers_for("shop/redact", body)
+    del headers["X-Shopify-Topic"]
+    assert (await client.post("/webhooks", content=body, headers=headers)).status_code == 404
+    assert await counts(db) == (0, 0)
+
+
+async def test_signature_missing_or_wrong_is_401(
+    client: httpx.AsyncClient, sender: Sender, db: Database
+) -> None:
+    body = body_of(SHOP_REDACT)
+    headers = headers_for("shop/redact", body)
+    del headers["X-Shopify-Hmac-Sha256"]
+    assert (await client.post("/webhooks/shop/redact", content=body, headers=headers)).status_code == 401
+    assert (await sender.send("shop/redact", SHOP_REDACT, secret="not-the-secret")).status_code == 401
+    assert (await sender.send("shop/redact", SHOP_REDACT, signature="garbage")).status_code == 401
+    # signed over different bytes than those sent
+    other = sign(body_of({**SHOP_REDACT, "shop_id": 1}), "hush")
+    assert (await sender.send("shop/redact", SHOP_REDACT, signature=other)).status_code == 401
+    # even an empty or broken body is refused for its signature first
+    assert (await sender.send("shop/redact", b"", signature="x")).status_code == 401
+    assert (await sender.send("shop/redact", b"{", signature="x")).status_code == 401
+    assert await counts(db) == (0, 0)
+
+
+async def test_previous_secret_accepted(sender: Sender, runtime: Runtime) -> None:
+    previous = runtime.settings.shopify_api_secret_previous
+    assert previous is not None
+    response = await sender.send("customers/redact", CUSTOMER_REDACT, secret=previous.get_secret_value())
+    assert response.status_code == 200 and response.json()["status"] == "stored"
+
+
+async def test_not_post_is_405(client: httpx.AsyncClient) -> None:
+    for path in ("/webhooks", "/webhooks/customers/redact"):
+        for method in ("GET", "PUT", "DELETE", "PATCH"):
+            assert (await client.request(method, path)).status_code == 405
+
+
+async def test_bad_bodies_are_400_without_personal_data(sender: Sender, db: Database) -> None:
+    cases = [
+        b"",
+        b"{not json",
+        b'"a string"',
+        body_of({"shop_domain": SHOP}),
+        body_of({**DATA_REQUEST, "customer": {"id": "john@example.com"}}),
+        body_of({**CUSTOMER_REDACT, "customer": None, "orders_to_redact": []}),
+    ]
+    for body in cases:
+        response = await sender.send("customers/data_request", body)
+        assert response.status_code == 400, (body, response.text)
+        assert "john" not in response.text and "555" not in response.text
+    # customers/redact naming nobody at all
+    empty = {**CUSTOMER_REDACT, "customer": {"email": None}, "orders_to_redact": []}
+    assert (await sender.send("customers/redact", empty)).status_code == 400
+    assert await counts(db) == (0, 0)
+
+
+async def test_oversized_body_is_413(client: httpx.AsyncClient, sender: Sender, db: Database) -> None:
+    big = body_of({**SHOP_REDACT, "padding": "x" * MAX_BODY})
+    assert (await sender.send("shop/redact", big)).status_code == 413
+    # exactly at the limit is fine (and then judged on its content)
+    at_limit = body_of({**SHOP_REDACT, "pad": ""})
+    at_limit = body_of({**SHOP_REDACT, "pad": "x" * (MAX_BODY - len(at_limit))})
+    assert len(at_limit) == MAX_BODY
+    assert (await sender.send("shop/redact", at_limit)).status_code == 200
+
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        while sent < 10 * MAX_BODY:
+            sent += 64 * 1024
+            yield b" " * (64 * 1024)
+
+    headers = headers_for("shop/redact", b"", signature="whatever")
+    response = await client.post("/webhooks/shop/redact", content=endless(), headers=headers)
+    assert response.status_code == 413
+    assert sent <= MAX_BODY + 64 * 1024  # stopped reading right after the limit
+    assert await counts(db) == (1, 1)
+
+
+async def test_missing_shop_and_version_headers(sender: Sender, runtime: Runtime) -> None:
+    response = await sender.send("customers/redact", CUSTOMER_REDACT, shop=None, api_version=None)
+    assert response.status_code == 200
+    async with runtime.db.session() as session:
+        delivery = (await session.execute(select(Delivery))).scalar_one()
+    assert delivery.shop_domain == SHOP and delivery.api_version is None
+
+
+async def test_events_header_family(sender: Sender, db: Database) -> None:
+    response = await sender.send("shop/redact", SHOP_REDACT, family="shopify-", path="/webhooks")
+    assert response.status_code == 200 and response.json()["status"] == "stored"
+    lower = await sender.send("customers/redact", CUSTOMER_REDACT, family="shopify-")
+    assert lower.status_code == 200
+    assert await counts(db) == (2, 2)
+
+
+async def test_topic_header_must_match_path(sender: Sender) -> None:
+    body = body_of(SHOP_REDACT)
+    headers = headers_for("customers/redact", body)
+    response = await sender.client.post("/webhooks/shop/redact", content=body, headers=headers)
+    assert response.status_code == 400
+
+
+async def test_overlong_header_is_400(sender: Sender) -> None:
+    assert (await sender.send("shop/redact", SHOP_REDACT, webhook_id="w" * 300)).status_code == 400
+
+
+async def test_duplicates_sequential(sender: Sender, db: Database) -> None:
+    first = await sender.send("customers/data_request", DATA_REQUEST, webhook_id="same")
+    again = await sender.send("customers/data_request", DATA_REQUEST, webhook_id="same")
+    assert first.json()["status"] == "stored" and again.json()["status"] == "duplicate"
+    assert again.status_code == 200 and again.json()["request_id"] == first.json()["request_id"]
+    # a new webhook id with the same data_request.id is the same request
+    other_id = await sender.send("customers/data_request", DATA_REQUEST, webhook_id="other")
+    assert other_id.json() == {"status": "duplicate", "request_id": first.json()["request_id"]}
+    assert await counts(db) == (1, 1)
+    # a different data_request.id is a new request
+    newer = await sender.send("customers/data_request", {**DATA_REQUEST, "data_request": {"id": 10000}})
+    assert newer.json()["status"] == "stored"
+    assert await counts(db) == (2, 2)
+
+
+async def test_duplicate_business_keys(sender: Sender, db: Database) -> None:
+    await sender.send("customers/redact", CUSTOMER_REDACT)
+    shuffled = {**CUSTOMER_REDACT, "orders_to_redact": [220458, 299938, 280263]}
+    assert (await sender.send("customers/redact", shuffled)).json()["status"] == "duplicate"
+    fewer = {**CUSTOMER_REDACT, "orders_to_redact": [220458]}
+    assert (await sender.send("customers/redact", fewer)).json()["status"] == "stored"
+    await sender.send("shop/redact", SHOP_REDACT)
+    assert (await sender.send("shop/redact", SHOP_REDACT)).json()["status"] == "duplicate"
+    # same customer at another shop is another request
+    elsewhere = {**CUSTOMER_REDACT, "shop_domain": "other.myshopify.com", "shop_id": 2}
+    assert (await sender.send("customers/redact", elsewhere)).json()["status"] == "stored"
+    assert await counts(db) == (4, 4)
+
+
+async def test_email_only_customer_redact_dedupes_on_keyed_hash(sender: Sender, runtime: Runtime) -> None:
+    payload = {**CUSTOMER_REDACT, "customer": {"email": "Only@Example.com"}, "orders_to_redact": []}
+    assert (await sender.send("customers/redact", payload)).json()["status"] == "stored"
+    same = {**payload, "customer": {"email": "only@example.com"}}
+    assert (await sender.send("customers/redact", same)).json()["status"] == "duplicate"
+    async with runtime.db.session() as session:
+        request = (await session.execute(select(Request))).scalar_one()
+    assert "only" not in request.business_key.lower()
+
+
+async def test_duplicates_concurrent(sender: Sender, db: Database) -> None:
+    body = body_of(CUSTOMER_REDACT)
+    headers = headers_for("customers/redact", body, webhook_id="concurrent")
+    responses = await asyncio.gather(
+        *(sender.client.post("/webhooks/customers/redact", content=body, headers=headers) for _ in range(25))
+    )
+    assert all(r.status_code == 200 for r in responses)
+    assert [r.json()["status"] for r in responses].count("stored") == 1
+    assert len({r.json()["request_id"] for r in responses}) == 1
+    assert await counts(db) == (1, 1)
+
+
+async def test_100_concurrent_deliveries_on_postgres(pg_db: Database) -> None:
+    runtime = build_runtime(pg_db)
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    body = body_of(DATA_REQUEST)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gallra.test") as client:
+        # the same webhook 100 times, and the same request under 100 different webhook ids
+        same = headers_for("customers/data_request", body, webhook_id="one-webhook")
+        responses = await asyncio.gather(
+            *(client.post("/webhooks/customers/data_request", content=body, headers=same) for _ in range(100))
+        )
+        fresh_ids = await asyncio.gather(
+            *(
+                client.post(
+                    "/webhooks/customers/data_request",
+                    content=body,
+                    headers=headers_for("customers/data_request", body),
+                )
+                for _ in range(100)
+            )
+        )
+    await runtime.http.aclose()
+    assert [r.status_code for r in responses + fresh_ids] == [200] * 200
+    assert [r.json()["status"] for r in responses + fresh_ids].count("stored") == 1
+    assert await counts(pg_db) == (1, 1)
+
+
+async def test_work_available_set_after_commit_only(sender: Sender, runtime: Runtime) -> None:
+    runtime.work_available.clear()
+    await sender.send("shop/redact", SHOP_REDACT, secret="wrong")
+    assert not runtime.work_available.is_set()
+    await sender.send("shop/redact", SHOP_REDACT)
+    assert runtime.work_available.is_set()
+    runtime.work_available.clear()
+    await sender.send("shop/redact", SHOP_REDACT)
+    assert not runtime.work_available.is_set()
+
+
+async def _add_shop(db: Database, installed_at: datetime) -> None:
+    async with db.transaction() as session:
+        session.add(
+            Shop(
+                domain=SHOP,
+                access_token_enc="tok",
+                refresh_token_enc="ref",
+                access_token_expires_at=installed_at + timedelta(hours=1),
+                installed_at=installed_at,
+            )
+        )
+
+
+async def _shop(db: Database) -> Shop:
+    async with db.session() as session:
+        return (await session.execute(select(Shop).where(Shop.domain == SHOP))).scalar_one()
+
+
+async def test_app_uninstalled_marks_shop_and_drops_tokens(sender: Sender, db: Database) -> None:
+    await _add_shop(db, datetime(2026, 1, 1, tzinfo=UTC))
+    response = await sender.send("app/uninstalled", APP_UNINSTALLED)
+    assert response.status_code == 200 and response.json() == {"status": "stored", "request_id": None}
+    shop = await _shop(db)
+    assert shop.status == "uninstalled" and shop.uninstalled_at is not None
+    assert shop.access_token_enc is None and shop.refresh_token_enc is None
+    assert shop.access_token_expires_at is None
+    # repeated deliveries (new webhook ids) are fine
+    for _ in range(2):
+        assert (await sender.send("app/uninstalled", APP_UNINSTALLED)).status_code == 200
+    assert (await _shop(db)).status == "uninstalled"
+
+
+async def test_app_uninstalled_without_shop_row_or_domain_header(sender: Sender, db: Database) -> None:
+    response = await sender.send("app/uninstalled", APP_UNINSTALLED, shop=None)
+    assert response.status_code == 200
+    # shop only in the header
+    no_domain = {k: v for k, v in APP_UNINSTALLED.items() if k != "myshopify_domain"}
+    assert (await sender.send("app/uninstalled", no_domain)).status_code == 200
+    # shop nowhere
+    assert (await sender.send("app/uninstalled", no_domain, shop=None)).status_code == 400
+    assert await counts(db) == (0, 2)
+
+
+async def test_late_uninstall_after_reinstall_leaves_shop_alone(sender: Sender, db: Database) -> None:
+    await _add_shop(db, datetime(2026, 11, 23, tzinfo=UTC))  # installed after the delivery's trigger
+    assert (await sender.send("app/uninstalled", APP_UNINSTALLED)).status_code == 200
+    shop = await _shop(db)
+    assert shop.status == "active" and shop.access_token_enc == "tok"
+
+
+async def test_database_down_is_503(db: Database) -> None:
+    url = (
+        "sqlite+aiosqlite:////nonexistent-dir/gallra.db"
+        if db.is_sqlite
+        else "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
+    )
+    down = Database(url)
+    runtime = build_runtime(down)
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gallra.test") as client:
+        for topic, payload in PAYLOADS.items():
+            body = body_of(payload)
+            response = await client.post(f"/webhooks/{topic}", content=body, headers=headers_for(topic, body))
+            assert response.status_code == 503, response.text
+            assert response.headers["retry-after"]
+        assert (await client.get("/readyz")).status_code == 503
+        assert (await client.get("/healthz")).status_code == 200
+    assert not runtime.work_available.is_set()
+    await runtime.http.aclose()
+    await down.dispose()
+
+
+async def test_database_failing_mid_transaction_is_503(
+    sender: Sender, runtime: Runtime, db: Database
+) -> None:
+    def fail(*_args: object) -> None:
+        raise ConnectionResetError("connection lost")
+
+    # the delivery insert fails after the request insert: nothing may remain, no 2xx
+    def before(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        if "INSERT INTO deliveries" in statement:
+            fail()
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", before)
+    try:
+        response = await sender.send("customers/redact", CUSTOMER_REDACT)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", before)
+    assert response.status_code == 503
+    assert await counts(db) == (0, 0)
+    # and once the database is back, Shopify's retry is stored
+    assert (await sender.send("customers/redact", CUSTOMER_REDACT)).json()["status"] == "stored"
+
+
+async def test_health_endpoints(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
