@@ -1,0 +1,87 @@
+"""`gallra requests ...`: the ledger from the command line (the operator's view, all shops)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from plugin.db import Database
+from plugin.ledger import days_left, list_requests
+from plugin.models import Request, utcnow
+from plugin.settings import load_settings
+
+requests_app = typer.Typer(name="requests", help="Privacy requests in the ledger.", no_args_is_help=True)
+
+
+def request_summary(request: Request, now: datetime) -> dict[str, Any]:
+    """A request without its personal data (no e-mail, no phone), as the CLI shows it."""
+    return {
+        "id": request.id,
+        "shop": request.shop_domain,
+        "kind": request.kind,
+        "status": request.status,
+        "customer_id": request.customer_id,
+        "orders": len(request.order_ids or []),
+        "received_at": request.received_at.isoformat(),
+        "due_at": request.due_at.isoformat(),
+        "days_left": days_left(request, now),
+        "attempts": request.attempts,
+    }
+
+
+async def _load(
+    url: str, shop: str | None, status: str | None, kind: str | None, limit: int
+) -> list[Request]:
+    db = Database(url)
+    try:
+        async with db.session() as session:
+            return await list_requests(session, shop, status=status, kind=kind, limit=limit)
+    finally:
+        await db.dispose()
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    columns = ["id", "kind", "shop", "status", "received_at", "days_left"]
+    cells = [[str(row[c]) if c != "received_at" else str(row[c])[:16] for c in columns] for row in rows]
+    widths = [max([len(c), *(len(line[i]) for line in cells)]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells]
+    return "\n".join(lines)
+
+
+@requests_app.command("list")
+def list_command(
+    shop: Annotated[str | None, typer.Option(help="Only this shop (*.myshopify.com).")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only this status (received, in_progress, done, ...).")
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="data_request, customer_redact, shop_redact or sweep.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List privacy requests, newest first, with the days left until their 30-day deadline."""
+    settings = load_settings()
+    try:
+        found = asyncio.run(_load(settings.database_url, shop, status, kind, limit))
+    except (OperationalError, ProgrammingError):
+        typer.echo("gallra: the database has no ledger yet; run `gallra db upgrade` first", err=True)
+        raise typer.Exit(1) from None
+    now = utcnow()
+    rows = [request_summary(request, now) for request in found]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    elif rows:
+        typer.echo(_table(rows))
+    else:
+        typer.echo("no requests")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(requests_app)
