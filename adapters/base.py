@@ -64,8 +64,17 @@ class AuthFailed(PermanentFailure):
 
 
 class EmailChannel(Protocol):
-    async def send(self, *, to: str, subject: str, body: str) -> str:
-        """Queue an e-mail and return its reference. `{reference}` in subject or body is filled in."""
+    async def send(
+        self,
+        *,
+        to: str,
+        subject: str,
+        body: str,
+        reply_to: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> str:
+        """Queue an e-mail and return its reference. `{reference}` in subject or body is filled in.
+        Idempotent per step; calls with the same `dedupe_key` (for one shop) share one message."""
         ...
 
 
