@@ -118,3 +118,22 @@ async def pg_db(postgres_url: str) -> AsyncIterator[Database]:
     await _empty(database)
     yield database
     await database.dispose()
+
+
+@pytest.fixture(scope="session")
+def shopify_schema() -> Any:
+    """Shopify's Admin GraphQL schema (API 2026-01), built once per test run."""
+    from tests.fakes.shopify import load_admin_schema
+
+    return load_admin_schema()
+
+
+@pytest.fixture
+def shopify_fake(shopify_schema: Any) -> Iterator[Any]:
+    """A stateful Shopify Admin API (tests/fakes/shopify.py) answering every https://{shop}/admin/...
+    call made through httpx while the test runs."""
+    from tests.fakes.shopify import ShopifyFake
+
+    fake = ShopifyFake(schema=shopify_schema)
+    with fake.mocked():
+        yield fake
