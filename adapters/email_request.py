@@ -1,0 +1,275 @@
+"""The e-mail channel for processors without an erasure API (carriers, mostly): a templated
+Art. 17 erasure request to the processor's privacy address, tracked until the shop owner marks it
+confirmed.
+
+A carrier adapter is a few class attributes on `EmailRequestAdapter`:
+
+    class Posti(EmailRequestAdapter):
+        name = "posti"
+        title = "Posti"
+        country = "FI"                          # picks the template language (fi, else en)
+        privacy_address = "tietosuoja@posti.com"
+
+Templates are data: add a language by adding a `Template` to `TEMPLATES` (and the country to
+`COUNTRY_LANGUAGE`). The shop owner may override the address and the language per shop.
+
+One request covers all of a subject's shipments with the carrier: every shipment holding's erase
+call asks the outbox for the same message (same `dedupe_key`), so the processor gets one e-mail.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import Field, field_validator
+
+from adapters.base import (
+    Adapter,
+    AdapterConfig,
+    Outcome,
+    PermanentFailure,
+    Result,
+)
+from adapters.carriers import carrier_adapter
+from plugin.holdings import Category, Holding, Shipment, Subject
+
+_ADDRESS = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
+
+
+@dataclass(frozen=True)
+class Template:
+    """One language's erasure request. Placeholders: {shop_name} {shop_domain} {processor}
+    {identifiers} {shipments} {count} {reply_to} {reference} (filled in by the outbox)."""
+
+    subject: str
+    body: str
+    email_line: str  # {email}
+    phone_line: str  # {phone}
+    shipment_line: str  # {tracking} {order} {sent}
+    no_tracking: str
+    unknown_date: str
+
+
+TEMPLATES: dict[str, Template] = {
+    "sv": Template(
+        subject="Begäran om radering av personuppgifter (GDPR art. 17), ref. {reference}",
+        body=(
+            "Hej,\n\n"
+            "Vi är {shop_name} ({shop_domain}). En av våra kunder, som har fått försändelser från oss "
+            "genom {processor}, har begärt att hens personuppgifter raderas.\n\n"
+            "Med stöd av artikel 17 i dataskyddsförordningen (EU) 2016/679 ber vi er radera de "
+            "personuppgifter ni behandlar om mottagaren av försändelserna nedan (namn, adress, "
+            "telefonnummer och e-postadress), utom de uppgifter ni enligt lag måste spara. Om ni "
+            "behåller uppgifter, tala om vilka, varför och till när (artikel 17.3).\n\n"
+            "Mottagaren:\n{identifiers}\n\n"
+            "Försändelser ({count}):\n{shipments}\n\n"
+            "Svara till {reply_to} inom en månad (artikel 12.3) och ange vår referens {reference}.\n\n"
+            "Med vänlig hälsning\n{shop_name}\n"
+        ),
+        email_line="- E-postadress: {email}",
+        phone_line="- Telefonnummer: {phone}",
+        shipment_line="- Försändelse {tracking}, order {order}, skickad {sent}",
+        no_tracking="(utan kollinummer)",
+        unknown_date="okänt datum",
+    ),
+    "en": Template(
+        subject="Request for erasure of personal data (GDPR Art. 17), ref. {reference}",
+        body=(
+            "Hello,\n\n"
+            "We are {shop_name} ({shop_domain}). One of our customers, who received shipments from us "
+            "through {processor}, has asked for their personal data to be erased.\n\n"
+            "Under Article 17 of the General Data Protection Regulation (EU) 2016/679 we ask you to "
+            "erase the personal data you process about the recipient of the shipments below (name, "
+            "address, phone number and e-mail address), except what the law requires you to keep. If "
+            "you keep any data, please tell us which, why and until when (Article 17(3)).\n\n"
+            "The recipient:\n{identifiers}\n\n"
+            "Shipments ({count}):\n{shipments}\n\n"
+            "Please reply to {reply_to} within one month (Article 12(3)), quoting our reference "
+            "{reference}.\n\n"
+            "Kind regards\n{shop_name}\n"
+        ),
+        email_line="- E-mail address: {email}",
+        phone_line="- Phone number: {phone}",
+        shipment_line="- Shipment {tracking}, order {order}, sent {sent}",
+        no_tracking="(no tracking number)",
+        unknown_date="unknown date",
+    ),
+}
+
+# The language a carrier's country reads; languages without a template fall back to English.
+COUNTRY_LANGUAGE: dict[str, str] = {"SE": "sv", "FI": "fi", "NO": "no", "DK": "da", "DE": "de", "AT": "de"}
+FALLBACK_LANGUAGE = "en"
+
+
+class EmailRequestConfig(AdapterConfig):
+    privacy_email: str | None = Field(
+        default=None,
+        description="Where erasure requests go. Leave empty to use the processor's privacy address "
+        "from Gallra's reference.",
+    )
+    language: str | None = Field(
+        default=None,
+        description="Two-letter language of the request (sv, en, …). Leave empty to use the "
+        "processor's country.",
+    )
+
+    @field_validator("privacy_email")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not _ADDRESS.match(value.strip()):
+            raise ValueError("not an e-mail address")
+        return value.strip()
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if value.strip().lower() not in TEMPLATES:
+            raise ValueError(f"no template in that language; available: {', '.join(sorted(TEMPLATES))}")
+        return value.strip().lower()
+
+
+def shipment_ref(shipment: Shipment) -> str:
+    """The same reference `plugin.shopify.holdings` gives the shipment, so the two meet."""
+    return f"shipment:{shipment.order_id}:{shipment.tracking_number or 'untracked'}"
+
+
+def _shipment_from_ref(ref: str) -> Shipment | None:
+    parts = ref.split(":", 2)
+    if len(parts) != 3 or parts[0] != "shipment" or not parts[1].isdigit():
+        return None
+    tracking = None if parts[2] == "untracked" else parts[2]
+    return Shipment(order_id=int(parts[1]), order_name=f"#{parts[1]}", carrier=None, tracking_number=tracking)
+
+
+class EmailRequestAdapter(Adapter):
+    """Base for processors reached by e-mail. Subclasses set name, title, country, privacy_address."""
+
+    channel = "email"
+    category: ClassVar[Category] = Category.SHIPMENT
+    Config: ClassVar[type[AdapterConfig]] = EmailRequestConfig
+    country: ClassVar[str] = ""  # ISO 3166-1 alpha-2 of the processor, picks the language
+    privacy_address: ClassVar[str | None] = None  # None: the shop owner must enter one
+
+    @property
+    def settings(self) -> EmailRequestConfig:
+        assert isinstance(self.config, EmailRequestConfig)
+        return self.config
+
+    def address(self) -> str:
+        found = self.settings.privacy_email or self.privacy_address
+        if not found:
+            raise PermanentFailure(self.name, "no privacy address is known; set `privacy_email`")
+        return found
+
+    def language(self) -> str:
+        wanted = self.settings.language or COUNTRY_LANGUAGE.get(self.country.upper(), FALLBACK_LANGUAGE)
+        return wanted if wanted in TEMPLATES else FALLBACK_LANGUAGE
+
+    def shipments(self, subject: Subject) -> list[Shipment]:
+        """The subject's shipments whose carrier maps to this adapter."""
+        return [s for s in subject.shipments if carrier_adapter(s.carrier) == self.name]
+
+    async def check(self) -> None:
+        self.address()
+        if self.ctx.email is None:
+            raise PermanentFailure(self.name, "no e-mail channel is available to this shop")
+
+    async def find(self, subject: Subject) -> list[Holding]:
+        return [
+            Holding(
+                system=self.name,
+                category=self.category,
+                ref=shipment_ref(shipment),
+                label=f"Shipment {shipment.tracking_number or '(no tracking number)'} "
+                f"of order {shipment.order_name}",
+                delivered=shipment.delivered,
+                country=shipment.country,
+            )
+            for shipment in self.shipments(subject)
+        ]
+
+    async def erase(self, subject: Subject, holding: Holding) -> Result:
+        if self.ctx.email is None:
+            raise PermanentFailure(self.name, "no e-mail channel is available to this shop")
+        shipments = self.shipments(subject)
+        if holding.ref not in {shipment_ref(s) for s in shipments}:
+            extra = _shipment_from_ref(holding.ref)
+            if extra is not None:
+                shipments.append(extra)
+        if not shipments and not subject.email and not subject.phone:
+            raise PermanentFailure(
+                self.name, "nothing identifies the recipient (no e-mail, phone or shipment)"
+            )
+        subject_line, body = self.render(subject, shipments)
+        reference = await self.ctx.email.send(
+            to=self.address(),
+            subject=subject_line,
+            body=body,
+            reply_to=self.ctx.shop.contact_email,
+            dedupe_key=self._dedupe_key(subject, shipments),
+        )
+        return Result(
+            Outcome.REQUEST_SENT,
+            provider_ref=reference,
+            detail=f"erasure request e-mailed to {self.title}'s privacy contact "
+            f"({len(shipments)} shipment(s)); awaiting confirmation",
+        )
+
+    def _dedupe_key(self, subject: Subject, shipments: list[Shipment]) -> str:
+        refs = ",".join(sorted(shipment_ref(s) for s in shipments))
+        who = subject.customer_id or subject.email or subject.phone or ""
+        return f"{self.name}:erase:{who}:{refs}"
+
+    def render(self, subject: Subject, shipments: list[Shipment]) -> tuple[str, str]:
+        """The request's subject line and body, with `{reference}` left for the outbox."""
+        template = TEMPLATES[self.language()]
+        identifiers = []
+        if subject.email:
+            identifiers.append(template.email_line.format(email=subject.email))
+        if subject.phone:
+            identifiers.append(template.phone_line.format(phone=subject.phone))
+        lines = [
+            template.shipment_line.format(
+                tracking=s.tracking_number or template.no_tracking,
+                order=s.order_name,
+                sent=s.created.isoformat() if s.created else template.unknown_date,
+            )
+            for s in sorted(shipments, key=shipment_ref)
+        ]
+        values = {
+            "shop_name": self.ctx.shop.name,
+            "shop_domain": self.ctx.shop.domain,
+            "processor": self.title,
+            "identifiers": "\n".join(identifiers) or "-",
+            "shipments": "\n".join(lines) or "-",
+            "count": str(len(lines)),
+            "reply_to": self.ctx.shop.contact_email or self.ctx.shop.domain,
+            "reference": "{reference}",
+        }
+        return template.subject.format_map(values), template.body.format_map(values)
+
+    async def export(self, subject: Subject) -> dict[str, Any]:
+        """What the processor received, as far as the shop's own records show."""
+        return {
+            "processor": self.title,
+            "channel": "email",
+            "privacy_address": self.settings.privacy_email or self.privacy_address,
+            "shipments": [
+                {
+                    "order": s.order_name,
+                    "carrier_as_recorded": s.carrier,
+                    "tracking_number": s.tracking_number,
+                    "tracking_url": s.tracking_url,
+                    "sent": s.created.isoformat() if s.created else None,
+                    "delivered": s.delivered.isoformat() if s.delivered else None,
+                    "country": s.country,
+                }
+                for s in self.shipments(subject)
+            ],
+        }

@@ -1,0 +1,72 @@
+"""PostNord (SE/DK/NO/FI): no erasure API, so an Art. 17 request e-mailed to its data protection
+officer (provider-apis.md §2.1). With an API key, the access report also carries PostNord's
+track-and-trace record of each shipment."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import Field, SecretStr
+
+from adapters.base import AdapterConfig
+from adapters.email_request import EmailRequestAdapter, EmailRequestConfig
+from adapters.http import RateLimit, credential_fingerprint
+from plugin.holdings import Subject
+
+
+class PostNordConfig(EmailRequestConfig):
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="Optional PostNord developer API key; adds PostNord's tracking record of each "
+        "shipment to access reports.",
+    )
+    base_url: str = Field(default="https://api2.postnord.com", description="PostNord API address.")
+
+
+class PostNord(EmailRequestAdapter):
+    name = "postnord"
+    title = "PostNord"
+    description = "Erasure requests e-mailed to PostNord's data protection officer."
+    country = "SE"  # the group's DPO page is Swedish (postnord.com/sv/om-oss/gdpr)
+    privacy_address = "dataprotectionofficer@postnord.com"
+    Config: ClassVar[type[AdapterConfig]] = PostNordConfig
+    # PostNord documents no limit; this is Gallra's own courtesy limit for the tracking look-ups.
+    rate_limits = (RateLimit(5, 1.0),)
+
+    @property
+    def postnord(self) -> PostNordConfig:
+        assert isinstance(self.config, PostNordConfig)
+        return self.config
+
+    def credential_key(self) -> str:
+        key = self.postnord.api_key
+        return credential_fingerprint(key.get_secret_value()) if key else "default"
+
+    async def check(self) -> None:
+        await super().check()
+        if self.postnord.api_key:
+            await self._track("0")  # any answer but 401/403 means the key is accepted
+
+    async def export(self, subject: Subject) -> dict[str, Any]:
+        exported = await super().export(subject)
+        if self.postnord.api_key:
+            for shipment in exported["shipments"]:
+                if shipment["tracking_number"]:
+                    shipment["postnord_tracking"] = await self._track(shipment["tracking_number"])
+        return exported
+
+    async def _track(self, item_id: str) -> Any:
+        key = self.postnord.api_key
+        assert key is not None
+        response = await self.ctx.http.request(
+            self.name,
+            "GET",
+            self.postnord.base_url.rstrip("/") + "/rest/shipment/v5/trackandtrace/findByIdentifier.json",
+            params={"id": item_id, "locale": "en", "apikey": key.get_secret_value()},
+            credential=self.credential_key(),
+            limits=self.rate_limits,
+            auth_hint="the setting `api_key`",
+        )
+        if response.status_code == 404 or not response.is_success:
+            return None
+        return response.json()
