@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -96,6 +96,16 @@ class AdapterContext:
     email: EmailChannel | None = None
     now: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def iso_date(value: Any) -> date | None:
+    """The date of a provider's ISO 8601 timestamp (`2026-01-02T10:00:00Z`), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+    except ValueError:
+        return None
 
 
 class AdapterConfig(BaseModel):
