@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 
 # Modules exposing `register(app: typer.Typer) -> None`, in the order `--help` lists them.
-COMMAND_MODULES: list[str] = ["plugin.serve", "plugin.intake.cli", "plugin.ledger_cli"]
+COMMAND_MODULES: list[str] = ["plugin.serve", "plugin.intake.cli", "plugin.ledger_cli", "plugin.retention.cli"]
 
 
 def _assemble() -> typer.Typer:

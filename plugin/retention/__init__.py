@@ -1,0 +1,31 @@
+"""Retention: rules, country presets, shop policies and the pure planner.
+
+Public API (other stages import only these names)::
+
+    from plugin.retention import Mode, Action, Policy, PolicyError, StatutoryMinimumError
+    from plugin.retention import default_policy_for, plan, Plan, Decision, local_date
+"""
+
+from plugin.retention.dates import local_date
+from plugin.retention.errors import PolicyError, StatutoryMinimumError
+from plugin.retention.planner import Decision, Plan, plan
+from plugin.retention.policy import ForcedOverride, Override, Policy, default_policy_for
+from plugin.retention.rules import Action, Anchor, Mode, Period, Rule
+
+__all__ = [
+    "Action",
+    "Anchor",
+    "Decision",
+    "ForcedOverride",
+    "Mode",
+    "Override",
+    "Period",
+    "Plan",
+    "Policy",
+    "PolicyError",
+    "Rule",
+    "StatutoryMinimumError",
+    "default_policy_for",
+    "local_date",
+    "plan",
+]

@@ -1,0 +1,118 @@
+"""Plain-language text for rules and decisions, in Swedish and English."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING
+
+from plugin.retention.rules import Action, Anchor, Period, Rule
+
+if TYPE_CHECKING:
+    from plugin.retention.planner import Decision
+
+LANGS = ("sv", "en")
+
+# (event counted from, what is missing when the date is not known)
+_EVENT: dict[Anchor, dict[str, tuple[str, str]]] = {
+    Anchor.ORDER_CREATED: {
+        "en": ("the order date", "order date unknown"),
+        "sv": ("orderdatum", "orderdatum saknas"),
+    },
+    Anchor.DELIVERED: {
+        "en": ("delivery", "delivery date unknown"),
+        "sv": ("leverans", "leveransdatum saknas"),
+    },
+    Anchor.FISCAL_YEAR_END: {
+        "en": ("the end of the fiscal year", "order date unknown"),
+        "sv": ("räkenskapsårets slut", "orderdatum saknas"),
+    },
+    Anchor.FISCAL_YEAR_CALENDAR_END: {
+        "en": ("the end of the calendar year in which the fiscal year ended", "order date unknown"),
+        "sv": ("utgången av det kalenderår då räkenskapsåret slutade", "orderdatum saknas"),
+    },
+    Anchor.CALENDAR_YEAR_END: {
+        "en": ("the end of the order's calendar year", "order date unknown"),
+        "sv": ("utgången av orderns kalenderår", "orderdatum saknas"),
+    },
+    Anchor.LAST_ACTIVITY: {
+        "en": ("the last activity", "date of last activity unknown"),
+        "sv": ("den senaste aktiviteten", "datum för senaste aktivitet saknas"),
+    },
+    Anchor.UNSUBSCRIBED: {
+        "en": ("unsubscribing or bouncing", "still subscribed (no unsubscribe or bounce date)"),
+        "sv": (
+            "avregistrering eller studs",
+            "fortfarande prenumerant (inget datum för avregistrering eller studs)",
+        ),
+    },
+}
+
+
+def rule_reason(rule: Rule, lang: str, period: Period | None = None, forced: bool = False) -> str:
+    """ "accounting records (voucher), 7 years after the end of the calendar year in which …"."""
+    base = rule.reason_sv if lang == "sv" else rule.reason_en
+    if rule.anchor is Anchor.WHILE_FLAGGED:
+        return base
+    period = period or rule.period
+    event = _EVENT[rule.anchor][lang][0]
+    if period.is_zero:
+        text = f"{base}, {'till' if lang == 'sv' else 'until'} {event}"
+    else:
+        text = f"{base}, {period.words(lang)} {'efter' if lang == 'sv' else 'after'} {event}"
+    if rule.preset_period is not None:
+        preset = rule.preset_period.words(lang)
+        if forced:
+            text += (
+                f"; butikens policy under lagens minimum {preset}, forcerad"
+                if lang == "sv"
+                else f"; shop policy below the statutory minimum of {preset}, forced"
+            )
+        else:
+            text += (
+                f"; butikens policy (förval {preset})" if lang == "sv" else f"; shop policy (preset {preset})"
+            )
+    return text
+
+
+def unknown_reason(rule: Rule, lang: str, reason: str) -> str:
+    missing = _EVENT[rule.anchor][lang][1]
+    if rule.anchor is Anchor.UNSUBSCRIBED:  # not a gap in the data: the event has not happened yet
+        return (
+            f"{missing}: sparas medan prenumerationen gäller; sedan {reason}"
+            if lang == "sv"
+            else (f"{missing}: kept while subscribed; then {reason}")
+        )
+    if lang == "sv":
+        return f"{missing}: {reason}; sparas tills datumet är känt (kontrollera)"
+    return f"{missing}: {reason}; kept until the date is known (check)"
+
+
+def _when(value: date | None, lang: str) -> str:
+    if value is None:
+        return "sparas tills vidare" if lang == "sv" else "kept, no end date yet"
+    return f"sparas till och med {value}" if lang == "sv" else f"kept until {value}"
+
+
+def sentence(decision: Decision, lang: str) -> str:
+    """One sentence: "Order #1001 kept until 2031-12-31: Bokföringslagen … (accounting records, …)."."""
+    if lang not in LANGS:
+        raise ValueError(f"lang: expected one of {', '.join(LANGS)}, got {lang!r}")
+    d = decision
+    label = d.holding.label
+    reason = d.reason_sv if lang == "sv" else d.reason_en
+    cited = f"{d.reference} ({reason})" if d.reference else reason
+    if d.action is Action.ERASE:
+        if d.expired_on is not None:
+            if lang == "sv":
+                return (
+                    f"{label} raderas nu: sparades till och med {d.expired_on} enligt {cited}, "
+                    "som har löpt ut."
+                )
+            return f"{label} erased now: kept until {d.expired_on} under {cited}, which has run out."
+        return f"{label} raderas nu: {cited}." if lang == "sv" else f"{label} erased now: {cited}."
+    if d.action is Action.REDUCE:
+        fields = ", ".join(d.reduce_fields)
+        if lang == "sv":
+            return f"{label} reduceras nu ({fields} tas bort) och {_when(d.keep_until, lang)}: {cited}."
+        return f"{label} reduced now ({fields} removed), {_when(d.keep_until, lang)}: {cited}."
+    return f"{label} {_when(d.keep_until, lang)}: {cited}."
