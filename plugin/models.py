@@ -161,6 +161,8 @@ class Step(Base):
     __table_args__ = (
         UniqueConstraint("request_id", "key"),
         Index("ix_steps_due_work", "state", "next_attempt_at"),
+        # The retention sweep asks "is this holding already being erased?" for every batch.
+        Index("ix_steps_shop_holding", "shop_domain", "holding_ref"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,0 +1,175 @@
+"""Claiming a sweep through the database: one sweep per shop, day and mode, whatever the number of
+instances. The unique row (shop, day, dry_run) is the claim; a lease says who is running it now, so
+a sweep whose instance died is taken over (and resumed) once its lease has run out.
+
+Only conditional single-statement writes are used, which behave the same on SQLite (one writer)
+and on PostgreSQL (row locks), so no `SKIP LOCKED` is needed here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plugin.ledger import insert_ignoring_conflicts
+from plugin.models import Sweep
+
+# Long enough for a slow batch (a bulk download stalls, PostgreSQL is busy); every committed batch
+# renews it, so a live sweep never loses its claim and a dead one is taken over within minutes.
+LEASE = timedelta(minutes=5)
+
+
+def shop_day(now: datetime, timezone: str | None) -> date:
+    """The calendar day in the shop's time zone: a sweep belongs to the shop's day, not UTC's."""
+    return now.astimezone(ZoneInfo(timezone or "UTC")).date()
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    sweep_id: int
+    resumed: bool  # the row existed: continue from its recorded progress
+    progress: dict[str, Any]
+    request_id: int | None
+
+
+async def claim(
+    session: AsyncSession,
+    shop_domain: str,
+    day: date,
+    *,
+    dry_run: bool,
+    owner: str,
+    now: datetime,
+    fresh: bool = False,
+) -> Claim | None:
+    """Take the sweep of `shop_domain` for `day`, or None when it is finished or running elsewhere.
+
+    `fresh` restarts a finished *dry* run (a preview asked for again shows today's data); a finished
+    live sweep is never restarted the same day, because its steps are already in the ledger.
+    """
+    lease_until = now + LEASE
+    start = {
+        "status": "running",
+        "lease_owner": owner,
+        "lease_expires_at": lease_until,
+        "progress": {},
+        "report": {},
+        "started_at": now,
+    }
+    inserted = (
+        await session.execute(
+            insert_ignoring_conflicts(session, Sweep)
+            .values(shop_domain=shop_domain, day=day.isoformat(), dry_run=dry_run, **start)
+            .returning(Sweep.id)
+        )
+    ).scalar_one_or_none()
+    if inserted is not None:
+        return Claim(inserted, resumed=False, progress={}, request_id=None)
+
+    same = (Sweep.shop_domain == shop_domain, Sweep.day == day.isoformat(), Sweep.dry_run == dry_run)
+    if fresh and dry_run:
+        restarted = (
+            await session.execute(
+                update(Sweep)
+                .where(*same, or_(Sweep.status != "running", Sweep.lease_expires_at < now))
+                .values(finished_at=None, **start)
+                .returning(Sweep.id)
+            )
+        ).scalar_one_or_none()
+        if restarted is not None:
+            return Claim(restarted, resumed=False, progress={}, request_id=None)
+
+    taken = (
+        await session.execute(
+            update(Sweep)
+            .where(
+                *same,
+                Sweep.status == "running",
+                or_(Sweep.lease_expires_at < now, Sweep.lease_owner == owner),
+            )
+            .values(lease_owner=owner, lease_expires_at=lease_until)
+            .returning(Sweep.id, Sweep.progress, Sweep.request_id)
+        )
+    ).one_or_none()
+    if taken is None:
+        return None
+    return Claim(taken.id, resumed=True, progress=dict(taken.progress or {}), request_id=taken.request_id)
+
+
+async def checkpoint(
+    session: AsyncSession,
+    shop_domain: str,
+    sweep_id: int,
+    *,
+    owner: str,
+    now: datetime,
+    progress: dict[str, Any],
+    request_id: int | None,
+) -> bool:
+    """Record progress and renew the lease, in the caller's transaction (the same one that queued
+    the batch's steps, so progress never runs ahead of the ledger). False if the lease was lost:
+    another instance took the sweep over and this one must stop."""
+    result = await session.execute(
+        update(Sweep)
+        .where(
+            Sweep.shop_domain == shop_domain,
+            Sweep.id == sweep_id,
+            Sweep.lease_owner == owner,
+            Sweep.status == "running",
+        )
+        .values(progress=progress, request_id=request_id, lease_expires_at=now + LEASE)
+        .returning(Sweep.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def finish(
+    session: AsyncSession,
+    shop_domain: str,
+    sweep_id: int,
+    *,
+    owner: str,
+    now: datetime,
+    status: str,
+    report: dict[str, Any],
+) -> bool:
+    result = await session.execute(
+        update(Sweep)
+        .where(Sweep.shop_domain == shop_domain, Sweep.id == sweep_id, Sweep.lease_owner == owner)
+        .values(status=status, report=report, finished_at=now, lease_owner=None, lease_expires_at=None)
+        .returning(Sweep.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def is_new_shop(session: AsyncSession, shop_domain: str, day: date) -> bool:
+    """A shop with no sweep on an earlier day: its first sweep (on any number of tries that day) is a
+    dry run, so the owner sees what Gallra would do before anything is sent."""
+    earlier = select(Sweep.id).where(Sweep.shop_domain == shop_domain, Sweep.day < day.isoformat())
+    return not bool((await session.execute(select(exists(earlier)))).scalar())
+
+
+async def find(session: AsyncSession, shop_domain: str, day: date, *, dry_run: bool) -> Sweep | None:
+    return (
+        await session.execute(
+            select(Sweep).where(
+                Sweep.shop_domain == shop_domain, Sweep.day == day.isoformat(), Sweep.dry_run == dry_run
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def latest(session: AsyncSession, shop_domain: str, limit: int = 30) -> list[Sweep]:
+    """The shop's recent sweeps, newest first (for the admin page and the CLI)."""
+    statement = (
+        select(Sweep)
+        .where(Sweep.shop_domain == shop_domain)
+        .order_by(Sweep.day.desc(), Sweep.id.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(statement)).scalars())

@@ -1,0 +1,186 @@
+"""Running a sweep now: claim it, run it (or resume it), store its report.
+
+`run_sweep` is what the daily clock, the CLI and the admin page's "preview now" call. A new shop's
+first sweep, a shop in dry-run mode, and any sweep asked for with `dry_run=True` only report what
+they would do: no ledger request, no steps, nothing sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from plugin.models import Step, utcnow
+from plugin.runtime import Runtime
+from plugin.sweeps import claim as claims
+from plugin.sweeps.parts import SweepParts
+from plugin.sweeps.runner import (
+    BATCH,
+    ProgressCallback,
+    Sweeper,
+    SweepLost,
+    instance_id,
+    load_shop,
+    shop_context,
+)
+
+log = logging.getLogger(__name__)
+
+# A sweep that keeps failing (a policy error, a shop whose token is gone) is given up for the day
+# after this many tries, visibly, instead of being retried every time its lease runs out.
+MAX_ATTEMPTS = 5
+
+PartsFactory = Callable[[Runtime, str], Awaitable[SweepParts]]
+
+
+class SweepError(Exception):
+    """The sweep cannot start (unknown or uninstalled shop). The message holds no personal data."""
+
+
+async def run_sweep(
+    runtime: Runtime,
+    shop_domain: str,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    parts: SweepParts | PartsFactory | None = None,
+    on_progress: ProgressCallback | None = None,
+    owner: str | None = None,
+    batch_size: int = BATCH,
+) -> dict[str, Any]:
+    """Run (or resume) today's sweep of the shop and return its report (counts only).
+
+    When today's sweep is already finished, or running in another instance, its stored report (or
+    progress) is returned and nothing is done: `report["already"]` is true then.
+    """
+    now = now or utcnow()
+    owner = owner or instance_id()
+    async with runtime.db.transaction() as session:
+        shop = await load_shop(session, shop_domain)
+        if shop is None or shop.status != "active":
+            raise SweepError(f"no active shop {shop_domain!r}")
+        today = claims.shop_day(now, shop.timezone)
+        note = None
+        dry = dry_run or shop.dry_run
+        if not dry and await claims.is_new_shop(session, shop_domain, today):
+            dry, note = True, "first sweep of a new shop: dry run only"
+        elif not dry_run and shop.dry_run:
+            note = "the shop is in dry-run mode"
+        claimed = await claims.claim(
+            session, shop_domain, today, dry_run=dry, owner=owner, now=now, fresh=dry_run
+        )
+        if claimed is None:
+            existing = await claims.find(session, shop_domain, today, dry_run=dry)
+            if existing is None:  # pragma: no cover - the unique row was there a moment ago
+                raise SweepError("sweep row vanished")
+            stored = dict(existing.report) if existing.status != "running" else _running(existing.progress)
+            return stored | {"already": True, "status": existing.status}
+        context = await shop_context(session, shop, today=today, dry_run=dry)
+    attempts = int(claimed.progress.get("attempts", 0)) + 1
+
+    def report(status: str, sweeper: Sweeper, holds_due: int) -> dict[str, Any]:
+        return {
+            "shop": shop_domain,
+            "day": today.isoformat(),
+            "dry_run": dry,
+            "status": status,
+            "note": note,
+            "policy": built.policy_name,
+            "started_at": now.isoformat(),
+            "finished_at": utcnow().isoformat(),
+            "request_id": sweeper.request_id,
+            "holds_due": holds_due,
+            "restarts": sweeper.restarts,
+            "attempts": attempts,
+            "tally": sweeper.tally.as_dict(),
+            "already": False,
+        }
+
+    built = await _parts(runtime, shop_domain, parts)
+    sweeper = Sweeper(
+        runtime.db,
+        runtime.vault,
+        built,
+        context,
+        sweep_id=claimed.sweep_id,
+        owner=owner,
+        now=now,
+        progress=claimed.progress | {"attempts": attempts},
+        request_id=claimed.request_id,
+        on_progress=on_progress,
+        batch_size=batch_size,
+    )
+    try:
+        await sweeper.run()
+    except SweepLost:
+        log.warning("sweep of a shop was taken over by another instance; stopping here")
+        raise
+    except Exception as exc:
+        # The lease stays: the sweep is resumed from its checkpoint when it runs out (by this or
+        # another instance), unless it has failed too often today. Only the error's type is kept.
+        log.exception("sweep %s failed (attempt %s)", claimed.sweep_id, attempts)
+        async with runtime.db.transaction() as session:
+            if attempts >= MAX_ATTEMPTS:
+                failed = report("failed", sweeper, 0) | {"error": type(exc).__name__}
+                await claims.finish(
+                    session,
+                    shop_domain,
+                    claimed.sweep_id,
+                    owner=owner,
+                    now=utcnow(),
+                    status="failed",
+                    report=failed,
+                )
+            else:
+                progress = sweeper.progress() | {"attempts": attempts, "error": type(exc).__name__}
+                await claims.checkpoint(
+                    session,
+                    shop_domain,
+                    claimed.sweep_id,
+                    owner=owner,
+                    now=now,
+                    progress=progress,
+                    request_id=sweeper.request_id,
+                )
+        raise
+    async with runtime.db.transaction() as session:
+        holds_due = await _holds_due(session, shop_domain, now)
+        final = report("done", sweeper, holds_due)
+        await claims.finish(
+            session, shop_domain, claimed.sweep_id, owner=owner, now=utcnow(), status="done", report=final
+        )
+    if sweeper.request_id is not None:
+        runtime.work_available.set()  # idle workers start on the queued steps at once
+    return final
+
+
+async def preview(runtime: Runtime, shop_domain: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """ "Preview now" for the admin page: today's sweep as a dry run, recomputed on each call."""
+    return await run_sweep(runtime, shop_domain, dry_run=True, now=now)
+
+
+def _running(progress: dict[str, Any]) -> dict[str, Any]:
+    return {"status": "running", "progress": progress, "tally": progress.get("tally", {})}
+
+
+async def _parts(runtime: Runtime, shop_domain: str, parts: SweepParts | PartsFactory | None) -> SweepParts:
+    if isinstance(parts, SweepParts):
+        return parts
+    if parts is not None:
+        return await parts(runtime, shop_domain)
+    from plugin.sweeps.wiring import real_parts
+
+    return await real_parts(runtime, shop_domain)
+
+
+async def _holds_due(session: Any, shop_domain: str, now: datetime) -> int:
+    """Kept holdings whose date has come: the executor's hold-expiry clock re-plans them; the
+    report shows how many are waiting."""
+    statement = select(func.count()).where(
+        Step.shop_domain == shop_domain, Step.state == "held", Step.next_attempt_at <= now
+    )
+    return int((await session.execute(statement)).scalar_one())

@@ -1,0 +1,466 @@
+"""One retention sweep of one shop: stream, plan in `sweep` mode, queue what expired, report.
+
+The shop's orders and customers arrive as a stream (a Shopify bulk operation) and are handled in
+batches: each batch's holdings are planned, what expired is queued as steps of the day's sweep
+request in the ledger (the executor, adapters and evidence then treat them exactly like a
+customer's request), and the batch's counts and stream position are checkpointed in the same
+transaction. Memory is one batch plus the counts, whatever the shop's size.
+
+Nothing is done twice:
+- a holding that already has an erase/reduce step in the ledger (an earlier day's sweep, or a
+  customer's own request) is counted as `actioned_before` and not queued again;
+- a crashed sweep is resumed from its last checkpoint by whichever instance claims it next; if the
+  re-opened stream does not line up with the checkpoint it restarts from the beginning, and the
+  steps already queued today are recognised and not queued again;
+- a live sweep that finished today is not run again today.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.base import Adapter
+from adapters.registry import catalogue
+from plugin.crypto import Vault
+from plugin.db import Database
+from plugin.holdings import Category, Holding
+from plugin.ledger import NewRequest, find_request_id, get_request, insert_request
+from plugin.models import AdapterConnection, Request, Shop, Step, utcnow
+from plugin.shopify.holdings import UNKNOWN_CARRIER, customer_holdings, order_holdings, shop_date
+from plugin.shopify.records import CustomerRecord, OrderRecord
+from plugin.sweeps import claim as claims
+from plugin.sweeps.parts import Decision, SweepParts
+from plugin.sweeps.report import Tally
+
+log = logging.getLogger(__name__)
+
+# Orders per batch: large enough that the per-batch transaction and dedupe query are cheap beside
+# planning, small enough that a batch (and a crash's lost work) stays small.
+BATCH = 1000
+# Systems Gallra reaches without an adapter connection of the shop's own.
+BUILT_IN_SYSTEMS = frozenset({"shopify", "gallra"})
+ACTIONS = ("erase", "reduce")
+PHASES = ("orders", "customers", "own", "done")
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+T = TypeVar("T")
+
+
+class SweepLost(Exception):
+    """Another instance took this sweep over (our lease ran out); this run stops without a report."""
+
+
+class _Misaligned(Exception):
+    """The re-opened stream does not match the checkpoint: restart the sweep from the beginning."""
+
+
+def instance_id() -> str:
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class ShopContext:
+    domain: str
+    timezone: str | None
+    today: date
+    dry_run: bool
+    connected: frozenset[str]  # enabled adapter connections
+    _newsletters: tuple[str, ...] | None = None
+
+    @property
+    def newsletter_systems(self) -> tuple[str, ...]:
+        """Connected newsletter tools, where expired addresses go. Looked up in the adapter
+        catalogue on first need only, so a sweep with no expired subscription never loads it."""
+        if self._newsletters is None:
+            self._newsletters = tuple(
+                sorted(
+                    name
+                    for name in self.connected - BUILT_IN_SYSTEMS
+                    if _adapter_category(name) == Category.NEWSLETTER
+                )
+            )
+        return self._newsletters
+
+
+def _adapter_category(name: str) -> Category | None:
+    """The category of a connected adapter: from its own module when it is named after it (cheap,
+    and independent of every other adapter module), else from the full catalogue."""
+    try:
+        module = importlib.import_module(f"adapters.{name}")
+    except ImportError:
+        module = None
+    for value in vars(module).values() if module else ():
+        if isinstance(value, type) and issubclass(value, Adapter) and vars(value).get("name") == name:
+            return value.category
+    found = catalogue().get(name)
+    return found.category if found else None
+
+
+class Sweeper:
+    """Runs one claimed sweep. Built by `run_sweep`; holds the tally, the position and the request."""
+
+    def __init__(
+        self,
+        db: Database,
+        vault: Vault,
+        parts: SweepParts,
+        shop: ShopContext,
+        *,
+        sweep_id: int,
+        owner: str,
+        now: datetime,
+        progress: dict[str, Any],
+        request_id: int | None,
+        on_progress: ProgressCallback | None,
+        batch_size: int,
+    ) -> None:
+        self.db = db
+        self.vault = vault
+        self.parts = parts
+        self.shop = shop
+        self.sweep_id = sweep_id
+        self.owner = owner
+        self.now = now
+        self.request_id = request_id
+        self.on_progress = on_progress
+        self.batch_size = batch_size
+        self.position: dict[str, Any] = dict(progress.get("position", {}))
+        self.phase: str = progress.get("phase", "orders")
+        self.tally = Tally.from_dict(progress.get("tally", {}))
+        self.restarts = int(progress.get("restarts", 0))
+
+    # ---- progress -------------------------------------------------------------------------------
+
+    def progress(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "position": self.position,
+            "tally": self.tally.as_dict(),
+            "restarts": self.restarts,
+            "updated_at": utcnow().isoformat(),
+        }
+
+    async def _checkpoint(self, session: AsyncSession) -> None:
+        kept = await claims.checkpoint(
+            session,
+            self.shop.domain,
+            self.sweep_id,
+            owner=self.owner,
+            now=utcnow() if self.now is None else max(self.now, utcnow()),
+            progress=self.progress(),
+            request_id=self.request_id,
+        )
+        if not kept:
+            raise SweepLost(f"sweep {self.sweep_id} of {self.shop.domain} was taken over")
+
+    def _notify(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.progress())
+
+    # ---- the run --------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            try:
+                if self.phase == "orders":
+                    await self._stream("orders", self.parts.orders, self._order_batch)
+                    await self._advance("customers")
+                if self.phase == "customers":
+                    await self._stream("customers", self.parts.customers, self._customer_batch)
+                    await self._advance("own")
+                if self.phase == "own":
+                    await self._own_records()
+                    await self._advance("done")
+                return
+            except _Misaligned:
+                # Resuming needs the stream in the same order as before; when Shopify returns it
+                # differently, counting again from zero is the honest answer. Steps already queued
+                # today are found in the ledger and not queued twice.
+                log.warning("sweep %s: stream changed since the checkpoint; restarting", self.sweep_id)
+                self.restarts += 1
+                self.phase, self.position, self.tally = "orders", {}, Tally()
+
+    async def _advance(self, phase: str) -> None:
+        self.phase = phase
+        async with self.db.transaction() as session:
+            await self._checkpoint(session)
+        self._notify()
+
+    async def _stream(
+        self,
+        name: str,
+        open_stream: Callable[[], AsyncIterator[T]],
+        handle: Callable[[AsyncSession, list[T]], Any],
+    ) -> None:
+        done = int(self.position.get(f"{name}_done", 0))
+        last_id = self.position.get(f"last_{name[:-1]}_id")
+        seen = 0
+        batch: list[T] = []
+        stream = open_stream()
+        try:
+            async for record in stream:
+                seen += 1
+                if seen <= done:
+                    if seen == done and getattr(record, "id", None) != last_id:
+                        raise _Misaligned
+                    continue
+                batch.append(record)
+                if len(batch) >= self.batch_size:
+                    await self._commit_batch(name, handle, batch)
+                    batch = []
+            if seen < done:
+                raise _Misaligned
+            if batch:
+                await self._commit_batch(name, handle, batch)
+        finally:
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
+
+    async def _commit_batch(
+        self, name: str, handle: Callable[[AsyncSession, list[T]], Any], batch: list[T]
+    ) -> None:
+        async with self.db.transaction() as session:
+            await handle(session, batch)
+            self.position[f"{name}_done"] = int(self.position.get(f"{name}_done", 0)) + len(batch)
+            self.position[f"last_{name[:-1]}_id"] = getattr(batch[-1], "id", None)
+            await self._checkpoint(session)
+        self._notify()
+
+    # ---- batches --------------------------------------------------------------------------------
+
+    async def _order_batch(self, session: AsyncSession, orders: list[OrderRecord]) -> None:
+        holdings: list[Holding] = []
+        for order in orders:
+            holdings.extend(order_holdings(order, self.shop.timezone))
+        self.tally.orders += len(orders)
+        await self._decide(session, holdings)
+
+    async def _customer_batch(self, session: AsyncSession, customers: list[CustomerRecord]) -> None:
+        holdings: list[Holding] = []
+        gates: dict[str, Holding] = {}
+        for customer in customers:
+            held = customer_holdings(customer, self.shop.timezone)
+            holdings.extend(held)
+            if customer.number_of_orders:
+                gates[f"customer:{customer.id}"] = _last_order_holding(customer, self.shop.timezone)
+        self.tally.customers += len(customers)
+        await self._decide(session, holdings, gates=gates)
+
+    async def _own_records(self) -> None:
+        """Gallra's own working data about finished requests (encrypted e-mail/phone kept for the
+        certificate): planned like any holding, and purged through the executor's `gallra` system."""
+        after = int(self.position.get("last_own_id") or 0)
+        while True:
+            async with self.db.transaction() as session:
+                rows = (
+                    await session.execute(
+                        select(Request.id, Request.completed_at, Request.received_at)
+                        .where(
+                            Request.shop_domain == self.shop.domain,
+                            Request.kind != "sweep",
+                            Request.status.in_(("done", "failed")),
+                            (Request.email_enc.is_not(None)) | (Request.phone_enc.is_not(None)),
+                            Request.id > after,
+                        )
+                        .order_by(Request.id)
+                        .limit(self.batch_size)
+                    )
+                ).all()
+                if not rows:
+                    return
+                holdings = [
+                    Holding(
+                        system="gallra",
+                        category=Category.APP_REQUEST_DATA,
+                        ref=f"request:{row.id}",
+                        label=f"Gallra's working data of request {row.id}",
+                        last_activity=shop_date(row.completed_at or row.received_at, self.shop.timezone),
+                    )
+                    for row in rows
+                ]
+                self.tally.own_records += len(rows)
+                await self._decide(session, holdings)
+                after = rows[-1].id
+                self.position["last_own_id"] = after
+                await self._checkpoint(session)
+            self._notify()
+
+    # ---- deciding -------------------------------------------------------------------------------
+
+    async def _decide(
+        self, session: AsyncSession, holdings: Sequence[Holding], *, gates: dict[str, Holding] | None = None
+    ) -> None:
+        gates = gates or {}
+        decisions = list(self.parts.plan([*holdings, *gates.values()], self.shop.today))
+        gate_decisions = {d.holding.ref: d for d in decisions if d.holding.ref.endswith(":last_order")}
+        actionable: list[Decision] = []
+        for decision in decisions:
+            holding = decision.holding
+            if holding.ref in gate_decisions:
+                continue
+            outcome, reason, keep_until = _outcome(decision)
+            if outcome in ACTIONS and holding.ref in gates:
+                # An inactive customer is erased at Shopify only once every order of theirs is past
+                # bookkeeping: Shopify's erasure also strips the orders' customer details.
+                gate = gate_decisions.get(gates[holding.ref].ref)
+                gate_outcome, gate_reason, gate_until = _outcome(gate) if gate else ("undecided", None, None)
+                if gate_outcome == "keep":
+                    outcome, keep_until = "keep", gate_until
+                elif gate_outcome == "undecided":
+                    outcome, reason = "undecided", f"last order: {gate_reason or 'date unknown'}"
+            if outcome in ACTIONS:
+                blocked = self._unreachable(holding)
+                if blocked:
+                    self.tally.count(holding.category, "undecided", reason=blocked)
+                    continue
+                actionable.append(decision)
+                continue
+            self.tally.count(holding.category, outcome, keep_until=keep_until, reason=reason)
+
+        actionable = self._fan_out_newsletters(actionable)
+        if not actionable:
+            return
+        earlier = await _existing_actions(session, self.shop.domain, [d.holding for d in actionable])
+        fresh: list[Decision] = []
+        for decision in actionable:
+            owner_request = earlier.get((decision.holding.system, decision.holding.ref))
+            if owner_request is not None and owner_request != self.request_id:
+                self.tally.count(decision.holding.category, "actioned_before")
+                continue
+            self.tally.count(decision.holding.category, decision.action, system=decision.holding.system)
+            if owner_request is None:
+                fresh.append(decision)
+        if fresh and not self.shop.dry_run:
+            request = await self._request(session)
+            await self.parts.enqueue(session, request, fresh)
+
+    def _unreachable(self, holding: Holding) -> str | None:
+        """Why an expired holding cannot be acted on (counted as undecided, shown to the owner)."""
+        if holding.system == UNKNOWN_CARRIER:
+            return "carrier not recognised"
+        if holding.system not in BUILT_IN_SYSTEMS and holding.system not in self.shop.connected:
+            return f"no connection for {holding.system}"
+        return None
+
+    def _fan_out_newsletters(self, decisions: list[Decision]) -> list[Decision]:
+        """An expired marketing consent at Shopify means the address goes from every connected
+        newsletter tool too: one decision per tool, same verdict, that tool's system."""
+        if not any(
+            d.holding.category == Category.NEWSLETTER and d.holding.system == "shopify" for d in decisions
+        ):
+            return decisions
+        if not self.shop.newsletter_systems:
+            return decisions
+        out: list[Decision] = []
+        for decision in decisions:
+            out.append(decision)
+            holding = decision.holding
+            if holding.category == Category.NEWSLETTER and holding.system == "shopify":
+                for system in self.shop.newsletter_systems:
+                    moved = _replace_holding(decision, system)
+                    if moved is not None:
+                        out.append(moved)
+        return out
+
+    async def _request(self, session: AsyncSession) -> Request:
+        """The day's sweep request in the ledger, created on the first batch with something to do."""
+        if self.request_id is None:
+            key = f"sweep:{self.shop.today.isoformat()}"
+            new = NewRequest(
+                kind="sweep", shop_domain=self.shop.domain, business_key=key, received_at=self.now
+            )
+            # The request names no subject, so the vault encrypts nothing here.
+            self.request_id = await insert_request(session, self.vault, new)
+            if self.request_id is None:
+                self.request_id = await find_request_id(session, self.shop.domain, "sweep", key)
+        request = await get_request(session, self.shop.domain, self.request_id or 0)
+        if request is None:
+            raise RuntimeError(f"sweep request of {self.shop.domain} vanished")
+        return request
+
+
+def _outcome(decision: Decision) -> tuple[str, str | None, date | None]:
+    action = str(decision.action)
+    if action == "keep" and decision.keep_until is None:
+        # The planner keeps what it cannot date; the owner must see it, not "kept forever".
+        return "undecided", "date unknown", None
+    if action not in ("erase", "reduce", "keep"):
+        return "undecided", f"planner action {action}", None
+    return action, None, decision.keep_until
+
+
+def _replace_holding(decision: Decision, system: str) -> Decision | None:
+    import dataclasses
+
+    if not dataclasses.is_dataclass(decision) or isinstance(decision, type):
+        return None
+    holding = dataclasses.replace(decision.holding, system=system)
+    moved: Decision = dataclasses.replace(decision, holding=holding)
+    return moved
+
+
+def _last_order_holding(customer: CustomerRecord, timezone: str | None) -> Holding:
+    """The customer's most recent order as a voucher, planned only to learn whether every order of
+    theirs is past bookkeeping (the newest one expires last)."""
+    return Holding(
+        system="shopify",
+        category=Category.ACCOUNTING_RECORD,
+        ref=f"customer:{customer.id}:last_order",
+        label=f"Last order of customer {customer.id}",
+        order_created=shop_date(customer.last_order_at, timezone),
+    )
+
+
+async def _existing_actions(
+    session: AsyncSession, shop_domain: str, holdings: Iterable[Holding]
+) -> dict[tuple[str, str], int]:
+    """(system, ref) → the request whose erase/reduce step already covers it."""
+    refs = sorted({h.ref for h in holdings})
+    found: dict[tuple[str, str], int] = {}
+    for start in range(0, len(refs), 500):
+        chunk = refs[start : start + 500]
+        rows = await session.execute(
+            select(Step.system, Step.holding_ref, Step.request_id).where(
+                Step.shop_domain == shop_domain,
+                Step.holding_ref.in_(chunk),
+                Step.action.in_(ACTIONS),
+            )
+        )
+        for system, ref, request_id in rows:
+            if ref is not None:
+                found.setdefault((system, ref), request_id)
+    return found
+
+
+async def load_shop(session: AsyncSession, domain: str) -> Shop | None:
+    return (await session.execute(select(Shop).where(Shop.domain == domain))).scalar_one_or_none()
+
+
+async def shop_context(session: AsyncSession, shop: Shop, *, today: date, dry_run: bool) -> ShopContext:
+    connections = (
+        await session.execute(
+            select(AdapterConnection.adapter).where(
+                AdapterConnection.shop_domain == shop.domain, AdapterConnection.enabled.is_(True)
+            )
+        )
+    ).scalars()
+    connected = frozenset(connections)
+    return ShopContext(
+        domain=shop.domain,
+        timezone=shop.timezone,
+        today=today,
+        dry_run=dry_run,
+        connected=connected,
+    )

@@ -1,0 +1,93 @@
+"""The daily sweep clock: each shop at its quiet hour in its own time zone.
+
+The clock (APScheduler, in `plugin.clocks`) only wakes this up every few minutes; which shops are
+swept is decided here, and whether a sweep runs at all is decided by its claim in the database
+(`plugin.sweeps.claim`), so any number of instances firing the same clock sweep each shop once a
+day. A shop whose quiet hour passed while every instance was down is swept when one comes back
+the same day.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+
+from plugin.models import Shop, Sweep, utcnow
+from plugin.runtime import Runtime
+from plugin.sweeps.run import PartsFactory, SweepError, run_sweep
+from plugin.sweeps.runner import SweepLost
+
+log = logging.getLogger(__name__)
+
+# How often the clock wakes the sweep scheduler. Claims make extra wake-ups harmless.
+TICK_SECONDS = 600
+
+
+@dataclass(frozen=True, slots=True)
+class DueShop:
+    domain: str
+    day: str
+
+
+def _local(now: datetime, timezone: str | None) -> datetime:
+    try:
+        return now.astimezone(ZoneInfo(timezone or "UTC"))
+    except ZoneInfoNotFoundError:
+        # A zone name Shopify knows but this system's tz database does not: UTC beats no sweep.
+        return now.astimezone(ZoneInfo("UTC"))
+
+
+async def due_shops(runtime: Runtime, now: datetime) -> list[DueShop]:
+    """Active shops past their quiet hour today (local time) with no finished sweep today."""
+    async with runtime.db.session() as session:
+        shops = (
+            await session.execute(
+                select(Shop.domain, Shop.timezone, Shop.sweep_hour).where(Shop.status == "active")
+            )
+        ).all()
+        due: list[DueShop] = []
+        for domain, timezone, hour in shops:
+            local = _local(now, timezone)
+            if local.hour < (hour if hour is not None else 3):
+                continue
+            day = local.date().isoformat()
+            # Only a finished live sweep settles the day. A shop that may only be swept dry (new,
+            # or in dry-run mode) is asked again each tick and its claim answers "already done".
+            finished = (
+                await session.execute(
+                    select(Sweep.id).where(
+                        Sweep.shop_domain == domain,
+                        Sweep.day == day,
+                        Sweep.dry_run.is_(False),
+                        Sweep.status != "running",
+                    )
+                )
+            ).first()
+            if finished is None:
+                due.append(DueShop(domain, day))
+    return due
+
+
+async def run_due_sweeps(
+    runtime: Runtime, now: datetime | None = None, *, parts: PartsFactory | None = None
+) -> list[dict[str, Any]]:
+    """The clock's job: sweep every shop whose quiet hour has come. One shop's failure is logged
+    and does not stop the others (it is resumed on a later tick, see `run.MAX_ATTEMPTS`)."""
+    now = now or utcnow()
+    reports: list[dict[str, Any]] = []
+    for shop in await due_shops(runtime, now):
+        try:
+            report = await run_sweep(runtime, shop.domain, now=now, parts=parts)
+        except (SweepError, SweepLost):
+            continue
+        except Exception:
+            log.exception("scheduled sweep failed; it resumes on a later tick")
+            continue
+        if not report.get("already"):
+            reports.append(report)
+    return reports
