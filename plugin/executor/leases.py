@@ -1,0 +1,129 @@
+"""Claiming due work with a lease.
+
+A claim is one short transaction: pick due rows (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so workers
+never wait on each other's picks), then a conditional UPDATE that re-checks the row is still
+claimable and stamps owner and expiry. The conditional UPDATE is what makes a claim exclusive on
+both databases: on SQLite writers are serialised and the second one finds the row already leased.
+
+A lease that ends without its owner recording an outcome (the worker died) makes the row
+claimable again; the attempt it used still counts, so a step that kills its worker every time ends
+as `failed` instead of being retried forever.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plugin.executor.locks import dialect_of
+from plugin.models import Request, Step
+
+# The app's own data about a subject is erased last, when the request finalises: the other
+# steps still need the subject's e-mail to reach the providers.
+OWN_SYSTEM = "gallra"
+REQUEST_WORK_STATUSES = ("received", "planning", "finalizing")
+
+
+def step_claimable(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(Step.state == "pending", Step.system != OWN_SYSTEM, Step.next_attempt_at <= now),
+        and_(Step.state == "held", Step.next_attempt_at <= now),
+        and_(Step.state == "running", Step.lease_expires_at < now),
+    )
+
+
+def request_claimable(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        Request.status.in_(REQUEST_WORK_STATUSES),
+        Request.next_attempt_at <= now,
+        or_(Request.lease_expires_at.is_(None), Request.lease_expires_at < now),
+    )
+
+
+async def _claim(
+    session: AsyncSession,
+    model: type[Step] | type[Request],
+    claimable: ColumnElement[bool],
+    order: tuple[Any, ...],
+    values: dict[str, Any],
+    limit: int,
+) -> list[int]:
+    if limit <= 0:
+        return []
+    pick = select(model.id).where(claimable).order_by(*order).limit(limit)
+    if dialect_of(session) == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    ids = list((await session.execute(pick)).scalars())
+    if not ids:
+        return []
+    claimed = await session.execute(
+        update(model)
+        .where(model.id.in_(ids), claimable)
+        .values(**values, attempts=model.attempts + 1)
+        .returning(model.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(claimed.scalars())
+
+
+async def claim_steps(
+    session: AsyncSession, owner: str, now: datetime, *, limit: int, lease_seconds: float
+) -> list[int]:
+    """Lease up to `limit` due steps to `owner`; the ids claimed. Call inside a transaction."""
+    lease = {"lease_owner": owner, "lease_expires_at": now + timedelta(seconds=lease_seconds)}
+    order = (Step.next_attempt_at, Step.id)
+    return await _claim(session, Step, step_claimable(now), order, {"state": "running", **lease}, limit)
+
+
+async def claim_requests(
+    session: AsyncSession, owner: str, now: datetime, *, limit: int, lease_seconds: float
+) -> list[int]:
+    """Lease up to `limit` requests that need planning or finalising. Call inside a transaction."""
+    lease = {"lease_owner": owner, "lease_expires_at": now + timedelta(seconds=lease_seconds)}
+    order = (Request.next_attempt_at, Request.id)
+    return await _claim(session, Request, request_claimable(now), order, lease, limit)
+
+
+async def renew_step(session: AsyncSession, step_id: int, owner: str, until: datetime) -> bool:
+    """Extend a lease this worker still holds; False if it was lost."""
+    result = await session.execute(
+        update(Step)
+        .where(Step.id == step_id, Step.lease_owner == owner, Step.state == "running")
+        .values(lease_expires_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def renew_request(session: AsyncSession, request_id: int, owner: str, until: datetime) -> bool:
+    result = await session.execute(
+        update(Request)
+        .where(Request.id == request_id, Request.lease_owner == owner)
+        .values(lease_expires_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def reclaim_expired(session: AsyncSession, now: datetime) -> tuple[int, int]:
+    """Put steps and requests whose worker died back in the queue at once (claims would take them
+    anyway; this makes the state honest for the admin page). Returns (steps, requests)."""
+    steps = 0
+    for actions, state in ((Step.action != "keep", "pending"), (Step.action == "keep", "held")):
+        result = await session.execute(
+            update(Step)
+            .where(Step.state == "running", Step.lease_expires_at < now, actions)
+            .values(state=state, lease_owner=None, lease_expires_at=None, next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        steps += int(result.rowcount)  # type: ignore[attr-defined]
+    requests = await session.execute(
+        update(Request)
+        .where(Request.lease_owner.is_not(None), Request.lease_expires_at < now)
+        .values(lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return steps, int(requests.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,476 @@
+"""Running one claimed step and recording what happened.
+
+A step is one adapter call. It runs outside any transaction (a provider can take seconds), while a
+heartbeat keeps its lease; its outcome and the evidence entry are written in one transaction, and
+only then is the step `done`. Failures are retried with backoff (never before Retry-After) until the
+step's `max_attempts`, then the step is `failed`: visible, and retryable by the shop owner with
+`retry_step`, which resumes from that step; steps already done are never run again.
+
+Interfaces for the admin UI and CLI:
+    retry_step(session, shop_domain, step_id) -> Step          # failed → pending
+    retry_request(session, shop_domain, request_id) -> Request # every failed step, or re-planning
+    confirm_step(session, shop_domain, step_id, note, *, vault=None) -> Step
+    refresh_request(session, request_id) -> str                # the request's status from its steps
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.base import Adapter, AdapterError, Outcome, Result
+from plugin import evidence
+from plugin.crypto import Vault
+from plugin.executor.backoff import next_attempt_at
+from plugin.executor.context import ExecContext
+from plugin.executor.leases import OWN_SYSTEM, renew_step
+from plugin.holdings import Shipment, Subject
+from plugin.models import Artifact, Delivery, Request, Shop, Step, utcnow
+from plugin.pipelines.steps import holding_from_dict
+
+log = logging.getLogger("gallra.executor")
+
+EXPORT_PART = "export_part"  # an adapter's export, kept encrypted until the extract is built
+EXPORT_PART_LIFETIME = timedelta(days=45)
+ERROR_LIMIT = 500
+
+
+class StepNotFound(LookupError):
+    pass
+
+
+class StepStateError(ValueError):
+    pass
+
+
+async def load_shop(session: AsyncSession, domain: str) -> Shop | None:
+    return (await session.execute(select(Shop).where(Shop.domain == domain))).scalar_one_or_none()
+
+
+def shipments_of(steps: list[Step]) -> tuple[Shipment, ...]:
+    """The subject's shipments, rebuilt from the request's shipment steps (ref
+    `shipment:<order id>:<tracking number>`): the carrier adapters erase by tracking number."""
+    found: list[Shipment] = []
+    for step in steps:
+        if step.category != "shipment" or not step.holding_ref:
+            continue
+        parts = step.holding_ref.split(":", 2)
+        if len(parts) != 3 or not parts[1].isdigit():
+            continue
+        holding = step.decision.get("holding", {})
+        found.append(
+            Shipment(
+                order_id=int(parts[1]),
+                order_name=str(holding.get("label", "")).rsplit(" ", 1)[-1],
+                carrier=step.system,
+                tracking_number=None if parts[2] == "untracked" else parts[2],
+                delivered=holding_from_dict(holding).delivered if holding else None,
+                country=holding.get("country"),
+            )
+        )
+    return tuple(found)
+
+
+def subject_of(vault: Vault, request: Request, shipments: tuple[Shipment, ...] = ()) -> Subject:
+    return Subject(
+        shop_domain=request.shop_domain,
+        customer_id=request.customer_id,
+        email=vault.decrypt(request.email_enc),
+        phone=vault.decrypt(request.phone_enc),
+        order_ids=tuple(int(o) for o in request.order_ids or ()),
+        shipments=shipments,
+    )
+
+
+def step_record(step: Step) -> dict[str, Any]:
+    """A step as evidence and certificates name it: no personal data."""
+    decision = step.decision or {}
+    holding = decision.get("holding", {})
+    return {
+        "step": step.key,
+        "system": step.system,
+        "action": step.action,
+        "category": step.category,
+        "holding": step.holding_ref,
+        "label": holding.get("label"),
+        "rule_id": decision.get("rule_id"),
+        "reference": decision.get("reference"),
+        "keep_until": decision.get("keep_until"),
+        "outcome": step.outcome,
+        "provider_ref": step.provider_ref,
+        "attempts": step.attempts,
+    }
+
+
+@contextlib.asynccontextmanager
+async def heartbeat(
+    ctx: ExecContext, row_id: int, renew: Callable[[AsyncSession, int, str, datetime], Awaitable[bool]]
+) -> AsyncIterator[None]:
+    """Renew a lease (a step's or a request's) every third of its length while work runs."""
+    interval = ctx.config.lease_seconds / 3
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            async with ctx.runtime.db.transaction() as session:
+                until = utcnow() + timedelta(seconds=ctx.config.lease_seconds)
+                if not await renew(session, row_id, ctx.config.owner, until):
+                    log.warning("lease on %d lost while working", row_id)
+                    return
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def run_step(ctx: ExecContext, step_id: int) -> None:
+    """Run a step this worker has claimed. Never raises for the step's own failures."""
+    owner = ctx.config.owner
+    async with ctx.runtime.db.session() as session:
+        step = await session.get(Step, step_id)
+        if step is None or step.state != "running" or step.lease_owner != owner:
+            return
+        if step.action == "keep":
+            await session.close()
+            from plugin.pipelines.holds import replan_hold
+
+            await replan_hold(ctx, step_id)
+            return
+        request = (
+            await session.execute(
+                select(Request).where(Request.id == step.request_id, Request.shop_domain == step.shop_domain)
+            )
+        ).scalar_one()
+        shop = await load_shop(session, step.shop_domain)
+        if shop is None or shop.status == "redacted":
+            await record_failure(ctx, step_id, "the shop is no longer installed", retryable=False)
+            return
+        if shop.dry_run or request.dry_run:
+            await record_success(ctx, step_id, Result(Outcome.ALREADY_ABSENT), would=True)
+            return
+        if step.system == OWN_SYSTEM:
+            await session.close()
+            await run_own_step(ctx, step_id)
+            return
+        siblings = list(
+            (
+                await session.execute(
+                    select(Step).where(Step.request_id == request.id, Step.shop_domain == request.shop_domain)
+                )
+            ).scalars()
+        )
+        subject = subject_of(ctx.runtime.vault, request, shipments_of(siblings))
+        holding = holding_from_dict(step.decision["holding"]) if step.decision.get("holding") else None
+        action = step.action
+        try:
+            adapter = await ctx.sources.adapter(session, shop, step.system, step_id=step.id)
+        except Exception as exc:  # a broken connection setting must not crash the worker
+            await record_failure(
+                ctx, step_id, f"{step.system}: cannot build the adapter ({type(exc).__name__})"
+            )
+            return
+    if adapter is None:
+        await record_failure(
+            ctx,
+            step_id,
+            f"no enabled adapter {step.system!r}: connect it (gallra adapters configure) and retry the step",
+            retryable=False,
+        )
+        return
+    await _call(ctx, step_id, adapter, action, subject, holding)
+
+
+async def _call(
+    ctx: ExecContext, step_id: int, adapter: Adapter, action: str, subject: Subject, holding: Any
+) -> None:
+    try:
+        async with heartbeat(ctx, step_id, renew_step):
+            if action == "export":
+                exported = await adapter.export(subject)
+                result: Result | None = None
+            else:
+                if holding is None:
+                    raise AdapterError(adapter.name, "step has no holding to erase")
+                exported, result = None, await adapter.erase(subject, holding)
+    except AdapterError as exc:
+        await record_failure(ctx, step_id, str(exc), retryable=exc.retryable, retry_after=exc.retry_after)
+    except Exception as exc:
+        # The message may quote provider data; only the type is kept and logged.
+        log.error("step %d: unexpected %s from adapter %s", step_id, type(exc).__name__, adapter.name)
+        await record_failure(ctx, step_id, f"{adapter.name}: unexpected {type(exc).__name__}")
+    else:
+        await record_success(ctx, step_id, result, exported=exported)
+
+
+async def _locked_step(session: AsyncSession, step_id: int) -> Step | None:
+    return (
+        await session.execute(select(Step).where(Step.id == step_id).with_for_update())
+    ).scalar_one_or_none()
+
+
+async def record_success(
+    ctx: ExecContext,
+    step_id: int,
+    result: Result | None,
+    *,
+    exported: dict[str, Any] | None = None,
+    would: bool = False,
+) -> None:
+    now = utcnow()
+    async with ctx.runtime.db.transaction() as session:
+        step = await _locked_step(session, step_id)
+        # A step already finished (another worker took over after our lease ran out and got there
+        # first) keeps its first outcome; otherwise the outcome is recorded even if our lease ended,
+        # because the call did happen.
+        if step is None or step.state not in ("running", "pending"):
+            return
+        if exported is not None:
+            session.add(
+                Artifact(
+                    shop_domain=step.shop_domain,
+                    request_id=step.request_id,
+                    kind=EXPORT_PART,
+                    content_type="application/json",
+                    content_enc=ctx.runtime.vault.encrypt_json({"system": step.system, "data": exported}),
+                    created_at=now,
+                    expires_at=now + EXPORT_PART_LIFETIME,
+                )
+            )
+        if would:
+            step.state, step.outcome = "skipped", f"would_{step.action}"
+        elif result is None:
+            step.state, step.outcome = "done", "exported"
+        else:
+            step.outcome, step.provider_ref = result.outcome.value, result.provider_ref
+            step.state = "awaiting_confirmation" if result.outcome == Outcome.REQUEST_SENT else "done"
+        step.finished_at = now if step.state != "awaiting_confirmation" else None
+        step.lease_owner = step.lease_expires_at = None
+        step.last_error = None
+        record = step_record(step)
+        if result is not None and result.detail:
+            record["detail"] = result.detail[:ERROR_LIMIT]
+        await evidence.append(session, step.shop_domain, f"step_{step.state}", record, step.request_id)
+        await refresh_request(session, step.request_id, now)
+
+
+async def record_failure(
+    ctx: ExecContext,
+    step_id: int,
+    message: str,
+    *,
+    retryable: bool = True,
+    retry_after: float | None = None,
+) -> None:
+    now = utcnow()
+    async with ctx.runtime.db.transaction() as session:
+        step = await _locked_step(session, step_id)
+        if step is None or step.state != "running" or step.lease_owner != ctx.config.owner:
+            return
+        step.last_error = message[:ERROR_LIMIT]
+        step.lease_owner = step.lease_expires_at = None
+        if retryable and step.attempts < step.max_attempts:
+            step.state = "pending"
+            step.next_attempt_at = next_attempt_at(
+                now,
+                step.attempts,
+                base=ctx.config.backoff_base,
+                cap=ctx.config.backoff_cap,
+                retry_after=retry_after,
+            )
+            return
+        step.state, step.finished_at = "failed", now
+        record = step_record(step) | {"error": step.last_error}
+        await evidence.append(session, step.shop_domain, "step_failed", record, step.request_id)
+        await refresh_request(session, step.request_id, now)
+
+
+async def refresh_request(session: AsyncSession, request_id: int, now: datetime | None = None) -> str:
+    """Derive the request's status from its steps (under a row lock, so two steps finishing at
+    once cannot both miss the last one): `in_progress` while any step is pending or running,
+    `failed` if a step failed, `awaiting` while an e-mail erasure waits for its confirmation, and
+    otherwise `finalizing` (the worker then erases the app's own data and writes the certificate)."""
+    now = now or utcnow()
+    request = (
+        await session.execute(select(Request).where(Request.id == request_id).with_for_update())
+    ).scalar_one()
+    if request.status in ("received", "planning"):
+        return request.status
+    rows = (
+        await session.execute(
+            select(Step.state, Step.system, func.count())
+            .where(Step.request_id == request_id, Step.shop_domain == request.shop_domain)
+            .group_by(Step.state, Step.system)
+        )
+    ).all()
+    states: dict[str, int] = {}
+    own_pending = False
+    for state, system, count in rows:
+        if state == "pending" and system == OWN_SYSTEM:
+            own_pending = True
+            continue
+        states[state] = states.get(state, 0) + int(count)
+    if states.get("pending") or states.get("running"):
+        status = "in_progress"
+    elif states.get("failed"):
+        status = "failed"
+        request.last_error = f"{states['failed']} step(s) failed; retry them once the cause is fixed"
+    elif states.get("awaiting_confirmation"):
+        status = "awaiting"
+    elif request.status == "done" and not own_pending:
+        status = "done"
+    else:
+        status = "finalizing"
+        request.next_attempt_at = now
+    if status != request.status:
+        request.status = status
+        if status == "failed":
+            await evidence.append(
+                session, request.shop_domain, "request_failed", {"failed_steps": states["failed"]}, request.id
+            )
+    return status
+
+
+async def erase_own_data(session: AsyncSession, vault: Vault, shop_domain: str, ref: str) -> str:
+    """Erase Gallra's own personal data behind a `request:<id>` holding: the request's encrypted
+    e-mail and phone, the raw webhook bodies, unfinished export parts. Keyed hashes stay (the
+    evidence names the subject by them). Returns the outcome."""
+    kind, _, ident = ref.partition(":")
+    if kind != "request" or not ident.isdigit():
+        raise ValueError(f"unknown own holding {ref!r}")
+    request_id = int(ident)
+    found = await session.execute(
+        update(Request)
+        .where(Request.id == request_id, Request.shop_domain == shop_domain)
+        .values(email_enc=None, phone_enc=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.request_id == request_id, Delivery.shop_domain == shop_domain)
+        .values(body_enc=vault.encrypt('{"redacted": true}'))
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        delete(Artifact).where(
+            Artifact.request_id == request_id,
+            Artifact.shop_domain == shop_domain,
+            Artifact.kind == EXPORT_PART,
+        )
+    )
+    return Outcome.ERASED.value if found.rowcount else Outcome.ALREADY_ABSENT.value  # type: ignore[attr-defined]
+
+
+async def run_own_step(ctx: ExecContext, step_id: int) -> None:
+    """Erase one holding of Gallra's own data (in one transaction with its outcome and evidence)."""
+    now = utcnow()
+    async with ctx.runtime.db.transaction() as session:
+        step = await _locked_step(session, step_id)
+        if step is None or step.state not in ("pending", "running") or step.system != OWN_SYSTEM:
+            return
+        request = await session.get(Request, step.request_id)
+        shop = await load_shop(session, step.shop_domain)
+        if (shop is not None and shop.dry_run) or (request is not None and request.dry_run):
+            step.state, step.outcome = "skipped", f"would_{step.action}"
+        else:
+            step.outcome = await erase_own_data(
+                session, ctx.runtime.vault, step.shop_domain, step.holding_ref or ""
+            )
+            step.state = "done"
+        step.finished_at = now
+        step.lease_owner = step.lease_expires_at = None
+        await evidence.append(
+            session, step.shop_domain, f"step_{step.state}", step_record(step), step.request_id
+        )
+
+
+async def _scoped_step(session: AsyncSession, shop_domain: str, step_id: int) -> Step:
+    step = (
+        await session.execute(
+            select(Step).where(Step.id == step_id, Step.shop_domain == shop_domain).with_for_update()
+        )
+    ).scalar_one_or_none()
+    if step is None:
+        raise StepNotFound(f"no step {step_id} in shop {shop_domain}")
+    return step
+
+
+async def retry_step(session: AsyncSession, shop_domain: str, step_id: int) -> Step:
+    """The shop owner retries a failed step: it runs again from scratch (fresh attempts), and the
+    request resumes from it. Steps already done are untouched."""
+    step = await _scoped_step(session, shop_domain, step_id)
+    if step.state != "failed":
+        raise StepStateError(f"step {step_id} is {step.state}; only a failed step can be retried")
+    now = utcnow()
+    step.state, step.attempts, step.next_attempt_at = "pending", 0, now
+    step.finished_at = step.outcome = None
+    await evidence.append(session, shop_domain, "step_retried", step_record(step), step.request_id)
+    await refresh_request(session, step.request_id, now)
+    return step
+
+
+async def retry_request(session: AsyncSession, shop_domain: str, request_id: int) -> Request:
+    """Retry every failed step of the request, or its planning if it failed before having steps."""
+    request = (
+        await session.execute(
+            select(Request)
+            .where(Request.id == request_id, Request.shop_domain == shop_domain)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if request is None:
+        raise LookupError(f"no request {request_id} in shop {shop_domain}")
+    failed = list(
+        (
+            await session.execute(
+                select(Step.id).where(
+                    Step.request_id == request_id, Step.shop_domain == shop_domain, Step.state == "failed"
+                )
+            )
+        ).scalars()
+    )
+    for step_id in failed:
+        await retry_step(session, shop_domain, step_id)
+    if not failed and request.status == "failed":
+        request.status, request.attempts, request.next_attempt_at = "received", 0, utcnow()
+        request.last_error = None
+        await evidence.append(session, shop_domain, "request_retried", {}, request.id)
+    return request
+
+
+async def confirm_step(
+    session: AsyncSession,
+    shop_domain: str,
+    step_id: int,
+    note: str | None = None,
+    *,
+    vault: Vault | None = None,
+) -> Step:
+    """The processor confirmed an e-mailed erasure request: the step is done. The note (it may name
+    people) is kept encrypted with the outbox message when `vault` is given, never in evidence."""
+    step = await _scoped_step(session, shop_domain, step_id)
+    if step.state == "done" and step.outcome == "confirmed":
+        return step
+    if step.state != "awaiting_confirmation":
+        raise StepStateError(
+            f"step {step_id} is {step.state}; only an awaiting e-mail request can be confirmed"
+        )
+    from plugin.outbox import mark_confirmed
+
+    now = utcnow()
+    await mark_confirmed(session, shop_domain, step_id, note if vault else None, vault=vault, now=now)
+    step.state, step.outcome, step.finished_at = "done", "confirmed", now
+    record = step_record(step) | {"note_given": bool(note)}
+    await evidence.append(session, shop_domain, "step_confirmed", record, step.request_id)
+    await refresh_request(session, step.request_id, now)
+    return step

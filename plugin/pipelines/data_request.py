@@ -1,0 +1,181 @@
+"""`customers/data_request`: an export step per adapter (Shopify's included: the customer and the
+requested orders), then the register extract from the exports, Gallra's own records and the shop's
+retention policy, stored encrypted behind an expiring link; the shop owner is notified."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plugin import evidence
+from plugin.documents.extract import build_extract, link_expiry, store_extract
+from plugin.executor.context import ExecContext
+from plugin.executor.steps import EXPORT_PART
+from plugin.models import Artifact, Evidence, Request, Shop, Step, utcnow
+from plugin.pipelines.gather import gather
+from plugin.pipelines.steps import action_name
+from plugin.shopify.holdings import shop_date
+
+log = logging.getLogger("gallra.pipelines")
+
+Apply = Callable[[AsyncSession, Request], Awaitable[None]]
+
+
+async def prepare(ctx: ExecContext, session: AsyncSession, request: Request, shop: Shop) -> Apply:
+    gathered = await gather(ctx, session, request, shop)
+    adapters = await ctx.sources.adapters(session, shop)
+    now = utcnow()
+    today = shop_date(now, shop.timezone) or now.date()
+    # Retention per holding as the policy stands today (sweep mode: nothing is being erased).
+    decisions = ctx.sources.plan(shop, gathered.holdings, today, "sweep")
+    retention = [
+        {
+            "system": d.holding.system,
+            "category": d.holding.category.value,
+            "label": d.holding.label,
+            "action": action_name(d.action),
+            "keep_until": d.keep_until.isoformat() if d.keep_until else None,
+            "rule_id": d.rule_id,
+            "reference": d.reference,
+            "reason_sv": d.reason_sv,
+            "reason_en": d.reason_en,
+        }
+        for d in decisions
+    ]
+    recipients = {
+        a.name: {"system": a.name, "title": a.title, "category": a.category.value} for a in adapters
+    }
+    for holding in gathered.holdings:
+        if holding.system not in recipients and holding.system != "gallra":
+            recipients[holding.system] = {
+                "system": holding.system,
+                "title": holding.system.replace("_", " ").title(),
+                "category": holding.category.value,
+            }
+    exporters = [(a.name, a.category.value, a.title) for a in adapters if a.can_export]
+
+    async def apply(session: AsyncSession, request: Request) -> None:
+        dry_run = shop.dry_run or request.dry_run
+        request.dry_run = dry_run
+        for name, category, title in exporters:
+            session.add(
+                Step(
+                    request_id=request.id,
+                    shop_domain=request.shop_domain,
+                    key=f"{name}:export",
+                    system=name,
+                    action="export",
+                    category=category,
+                    decision={"action": "export", "title": title},
+                    state="skipped" if dry_run else "pending",
+                    outcome="would_export" if dry_run else None,
+                    next_attempt_at=now,
+                    attempts=0,
+                    created_at=now,
+                )
+            )
+        request.status = "in_progress"
+        await evidence.append(
+            session,
+            request.shop_domain,
+            "planned",
+            {
+                evidence.SUBJECT: evidence.subject_ref(
+                    request.email_hash, request.phone_hash, request.customer_id
+                ),
+                "mode": "access",
+                "dry_run": dry_run,
+                "systems": [name for name, _, _ in exporters],
+                "retention": retention,
+                "recipients": sorted(recipients.values(), key=lambda r: r["system"]),
+            },
+            request.id,
+        )
+
+    return apply
+
+
+async def finalize(ctx: ExecContext, session: AsyncSession, request: Request, shop: Shop | None) -> None:
+    vault = ctx.runtime.vault
+    parts = list(
+        (
+            await session.execute(
+                select(Artifact).where(
+                    Artifact.shop_domain == request.shop_domain,
+                    Artifact.request_id == request.id,
+                    Artifact.kind == EXPORT_PART,
+                )
+            )
+        ).scalars()
+    )
+    exports: dict[str, Any] = {}
+    for part in parts:
+        content = vault.decrypt_json(part.content_enc)
+        exports[content["system"]] = content["data"]
+    own = []
+    if request.email_hash:
+        found = (
+            await session.execute(
+                select(Request.id, Request.kind, Request.received_at, Request.status).where(
+                    Request.shop_domain == request.shop_domain, Request.email_hash == request.email_hash
+                )
+            )
+        ).all()
+        own = [
+            {"id": r.id, "kind": r.kind, "received_at": r.received_at.isoformat(), "status": r.status}
+            for r in found
+        ]
+    planned_entry = (
+        await session.execute(
+            select(Evidence.payload)
+            .where(
+                Evidence.shop_domain == request.shop_domain,
+                Evidence.request_id == request.id,
+                Evidence.kind == "planned",
+            )
+            .order_by(Evidence.seq.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    expires = link_expiry()
+    extract = build_extract(request, shop, exports, own, planned_entry or {}, expires_at=expires)
+    stored = await store_extract(vault, session, request, extract, expires_at=expires)
+    await session.execute(delete(Artifact).where(Artifact.id.in_([p.id for p in parts])))
+    await evidence.append(
+        session,
+        request.shop_domain,
+        "extract_built",
+        {
+            "systems": sorted(exports),
+            "documents": [r.kind for r in stored],
+            "available_until": expires.isoformat(),
+        },
+        request.id,
+    )
+
+
+async def notify_owner(ctx: ExecContext, shop: Shop | None, request: Request) -> None:
+    """E-mail the shop owner that the extract is ready (when SMTP is configured). Called after the
+    extract's transaction committed: the outbox writes in its own."""
+    settings = ctx.runtime.settings
+    if shop is None or not settings.smtp_host or not shop.contact_email_enc:
+        return
+    from plugin.outbox import Outbox
+
+    to = ctx.runtime.vault.decrypt(shop.contact_email_enc)
+    if not to:
+        return
+    await Outbox(ctx.runtime, shop.domain).send(
+        to=to,
+        subject=f"Gallra: register extract for request {request.id} is ready",
+        body=(
+            f"The register extract for privacy request {request.id} is ready.\n"
+            f"Open Gallra in your Shopify admin, Requests → {request.id}, to download it within 30 days "
+            f"and send it to the customer.\n\nReference: {{reference}}\n"
+        ),
+        dedupe_key=f"extract-ready:{request.id}",
+    )

@@ -1,0 +1,189 @@
+"""The executor's entry points into the pipelines, for a request this worker has leased:
+`plan_request` (gather and plan outside any transaction, then persist the steps in one) and
+`finalize_request` (the app's own data, then the request's documents, then `done`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.base import AdapterError
+from plugin import evidence
+from plugin.executor.backoff import next_attempt_at
+from plugin.executor.context import ExecContext
+from plugin.executor.leases import OWN_SYSTEM, renew_request
+from plugin.executor.steps import heartbeat, load_shop, refresh_request, run_own_step
+from plugin.models import Request, Shop, Step, utcnow
+from plugin.pipelines import customer_redact, data_request, shop_redact
+
+log = logging.getLogger("gallra.pipelines")
+
+Apply = Callable[[AsyncSession, Request], Awaitable[None]]
+Prepare = Callable[[ExecContext, AsyncSession, Request, Shop], Awaitable[Apply]]
+Finalize = Callable[[ExecContext, AsyncSession, Request, Shop | None], Awaitable[None]]
+
+PREPARE: dict[str, Prepare] = {
+    "customer_redact": customer_redact.prepare,
+    "data_request": data_request.prepare,
+}
+FINALIZE: dict[str, Finalize] = {
+    "customer_redact": customer_redact.finalize,
+    "data_request": data_request.finalize,
+}
+
+
+class PlanningFailed(Exception):
+    def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+async def _leased(session: AsyncSession, ctx: ExecContext, request_id: int) -> Request | None:
+    request = (
+        await session.execute(select(Request).where(Request.id == request_id).with_for_update())
+    ).scalar_one_or_none()
+    if request is None or request.lease_owner != ctx.config.owner:
+        return None
+    return request
+
+
+async def work_on_request(ctx: ExecContext, request_id: int) -> None:
+    """Plan or finalise a leased request, whichever it needs."""
+    async with ctx.runtime.db.session() as session:
+        request = await session.get(Request, request_id)
+        if request is None or request.lease_owner != ctx.config.owner:
+            return
+        status = request.status
+    async with heartbeat(ctx, request_id, renew_request):
+        if status == "finalizing":
+            await finalize_request(ctx, request_id)
+        else:
+            await plan_request(ctx, request_id)
+
+
+async def plan_request(ctx: ExecContext, request_id: int) -> None:
+    try:
+        async with ctx.runtime.db.session() as session:
+            request = await session.get(Request, request_id)
+            if request is None:
+                return
+            shop = await load_shop(session, request.shop_domain)
+            kind = request.kind
+            if kind not in ("shop_redact", "sweep"):
+                if shop is None:
+                    raise PlanningFailed("the shop is not installed in Gallra", retryable=False)
+                prepare = PREPARE.get(kind)
+                if prepare is None:
+                    raise PlanningFailed(f"no pipeline for requests of kind {kind!r}", retryable=False)
+                apply = await prepare(ctx, session, request, shop)
+    except PlanningFailed as exc:
+        await _planning_failed(ctx, request_id, str(exc), exc.retryable, exc.retry_after)
+        return
+    except AdapterError as exc:
+        await _planning_failed(ctx, request_id, str(exc), exc.retryable, exc.retry_after)
+        return
+    except Exception as exc:
+        # Messages of unexpected errors may quote data; only the type is kept.
+        log.error("request %d: planning failed with %s", request_id, type(exc).__name__)
+        await _planning_failed(ctx, request_id, f"planning failed: {type(exc).__name__}", True, None)
+        return
+    async with ctx.runtime.db.transaction() as session:
+        request = await _leased(session, ctx, request_id)
+        if request is None:
+            return
+        if kind == "shop_redact":
+            await shop_redact.apply(session, ctx.runtime.vault, request)
+        elif kind == "sweep":
+            request.status = "in_progress"
+        else:
+            request.status = "planning"
+            await apply(session, request)
+            if request.status == "planning":
+                request.status = "in_progress"
+        request.lease_owner = request.lease_expires_at = None
+        request.attempts = 0
+        request.last_error = None
+        await session.flush()
+        if request.status != "finalizing":
+            await refresh_request(session, request.id)
+
+
+async def _planning_failed(
+    ctx: ExecContext, request_id: int, message: str, retryable: bool, retry_after: float | None
+) -> None:
+    now = utcnow()
+    async with ctx.runtime.db.transaction() as session:
+        request = await _leased(session, ctx, request_id)
+        if request is None:
+            return
+        request.lease_owner = request.lease_expires_at = None
+        request.last_error = message[:500]
+        if retryable and request.attempts < ctx.config.max_attempts:
+            request.status = "planning"
+            request.next_attempt_at = next_attempt_at(
+                now,
+                request.attempts,
+                base=ctx.config.backoff_base,
+                cap=ctx.config.backoff_cap,
+                retry_after=retry_after,
+            )
+            return
+        request.status = "failed"
+        await evidence.append(
+            session, request.shop_domain, "request_failed", {"error": request.last_error}, request.id
+        )
+
+
+async def finalize_request(ctx: ExecContext, request_id: int) -> None:
+    async with ctx.runtime.db.session() as session:
+        request = await session.get(Request, request_id)
+        if request is None:
+            return
+        kind = request.kind
+        own_steps = list(
+            (
+                await session.execute(
+                    select(Step.id).where(
+                        Step.request_id == request_id,
+                        Step.shop_domain == request.shop_domain,
+                        Step.system == OWN_SYSTEM,
+                        Step.state == "pending",
+                    )
+                )
+            ).scalars()
+        )
+    finalize = FINALIZE.get(kind)
+    if kind == "data_request" and finalize is not None:
+        # The extract includes the exports, which erasing the app's own data would delete.
+        await _documents(ctx, request_id, finalize)
+        finalize = None
+    for step_id in own_steps:
+        await run_own_step(ctx, step_id)
+    async with ctx.runtime.db.transaction() as session:
+        request = await _leased(session, ctx, request_id)
+        if request is None:
+            return
+        shop = await load_shop(session, request.shop_domain)
+        if finalize is not None:
+            await finalize(ctx, session, request, shop)
+        now = utcnow()
+        request.status, request.completed_at = "done", now
+        request.lease_owner = request.lease_expires_at = None
+        await evidence.append(session, request.shop_domain, "request_done", {"kind": kind}, request.id)
+    if kind == "data_request":
+        async with ctx.runtime.db.session() as session:
+            shop = await load_shop(session, request.shop_domain)
+        await data_request.notify_owner(ctx, shop, request)
+
+
+async def _documents(ctx: ExecContext, request_id: int, finalize: Finalize) -> None:
+    async with ctx.runtime.db.transaction() as session:
+        request = await _leased(session, ctx, request_id)
+        if request is None:
+            return
+        shop = await load_shop(session, request.shop_domain)
+        await finalize(ctx, session, request, shop)

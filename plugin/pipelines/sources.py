@@ -1,0 +1,85 @@
+"""Where the pipelines get their data and decisions: the shop's adapters, Shopify's orders, and the
+retention planner. One small protocol, so the executor is tested with doubles and runs with
+`LiveSources` (the real stages) in production."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from datetime import date
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.base import Adapter
+from plugin.holdings import Holding
+from plugin.models import Shop
+from plugin.pipelines.steps import DecisionLike
+from plugin.runtime import Runtime
+from plugin.shopify.records import OrderRecord
+
+
+class Sources(Protocol):
+    async def adapters(
+        self, session: AsyncSession, shop: Shop, *, step_id: int | None = None
+    ) -> list[Adapter]:
+        """Every enabled adapter of the shop, Shopify's included."""
+        ...
+
+    async def adapter(
+        self, session: AsyncSession, shop: Shop, name: str, *, step_id: int | None = None
+    ) -> Adapter | None:
+        """The named adapter if the shop has it enabled, else None."""
+        ...
+
+    async def shopify_orders(self, shop: Shop, order_ids: Sequence[int]) -> list[OrderRecord]:
+        """The orders (with fulfillments and tracking) that Shopify still has; missing ones left out."""
+        ...
+
+    def plan(self, shop: Shop, holdings: Sequence[Holding], today: date, mode: str) -> Sequence[DecisionLike]:
+        """The retention planner with the shop's policy, in `request` or `sweep` mode."""
+        ...
+
+
+def _module(name: str) -> Any:
+    return importlib.import_module(name)
+
+
+class LiveSources:
+    """The real stages: `plugin.connections`, `plugin.shopify.operations`, `plugin.retention`."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def adapters(
+        self, session: AsyncSession, shop: Shop, *, step_id: int | None = None
+    ) -> list[Adapter]:
+        built = await _module("plugin.connections").build_adapters(
+            self.runtime, session, shop, step_id=step_id
+        )
+        return list(built)
+
+    async def adapter(
+        self, session: AsyncSession, shop: Shop, name: str, *, step_id: int | None = None
+    ) -> Adapter | None:
+        for adapter in await self.adapters(session, shop, step_id=step_id):
+            if adapter.name == name:
+                return adapter
+        return None
+
+    async def shopify_orders(self, shop: Shop, order_ids: Sequence[int]) -> list[OrderRecord]:
+        if not order_ids:
+            return []
+        tokens = _module("plugin.shopify.tokens")
+        operations = _module("plugin.shopify.operations")
+        client = await tokens.admin_client(self.runtime, shop.domain)
+        return list(await operations.fetch_orders(client, list(order_ids)))
+
+    def plan(self, shop: Shop, holdings: Sequence[Holding], today: date, mode: str) -> Sequence[DecisionLike]:
+        retention = _module("plugin.retention")
+        if shop.policy_toml:
+            policy = retention.Policy.from_toml(shop.policy_toml)
+        else:
+            policy = retention.default_policy_for(shop.country)
+        result = retention.plan(list(holdings), policy, today, retention.Mode(mode))
+        return list(result.decisions)

@@ -1,0 +1,175 @@
+"""Plan → steps: the one place a retention plan becomes persisted work.
+
+    enqueue_plan(session, request: Request, decisions: Iterable[DecisionLike], *, dry_run: bool,
+                 now: datetime | None = None, key_suffix: str = "") -> list[Step]
+
+For each decision (anything with `holding`, `action`, `keep_until`, `rule_id`, `reference`,
+`reason_sv`, `reason_en`, `reduce_fields`, as `plugin.retention` produces):
+- *erase* / *reduce* → a `pending` step (one adapter call) due now;
+- *keep until DATE* → a `held` step due on that date, whose action re-plans the holding then;
+- in dry-run every step is recorded `skipped` with outcome `would_erase` / `would_reduce` /
+  `would_keep`, and nothing is ever sent.
+Step keys are stable (`system:action:ref` + suffix), so enqueueing the same plan twice (a crash
+during planning, a duplicate request) adds nothing. The request moves to `in_progress`; the caller
+commits. The retention sweep creates a `Request(kind="sweep")` and calls this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time
+from enum import Enum
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plugin.holdings import Category, Holding
+from plugin.models import Request, Step, utcnow
+
+ACTIONS = ("erase", "reduce", "keep")
+
+
+class DecisionLike(Protocol):
+    @property
+    def holding(self) -> Holding: ...
+    @property
+    def action(self) -> Any: ...
+    @property
+    def keep_until(self) -> date | None: ...
+    @property
+    def rule_id(self) -> str | None: ...
+    @property
+    def reference(self) -> str | None: ...
+    @property
+    def reason_sv(self) -> str: ...
+    @property
+    def reason_en(self) -> str: ...
+    @property
+    def reduce_fields(self) -> Any: ...
+
+
+def action_name(action: Any) -> str:
+    value = action.value if isinstance(action, Enum) else action
+    name = str(value).lower()
+    if name not in ACTIONS:
+        raise ValueError(f"unknown plan action {action!r}")
+    return name
+
+
+def holding_to_dict(holding: Holding) -> dict[str, Any]:
+    return {
+        "system": holding.system,
+        "category": holding.category.value,
+        "ref": holding.ref,
+        "label": holding.label,
+        "order_created": _iso(holding.order_created),
+        "delivered": _iso(holding.delivered),
+        "last_activity": _iso(holding.last_activity),
+        "unsubscribed": _iso(holding.unsubscribed),
+        "flags": sorted(holding.flags),
+        "country": holding.country,
+    }
+
+
+def holding_from_dict(data: dict[str, Any]) -> Holding:
+    return Holding(
+        system=data["system"],
+        category=Category(data["category"]),
+        ref=data["ref"],
+        label=data["label"],
+        order_created=_date(data.get("order_created")),
+        delivered=_date(data.get("delivered")),
+        last_activity=_date(data.get("last_activity")),
+        unsubscribed=_date(data.get("unsubscribed")),
+        flags=frozenset(data.get("flags") or ()),
+        country=data.get("country"),
+    )
+
+
+def decision_to_dict(decision: DecisionLike) -> dict[str, Any]:
+    """What a step remembers of its decision: the rule and the reasons, never personal data."""
+    fields = decision.reduce_fields
+    return {
+        "action": action_name(decision.action),
+        "keep_until": _iso(decision.keep_until),
+        "rule_id": decision.rule_id,
+        "reference": decision.reference,
+        "reason_sv": decision.reason_sv,
+        "reason_en": decision.reason_en,
+        "reduce_fields": sorted(str(f) for f in fields) if fields else [],
+        "holding": holding_to_dict(decision.holding),
+    }
+
+
+def due_on(day: date) -> datetime:
+    """A held step is due at the start of its keep-until date (UTC), and then re-plans."""
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def step_key(system: str, action: str, ref: str, suffix: str = "") -> str:
+    key = f"{system}:{action}:{ref}{suffix}"
+    return key[:255]
+
+
+async def enqueue_plan(
+    session: AsyncSession,
+    request: Request,
+    decisions: Iterable[DecisionLike],
+    *,
+    dry_run: bool,
+    now: datetime | None = None,
+    key_suffix: str = "",
+) -> list[Step]:
+    now = now or utcnow()
+    existing = {
+        key
+        for key in (
+            await session.execute(
+                select(Step.key).where(Step.shop_domain == request.shop_domain, Step.request_id == request.id)
+            )
+        ).scalars()
+    }
+    created: list[Step] = []
+    for decision in decisions:
+        action = action_name(decision.action)
+        holding = decision.holding
+        key = step_key(holding.system, action, holding.ref, key_suffix)
+        if key in existing:
+            continue
+        existing.add(key)
+        step = Step(
+            request_id=request.id,
+            shop_domain=request.shop_domain,
+            key=key,
+            system=holding.system,
+            action=action,
+            category=holding.category.value,
+            holding_ref=holding.ref,
+            decision=decision_to_dict(decision),
+            attempts=0,
+            created_at=now,
+        )
+        if dry_run:
+            step.state, step.outcome, step.finished_at = "skipped", f"would_{action}", now
+            step.next_attempt_at = None
+        elif action == "keep":
+            if decision.keep_until is None:
+                raise ValueError(f"keep decision for {holding.ref} without a keep-until date")
+            step.state, step.next_attempt_at = "held", due_on(decision.keep_until)
+        else:
+            step.state, step.next_attempt_at = "pending", now
+        session.add(step)
+        created.append(step)
+    if request.status in ("received", "planning", "done", "finalizing") and created:
+        request.status = "in_progress"
+    await session.flush()
+    return created
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
