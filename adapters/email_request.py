@@ -96,6 +96,100 @@ TEMPLATES: dict[str, Template] = {
         no_tracking="(no tracking number)",
         unknown_date="unknown date",
     ),
+    "fi": Template(
+        subject="Henkilötietojen poistopyyntö (GDPR 17 artikla), viite {reference}",
+        body=(
+            "Hei,\n\n"
+            "Olemme {shop_name} ({shop_domain}). Eräs asiakkaamme, jolle olemme lähettäneet lähetyksiä "
+            "palveluntarjoajan {processor} kautta, on pyytänyt henkilötietojensa poistamista.\n\n"
+            "Pyydämme yleisen tietosuoja-asetuksen (EU) 2016/679 17 artiklan nojalla, että poistatte "
+            "alla lueteltujen lähetysten vastaanottajasta käsittelemänne henkilötiedot (nimi, osoite, "
+            "puhelinnumero ja sähköpostiosoite) lukuun ottamatta tietoja, jotka teidän on lain mukaan "
+            "säilytettävä. Jos säilytätte tietoja, kertokaa mitä tietoja, miksi ja mihin asti "
+            "(17 artiklan 3 kohta).\n\n"
+            "Vastaanottaja:\n{identifiers}\n\n"
+            "Lähetykset ({count}):\n{shipments}\n\n"
+            "Vastatkaa osoitteeseen {reply_to} kuukauden kuluessa (12 artiklan 3 kohta) ja mainitkaa "
+            "viitteemme {reference}.\n\n"
+            "Ystävällisin terveisin\n{shop_name}\n"
+        ),
+        email_line="- Sähköpostiosoite: {email}",
+        phone_line="- Puhelinnumero: {phone}",
+        shipment_line="- Lähetys {tracking}, tilaus {order}, lähetetty {sent}",
+        no_tracking="(ei seurantanumeroa)",
+        unknown_date="tuntematon päivä",
+    ),
+    "no": Template(  # Norwegian Bokmål
+        subject="Anmodning om sletting av personopplysninger (GDPR art. 17), ref. {reference}",
+        body=(
+            "Hei,\n\n"
+            "Vi er {shop_name} ({shop_domain}). En av våre kunder, som har mottatt sendinger fra oss "
+            "gjennom {processor}, har bedt om at personopplysningene sine blir slettet.\n\n"
+            "Med hjemmel i artikkel 17 i personvernforordningen (EU) 2016/679 ber vi dere slette "
+            "personopplysningene dere behandler om mottakeren av sendingene nedenfor (navn, adresse, "
+            "telefonnummer og e-postadresse), unntatt opplysninger dere etter lov må oppbevare. Dersom "
+            "dere beholder opplysninger, ber vi dere opplyse hvilke, hvorfor og hvor lenge "
+            "(artikkel 17 nr. 3).\n\n"
+            "Mottakeren:\n{identifiers}\n\n"
+            "Sendinger ({count}):\n{shipments}\n\n"
+            "Vennligst svar til {reply_to} innen én måned (artikkel 12 nr. 3) og oppgi vår referanse "
+            "{reference}.\n\n"
+            "Med vennlig hilsen\n{shop_name}\n"
+        ),
+        email_line="- E-postadresse: {email}",
+        phone_line="- Telefonnummer: {phone}",
+        shipment_line="- Sending {tracking}, ordre {order}, sendt {sent}",
+        no_tracking="(uten sporingsnummer)",
+        unknown_date="ukjent dato",
+    ),
+    "da": Template(
+        subject="Anmodning om sletning af personoplysninger (GDPR art. 17), ref. {reference}",
+        body=(
+            "Hej,\n\n"
+            "Vi er {shop_name} ({shop_domain}). En af vores kunder, som har modtaget forsendelser fra "
+            "os gennem {processor}, har bedt om at få sine personoplysninger slettet.\n\n"
+            "I henhold til artikel 17 i databeskyttelsesforordningen (EU) 2016/679 beder vi jer slette "
+            "de personoplysninger, I behandler om modtageren af forsendelserne nedenfor (navn, adresse, "
+            "telefonnummer og e-mailadresse), bortset fra de oplysninger, I efter loven skal opbevare. "
+            "Hvis I opbevarer oplysninger, bedes I oplyse hvilke, hvorfor og hvor længe "
+            "(artikel 17, stk. 3).\n\n"
+            "Modtageren:\n{identifiers}\n\n"
+            "Forsendelser ({count}):\n{shipments}\n\n"
+            "Svar venligst til {reply_to} inden for en måned (artikel 12, stk. 3), og angiv vores "
+            "reference {reference}.\n\n"
+            "Med venlig hilsen\n{shop_name}\n"
+        ),
+        email_line="- E-mailadresse: {email}",
+        phone_line="- Telefonnummer: {phone}",
+        shipment_line="- Forsendelse {tracking}, ordre {order}, afsendt {sent}",
+        no_tracking="(uden trackingnummer)",
+        unknown_date="ukendt dato",
+    ),
+    "de": Template(
+        subject="Antrag auf Löschung personenbezogener Daten (Art. 17 DSGVO), Az. {reference}",
+        body=(
+            "Sehr geehrte Damen und Herren,\n\n"
+            "wir sind {shop_name} ({shop_domain}). Eine Person, die als unsere Kundin oder unser Kunde "
+            "Sendungen von uns über {processor} erhalten hat, hat die Löschung ihrer personenbezogenen "
+            "Daten verlangt.\n\n"
+            "Gemäß Artikel 17 der Datenschutz-Grundverordnung (EU) 2016/679 bitten wir Sie, die "
+            "personenbezogenen Daten zu löschen, die Sie über die Empfängerin oder den Empfänger der "
+            "unten aufgeführten Sendungen verarbeiten (Name, Anschrift, Telefonnummer und "
+            "E-Mail-Adresse), soweit Sie diese nicht aufgrund gesetzlicher Pflichten aufbewahren müssen. "
+            "Falls Sie Daten aufbewahren, teilen Sie uns bitte mit, welche, warum und bis wann "
+            "(Art. 17 Abs. 3 DSGVO).\n\n"
+            "Empfänger/in:\n{identifiers}\n\n"
+            "Sendungen ({count}):\n{shipments}\n\n"
+            "Bitte antworten Sie innerhalb eines Monats (Art. 12 Abs. 3 DSGVO) an {reply_to} unter "
+            "Angabe unseres Aktenzeichens {reference}.\n\n"
+            "Mit freundlichen Grüßen\n{shop_name}\n"
+        ),
+        email_line="- E-Mail-Adresse: {email}",
+        phone_line="- Telefonnummer: {phone}",
+        shipment_line="- Sendung {tracking}, Bestellung {order}, versandt am {sent}",
+        no_tracking="(ohne Sendungsnummer)",
+        unknown_date="unbekanntes Datum",
+    ),
 }
 
 # The language a carrier's country reads; languages without a template fall back to English.

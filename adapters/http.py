@@ -129,6 +129,7 @@ class ProviderHttp:
         scope: str = "all",
         retry_statuses: frozenset[int] = RETRY_STATUSES,
         auth_hint: str = "the credentials",
+        retry_after: Callable[[httpx.Response], float | None] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         from adapters.base import AuthFailed, RateLimited, TemporaryFailure
@@ -140,7 +141,9 @@ class ProviderHttp:
             try:
                 response = await self.client.request(method, url, **kwargs)
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                last_error = TemporaryFailure(adapter, f"{type(exc).__name__} calling {method} {_path(url)}")
+                last_error = TemporaryFailure(
+                    adapter, f"{type(exc).__name__} calling {method} {safe_path(url)}"
+                )
                 wait = backoff_delay(attempt)
             else:
                 if response.status_code in (401, 403):
@@ -149,11 +152,14 @@ class ProviderHttp:
                     )
                 if response.status_code not in retry_statuses:
                     return response
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                # Some providers put the wait in the body only (Omnisend's `retryAfter`).
+                delay = parse_retry_after(response.headers.get("Retry-After"))
+                if delay is None and retry_after is not None:
+                    delay = retry_after(response)
                 cls = RateLimited if response.status_code == 429 else TemporaryFailure
-                wait = retry_after if retry_after is not None else backoff_delay(attempt)
+                wait = delay if delay is not None else backoff_delay(attempt)
                 last_error = cls(
-                    adapter, f"HTTP {response.status_code} from {method} {_path(url)}", retry_after=wait
+                    adapter, f"HTTP {response.status_code} from {method} {safe_path(url)}", retry_after=wait
                 )
             if wait > self.max_wait or attempt == self.max_attempts:
                 last_error.retry_after = max(wait, last_error.retry_after or 0.0)
@@ -163,6 +169,8 @@ class ProviderHttp:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _path(url: str) -> str:
-    """The URL without its query, which can carry an e-mail address or an API key."""
-    return httpx.URL(url).copy_with(query=None).path
+def safe_path(url: str) -> str:
+    """The URL without its query, which can carry an e-mail address or an API key, and with any
+    path segment holding an e-mail address (Rule.io and Brevo look contacts up by it) masked."""
+    path = httpx.URL(url).copy_with(query=None).path
+    return "/".join("…" if "@" in part or "%40" in part.lower() else part for part in path.split("/"))

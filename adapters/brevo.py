@@ -1,0 +1,78 @@
+"""Brevo (ex-Sendinblue): contacts found by e-mail, deleted for good.
+
+API: https://api.brevo.com/v3, header `api-key` (developers.brevo.com). Deleting an unknown
+contact answers 404 `document_not_found`, which counts as already absent. A 429 carries no
+Retry-After; `x-sib-ratelimit-reset` says when the window resets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import Field, SecretStr
+
+from adapters._rest import ApiAdapter
+from adapters.base import AdapterConfig, Outcome, Result
+from adapters.http import RateLimit
+from plugin.holdings import Category, Holding, Subject
+
+
+def _reset_header(response: httpx.Response) -> float | None:
+    value = response.headers.get("x-sib-ratelimit-reset")
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+class BrevoConfig(AdapterConfig):
+    api_key: SecretStr = Field(description="Brevo API v3 key (SMTP & API → API keys), not the SMTP key.")
+    base_url: str = Field("https://api.brevo.com/v3", description="Brevo API root.")
+
+
+class Brevo(ApiAdapter):
+    name = "brevo"
+    title = "Brevo"
+    category = Category.NEWSLETTER
+    Config = BrevoConfig
+    description = "Finds the contact by e-mail and deletes it (synchronous)."
+    # General tier: /v3/contacts 10 req/s and 36,000 req/h; unlisted endpoints 100 req/h.
+    rate_limits = (
+        RateLimit(10, 1.0, scope="contacts"),
+        RateLimit(36_000, 3600.0, scope="contacts"),
+        RateLimit(100, 3600.0, scope="other"),
+    )
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        return _reset_header(response)
+
+    def headers(self) -> dict[str, str]:
+        return {"Accept": "application/json", "api-key": self._secret()}
+
+    async def check(self) -> None:
+        await self.call("GET", "/account", absent=(), scope="other")
+
+    async def _contact(self, subject: Subject) -> dict[str, Any] | None:
+        if not subject.email:
+            return None
+        path = f"/contacts/{quote(subject.email, safe='')}?identifierType=email_id"
+        found: dict[str, Any] | None = await self.call_json("GET", path, scope="contacts")
+        return found
+
+    async def find(self, subject: Subject) -> list[Holding]:
+        found = await self._contact(subject)
+        if not found:
+            return []
+        return [Holding(self.name, Category.NEWSLETTER, f"contact:{found['id']}", "Brevo contact")]
+
+    async def erase(self, subject: Subject, holding: Holding) -> Result:
+        contact_id = holding.ref.removeprefix("contact:")
+        path = f"/contacts/{contact_id}?identifierType=contact_id"
+        done = await self.call("DELETE", path, scope="contacts")
+        return Result(Outcome.ERASED if done else Outcome.ALREADY_ABSENT, provider_ref=contact_id)
+
+    async def export(self, subject: Subject) -> dict[str, Any]:
+        found = await self._contact(subject)
+        return {"contact": found} if found else {}

@@ -1,0 +1,94 @@
+"""DHL Parcel DE (Paket Deutschland): shipments cancelled through the Parcel DE Shipping API v2
+while they are not yet in the daily manifest ("Tagesabschluss"); once manifested, erasure is
+requested from DHL Group's data protection office by e-mail.
+
+API: https://api-eu.dhl.com/parcel/de/shipping/v2, header `dhl-api-key` plus HTTP Basic with the
+business customer portal user (OAS 2.1.8 in netresearch/sdk-api-parcel-de).
+`DELETE /orders?profile=…&shipment=…` answers 200 (one) or 207 (several) with a status per item;
+an unknown or already deleted number is item status 400 "UnknownShipmentNumber": already absent.
+There is no look-up by recipient: the shipments come from Shopify's fulfillments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from pydantic import Field, SecretStr
+
+from adapters._rest import ApiWithEmailAdapter
+from adapters.base import Outcome, Result
+from adapters.email_request import EmailRequestConfig
+from adapters.http import RateLimit
+from plugin.holdings import Category, Holding, Subject
+
+
+class DhlParcelDeConfig(EmailRequestConfig):
+    api_key: SecretStr = Field(description="API key of your app on developer.dhl.com (Parcel DE Shipping).")
+    username: str = Field(
+        min_length=1, description="DHL business customer portal user (Geschäftskundenportal)."
+    )
+    password: SecretStr = Field(description="Password of that portal user.")
+    profile: str = Field(
+        "STANDARD_GRUPPENPROFIL", description="User group profile the shipments were created in."
+    )
+    base_url: str = Field(
+        "https://api-eu.dhl.com/parcel/de/shipping/v2", description="Parcel DE Shipping API root."
+    )
+
+
+def _item_status(body: dict[str, Any], number: str) -> dict[str, Any]:
+    items = body.get("items") or []
+    item = next((i for i in items if str(i.get("shipmentNo")) == number), items[0] if items else {})
+    status: dict[str, Any] = item.get("sstatus") or body.get("status") or {}
+    return status
+
+
+class DhlParcelDe(ApiWithEmailAdapter):
+    name = "dhl_parcel_de"
+    title = "DHL Parcel DE (Paket)"
+    category = Category.SHIPMENT
+    Config = DhlParcelDeConfig
+    description = "Cancels shipments before the daily manifest; asks DHL by e-mail about manifested ones."
+    country = "DE"
+    privacy_address = "datenschutz@dpdhl.com"
+    can_export = False
+    auth_settings = ("api_key", "username", "password")
+    rate_limits = (RateLimit(5, 1.0),)  # no published quota; DHL answers 429 when exceeded
+
+    @property
+    def dhl(self) -> DhlParcelDeConfig:
+        assert isinstance(self.config, DhlParcelDeConfig)
+        return self.config
+
+    def headers(self) -> dict[str, str]:
+        return {"Accept": "application/json", "dhl-api-key": self._secret()}
+
+    def auth(self) -> httpx.Auth:
+        return httpx.BasicAuth(self.dhl.username, self.dhl.password.get_secret_value())
+
+    async def check(self) -> None:
+        # The API root answers with its version when the key is accepted.
+        await self.call("GET", "/", absent=())
+
+    async def find(self, subject: Subject) -> list[Holding]:
+        return self.shipment_holdings(subject, "shipment")
+
+    async def erase(self, subject: Subject, holding: Holding) -> Result:
+        number = holding.ref.removeprefix("shipment:")
+        params = {"profile": self.dhl.profile, "shipment": number}
+        response = await self.call("DELETE", "/orders", params=params, accept=(207, 400))
+        status = _item_status(response.json() if response is not None and response.content else {}, number)
+        words = f"{status.get('title', '')} {status.get('detail', '')}".replace(" ", "").lower()
+        if response is None or "unknownshipmentnumber" in words:
+            return Result(Outcome.ALREADY_ABSENT, provider_ref=number)
+        if status.get("statusCode", response.status_code) == 200:
+            return Result(
+                Outcome.CANCELLED, provider_ref=number, detail="cancelled before the daily manifest"
+            )
+        # Manifested (or refused otherwise): DHL keeps the data as controller, so ask it to erase.
+        shipments = self.subject_shipments(subject, tracking=number)
+        return await self.request_by_email(subject, shipments, done="too late to cancel (already manifested)")
+
+    async def export(self, subject: Subject) -> dict[str, Any]:
+        return {}

@@ -1,0 +1,65 @@
+"""Rule.io (Sweden): subscribers found by e-mail, deleted for good.
+
+API: https://app.rule.io/api/v2 (look-up) and /api/v3 (delete), `Authorization: Bearer <key>`
+(rulecom/rule-io-sdk). Rule.io blocks a client whose error rate reaches 49 %, so nothing but 429
+and gateway errors is retried, and a 404 is never provoked twice: the subscriber is looked up
+first and a 404 on delete counts as already absent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import Field, SecretStr
+
+from adapters._rest import ApiAdapter
+from adapters.base import AdapterConfig, Outcome, Result
+from adapters.http import RateLimit
+from plugin.holdings import Category, Holding, Subject
+
+
+class RuleIoConfig(AdapterConfig):
+    api_key: SecretStr = Field(description="Rule.io API key (Settings → Developer → API keys).")
+    base_url: str = Field("https://app.rule.io/api", description="Rule.io API root, without /v2 or /v3.")
+
+
+class RuleIo(ApiAdapter):
+    name = "rule_io"
+    title = "Rule.io"
+    category = Category.NEWSLETTER
+    Config = RuleIoConfig
+    description = "Finds the subscriber by e-mail and deletes it (synchronous)."
+    # No published request quota; 4xx answers count towards the 49 % error-rate block.
+    rate_limits = (RateLimit(10, 1.0),)
+    retry_statuses = frozenset({429, 502, 503, 504})
+
+    def headers(self) -> dict[str, str]:
+        return {"Accept": "application/json", "Authorization": f"Bearer {self._secret()}"}
+
+    async def check(self) -> None:
+        await self.call("GET", "/v2/subscribers?limit=1", absent=())
+
+    async def _subscriber(self, subject: Subject) -> dict[str, Any] | None:
+        if not subject.email:
+            return None
+        body = await self.call_json(
+            "GET", f"/v2/subscribers/{quote(subject.email, safe='')}?identified_by=email"
+        )
+        return body.get("subscriber") if body else None
+
+    async def find(self, subject: Subject) -> list[Holding]:
+        found = await self._subscriber(subject)
+        if not found:
+            return []
+        return [Holding(self.name, Category.NEWSLETTER, f"subscriber:{found['id']}", "Rule.io subscriber")]
+
+    async def erase(self, subject: Subject, holding: Holding) -> Result:
+        subscriber_id = holding.ref.removeprefix("subscriber:")
+        # By id, so that no e-mail address travels in a URL.
+        done = await self.call("DELETE", f"/v3/subscribers/{subscriber_id}?identified_by=id")
+        return Result(Outcome.ERASED if done else Outcome.ALREADY_ABSENT, provider_ref=subscriber_id)
+
+    async def export(self, subject: Subject) -> dict[str, Any]:
+        found = await self._subscriber(subject)
+        return {"subscriber": found} if found else {}

@@ -1,0 +1,63 @@
+"""Voyado Engage (Nordic retail CRM): contacts found by e-mail, deleted.
+
+API: https://<tenant>.voyado.com/api/v2, header `apikey`; Engage answers 500 unless every call
+carries a `User-Agent: <system>/<version>` (developer.voyado.com). 429 above 200 requests a second
+per key; Voyado asks integrations to stay under 50.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import Field, HttpUrl, SecretStr
+
+from adapters._rest import ApiAdapter
+from adapters.base import AdapterConfig, Outcome, Result
+from adapters.http import RateLimit
+from plugin.holdings import Category, Holding, Subject
+
+USER_AGENT = "Gallra/0.1"
+
+
+class VoyadoConfig(AdapterConfig):
+    api_key: SecretStr = Field(description="Engage API key (Voyado support issues it per tenant).")
+    base_url: HttpUrl = Field(description="Your Engage address, e.g. https://mybrand.voyado.com.")
+
+
+class Voyado(ApiAdapter):
+    name = "voyado"
+    title = "Voyado Engage"
+    category = Category.NEWSLETTER
+    Config = VoyadoConfig
+    description = "Finds the contact by e-mail and deletes it."
+    rate_limits = (RateLimit(50, 1.0),)
+
+    def headers(self) -> dict[str, str]:
+        return {"Accept": "application/json", "apikey": self._secret(), "User-Agent": USER_AGENT}
+
+    async def check(self) -> None:
+        await self.call("GET", "/api/v2/contacts/count", absent=())
+
+    async def _contact_id(self, subject: Subject) -> str | None:
+        if not subject.email:
+            return None
+        found = await self.call_json("GET", f"/api/v2/contacts/id?email={quote(subject.email, safe='')}")
+        return str(found) if found else None
+
+    async def find(self, subject: Subject) -> list[Holding]:
+        contact_id = await self._contact_id(subject)
+        if not contact_id:
+            return []
+        return [Holding(self.name, Category.NEWSLETTER, f"contact:{contact_id}", "Voyado contact")]
+
+    async def erase(self, subject: Subject, holding: Holding) -> Result:
+        contact_id = holding.ref.removeprefix("contact:")
+        done = await self.call("DELETE", f"/api/v2/contacts/{contact_id}")
+        return Result(Outcome.ERASED if done else Outcome.ALREADY_ABSENT, provider_ref=contact_id)
+
+    async def export(self, subject: Subject) -> dict[str, Any]:
+        contact_id = await self._contact_id(subject)
+        if not contact_id:
+            return {}
+        return {"contact": await self.call_json("GET", f"/api/v2/contacts/{contact_id}")}
