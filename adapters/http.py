@@ -14,6 +14,7 @@ import hashlib
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,31 +43,46 @@ class RateLimit:
 
 
 class RateLimiter:
-    """Token buckets keyed by (provider, credential, scope), shared by everything in the process."""
+    """Sliding-window logs keyed by (provider, credential, scope, window), shared by everything in
+    the process: a call goes ahead when fewer than `requests` calls went ahead in the last
+    `per_seconds`, for every limit that applies. Exact for each window, so a provider's burst and
+    steady limits both hold (a token bucket lets up to twice its limit through in the first window).
+    Also keeps connection pools for providers that cap concurrency instead of rate."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._buckets: dict[tuple[str, str, str], list[float]] = {}  # [tokens, last refill]
+        self._logs: dict[tuple[str, str, str, int, float], deque[float]] = {}
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+        self._pools: dict[tuple[str, str], asyncio.Semaphore] = {}
 
     async def acquire(self, provider: str, credential: str, limits: Sequence[RateLimit], scope: str) -> None:
-        for limit in limits:
-            if limit.scope in {"all", scope}:
-                await self._take((provider, credential, limit.scope), limit)
-
-    async def _take(self, key: tuple[str, str, str], limit: RateLimit) -> None:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        rate = limit.requests / limit.per_seconds
-        async with lock:
+        applicable = [limit for limit in limits if limit.scope in {"all", scope}]
+        if not applicable:
+            return
+        logs = [
+            self._logs.setdefault((provider, credential, lim.scope, lim.requests, lim.per_seconds), deque())
+            for lim in applicable
+        ]
+        # The lock only queues callers of one scope fairly; checking and recording below happen
+        # without an await in between, so scopes sharing an "all" limit cannot both take its last slot.
+        async with self._locks.setdefault((provider, credential, scope), asyncio.Lock()):
             while True:
                 now = self._clock()
-                tokens, last = self._buckets.get(key, [float(limit.requests), now])
-                tokens = min(float(limit.requests), tokens + (now - last) * rate)
-                if tokens >= 1.0:
-                    self._buckets[key] = [tokens - 1.0, now]
+                wait = 0.0
+                for limit, log in zip(applicable, logs, strict=True):
+                    while log and log[0] <= now - limit.per_seconds:
+                        log.popleft()
+                    if len(log) >= limit.requests:
+                        wait = max(wait, log[0] + limit.per_seconds - now)
+                if wait <= 0:
+                    for log in logs:
+                        log.append(now)
                     return
-                self._buckets[key] = [tokens, now]
-                await asyncio.sleep((1.0 - tokens) / rate)
+                await asyncio.sleep(wait)
+
+    def pool(self, provider: str, credential: str, size: int) -> asyncio.Semaphore:
+        """At most `size` calls in flight per provider and credential (the first caller sets it)."""
+        return self._pools.setdefault((provider, credential), asyncio.Semaphore(size))
 
 
 def credential_fingerprint(secret: str) -> str:
