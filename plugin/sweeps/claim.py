@@ -13,10 +13,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import Insert, exists, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin.ledger import insert_ignoring_conflicts
 from plugin.models import Sweep
 
 # Long enough for a slow batch (a bulk download stalls, PostgreSQL is busy); every committed batch
@@ -63,7 +63,7 @@ async def claim(
     }
     inserted = (
         await session.execute(
-            insert_ignoring_conflicts(session, Sweep)
+            _insert_unless_exists(session)
             .values(shop_domain=shop_domain, day=day.isoformat(), dry_run=dry_run, **start)
             .returning(Sweep.id)
         )
@@ -99,6 +99,13 @@ async def claim(
     if taken is None:
         return None
     return Claim(taken.id, resumed=True, progress=dict(taken.progress or {}), request_id=taken.request_id)
+
+
+def _insert_unless_exists(session: AsyncSession) -> Insert:
+    """`INSERT ... ON CONFLICT DO NOTHING`: the unique (shop, day, dry_run) row decides who claims."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(Sweep).on_conflict_do_nothing()
+    return sqlite.insert(Sweep).on_conflict_do_nothing()
 
 
 async def checkpoint(

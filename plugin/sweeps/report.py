@@ -24,11 +24,11 @@ class CategoryTally:
     keep: int = 0
     undecided: int = 0
     actioned_before: int = 0
-    next_expiry: date | None = None  # earliest keep-until among the kept
+    next_expiry: date | None = None  # earliest keep-until among the kept (and the reduced, kept on)
 
     def count(self, outcome: str, keep_until: date | None = None) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
-        if outcome == "keep" and keep_until is not None:
+        if outcome in ("keep", "reduce") and keep_until is not None:
             if self.next_expiry is None or keep_until < self.next_expiry:
                 self.next_expiry = keep_until
 

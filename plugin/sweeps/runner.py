@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 # Orders per batch: large enough that the per-batch transaction and dedupe query are cheap beside
 # planning, small enough that a batch (and a crash's lost work) stays small.
 BATCH = 1000
+# The planner's rule id for a category no rule covers (plugin.retention.planner.NO_RULE).
+NO_RULE = "NO-RULE"
 # Systems Gallra reaches without an adapter connection of the shop's own.
 BUILT_IN_SYSTEMS = frozenset({"shopify", "gallra"})
 ACTIONS = ("erase", "reduce")
@@ -316,10 +318,10 @@ class Sweeper:
                 # bookkeeping: Shopify's erasure also strips the orders' customer details.
                 gate = gate_decisions.get(gates[holding.ref].ref)
                 gate_outcome, gate_reason, gate_until = _outcome(gate) if gate else ("undecided", None, None)
-                if gate_outcome == "keep":
-                    outcome, keep_until = "keep", gate_until
-                elif gate_outcome == "undecided":
+                if gate_outcome == "undecided" or (gate_outcome != "erase" and gate_until is None):
                     outcome, reason = "undecided", f"last order: {gate_reason or 'date unknown'}"
+                elif gate_outcome != "erase":  # kept (or only reduced) for bookkeeping until then
+                    outcome, keep_until = "keep", gate_until
             if outcome in ACTIONS:
                 blocked = self._unreachable(holding)
                 if blocked:
@@ -335,11 +337,17 @@ class Sweeper:
         earlier = await _existing_actions(session, self.shop.domain, [d.holding for d in actionable])
         fresh: list[Decision] = []
         for decision in actionable:
-            owner_request = earlier.get((decision.holding.system, decision.holding.ref))
+            key = (decision.holding.system, decision.holding.ref, str(decision.action))
+            owner_request = earlier.get(key)
             if owner_request is not None and owner_request != self.request_id:
                 self.tally.count(decision.holding.category, "actioned_before")
                 continue
-            self.tally.count(decision.holding.category, decision.action, system=decision.holding.system)
+            self.tally.count(
+                decision.holding.category,
+                str(decision.action),
+                keep_until=decision.keep_until,
+                system=decision.holding.system,
+            )
             if owner_request is None:
                 fresh.append(decision)
         if fresh and not self.shop.dry_run:
@@ -392,12 +400,18 @@ class Sweeper:
 
 
 def _outcome(decision: Decision) -> tuple[str, str | None, date | None]:
+    """(erase | reduce | keep | undecided, why undecided, keep-until) of one decision."""
     action = str(decision.action)
-    if action == "keep" and decision.keep_until is None:
-        # The planner keeps what it cannot date; the owner must see it, not "kept forever".
-        return "undecided", "date unknown", None
     if action not in ("erase", "reduce", "keep"):
         return "undecided", f"planner action {action}", None
+    if action == "keep" and decision.keep_until is None:
+        # The planner keeps what it cannot date ("... kept until the date is known (check)") and
+        # what has no rule; the owner must see those, not read them as kept forever. A keep with no
+        # end by its nature (still subscribed, a legal hold) is a keep.
+        if getattr(decision, "rule_id", None) == NO_RULE:
+            return "undecided", "no retention rule for the category", None
+        if str(getattr(decision, "reason_en", "")).endswith("(check)"):
+            return "undecided", "date unknown", None
     return action, None, decision.keep_until
 
 
@@ -425,22 +439,23 @@ def _last_order_holding(customer: CustomerRecord, timezone: str | None) -> Holdi
 
 async def _existing_actions(
     session: AsyncSession, shop_domain: str, holdings: Iterable[Holding]
-) -> dict[tuple[str, str], int]:
-    """(system, ref) → the request whose erase/reduce step already covers it."""
+) -> dict[tuple[str, str, str], int]:
+    """(system, ref, action) → the request whose step already does it. By action: an order reduced
+    years ago must still be erased when its bookkeeping period ends."""
     refs = sorted({h.ref for h in holdings})
-    found: dict[tuple[str, str], int] = {}
+    found: dict[tuple[str, str, str], int] = {}
     for start in range(0, len(refs), 500):
         chunk = refs[start : start + 500]
         rows = await session.execute(
-            select(Step.system, Step.holding_ref, Step.request_id).where(
+            select(Step.system, Step.holding_ref, Step.action, Step.request_id).where(
                 Step.shop_domain == shop_domain,
                 Step.holding_ref.in_(chunk),
                 Step.action.in_(ACTIONS),
             )
         )
-        for system, ref, request_id in rows:
+        for system, ref, action, request_id in rows:
             if ref is not None:
-                found.setdefault((system, ref), request_id)
+                found.setdefault((system, ref, action), request_id)
     return found
 
 

@@ -10,10 +10,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin.holdings import Category, Holding
+from plugin.holdings import Holding
 from plugin.models import Request, Step
-from plugin.sweeps.parts import Decision
-from tests.sweeps.shopdata import accounting_until, customer_until, shipment_until
+from plugin.sweeps.parts import Decision, Planner
 
 T = TypeVar("T")
 
@@ -22,49 +21,17 @@ class Killed(Exception):
     """Stands in for the process dying in the middle of a sweep."""
 
 
-@dataclass(frozen=True)
-class FakeDecision:
-    holding: Holding
-    action: str
-    keep_until: date | None = None
-    rule_id: str | None = None
-    reference: str | None = None
-    reason_sv: str = ""
-    reason_en: str = ""
-    reduce_fields: tuple[str, ...] = ()
-
-
-def _until(holding: Holding) -> date | None:
-    if holding.category in (Category.ACCOUNTING_RECORD, Category.ORDER_CONTACT):
-        return accounting_until(holding.order_created) if holding.order_created else None
-    if holding.category == Category.SHIPMENT:
-        return shipment_until(holding.delivered) if holding.delivered else None
-    if holding.category == Category.CUSTOMER_ACCOUNT:
-        return customer_until(holding.last_activity) if holding.last_activity else None
-    if holding.category == Category.NEWSLETTER:
-        anchor = holding.unsubscribed
-        return customer_until(anchor) if anchor else None
-    if holding.category == Category.APP_REQUEST_DATA:
-        return customer_until(holding.last_activity) if holding.last_activity else None
-    return None
-
-
 @dataclass
-class RulePlanner:
-    """Sweep mode by the test shop's rules: past its keep-until → erase, else keep until then."""
+class CountingPlanner:
+    """The real planner, counting how many holdings it was asked about (to prove a resumed sweep
+    does not plan again what it had checkpointed)."""
 
+    plan: Planner
     planned: int = 0
 
-    def __call__(self, holdings: Sequence[Holding], today: date) -> list[Decision]:
+    def __call__(self, holdings: Sequence[Holding], today: date) -> Sequence[Decision]:
         self.planned += len(holdings)
-        out: list[Decision] = []
-        for holding in holdings:
-            until = _until(holding)
-            if until is not None and until < today:
-                out.append(FakeDecision(holding, "erase"))
-            else:
-                out.append(FakeDecision(holding, "keep", until))
-        return out
+        return self.plan(holdings, today)
 
 
 @dataclass
