@@ -19,8 +19,8 @@ from plugin.runtime import Runtime
 from plugin.shopify.holdings import customer_holdings, order_holdings
 from plugin.sweeps.parts import SweepParts
 from plugin.sweeps.run import run_sweep
-from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
 from plugin.sweeps.wiring import shop_policy, sweep_planner
+from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
 from tests.sweeps.doubles import CountingPlanner, Killed, RecordingEnqueuer, stream
 from tests.sweeps.shopdata import (
     CONNECTED,
