@@ -26,6 +26,7 @@ log = logging.getLogger("gallra.app")
 # Modules exposing `routes() -> list[BaseRoute]`; each stage appends its own.
 ROUTE_MODULES: list[str] = [
     "plugin.intake.routes",
+    "plugin.admin.routes",
 ]
 
 READY_TIMEOUT = 2.0

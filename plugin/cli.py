@@ -19,7 +19,15 @@ app = typer.Typer(
 )
 
 # Modules exposing `register(app: typer.Typer) -> None`, in the order `--help` lists them.
-COMMAND_MODULES: list[str] = ["plugin.serve", "plugin.intake.cli", "plugin.ledger_cli", "plugin.retention.cli"]
+COMMAND_MODULES: list[str] = [
+    "plugin.serve",
+    "plugin.intake.cli",
+    "plugin.ledger_cli",
+    "plugin.executor.cli",
+    "plugin.evidence_cli",
+    "plugin.retention.cli",
+    "plugin.admin.cli",
+]
 
 
 def _assemble() -> typer.Typer:

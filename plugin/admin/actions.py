@@ -1,0 +1,243 @@
+"""What the shop owner can change, shared by the form posts and the JSON API.
+
+Every action first proves the row belongs to the caller's shop, then hands over to the stage that
+owns the behaviour (executor, evidence, sweeps, connections, retention).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plugin.admin import queries
+from plugin.admin.services import Unavailable, provided
+from plugin.models import AdapterConnection, Artifact, Evidence, Shop, utcnow
+from plugin.runtime import Runtime
+
+NOTE_LIMIT = 500
+
+
+class NotFound(Exception):
+    """No such row in the caller's shop (whether or not another shop has one)."""
+
+
+class Refused(Exception):
+    """The action does not apply to the row as it is (e.g. retrying a step that did not fail)."""
+
+
+async def _on_step(
+    runtime: Runtime, shop_domain: str, step_id: int, state: str, call: Callable[..., Awaitable[Any]]
+) -> int:
+    """Run `call(session)` on one of the shop's steps in the state the action needs; returns the
+    step's request id and wakes the workers."""
+    async with runtime.db.transaction() as session:
+        step = await queries.step_of_shop(session, shop_domain, step_id)
+        if step is None:
+            raise NotFound("step")
+        if step.state != state:
+            raise Refused(f"the step is {step.state}; this needs a step that is {state}")
+        request_id = step.request_id
+        await call(session)
+    runtime.work_available.set()
+    return request_id
+
+
+async def retry_step(runtime: Runtime, shop_domain: str, step_id: int) -> int:
+    """Hand a failed step back to the executor; returns its request's id."""
+    retry = provided("plugin.executor.steps", "retry_step")
+    return await _on_step(
+        runtime, shop_domain, step_id, "failed", lambda session: retry(session, shop_domain, step_id)
+    )
+
+
+async def confirm_step(runtime: Runtime, shop_domain: str, step_id: int, note: str) -> int:
+    """Record that a processor confirmed an e-mailed erasure request; returns the request's id."""
+    confirm = provided("plugin.executor.steps", "confirm_step")
+    note = note.strip()[:NOTE_LIMIT]
+    if not note:
+        raise Refused("a note saying who confirmed, and how, is required")
+    # With the vault, the note (it may name people) is stored encrypted, never in evidence.
+    return await _on_step(
+        runtime,
+        shop_domain,
+        step_id,
+        "awaiting_confirmation",
+        lambda session: confirm(session, shop_domain, step_id, note, vault=runtime.vault),
+    )
+
+
+async def verify_evidence(session: AsyncSession, shop_domain: str) -> Any | None:
+    try:
+        verify = provided("plugin.evidence", "verify")
+    except Unavailable:
+        return None
+    return await verify(session, shop_domain)
+
+
+async def artifact(runtime: Runtime, shop_domain: str, artifact_id: int) -> tuple[Artifact, bytes]:
+    async with runtime.db.session() as session:
+        row = await queries.artifact_of_shop(session, shop_domain, artifact_id)
+    if row is None or (row.expires_at is not None and row.expires_at <= utcnow()):
+        raise NotFound("artifact")
+    content = runtime.vault.decrypt_bytes(row.content_enc) or b""
+    return row, content
+
+
+def artifact_filename(row: Artifact) -> str:
+    extension = {
+        "application/json": "json",
+        "text/html": "html",
+        "application/pdf": "pdf",
+        "text/csv": "csv",
+    }.get(row.content_type.split(";")[0].strip(), "bin")
+    return f"gallra-{row.kind.replace('_', '-')}-{row.request_id or row.id}.{extension}"
+
+
+def evidence_records(rows: list[Evidence]) -> list[dict[str, Any]]:
+    return [
+        {
+            "seq": row.seq,
+            "at": row.at.isoformat(),
+            "kind": row.kind,
+            "request_id": row.request_id,
+            "payload": row.payload,
+            "prev_hash": row.prev_hash,
+            "hash": row.hash,
+        }
+        for row in sorted(rows, key=lambda r: r.seq)
+    ]
+
+
+async def export_evidence(runtime: Runtime, shop_domain: str, fmt: str) -> tuple[str, bytes]:
+    """The whole chain, oldest first, as CSV or JSON (payloads hold keyed hashes, no e-mails)."""
+    if fmt not in ("csv", "json"):
+        raise NotFound("format")
+    async with runtime.db.session() as session:
+        records = evidence_records(await queries.evidence_log(session, shop_domain))
+    if fmt == "json":
+        body = json.dumps({"shop": shop_domain, "entries": records}, indent=2, ensure_ascii=False)
+        return "application/json", body.encode()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["seq", "at", "kind", "request_id", "payload", "prev_hash", "hash"])
+    for record in records:
+        writer.writerow(
+            [
+                record["seq"],
+                record["at"],
+                record["kind"],
+                record["request_id"] or "",
+                json.dumps(record["payload"], sort_keys=True, ensure_ascii=False),
+                record["prev_hash"],
+                record["hash"],
+            ]
+        )
+    return "text/csv; charset=utf-8", out.getvalue().encode()
+
+
+async def set_shop_dry_run(runtime: Runtime, shop_domain: str, on: bool) -> None:
+    async with runtime.db.transaction() as session:
+        result = await session.execute(update(Shop).where(Shop.domain == shop_domain).values(dry_run=on))
+        if not result.rowcount:  # type: ignore[attr-defined]
+            raise NotFound("shop")
+
+
+async def set_connection_flags(
+    runtime: Runtime,
+    shop_domain: str,
+    adapter: str,
+    *,
+    enabled: bool | None = None,
+    dry_run: bool | None = None,
+) -> None:
+    values: dict[str, Any] = {}
+    if enabled is not None:
+        values["enabled"] = enabled
+    if dry_run is not None:
+        values["dry_run"] = dry_run
+    if not values:
+        return
+    async with runtime.db.transaction() as session:
+        row = (
+            await session.execute(
+                select(AdapterConnection).where(
+                    AdapterConnection.shop_domain == shop_domain, AdapterConnection.adapter == adapter
+                )
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFound("connection")
+        for key, value in values.items():
+            setattr(row, key, value)
+
+
+async def preview_sweep(runtime: Runtime, shop_domain: str) -> Any:
+    preview = provided("plugin.sweeps", "preview")
+    return await preview(runtime, shop_domain)
+
+
+async def save_policy(runtime: Runtime, shop_domain: str, policy: Any) -> None:
+    """Store the shop's policy; record the change, and any forced statutory shortening with who and
+    why, in the evidence log in the same transaction."""
+    from plugin.admin.policy_view import describe
+
+    append = provided("plugin.evidence", "append")
+    async with runtime.db.transaction() as session:
+        shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
+        if shop is None:
+            raise NotFound("shop")
+        shop.policy_toml = policy.to_toml()
+        summary = describe(policy)
+        summary.pop("toml", None)
+        await append(session, shop_domain, "policy_changed", summary)
+
+
+async def connect(runtime: Runtime, shop_domain: str, adapter: str, values: dict[str, Any]) -> None:
+    """Store an adapter's settings encrypted (merged with what is stored, so a secret left empty on
+    a later edit keeps its stored value)."""
+    configure = provided("plugin.connections", "configure")
+    problem = provided("plugin.connections", "ConnectionProblem")
+    from adapters.registry import UnknownAdapter
+
+    async with runtime.db.transaction() as session:
+        try:
+            await configure(runtime, session, shop_domain, adapter, values)
+        except UnknownAdapter:
+            raise NotFound("adapter") from None
+        except problem as exc:
+            raise Refused(str(exc)) from None
+
+
+async def check(runtime: Runtime, shop_domain: str, adapter: str) -> tuple[bool, str]:
+    """Test one connection now and record the result on it (status, time, error without secrets)."""
+    build_adapter = provided("plugin.connections", "build_adapter")
+    from adapters.base import AdapterError
+
+    connections = provided("plugin.connections", "ConnectionProblem")
+    async with runtime.db.transaction() as session:
+        shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
+        row = (
+            await session.execute(
+                select(AdapterConnection).where(
+                    AdapterConnection.shop_domain == shop_domain, AdapterConnection.adapter == adapter
+                )
+            )
+        ).scalar_one_or_none()
+        if shop is None or row is None:
+            raise NotFound("connection")
+        try:
+            built = await build_adapter(runtime, session, shop, adapter)
+            await built.check()
+            ok, message = True, "ok"
+        except (AdapterError, connections) as exc:
+            ok, message = False, str(exc)
+        row.status = "ok" if ok else "error"
+        row.last_checked_at = utcnow()
+        row.last_error = None if ok else message[:500]
+    return ok, message

@@ -1,0 +1,420 @@
+"""The server-rendered pages. Each handler gets the verified caller and reads only its shop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from adapters.registry import catalogue
+from plugin.admin import queries
+from plugin.admin.auth import (
+    AdminContext,
+    CsrfRejected,
+    NotAuthenticated,
+    authenticate_form,
+    authenticate_page,
+    lang_for,
+    runtime_of,
+    shop_hint,
+)
+from plugin.admin.chart import render as render_chart
+from plugin.admin.headers import secure
+from plugin.admin.i18n import MONTHS, translate
+from plugin.admin.render import bounce, mask_email, page, plan_rows
+from plugin.admin.services import Unavailable, available
+from plugin.models import utcnow
+
+log = logging.getLogger("gallra.admin")
+
+PageHandler = Callable[[Request, AdminContext], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _plain(status: int, text: str, shop: str | None) -> Response:
+    return secure(HTMLResponse(f"<!doctype html><p>{text}</p>", status_code=status), shop)
+
+
+def authenticated_page(handler: PageHandler) -> Endpoint:
+    """No token, or an expired one: answer the bounce page, which fetches a fresh token and comes
+    back. A forged or foreign token: 401 with nothing of any shop in it."""
+
+    @wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        try:
+            ctx = await authenticate_page(request)
+        except NotAuthenticated as exc:
+            settings = runtime_of(request).settings
+            has_token = "id_token" in request.query_params or "authorization" in request.headers
+            if has_token and not exc.expired:
+                return _plain(401, "Not authenticated.", None)
+            lang = lang_for(request.query_params.get("locale"))
+            return bounce(request, shop_hint(request), lang, settings.shopify_api_key, settings.dev)
+        return await handler(request, ctx)
+
+    return endpoint
+
+
+def authenticated_form(handler: PageHandler) -> Endpoint:
+    @wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        try:
+            ctx = await authenticate_form(request)
+        except NotAuthenticated:
+            return _plain(401, "Not authenticated.", None)
+        except CsrfRejected:
+            lang = lang_for(request.query_params.get("locale"))
+            return _plain(403, translate(lang, "error.forbidden"), None)
+        try:
+            return await handler(request, ctx)
+        except Unavailable:
+            return _plain(503, translate(ctx.lang, "error.unavailable"), ctx.shop_domain)
+
+    return endpoint
+
+
+def back_to(path: str, ctx: AdminContext, done: str) -> RedirectResponse:
+    """Post/redirect/get; the next page load fetches its own token (bounce)."""
+    query = urlencode({"shop": ctx.shop_domain, "done": done})
+    return RedirectResponse(f"{path}?{query}", status_code=303)
+
+
+def not_found(ctx: AdminContext) -> Response:
+    return _plain(404, translate(ctx.lang, "error.not_found"), ctx.shop_domain)
+
+
+def adapter_titles() -> dict[str, str]:
+    return {name: cls.title for name, cls in catalogue().items()}
+
+
+async def overview(request: Request, ctx: AdminContext) -> Response:
+    now = utcnow()
+    async with ctx.runtime.db.session() as session:
+        data = await queries.overview(session, ctx.shop_domain, ctx.shop, now)
+    svg = render_chart(
+        data.chart,
+        title=translate(ctx.lang, "overview.chart_title"),
+        month_names=MONTHS[ctx.lang],
+        legend=(
+            translate(ctx.lang, "overview.legend_requests"),
+            translate(ctx.lang, "overview.legend_erasures"),
+        ),
+    )
+    return page(
+        request,
+        ctx,
+        "overview.html",
+        page_name="overview",
+        title_key="nav.overview",
+        ov=data,
+        overdue_count=sum(1 for row in data.open_requests if row.overdue),
+        chart_svg=svg,
+        chart_requests=sum(day.requests for day in data.chart),
+        chart_erasures=sum(day.erasures for day in data.chart),
+        titles=adapter_titles(),
+    )
+
+
+async def request_list(request: Request, ctx: AdminContext) -> Response:
+    async with ctx.runtime.db.session() as session:
+        rows = await queries.recent_requests(session, ctx.shop_domain)
+    return page(
+        request, ctx, "requests.html", page_name="requests", title_key="nav.requests", rows=rows, now=utcnow()
+    )
+
+
+async def request_page(request: Request, ctx: AdminContext) -> Response:
+    request_id = int(request.path_params["request_id"])
+    now = utcnow()
+    async with ctx.runtime.db.session() as session:
+        detail = await queries.request_detail(session, ctx.shop_domain, request_id, now)
+    if detail is None:
+        return not_found(ctx)
+    req = detail.request
+    open_row = None
+    if req.status != "done":
+        open_row = queries.OpenRequest(
+            req.id, req.kind, req.status, req.received_at, req.due_at,
+            queries.days_left(req.due_at, now), req.due_at < now,
+        )  # fmt: skip
+    titles = adapter_titles()
+    email = ctx.runtime.vault.decrypt(req.email_enc) if req.email_enc else None
+    return page(
+        request,
+        ctx,
+        "request.html",
+        page_name="requests",
+        title_key="nav.requests",
+        detail=detail,
+        req=req,
+        open_row=open_row,
+        subject={"email": mask_email(email)},
+        plan=plan_rows(detail.steps, ctx.lang, titles),
+        titles=titles,
+    )
+
+
+async def sweeps_page(request: Request, ctx: AdminContext) -> Response:
+    async with ctx.runtime.db.session() as session:
+        rows = await queries.sweeps(session, ctx.shop_domain)
+    return page(
+        request,
+        ctx,
+        "sweeps.html",
+        page_name="sweeps",
+        title_key="nav.sweeps",
+        rows=rows,
+        next_sweep=queries.next_sweep_at(ctx.shop, utcnow()),
+        can_preview=available("plugin.sweeps", "preview"),
+    )
+
+
+async def audit_page(request: Request, ctx: AdminContext) -> Response:
+    from plugin.admin import actions
+
+    async with ctx.runtime.db.session() as session:
+        rows = await queries.evidence_log(session, ctx.shop_domain, limit=500)
+        verified = await actions.verify_evidence(session, ctx.shop_domain)
+    return page(
+        request, ctx, "audit.html", page_name="audit", title_key="nav.audit", rows=rows, verified=verified
+    )
+
+
+def _refused(ctx: AdminContext, exc: Exception) -> Response:
+    return _plain(409, str(exc), ctx.shop_domain)
+
+
+async def _form_text(request: Request, name: str) -> str:
+    value = (await request.form()).get(name)
+    return value if isinstance(value, str) else ""
+
+
+async def retry_form(request: Request, ctx: AdminContext) -> Response:
+    from plugin.admin import actions
+
+    try:
+        request_id = await actions.retry_step(
+            ctx.runtime, ctx.shop_domain, int(request.path_params["step_id"])
+        )
+    except actions.NotFound:
+        return not_found(ctx)
+    except actions.Refused as exc:
+        return _refused(ctx, exc)
+    return back_to(f"/admin/requests/{request_id}", ctx, "retried")
+
+
+async def confirm_form(request: Request, ctx: AdminContext) -> Response:
+    from plugin.admin import actions
+
+    note = await _form_text(request, "note")
+    try:
+        request_id = await actions.confirm_step(
+            ctx.runtime, ctx.shop_domain, int(request.path_params["step_id"]), note
+        )
+    except actions.NotFound:
+        return not_found(ctx)
+    except actions.Refused as exc:
+        return _refused(ctx, exc)
+    return back_to(f"/admin/requests/{request_id}", ctx, "confirmed")
+
+
+async def preview_form(request: Request, ctx: AdminContext) -> Response:
+    from plugin.admin import actions
+
+    await actions.preview_sweep(ctx.runtime, ctx.shop_domain)
+    return back_to("/admin/sweeps", ctx, "previewed")
+
+
+async def shop_dry_run_form(request: Request, ctx: AdminContext) -> Response:
+    from plugin.admin import actions
+
+    try:
+        await actions.set_shop_dry_run(ctx.runtime, ctx.shop_domain, await _form_text(request, "on") == "1")
+    except actions.NotFound:
+        return not_found(ctx)
+    return back_to("/admin/adapters", ctx, "toggled")
+
+
+async def connection_flags_form(request: Request, ctx: AdminContext) -> Response:
+    from plugin.admin import actions
+
+    enabled = await _form_text(request, "enabled")
+    dry_run = await _form_text(request, "dry_run")
+    try:
+        await actions.set_connection_flags(
+            ctx.runtime,
+            ctx.shop_domain,
+            request.path_params["adapter"],
+            enabled=(enabled == "1") if enabled else None,
+            dry_run=(dry_run == "1") if dry_run else None,
+        )
+    except actions.NotFound:
+        return not_found(ctx)
+    return back_to("/admin/adapters", ctx, "toggled")
+
+
+async def artifact_download(request: Request, ctx: AdminContext) -> Response:
+    from plugin.admin import actions
+
+    try:
+        row, content = await actions.artifact(
+            ctx.runtime, ctx.shop_domain, int(request.path_params["artifact_id"])
+        )
+    except actions.NotFound:
+        return not_found(ctx)
+    response = Response(
+        content,
+        media_type=row.content_type,
+        headers={"Content-Disposition": f'attachment; filename="{actions.artifact_filename(row)}"'},
+    )
+    return secure(response, ctx.shop_domain)
+
+
+async def audit_export(request: Request, ctx: AdminContext) -> Response:
+    from plugin.admin import actions
+
+    fmt = request.path_params["fmt"]
+    try:
+        media_type, body = await actions.export_evidence(ctx.runtime, ctx.shop_domain, fmt)
+    except actions.NotFound:
+        return not_found(ctx)
+    filename = f"gallra-evidence-{ctx.shop_domain.split('.')[0]}.{fmt}"
+    response = Response(
+        body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+    return secure(response, ctx.shop_domain)
+
+
+def config_fields(cls: type) -> list[dict[str, object]]:
+    """The connect form's fields from the adapter's pydantic Config: secrets as password inputs,
+    the provider's base URL tucked away as an advanced field."""
+    from pydantic import SecretStr
+
+    fields = []
+    for name, info in cls.Config.model_fields.items():  # type: ignore[attr-defined]
+        secret = info.annotation is SecretStr or "SecretStr" in str(info.annotation)
+        fields.append(
+            {
+                "name": name,
+                "label": name.replace("_", " ").capitalize(),
+                "help": info.description or "",
+                "secret": secret,
+                "required": info.is_required(),
+                "advanced": name == "base_url",
+                "default": "" if info.is_required() or secret else (info.default or ""),
+            }
+        )
+    return fields
+
+
+async def adapters_page(request: Request, ctx: AdminContext, *, problem: str | None = None) -> Response:
+    async with ctx.runtime.db.session() as session:
+        connected = await queries.connections(session, ctx.shop_domain)
+    cards = [
+        {
+            "name": name,
+            "title": cls.title,
+            "category": str(cls.category),
+            "channel": cls.channel,
+            "description": cls.description,
+            "fields": config_fields(cls),
+            "connection": connected.get(name),
+        }
+        for name, cls in catalogue().items()
+    ]
+    # Connected ones first, then by title: what the shop already uses is what it checks most.
+    cards.sort(key=lambda card: (card["connection"] is None, str(card["title"]).lower()))
+    return page(
+        request,
+        ctx,
+        "adapters.html",
+        page_name="adapters",
+        title_key="nav.adapters",
+        cards=cards,
+        shop_dry_run=bool(ctx.shop is not None and ctx.shop.dry_run),
+        has_shop=ctx.shop is not None,
+        can_connect=available("plugin.connections", "configure"),
+        can_check=available("plugin.connections", "build_adapter"),
+        problem=problem,
+    )
+
+
+async def policy_page(
+    request: Request, ctx: AdminContext, *, problem: str | None = None, status_code: int = 200,
+    form: dict[str, str] | None = None,
+) -> Response:  # fmt: skip
+    from plugin.admin import policy_view
+    from plugin.retention.dates import format_month_day
+    from plugin.retention.presets import countries
+
+    policy, stored_problem = policy_view.shop_policy(ctx.shop)
+    today = utcnow().astimezone(queries.shop_zone(ctx.shop)).date()
+    return page(
+        request,
+        ctx,
+        "policy.html",
+        page_name="policy",
+        title_key="nav.policy",
+        status_code=status_code,
+        policy=policy,
+        fye=format_month_day(policy.fiscal_year_end),
+        lines=policy_view.lines(policy, today, ctx.lang),
+        countries=countries(),
+        problem=problem or stored_problem,
+        form=form or {},
+        has_shop=ctx.shop is not None,
+    )
+
+
+async def policy_form(request: Request, ctx: AdminContext) -> Response:
+    from plugin.admin import actions, policy_view
+    from plugin.retention import PolicyError
+
+    form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+    try:
+        policy = policy_view.from_form(form)
+        await actions.save_policy(ctx.runtime, ctx.shop_domain, policy)
+    except PolicyError as exc:
+        # Re-show the form with the engine's reason (it names the rule and the law, no values).
+        return await policy_page(request, ctx, problem=str(exc), status_code=422, form=form)
+    except actions.NotFound:
+        return not_found(ctx)
+    return back_to("/admin/policy", ctx, "policy_saved")
+
+
+async def connect_form(request: Request, ctx: AdminContext) -> Response:
+    from plugin.admin import actions
+
+    name = request.path_params["adapter"]
+    if name not in catalogue():
+        return not_found(ctx)
+    allowed = set(catalogue()[name].Config.model_fields)
+    form = await request.form()
+    # Empty fields are left out: a secret not re-entered keeps its stored value.
+    values = {
+        key: value for key, value in form.items() if key in allowed and isinstance(value, str) and value
+    }
+    try:
+        await actions.connect(ctx.runtime, ctx.shop_domain, name, values)
+    except actions.NotFound:
+        return not_found(ctx)
+    except actions.Refused as exc:
+        # The adapter's Config refused the settings: the message names keys, never values.
+        response = await adapters_page(request, ctx, problem=str(exc))
+        response.status_code = 422
+        return response
+    return back_to("/admin/adapters", ctx, "connected")
+
+
+async def check_form(request: Request, ctx: AdminContext) -> Response:
+    from plugin.admin import actions
+
+    try:
+        await actions.check(ctx.runtime, ctx.shop_domain, request.path_params["adapter"])
+    except actions.NotFound:
+        return not_found(ctx)
+    return back_to("/admin/adapters", ctx, "checked")

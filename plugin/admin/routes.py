@@ -1,0 +1,58 @@
+"""The admin's routes: pages and form posts under /admin, the JSON API under /admin/api, the
+development login, and the static files (which hold no shop data and need no token)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from plugin.admin import api, dev_login, pages
+from plugin.admin.api import authenticated_api as a
+from plugin.admin.pages import authenticated_form as f
+from plugin.admin.pages import authenticated_page as p
+
+STATIC = Path(__file__).parent / "static"
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/admin", p(pages.overview)),
+        Route("/admin/requests", p(pages.request_list)),
+        Route("/admin/requests/{request_id:int}", p(pages.request_page)),
+        Route("/admin/policy", p(pages.policy_page)),
+        Route("/admin/policy", f(pages.policy_form), methods=["POST"]),
+        Route("/admin/adapters", p(pages.adapters_page)),
+        Route("/admin/adapters/{adapter:str}/connect", f(pages.connect_form), methods=["POST"]),
+        Route("/admin/adapters/{adapter:str}/check", f(pages.check_form), methods=["POST"]),
+        Route("/admin/adapters/{adapter:str}/flags", f(pages.connection_flags_form), methods=["POST"]),
+        Route("/admin/shop/dry-run", f(pages.shop_dry_run_form), methods=["POST"]),
+        Route("/admin/sweeps", p(pages.sweeps_page)),
+        Route("/admin/sweeps/preview", f(pages.preview_form), methods=["POST"]),
+        Route("/admin/audit", p(pages.audit_page)),
+        Route("/admin/audit/export.{fmt:str}", p(pages.audit_export)),
+        Route("/admin/steps/{step_id:int}/retry", f(pages.retry_form), methods=["POST"]),
+        Route("/admin/steps/{step_id:int}/confirm", f(pages.confirm_form), methods=["POST"]),
+        Route("/admin/artifacts/{artifact_id:int}", p(pages.artifact_download)),
+        Route("/admin/api/overview", a(api.overview)),
+        Route("/admin/api/requests", a(api.request_list)),
+        Route("/admin/api/requests/{request_id:int}", a(api.request_detail)),
+        Route("/admin/api/steps/{step_id:int}/retry", a(api.retry), methods=["POST"]),
+        Route("/admin/api/steps/{step_id:int}/confirm", a(api.confirm), methods=["POST"]),
+        Route("/admin/api/policy", a(api.policy)),
+        Route("/admin/api/policy", a(api.policy_save), methods=["PUT"]),
+        Route("/admin/api/adapters", a(api.connections)),
+        Route("/admin/api/adapters/{adapter:str}", a(api.connect), methods=["PUT"]),
+        Route("/admin/api/adapters/{adapter:str}/check", a(api.check), methods=["POST"]),
+        Route("/admin/api/adapters/{adapter:str}/flags", a(api.connection_flags), methods=["POST"]),
+        Route("/admin/api/shop", a(api.shop_settings), methods=["POST"]),
+        Route("/admin/api/sweeps", a(api.sweeps)),
+        Route("/admin/api/sweeps/preview", a(api.preview), methods=["POST"]),
+        Route("/admin/api/evidence", a(api.evidence)),
+        Route("/admin/api/evidence.{fmt:str}", a(api.evidence_export)),
+        Route("/admin/api/artifacts/{artifact_id:int}", a(api.artifact)),
+        Route("/admin/dev-login", dev_login.dev_login),
+        Route("/admin/dev/session-token", dev_login.dev_session_token, methods=["POST"]),
+        Mount("/admin/static", StaticFiles(directory=STATIC), name="admin-static"),
+    ]
