@@ -62,10 +62,14 @@ class LiveSources:
     async def adapter(
         self, session: AsyncSession, shop: Shop, name: str, *, step_id: int | None = None
     ) -> Adapter | None:
-        for adapter in await self.adapters(session, shop, step_id=step_id):
-            if adapter.name == name:
-                return adapter
-        return None
+        connections = _module("plugin.connections")
+        try:
+            built: Adapter = await connections.build_adapter(
+                self.runtime, session, shop, name, step_id=step_id
+            )
+        except (connections.NotConfigured, _module("adapters.registry").UnknownAdapter):
+            return None
+        return built
 
     async def shopify_orders(self, shop: Shop, order_ids: Sequence[int]) -> list[OrderRecord]:
         if not order_ids:

@@ -1,0 +1,232 @@
+"""Clocks: APScheduler 3.x (not the 4.0 alphas, see DESIGN.md) only wakes things up.
+
+`background(runtime)` is the async context manager `gallra serve` (when `run_workers`) and
+`gallra worker` enter: it runs one executor `Worker` and a scheduler with the `JOBS` below. Every
+job's effect is claimed through the database, so any number of instances firing the same clock do
+the work once: either by a `ClockClaim` row with a unique key per period (`claim_once`), or by the
+row leases of the work itself (steps, requests, sweeps, outbox messages).
+
+Other stages add a job with `register_job(Job("name", my_coroutine, {"trigger": "interval",
+"seconds": 600}))`, where `my_coroutine(runtime)` is awaited on each tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import select
+
+from plugin import evidence
+from plugin.executor.context import WorkerConfig
+from plugin.executor.leases import reclaim_expired
+from plugin.executor.locks import dialect_of
+from plugin.executor.worker import Worker
+from plugin.ledger import OPEN_STATUSES, insert_ignoring_conflicts
+from plugin.models import ClockClaim, Request, Shop, Step, utcnow
+from plugin.pipelines.sources import Sources
+from plugin.runtime import Runtime
+
+log = logging.getLogger("gallra.clocks")
+
+DEADLINE_WARNING = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    func: Callable[[Runtime], Awaitable[Any]]
+    trigger: dict[str, Any] = field(default_factory=lambda: {"trigger": "interval", "seconds": 60})
+
+
+async def claim_once(runtime: Runtime, key: str, owner: str = "clock") -> bool:
+    """True for exactly one caller per key, across every instance and process."""
+    async with runtime.db.transaction() as session:
+        statement = insert_ignoring_conflicts(dialect_of(session), ClockClaim).values(
+            key=key, owner=owner, claimed_at=utcnow()
+        )
+        result = await session.execute(statement)
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def period_key(name: str, now: datetime, seconds: int) -> str:
+    """One key per `seconds`-long period (aligned to the epoch), e.g. `deadline:2026-11-22T14`."""
+    start = int(now.timestamp()) // seconds * seconds
+    return f"{name}:{datetime.fromtimestamp(start, UTC).strftime('%Y-%m-%dT%H:%M')}"
+
+
+async def wake_workers(runtime: Runtime) -> None:
+    """Drain due steps: wakes this instance's worker (intake also does, right after a commit)."""
+    runtime.work_available.set()
+
+
+async def reclaim_leases(runtime: Runtime) -> tuple[int, int]:
+    if not await claim_once(runtime, period_key("reclaim", utcnow(), 60)):
+        return (0, 0)
+    async with runtime.db.transaction() as session:
+        counts = await reclaim_expired(session, utcnow())
+    if any(counts):
+        log.info("reclaimed %d steps and %d requests whose worker stopped", *counts)
+        runtime.work_available.set()
+    return counts
+
+
+async def watch_deadlines(runtime: Runtime, now: datetime | None = None) -> int:
+    """Flag open requests due within 7 days or overdue (once each), with an evidence entry, and
+    e-mail each shop owner a summary when SMTP is configured. Returns the number flagged."""
+    now = now or utcnow()
+    if not await claim_once(runtime, period_key("deadline", now, 3600)):
+        return 0
+    per_shop: dict[str, list[int]] = {}
+    async with runtime.db.transaction() as session:
+        rows = (
+            await session.execute(
+                select(Request)
+                .where(
+                    Request.status.in_((*OPEN_STATUSES, "finalizing", "failed")),
+                    Request.deadline_flagged_at.is_(None),
+                    Request.due_at <= now + DEADLINE_WARNING,
+                    Request.kind != "sweep",
+                )
+                .with_for_update()
+            )
+        ).scalars()
+        for request in rows:
+            request.deadline_flagged_at = now
+            days = (request.due_at.date() - now.date()).days
+            await evidence.append(
+                session,
+                request.shop_domain,
+                "deadline_warning",
+                {"days_left": days, "status": request.status},
+                request.id,
+            )
+            per_shop.setdefault(request.shop_domain, []).append(request.id)
+    if runtime.settings.smtp_host:
+        for domain, ids in per_shop.items():
+            await _mail_owner(runtime, domain, ids)
+    return sum(len(ids) for ids in per_shop.values())
+
+
+async def _mail_owner(runtime: Runtime, domain: str, request_ids: list[int]) -> None:
+    from plugin.outbox import Outbox
+
+    async with runtime.db.session() as session:
+        shop = (await session.execute(select(Shop).where(Shop.domain == domain))).scalar_one_or_none()
+    to = runtime.vault.decrypt(shop.contact_email_enc) if shop else None
+    if not to:
+        return
+    listed = ", ".join(str(i) for i in sorted(request_ids))
+    await Outbox(runtime, domain).send(
+        to=to,
+        subject="Gallra: privacy requests near their legal deadline",
+        body=(
+            f"These privacy requests are due within 7 days or overdue: {listed}.\n"
+            "Open Gallra in your Shopify admin to see what is holding them up.\n\nReference: {reference}\n"
+        ),
+        dedupe_key=f"deadline:{domain}:{listed}",
+    )
+
+
+async def expire_holds(runtime: Runtime, now: datetime | None = None) -> int:
+    """Holds whose keep-until date has come are re-planned by the workers; wake them if any."""
+    now = now or utcnow()
+    async with runtime.db.session() as session:
+        due = (
+            await session.execute(
+                select(Step.id).where(Step.state == "held", Step.next_attempt_at <= now).limit(1)
+            )
+        ).first()
+    if due is not None:
+        runtime.work_available.set()
+    return 0 if due is None else 1
+
+
+async def purge_claims(runtime: Runtime) -> None:
+    """Old clock claims are only needed while their period can still fire."""
+    if not await claim_once(runtime, period_key("purge-claims", utcnow(), 86400)):
+        return
+    from sqlalchemy import delete
+
+    async with runtime.db.transaction() as session:
+        await session.execute(delete(ClockClaim).where(ClockClaim.claimed_at < utcnow() - timedelta(days=7)))
+
+
+def _stage(module: str, function: str) -> Callable[[Runtime], Awaitable[Any]]:
+    """A job living in another stage, imported when it first fires."""
+
+    async def job(runtime: Runtime) -> Any:
+        return await getattr(importlib.import_module(module), function)(runtime)
+
+    job.__name__ = f"{module}.{function}"
+    return job
+
+
+JOBS: list[Job] = [
+    Job("drain", wake_workers, {"trigger": "interval", "seconds": 30}),
+    Job("reclaim", reclaim_leases, {"trigger": "interval", "seconds": 60}),
+    Job("deadlines", watch_deadlines, {"trigger": "interval", "minutes": 60}),
+    Job("holds", expire_holds, {"trigger": "interval", "minutes": 60}),
+    Job("purge-claims", purge_claims, {"trigger": "interval", "hours": 24}),
+    Job("sweeps", _stage("plugin.sweeps.schedule", "run_due_sweeps"), {"trigger": "interval", "minutes": 10}),
+    Job("outbox", _stage("plugin.outbox", "deliver_queued"), {"trigger": "interval", "seconds": 60}),
+    Job("reminders", _stage("plugin.outbox", "send_reminders"), {"trigger": "interval", "hours": 6}),
+]
+
+
+def register_job(job: Job) -> None:
+    if any(existing.name == job.name for existing in JOBS):
+        raise ValueError(f"a clock job named {job.name!r} exists")
+    JOBS.append(job)
+
+
+def _guarded(job: Job, runtime: Runtime) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        try:
+            await job.func(runtime)
+        except Exception as exc:  # one failing job must not stop the others; it fires again
+            log.error("clock job %s failed with %s", job.name, type(exc).__name__, exc_info=exc)
+
+    return run
+
+
+@asynccontextmanager
+async def background(
+    runtime: Runtime,
+    *,
+    config: WorkerConfig | None = None,
+    sources: Sources | None = None,
+    jobs: list[Job] | None = None,
+) -> AsyncIterator[Worker]:
+    """Run a worker and the clocks until the block ends; in-flight steps finish first."""
+    worker = Worker(runtime, config, sources)
+    stop = asyncio.Event()
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    for job in JOBS if jobs is None else jobs:
+        scheduler.add_job(
+            _guarded(job, runtime),
+            id=job.name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=60,
+            **job.trigger,
+        )
+    task = asyncio.create_task(worker.run(stop))
+    scheduler.start()
+    runtime.work_available.set()
+    try:
+        yield worker
+    finally:
+        scheduler.shutdown(wait=False)
+        stop.set()
+        await task
+
+
+__all__ = ["JOBS", "Job", "background", "claim_once", "register_job"]

@@ -1,0 +1,161 @@
+"""`gallra worker` (run the executor and the clocks, to scale out beside `gallra serve`) and
+`gallra requests show ID [--json]` (a request's plan, steps and evidence, without personal data)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy import select
+
+from plugin import evidence
+from plugin.executor.context import WorkerConfig, worker_id
+from plugin.executor.steps import step_record
+from plugin.models import Request, Step
+from plugin.runtime import Runtime
+from plugin.settings import load_settings
+
+
+async def _run_worker(config: WorkerConfig, drain: bool, clocks: bool) -> None:
+    from plugin.clocks import background
+    from plugin.executor.worker import Worker
+
+    runtime = Runtime.build(load_settings())
+    try:
+        if drain:
+            await Worker(runtime, config).drain(limit=24 * 3600.0)
+            return
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with background(runtime, config=config, jobs=None if clocks else []):
+            await stop.wait()
+    finally:
+        await runtime.close()
+
+
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Steps in flight at once in this process.")] = 8,
+    lease_seconds: Annotated[float, typer.Option(help="Lease length; renewed while a step runs.")] = 120.0,
+    poll_seconds: Annotated[float, typer.Option(help="Idle wait between looks for due work.")] = 5.0,
+    drain: Annotated[bool, typer.Option("--drain", help="Exit once nothing is due.")] = False,
+    clocks: Annotated[bool, typer.Option(help="Also run the clocks (sweeps, deadlines, reclaim).")] = True,
+) -> None:
+    """Run an executor worker: claim due requests and steps, run them, record outcomes. Any number
+    of workers (and `gallra serve` instances) can share one PostgreSQL database."""
+    logging.basicConfig(
+        level=load_settings().log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    config = WorkerConfig(
+        owner=worker_id(), concurrency=concurrency, lease_seconds=lease_seconds, poll_seconds=poll_seconds
+    )
+    typer.echo(f"gallra worker {config.owner} started", err=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_run_worker(config, drain, clocks))
+
+
+async def request_details(
+    runtime: Runtime, request_id: int, shop: str | None = None
+) -> dict[str, Any] | None:
+    """A request with its steps and evidence, as the CLI and tests see it: no personal data."""
+    async with runtime.db.session() as session:
+        statement = select(Request).where(Request.id == request_id)
+        if shop is not None:
+            statement = statement.where(Request.shop_domain == shop)
+        request = (await session.execute(statement)).scalar_one_or_none()
+        if request is None:
+            return None
+        steps = list(
+            (
+                await session.execute(
+                    select(Step)
+                    .where(Step.request_id == request.id, Step.shop_domain == request.shop_domain)
+                    .order_by(Step.id)
+                )
+            ).scalars()
+        )
+        log = await evidence.entries(session, request.shop_domain, request.id)
+    return {
+        "id": request.id,
+        "shop": request.shop_domain,
+        "kind": request.kind,
+        "status": request.status,
+        "dry_run": request.dry_run,
+        "received_at": request.received_at.isoformat(),
+        "due_at": request.due_at.isoformat(),
+        "completed_at": request.completed_at.isoformat() if request.completed_at else None,
+        "last_error": request.last_error,
+        "steps": [
+            step_record(s)
+            | {
+                "id": s.id,
+                "state": s.state,
+                "next_attempt_at": s.next_attempt_at.isoformat() if s.next_attempt_at else None,
+                "last_error": s.last_error,
+            }
+            for s in steps
+        ],
+        "evidence": [
+            {"seq": e.seq, "at": e.at.isoformat(), "kind": e.kind, "hash": e.hash, "payload": e.payload}
+            for e in log
+        ],
+    }
+
+
+def _print_details(details: dict[str, Any]) -> None:
+    typer.echo(
+        f"request {details['id']} · {details['kind']} · {details['shop']} · {details['status']}"
+        f"{' · DRY RUN' if details['dry_run'] else ''}"
+    )
+    typer.echo(f"received {details['received_at'][:19]} · due {details['due_at'][:19]}")
+    if details["last_error"]:
+        typer.echo(f"last error: {details['last_error']}")
+    typer.echo("\nsteps:")
+    for s in details["steps"]:
+        extra = f" until {s['keep_until']}" if s["state"] == "held" else ""
+        ref = f" ref {s['provider_ref']}" if s["provider_ref"] else ""
+        error = f" ({s['last_error']})" if s["last_error"] and s["state"] != "done" else ""
+        what = s["label"] or s["holding"] or ""
+        typer.echo(
+            f"  #{s['id']:<5} {s['state']:<22} {s['system']:<12} {s['action']:<7} {what}{extra}{ref}{error}"
+        )
+    typer.echo("\nevidence:")
+    for e in details["evidence"]:
+        typer.echo(f"  {e['seq']:>5} {e['at'][:19]} {e['kind']:<20} {e['hash'][:16]}…")
+
+
+def show(
+    request_id: Annotated[int, typer.Argument(help="The request's id (see `gallra requests list`).")],
+    shop: Annotated[str | None, typer.Option(help="Only if it belongs to this shop.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show a request's plan, steps and evidence."""
+
+    async def load() -> dict[str, Any] | None:
+        runtime = Runtime.build(load_settings())
+        try:
+            return await request_details(runtime, request_id, shop)
+        finally:
+            await runtime.close()
+
+    details = asyncio.run(load())
+    if details is None:
+        typer.echo(f"gallra: no request {request_id}", err=True)
+        raise typer.Exit(1)
+    if as_json:
+        typer.echo(json.dumps(details, indent=2, ensure_ascii=False))
+    else:
+        _print_details(details)
+
+
+def register(app: typer.Typer) -> None:
+    from plugin.ledger_cli import requests_app
+
+    app.command("worker")(worker)
+    requests_app.command("show")(show)
