@@ -1,0 +1,187 @@
+"""Klaviyo (provider-apis.md §1.1): find the profile, suppress the address, then a data-privacy
+deletion job.
+
+Quirk: the deletion job answers 202 with an empty body (no job id, no status endpoint; completion
+shows only on Klaviyo's "Deleted Profiles" page), and what it does for an address without a profile
+is undocumented. So erase looks the profile up first: no profile is `already_absent`, a profile gets
+the job and the result `erase_requested` with no provider reference. A repeated erase after Klaviyo
+finished finds no profile; one before re-submits the job, which deletes nothing twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import Field, SecretStr
+
+from adapters._rest import ApiAdapter, safe_reason
+from adapters.base import AdapterConfig, Outcome, PermanentFailure, Result, iso_date
+from adapters.http import RateLimit
+from plugin.holdings import Category, Holding, Subject
+
+REVISION = "2026-07-15"  # pinned per adapter release; Klaviyo requires it on every call
+JSONAPI = "application/vnd.api+json"
+
+
+class KlaviyoConfig(AdapterConfig):
+    api_key: SecretStr = Field(
+        description="Private API key (pk_…) with the scopes profiles:read, profiles:write, "
+        "lists:read, segments:read, subscriptions:write and data-privacy:write."
+    )
+    base_url: str = Field(default="https://a.klaviyo.com", description="Klaviyo API address.")
+    suppress: bool = Field(
+        default=True,
+        description="Suppress the e-mail address first, so no campaign reaches it while the "
+        "asynchronous deletion runs.",
+    )
+    delete: bool = Field(
+        default=True,
+        description="Delete the profile with a data-privacy deletion job. Off: suppress only.",
+    )
+
+
+class Klaviyo(ApiAdapter):
+    name = "klaviyo"
+    title = "Klaviyo"
+    category = Category.NEWSLETTER
+    description = "Finds the profile, suppresses the address and requests GDPR deletion."
+    Config: ClassVar[type[AdapterConfig]] = KlaviyoConfig
+    auth_settings = ("api_key",)
+    # Per account, burst and steady windows (§1.1). Suppression jobs have no documented tier in the
+    # reference, so they get Klaviyo's smallest standard tier (S).
+    rate_limits = (
+        RateLimit(75, 1.0, "profiles"),
+        RateLimit(750, 60.0, "profiles"),
+        RateLimit(3, 1.0, "lists"),
+        RateLimit(60, 60.0, "lists"),
+        RateLimit(3, 1.0, "suppression"),
+        RateLimit(60, 60.0, "suppression"),
+        RateLimit(3, 1.0, "deletion"),
+        RateLimit(60, 60.0, "deletion"),
+    )
+
+    @property
+    def settings(self) -> KlaviyoConfig:
+        assert isinstance(self.config, KlaviyoConfig)
+        return self.config
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "Authorization": f"Klaviyo-API-Key {self.settings.api_key.get_secret_value()}",
+            "revision": REVISION,
+            "Accept": JSONAPI,
+            "Content-Type": JSONAPI,
+        }
+
+    async def check(self) -> None:
+        await self.call("GET", "/api/profiles", params={"page[size]": "1"}, scope="profiles")
+
+    async def _profiles(self, subject: Subject) -> list[dict[str, Any]]:
+        if subject.email:
+            query = f'equals(email,"{subject.email.strip()}")'
+        elif subject.phone:
+            query = f'equals(phone_number,"{subject.phone.strip()}")'
+        else:
+            return []
+        body = await self.call_json("GET", "/api/profiles", params={"filter": query}, scope="profiles")
+        return list(body.get("data") or []) if body else []
+
+    async def find(self, subject: Subject) -> list[Holding]:
+        return [
+            Holding(
+                system=self.name,
+                category=Category.NEWSLETTER,
+                ref=f"profile:{profile['id']}",
+                label=f"Klaviyo profile {profile['id']}",
+                last_activity=iso_date(profile.get("attributes", {}).get("updated")),
+            )
+            for profile in await self._profiles(subject)
+        ]
+
+    async def erase(self, subject: Subject, holding: Holding) -> Result:
+        identifier = _identifier(subject)
+        if identifier is None:
+            raise PermanentFailure(self.name, "the subject has neither an e-mail address nor a phone number")
+        if not await self._profiles(subject):
+            return Result(Outcome.ALREADY_ABSENT, detail="no Klaviyo profile for the subject")
+        job_id = None
+        if self.settings.suppress and subject.email:
+            job_id = await self._suppress(subject.email.strip())
+        if not self.settings.delete:
+            return Result(Outcome.SUPPRESSED, provider_ref=job_id, detail="address suppressed in Klaviyo")
+        deleted = await self.call(
+            "POST",
+            "/api/data-privacy-deletion-jobs",
+            scope="deletion",
+            accept=(400,),
+            json={
+                "data": {
+                    "type": "data-privacy-deletion-job",
+                    "attributes": {"profile": {"data": {"type": "profile", "attributes": identifier}}},
+                }
+            },
+        )
+        if deleted is None or _not_found(deleted):  # deleted between our look-up and the job
+            return Result(Outcome.ALREADY_ABSENT, detail="Klaviyo reports no such profile")
+        if not deleted.is_success:
+            raise PermanentFailure(self.name, f"deletion job refused: {safe_reason(deleted)}")
+        return Result(
+            Outcome.ERASE_REQUESTED,
+            provider_ref=job_id,
+            detail="Klaviyo accepted the deletion job (it returns no job id; completion shows on "
+            "its Deleted Profiles page)",
+        )
+
+    async def _suppress(self, email: str) -> str | None:
+        body = await self.call_json(
+            "POST",
+            "/api/profile-suppression-bulk-create-jobs",
+            scope="suppression",
+            json={
+                "data": {
+                    "type": "profile-suppression-bulk-create-job",
+                    "attributes": {
+                        "profiles": {"data": [{"type": "profile", "attributes": {"email": email}}]}
+                    },
+                }
+            },
+        )
+        job = (body or {}).get("data") or {}
+        return str(job["id"]) if job.get("id") else None
+
+    async def export(self, subject: Subject) -> dict[str, Any]:
+        profiles = []
+        for profile in await self._profiles(subject):
+            lists = await self.call_json("GET", f"/api/profiles/{profile['id']}/lists", scope="lists")
+            segments = await self.call_json("GET", f"/api/profiles/{profile['id']}/segments", scope="lists")
+            profiles.append(
+                {
+                    "id": profile["id"],
+                    "attributes": profile.get("attributes", {}),
+                    "lists": [_name(item) for item in (lists or {}).get("data", [])],
+                    "segments": [_name(item) for item in (segments or {}).get("data", [])],
+                }
+            )
+        return {"provider": self.title, "profiles": profiles}
+
+
+def _identifier(subject: Subject) -> dict[str, str] | None:
+    """Exactly one identifier: Klaviyo rejects a deletion job naming more than one."""
+    if subject.email:
+        return {"email": subject.email.strip()}
+    if subject.phone:
+        return {"phone_number": subject.phone.strip()}
+    return None
+
+
+def _not_found(response: httpx.Response) -> bool:
+    try:
+        errors = response.json().get("errors") or []
+    except (ValueError, AttributeError):
+        return False
+    return any(isinstance(e, dict) and e.get("code") == "not_found" for e in errors)
+
+
+def _name(item: dict[str, Any]) -> str:
+    return str(item.get("attributes", {}).get("name") or item.get("id"))

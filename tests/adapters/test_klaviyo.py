@@ -1,0 +1,207 @@
+"""Klaviyo adapter against the stateful fake built from provider-apis.md §1.1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from adapters.base import AuthFailed, Outcome, RateLimited
+from adapters.klaviyo import REVISION, Klaviyo
+from plugin.holdings import Category, Subject
+from tests.adapters.conftest import Waits
+from tests.fakes.klaviyo import KlaviyoFake
+
+ANNA = Subject(shop_domain="butik-a.myshopify.com", customer_id=7, email="anna@example.se")
+
+
+@pytest.fixture
+def klaviyo(make_adapter: Any) -> Klaviyo:
+    adapter = make_adapter(Klaviyo, api_key="pk_test")
+    assert isinstance(adapter, Klaviyo)
+    return adapter
+
+
+async def test_find_returns_one_newsletter_holding_per_profile(
+    klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake
+) -> None:
+    pid = klaviyo_fake.add_profile("anna@example.se")
+    klaviyo_fake.add_profile("someone@else.se")
+
+    held = await klaviyo.find(ANNA)
+
+    assert [(h.system, h.category, h.ref) for h in held] == [
+        ("klaviyo", Category.NEWSLETTER, f"profile:{pid}")
+    ]
+    assert "anna" not in held[0].label  # labels carry no personal data
+    request = klaviyo_fake.calls[0].request
+    assert request.headers["revision"] == REVISION
+    assert request.headers["Authorization"] == "Klaviyo-API-Key pk_test"
+    assert request.url.params["filter"] == 'equals(email,"anna@example.se")'
+
+
+async def test_find_nothing(klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake) -> None:
+    assert await klaviyo.find(ANNA) == []
+
+
+async def test_erase_suppresses_then_requests_deletion(klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake) -> None:
+    pid = klaviyo_fake.add_profile("anna@example.se")
+    (holding,) = await klaviyo.find(ANNA)
+
+    result = await klaviyo.erase(ANNA, holding)
+
+    assert result.outcome is Outcome.ERASE_REQUESTED
+    assert result.provider_ref == klaviyo_fake.suppression_jobs[0]  # the deletion job has no id
+    assert "no job id" in result.detail
+    assert klaviyo_fake.suppressed == {"anna@example.se"}
+    assert klaviyo_fake.deletion_jobs == [{"email": "anna@example.se"}]
+    assert pid not in klaviyo_fake.profiles
+    paths = [c.path for c in klaviyo_fake.calls]
+    assert paths.index("/api/profile-suppression-bulk-create-jobs") < paths.index(
+        "/api/data-privacy-deletion-jobs"
+    )
+
+
+async def test_repeated_erase_is_already_absent_and_sends_no_second_job(
+    klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake
+) -> None:
+    klaviyo_fake.add_profile("anna@example.se")
+    (holding,) = await klaviyo.find(ANNA)
+    await klaviyo.erase(ANNA, holding)
+
+    again = await klaviyo.erase(ANNA, holding)
+
+    assert again.outcome is Outcome.ALREADY_ABSENT
+    assert len(klaviyo_fake.deletion_jobs) == 1
+
+
+async def test_erase_while_klaviyo_still_deleting_resubmits_harmlessly(
+    klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake
+) -> None:
+    klaviyo_fake.delete_immediately = False
+    klaviyo_fake.add_profile("anna@example.se")
+    (holding,) = await klaviyo.find(ANNA)
+
+    first = await klaviyo.erase(ANNA, holding)
+    second = await klaviyo.erase(ANNA, holding)
+    klaviyo_fake.complete_deletions()
+
+    assert first.outcome is second.outcome is Outcome.ERASE_REQUESTED
+    assert klaviyo_fake.profiles == {}
+    assert (await klaviyo.erase(ANNA, holding)).outcome is Outcome.ALREADY_ABSENT
+
+
+async def test_erase_without_profile_is_already_absent(klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake) -> None:
+    klaviyo_fake.add_profile("anna@example.se")
+    (holding,) = await klaviyo.find(ANNA)
+    klaviyo_fake.profiles.clear()
+
+    result = await klaviyo.erase(ANNA, holding)
+
+    assert result.outcome is Outcome.ALREADY_ABSENT
+    assert klaviyo_fake.deletion_jobs == [] and klaviyo_fake.suppression_jobs == []
+
+
+async def test_not_found_from_the_deletion_job_counts_as_absent(
+    klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake
+) -> None:
+    klaviyo_fake.add_profile("anna@example.se")
+    (holding,) = await klaviyo.find(ANNA)
+    not_found = {"errors": [{"id": "x", "status": 400, "code": "not_found"}]}
+    klaviyo_fake.fail_next(400, path="/data-privacy-deletion-jobs", body=not_found)
+
+    result = await klaviyo.erase(ANNA, holding)
+
+    assert result.outcome is Outcome.ALREADY_ABSENT
+
+
+async def test_phone_only_subject_is_deleted_by_phone_number(
+    klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake
+) -> None:
+    klaviyo_fake.add_profile(None, phone="+46701234567")
+    subject = Subject(shop_domain="butik-a.myshopify.com", phone="+46701234567")
+    (holding,) = await klaviyo.find(subject)
+
+    result = await klaviyo.erase(subject, holding)
+
+    assert result.outcome is Outcome.ERASE_REQUESTED
+    assert klaviyo_fake.deletion_jobs == [{"phone_number": "+46701234567"}]
+    assert klaviyo_fake.suppression_jobs == []  # suppression is by e-mail
+
+
+async def test_suppress_only_mode_keeps_the_profile(make_adapter: Any, klaviyo_fake: KlaviyoFake) -> None:
+    adapter = make_adapter(Klaviyo, api_key="pk_test", delete=False)
+    pid = klaviyo_fake.add_profile("anna@example.se")
+    (holding,) = await adapter.find(ANNA)
+
+    result = await adapter.erase(ANNA, holding)
+
+    assert result.outcome is Outcome.SUPPRESSED
+    assert pid in klaviyo_fake.profiles and klaviyo_fake.deletion_jobs == []
+
+
+async def test_throttled_call_waits_retry_after_then_succeeds(
+    klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake, waits: Waits
+) -> None:
+    klaviyo_fake.add_profile("anna@example.se")
+    klaviyo_fake.fail_next(429, headers={"Retry-After": "2"})
+
+    held = await klaviyo.find(ANNA)
+
+    assert len(held) == 1
+    assert waits.slept == [2.0]
+
+
+async def test_long_retry_after_is_raised_for_the_executor_not_slept(
+    klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake, waits: Waits
+) -> None:
+    klaviyo_fake.fail_next(429, headers={"Retry-After": "120"})
+
+    with pytest.raises(RateLimited) as raised:
+        await klaviyo.find(ANNA)
+
+    assert raised.value.retry_after == 120.0 and raised.value.retryable
+    assert waits.slept == []
+
+
+async def test_auth_failure_names_adapter_and_setting(make_adapter: Any, klaviyo_fake: KlaviyoFake) -> None:
+    adapter = make_adapter(Klaviyo, api_key="pk_wrong")
+
+    with pytest.raises(AuthFailed) as raised:
+        await adapter.check()
+
+    assert "klaviyo" in str(raised.value) and "api_key" in str(raised.value)
+    assert "pk_wrong" not in str(raised.value)
+
+
+async def test_export_lists_profiles_with_their_lists(klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake) -> None:
+    pid = klaviyo_fake.add_profile("anna@example.se", lists=("Newsletter SE",))
+
+    exported = await klaviyo.export(ANNA)
+
+    assert exported["profiles"][0]["id"] == pid
+    assert exported["profiles"][0]["attributes"]["email"] == "anna@example.se"
+    assert exported["profiles"][0]["lists"] == ["Newsletter SE"]
+
+
+async def test_deletion_calls_respect_klaviyos_burst_limit(
+    make_adapter: Any, klaviyo_fake: KlaviyoFake
+) -> None:
+    """Ten erasures at once: the limiter keeps deletion jobs within 3/s, so the fake (which answers
+    429 above Klaviyo's documented windows) never sees a call over the limit."""
+    import asyncio
+
+    from adapters.http import ProviderHttp, RateLimiter
+
+    adapter = make_adapter(Klaviyo, api_key="pk_test", suppress=False)
+    adapter.ctx.http = ProviderHttp(adapter.ctx.http.client, RateLimiter())  # real sleeps
+    subjects = [Subject(shop_domain="s", email=f"p{i}@example.se") for i in range(7)]
+    for subject in subjects:
+        klaviyo_fake.add_profile(subject.email)
+    holdings = [(await adapter.find(s))[0] for s in subjects]
+
+    results = await asyncio.gather(*(adapter.erase(s, h) for s, h in zip(subjects, holdings, strict=True)))
+
+    assert {r.outcome for r in results} == {Outcome.ERASE_REQUESTED}
+    assert klaviyo_fake.over_limit["deletion"] == 0
+    assert len(klaviyo_fake.deletion_jobs) == 7

@@ -1,0 +1,169 @@
+"""Mailchimp adapter against the stateful fake built from provider-apis.md §1.2."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from adapters.base import AuthFailed, Outcome, PermanentFailure, TemporaryFailure
+from adapters.http import ProviderHttp, RateLimiter
+from adapters.mailchimp import Mailchimp, subscriber_hash
+from plugin.holdings import Category, Subject
+from tests.adapters.conftest import Waits
+from tests.fakes.mailchimp import MailchimpFake
+
+ANNA = Subject(shop_domain="butik-a.myshopify.com", customer_id=7, email="Anna.Svensson@Example.se")
+
+
+@pytest.fixture
+def mailchimp(make_adapter: Any) -> Mailchimp:
+    adapter = make_adapter(Mailchimp, api_key="key-us21")
+    assert isinstance(adapter, Mailchimp)
+    return adapter
+
+
+def test_subscriber_hash_matches_the_reference_example() -> None:
+    assert subscriber_hash("Anna.Svensson@Example.se") == "a3b6f70fac4de1f284922d93f034655c"
+
+
+def test_key_without_data_centre_is_rejected_unless_base_url_is_given() -> None:
+    with pytest.raises(ValueError, match="data-centre"):
+        Mailchimp.Config.model_validate({"api_key": "nodc"})
+    Mailchimp.Config.model_validate({"api_key": "nodc", "base_url": "http://localhost:9/3.0"})
+
+
+async def test_find_lists_every_audience_the_member_is_in(
+    mailchimp: Mailchimp, mailchimp_fake: MailchimpFake
+) -> None:
+    mailchimp_fake.add_member("list1", "anna.svensson@example.se")
+    mailchimp_fake.add_member("list2", "anna.svensson@example.se", status="unsubscribed")
+    mailchimp_fake.add_member("list1", "other@example.se")
+
+    held = await mailchimp.find(ANNA)
+
+    assert sorted((h.system, h.category, h.ref) for h in held) == [
+        ("mailchimp", Category.NEWSLETTER, "audience:list1"),
+        ("mailchimp", Category.NEWSLETTER, "audience:list2"),
+    ]
+    unsubscribed = next(h for h in held if h.ref == "audience:list2")
+    assert unsubscribed.unsubscribed is not None and "unsubscribed" in unsubscribed.flags
+    request = mailchimp_fake.calls[0].request
+    assert str(request.url).startswith("https://us21.api.mailchimp.com/3.0/search-members")
+
+
+async def test_find_nothing(mailchimp: Mailchimp, mailchimp_fake: MailchimpFake) -> None:
+    assert await mailchimp.find(ANNA) == []
+
+
+async def test_erase_deletes_permanently_per_audience_not_archive(
+    mailchimp: Mailchimp, mailchimp_fake: MailchimpFake
+) -> None:
+    member = mailchimp_fake.add_member("list1", "anna.svensson@example.se")
+    mailchimp_fake.add_member("list2", "anna.svensson@example.se")
+    held = await mailchimp.find(ANNA)
+
+    results = [await mailchimp.erase(ANNA, h) for h in held]
+
+    assert [r.outcome for r in results] == [Outcome.ERASED, Outcome.ERASED]
+    assert mailchimp_fake.forgotten == {("list1", member), ("list2", member)}
+    assert mailchimp_fake.archived == set()  # never the reversible plain DELETE
+    assert mailchimp_fake.count("DELETE") == 0
+    assert mailchimp_fake.count("POST", "/actions/delete-permanent") == 2
+
+
+async def test_repeated_erase_is_already_absent(mailchimp: Mailchimp, mailchimp_fake: MailchimpFake) -> None:
+    mailchimp_fake.add_member("list1", "anna.svensson@example.se")
+    (holding,) = await mailchimp.find(ANNA)
+    await mailchimp.erase(ANNA, holding)
+
+    again = await mailchimp.erase(ANNA, holding)
+
+    assert again.outcome is Outcome.ALREADY_ABSENT
+
+
+async def test_erase_of_a_member_gone_meanwhile_is_already_absent(
+    mailchimp: Mailchimp, mailchimp_fake: MailchimpFake
+) -> None:
+    mailchimp_fake.add_member("list1", "anna.svensson@example.se")
+    (holding,) = await mailchimp.find(ANNA)
+    mailchimp_fake.audiences["list1"].clear()
+
+    assert (await mailchimp.erase(ANNA, holding)).outcome is Outcome.ALREADY_ABSENT
+
+
+async def test_erase_rejects_a_foreign_holding(mailchimp: Mailchimp) -> None:
+    from plugin.holdings import Holding
+
+    with pytest.raises(PermanentFailure):
+        await mailchimp.erase(ANNA, Holding("mailchimp", Category.NEWSLETTER, "profile:1", "x"))
+
+
+async def test_throttled_then_success(
+    mailchimp: Mailchimp, mailchimp_fake: MailchimpFake, waits: Waits
+) -> None:
+    mailchimp_fake.add_member("list1", "anna.svensson@example.se")
+    mailchimp_fake.fail_next(429, times=2)  # Mailchimp sends no Retry-After: backoff with jitter
+
+    held = await mailchimp.find(ANNA)
+
+    assert len(held) == 1
+    assert len(waits.slept) == 2
+    assert 0 <= waits.slept[0] <= 0.5 and 0 <= waits.slept[1] <= 1.0
+
+
+async def test_persistent_5xx_is_a_temporary_failure(
+    mailchimp: Mailchimp, mailchimp_fake: MailchimpFake, waits: Waits
+) -> None:
+    mailchimp_fake.fail_next(503, times=10)
+
+    with pytest.raises(TemporaryFailure) as raised:
+        await mailchimp.find(ANNA)
+
+    assert raised.value.retryable
+    assert len(waits.slept) == 3  # four attempts in all
+
+
+async def test_auth_failure_names_adapter_and_setting(
+    make_adapter: Any, mailchimp_fake: MailchimpFake
+) -> None:
+    adapter = make_adapter(Mailchimp, api_key="wrong-us21")
+
+    with pytest.raises(AuthFailed) as raised:
+        await adapter.check()
+
+    assert "mailchimp" in str(raised.value) and "api_key" in str(raised.value)
+    assert "wrong" not in str(raised.value)
+
+
+async def test_check_passes_with_the_right_key(mailchimp: Mailchimp, mailchimp_fake: MailchimpFake) -> None:
+    mailchimp_fake.add_audience("list1")
+    await mailchimp.check()
+
+
+async def test_export_returns_each_membership(mailchimp: Mailchimp, mailchimp_fake: MailchimpFake) -> None:
+    mailchimp_fake.add_member("list1", "anna.svensson@example.se")
+
+    exported = await mailchimp.export(ANNA)
+
+    assert [m["list_id"] for m in exported["members"]] == ["list1"]
+    assert exported["members"][0]["merge_fields"] == {"FNAME": "Anna"}
+
+
+async def test_concurrent_calls_stay_within_the_connection_pool(
+    make_adapter: Any, mailchimp_fake: MailchimpFake
+) -> None:
+    mailchimp_fake.latency = 0.02
+    adapter = make_adapter(Mailchimp, api_key="key-us21", connections=3)
+    adapter.ctx.http = ProviderHttp(adapter.ctx.http.client, RateLimiter())
+    subjects = [Subject(shop_domain="s", email=f"p{i}@example.se") for i in range(12)]
+    for subject in subjects:
+        assert subject.email
+        mailchimp_fake.add_member("list1", subject.email)
+
+    found = await asyncio.gather(*(adapter.find(s) for s in subjects))
+
+    assert all(len(h) == 1 for h in found)
+    assert mailchimp_fake.max_in_flight == 3
+    assert mailchimp_fake.over_limit["connections"] == 0
