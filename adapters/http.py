@@ -49,8 +49,13 @@ class RateLimiter:
     steady limits both hold (a token bucket lets up to twice its limit through in the first window).
     Also keeps connection pools for providers that cap concurrency instead of rate."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._clock = clock
+        self._sleep = sleep
         self._logs: dict[tuple[str, str, str, int, float], deque[float]] = {}
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
         self._pools: dict[tuple[str, str], asyncio.Semaphore] = {}
@@ -78,7 +83,7 @@ class RateLimiter:
                     for log in logs:
                         log.append(now)
                     return
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
 
     def pool(self, provider: str, credential: str, size: int) -> asyncio.Semaphore:
         """At most `size` calls in flight per provider and credential (the first caller sets it)."""
