@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
     "plugin.executor.cli",
     "plugin.evidence_cli",
     "plugin.retention.cli",
+    "plugin.sweeps.cli",
     "plugin.admin.cli",
 ]
 

@@ -159,7 +159,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     for reason, count in sorted(tally.undecided_reasons.items()):
         lines.append(f"  undecided: {count} x {reason}")
     for system, count in sorted(tally.systems.items()):
-        lines.append(f"  queued at {system}: {count}")
+        lines.append(f"  {'would queue' if report.get('dry_run') else 'queued'} at {system}: {count}")
     if report.get("request_id"):
         lines.append(f"  ledger request #{report['request_id']} carries the steps")
     return lines
