@@ -1,0 +1,80 @@
+"""Brevo against its documented shapes (developers.brevo.com): contact look-up by e-mail, delete by
+contact id, 404 `document_not_found` as absent, 429 timed by `x-sib-ratelimit-reset`."""
+
+from __future__ import annotations
+
+import httpx
+import respx
+
+from adapters.base import Outcome
+from adapters.brevo import Brevo
+from tests.adapters.support import (
+    EMAIL,
+    assert_auth_failure_named,
+    assert_throttling_honoured,
+    build,
+    subject,
+)
+
+API = "https://api.brevo.com/v3"
+LOOKUP = f"{API}/contacts/anna.svensson%40example.se"
+CONTACT = {
+    "id": 42,
+    "email": EMAIL,
+    "emailBlacklisted": False,
+    "listIds": [3],
+    "attributes": {"FIRSTNAME": "Anna"},
+}
+MISSING = {"code": "document_not_found", "message": "Contact does not exist"}
+
+
+def brevo() -> tuple[Brevo, object, object]:
+    return build(Brevo, api_key="xkeysib-1")
+
+
+@respx.mock
+async def test_finds_the_contact_and_deletes_it() -> None:
+    adapter, _, _ = brevo()
+    lookup = respx.get(LOOKUP, params={"identifierType": "email_id"}).respond(200, json=CONTACT)
+    delete = respx.delete(f"{API}/contacts/42", params={"identifierType": "contact_id"}).respond(204)
+    [holding] = await adapter.find(subject())
+    assert holding.ref == "contact:42" and lookup.calls.last.request.headers["api-key"] == "xkeysib-1"
+    assert (await adapter.erase(subject(), holding)).outcome is Outcome.ERASED
+    assert delete.called
+    assert (await adapter.export(subject()))["contact"]["listIds"] == [3]
+
+
+@respx.mock
+async def test_unknown_contact_and_repeated_erase_are_already_absent() -> None:
+    adapter, _, _ = brevo()
+    respx.get(LOOKUP).mock(side_effect=[httpx.Response(200, json=CONTACT), httpx.Response(404, json=MISSING)])
+    respx.delete(f"{API}/contacts/42").mock(
+        side_effect=[httpx.Response(204), httpx.Response(404, json=MISSING)]
+    )
+    [holding] = await adapter.find(subject())
+    assert (await adapter.erase(subject(), holding)).outcome is Outcome.ERASED
+    assert (await adapter.erase(subject(), holding)).outcome is Outcome.ALREADY_ABSENT
+    assert await adapter.find(subject()) == []
+
+
+@respx.mock
+async def test_throttling_honours_retry_after_and_the_reset_header() -> None:
+    adapter, _, sleeps = brevo()
+    route = respx.get(LOOKUP)
+    await assert_throttling_honoured(
+        route, httpx.Response(200, json=CONTACT), lambda: adapter.find(subject()), sleeps
+    )
+    # Brevo's 429 usually has no Retry-After: x-sib-ratelimit-reset says when the window reopens.
+    route.side_effect = [
+        httpx.Response(429, headers={"x-sib-ratelimit-reset": "3"}),
+        httpx.Response(200, json=CONTACT),
+    ]
+    assert len(await adapter.find(subject())) == 1
+    assert sleeps.slept[-1] == 3.0
+
+
+@respx.mock
+async def test_rejected_key_names_the_setting() -> None:
+    adapter, _, _ = brevo()
+    route = respx.get(f"{API}/account")
+    await assert_auth_failure_named(route, adapter.check, "brevo", "api_key")

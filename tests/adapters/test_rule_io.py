@@ -1,0 +1,118 @@
+"""Rule.io against its documented shapes (rulecom/rule-io-sdk): look-up by e-mail on v2, delete by
+id on v3, 404 as absent, 429 with either Retry-After form, 4xx never retried."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import respx
+
+from adapters.base import Outcome, PermanentFailure
+from adapters.rule_io import RuleIo
+from plugin.holdings import Category
+from tests.adapters.support import (
+    EMAIL,
+    assert_auth_failure_named,
+    assert_no_personal_data,
+    assert_throttling_honoured,
+    build,
+    subject,
+)
+
+API = "https://app.rule.io/api"
+LOOKUP = f"{API}/v2/subscribers/anna.svensson%40example.se"
+SUBSCRIBER = {
+    "subscriber": {"id": 4711, "email": EMAIL, "opted_in": True, "tags": [{"id": 1, "name": "Newsletter"}]}
+}
+
+
+def rule_io() -> tuple[RuleIo, object, object]:
+    return build(RuleIo, api_key="rule-key")
+
+
+@respx.mock
+async def test_finds_the_subscriber_and_deletes_it_by_id() -> None:
+    adapter, _, _ = rule_io()
+    lookup = respx.get(LOOKUP, params={"identified_by": "email"}).respond(200, json=SUBSCRIBER)
+    delete = respx.delete(f"{API}/v3/subscribers/4711", params={"identified_by": "id"}).respond(204)
+    [holding] = await adapter.find(subject())
+    assert (holding.system, holding.category, holding.ref) == (
+        "rule_io",
+        Category.NEWSLETTER,
+        "subscriber:4711",
+    )
+    assert lookup.calls.last.request.headers["Authorization"] == "Bearer rule-key"
+    result = await adapter.erase(subject(), holding)
+    assert result.outcome is Outcome.ERASED and result.provider_ref == "4711"
+    assert delete.called and EMAIL not in str(delete.calls.last.request.url)
+    assert (await adapter.export(subject()))["subscriber"]["id"] == 4711
+
+
+@respx.mock
+async def test_unknown_subscriber_is_nothing_held() -> None:
+    adapter, _, _ = rule_io()
+    respx.get(LOOKUP).respond(404, json={"error": "Subscriber not found"})
+    assert await adapter.find(subject()) == []
+    assert await adapter.export(subject()) == {}
+
+
+@respx.mock
+async def test_repeated_erase_is_already_absent() -> None:
+    adapter, _, _ = rule_io()
+    respx.get(LOOKUP).respond(200, json=SUBSCRIBER)
+    respx.delete(f"{API}/v3/subscribers/4711").mock(side_effect=[httpx.Response(204), httpx.Response(404)])
+    [holding] = await adapter.find(subject())
+    assert (await adapter.erase(subject(), holding)).outcome is Outcome.ERASED
+    assert (await adapter.erase(subject(), holding)).outcome is Outcome.ALREADY_ABSENT
+
+
+@respx.mock
+async def test_throttling_honours_retry_after() -> None:
+    adapter, _, sleeps = rule_io()
+    route = respx.get(LOOKUP)
+    await assert_throttling_honoured(
+        route, httpx.Response(200, json=SUBSCRIBER), lambda: adapter.find(subject()), sleeps
+    )
+
+
+@respx.mock
+async def test_retry_after_in_stockholm_local_time_is_understood() -> None:
+    adapter, _, sleeps = rule_io()
+    soon = datetime.now(UTC) + timedelta(seconds=20)
+    local = soon.astimezone(ZoneInfo("Europe/Stockholm")).strftime("%Y-%m-%d %H:%M:%S")
+    respx.get(LOOKUP).mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": local}),
+            httpx.Response(200, json=SUBSCRIBER),
+        ]
+    )
+    assert len(await adapter.find(subject())) == 1
+    assert len(sleeps.slept) == 1 and 15.0 <= sleeps.slept[0] <= 20.0
+
+
+@respx.mock
+async def test_client_errors_are_not_retried_because_of_the_error_rate_block() -> None:
+    adapter, _, sleeps = rule_io()
+    route = respx.get(LOOKUP).respond(422, json={"errors": {"identifier": [f"{EMAIL} is invalid"]}})
+    with pytest.raises(PermanentFailure) as caught:
+        await adapter.find(subject())
+    assert route.call_count == 1 and sleeps.slept == []
+    assert_no_personal_data(str(caught.value))
+    # A 500 is not retried either: it would only add to the error rate.
+    route.respond(500)
+    with pytest.raises(PermanentFailure):
+        await adapter.find(subject())
+    assert route.call_count == 2
+
+
+@respx.mock
+async def test_rejected_key_names_the_setting() -> None:
+    adapter, _, _ = rule_io()
+    route = respx.get(f"{API}/v2/subscribers", params={"limit": "1"})
+    await assert_auth_failure_named(route, adapter.check, "rule_io", "api_key")
+    route.side_effect = None
+    route.respond(200, json={"subscribers": []})
+    await adapter.check()

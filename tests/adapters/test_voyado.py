@@ -1,0 +1,65 @@
+"""Voyado Engage against its documented shapes: contact id by e-mail, delete by id, the mandatory
+User-Agent and apikey headers."""
+
+from __future__ import annotations
+
+import httpx
+import respx
+
+from adapters.base import Outcome
+from adapters.voyado import Voyado
+from tests.adapters.support import (
+    EMAIL,
+    assert_auth_failure_named,
+    assert_throttling_honoured,
+    build,
+    subject,
+)
+
+API = "https://butik.voyado.com/api/v2"
+CONTACT_ID = "6a1f5f2c-0c7e-4f39-b1c4-2d4e5f6a7b8c"
+
+
+def voyado() -> tuple[Voyado, object, object]:
+    return build(Voyado, api_key="vy-key", base_url="https://butik.voyado.com")
+
+
+@respx.mock
+async def test_finds_the_contact_and_deletes_it() -> None:
+    adapter, _, _ = voyado()
+    lookup = respx.get(f"{API}/contacts/id", params={"email": EMAIL}).respond(200, json=CONTACT_ID)
+    respx.get(f"{API}/contacts/{CONTACT_ID}").respond(200, json={"id": CONTACT_ID, "email": EMAIL})
+    delete = respx.delete(f"{API}/contacts/{CONTACT_ID}").respond(204)
+    [holding] = await adapter.find(subject())
+    headers = lookup.calls.last.request.headers
+    assert headers["apikey"] == "vy-key" and headers["User-Agent"].startswith("Gallra/")
+    assert (await adapter.erase(subject(), holding)).outcome is Outcome.ERASED and delete.called
+    assert (await adapter.export(subject()))["contact"]["id"] == CONTACT_ID
+
+
+@respx.mock
+async def test_unknown_contact_and_repeated_erase_are_already_absent() -> None:
+    adapter, _, _ = voyado()
+    respx.get(f"{API}/contacts/id").mock(
+        side_effect=[httpx.Response(200, json=CONTACT_ID), httpx.Response(404)]
+    )
+    respx.delete(f"{API}/contacts/{CONTACT_ID}").mock(side_effect=[httpx.Response(204), httpx.Response(404)])
+    [holding] = await adapter.find(subject())
+    assert (await adapter.erase(subject(), holding)).outcome is Outcome.ERASED
+    assert (await adapter.erase(subject(), holding)).outcome is Outcome.ALREADY_ABSENT
+    assert await adapter.find(subject()) == []
+
+
+@respx.mock
+async def test_throttling_honours_retry_after() -> None:
+    adapter, _, sleeps = voyado()
+    route = respx.get(f"{API}/contacts/id")
+    await assert_throttling_honoured(
+        route, httpx.Response(200, json=CONTACT_ID), lambda: adapter.find(subject()), sleeps
+    )
+
+
+@respx.mock
+async def test_rejected_key_names_the_setting() -> None:
+    adapter, _, _ = voyado()
+    await assert_auth_failure_named(respx.get(f"{API}/contacts/count"), adapter.check, "voyado", "api_key")
