@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.registry import catalogue
 from plugin import evidence
 from plugin.documents.extract import build_extract, link_expiry, store_extract
 from plugin.executor.context import ExecContext
@@ -51,9 +52,10 @@ async def prepare(ctx: ExecContext, session: AsyncSession, request: Request, sho
     }
     for holding in gathered.holdings:
         if holding.system not in recipients and holding.system != "gallra":
+            known = catalogue().get(holding.system)
             recipients[holding.system] = {
                 "system": holding.system,
-                "title": holding.system.replace("_", " ").title(),
+                "title": known.title if known else holding.system.replace("_", " ").title(),
                 "category": holding.category.value,
             }
     exporters = [(a.name, a.category.value, a.title) for a in adapters if a.can_export]

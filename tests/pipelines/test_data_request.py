@@ -1,0 +1,74 @@
+"""customers/data_request: exports from every adapter become a register extract (JSON, HTML sv
+and en) with the Art. 15 items, stored encrypted behind an expiring link."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from plugin import evidence
+from plugin.documents.store import artifacts_of, read_artifact
+from plugin.executor.worker import Worker
+from plugin.models import Artifact, Request
+from plugin.runtime import Runtime
+from tests.executor.doubles import SHOP, FakeSources, Ledger, add_request, newsletter_holding, order
+
+
+async def test_extract_covers_the_article_15_checklist(
+    runtime: Runtime, worker: Worker, sources: FakeSources, ledger: Ledger
+) -> None:
+    sources.holdings["newsletter"] = [newsletter_holding()]
+    sources.orders[1001] = order(1001, tracking="RR1SE")
+    request_id = await add_request(runtime, "data_request", orders=[1001])
+    await worker.drain(limit=20)
+
+    async with runtime.db.session() as session:
+        request = await session.get(Request, request_id)
+        docs = {a.kind: a for a in await artifacts_of(session, SHOP, request_id)}
+        texts = {k: (await read_artifact(session, runtime.vault, SHOP, a.id)) for k, a in docs.items()}
+        log = [e.kind for e in await evidence.entries(session, SHOP, request_id)]
+    assert request is not None and request.status == "done"
+    assert set(docs) == {"extract_json", "extract_html_sv", "extract_html_en"}
+    assert all(a.expires_at is not None for a in docs.values())
+    assert ("newsletter", "export", "anna@example.se") in ledger.calls
+    found = texts["extract_json"]
+    assert found is not None
+    extract = json.loads(found[1])
+    assert extract["confirmation"] is True
+    assert extract["data"]["newsletter"]["profile"]["email"] == "anna@example.se"
+    assert extract["complaint_authority"]["name"].startswith("Integritetsskyddsmyndigheten")
+    assert {r["title"] for r in extract["recipients"]} >= {"Newsletter Tool", "PostNord"}
+    kept = [r for r in extract["retention"] if r["action"] == "keep"]
+    assert kept and kept[0]["keep_until"] == "2031-12-31" and kept[0]["reference"]
+    assert set(extract["purposes"]) >= {"accounting_record", "newsletter", "shipment"}
+    assert extract["rights"][:4] == ["access", "rectification", "erasure", "restriction"]
+    assert extract["gallra_records"][0]["id"] == request_id
+    sv, en = texts["extract_html_sv"], texts["extract_html_en"]
+    assert sv is not None and "Registerutdrag" in sv[1] and "Integritetsskyddsmyndigheten" in sv[1]
+    assert en is not None and "Register extract" in en[1] and "kept until 2031-12-31" in en[1]
+    assert log[0] == "planned" and "extract_built" in log and log[-1] == "request_done"
+    # The adapters' raw exports are gone once the extract is built, and the e-mail copy too.
+    async with runtime.db.session() as session:
+        kinds = (
+            (await session.execute(select(Artifact.kind).where(Artifact.request_id == request_id)))
+            .scalars()
+            .all()
+        )
+    assert "export_part" not in kinds
+
+
+async def test_expired_extract_cannot_be_read(runtime: Runtime, worker: Worker, sources: FakeSources) -> None:
+    from datetime import timedelta
+
+    from plugin.models import utcnow
+
+    request_id = await add_request(runtime, "data_request")
+    await worker.drain(limit=20)
+    async with runtime.db.transaction() as session:
+        docs = await artifacts_of(session, SHOP, request_id)
+        for doc in docs:
+            doc.expires_at = utcnow() - timedelta(seconds=1)
+    async with runtime.db.session() as session:
+        assert await read_artifact(session, runtime.vault, SHOP, docs[0].id) is None
+        assert await read_artifact(session, runtime.vault, "other.myshopify.com", docs[0].id) is None
