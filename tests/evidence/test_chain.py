@@ -4,6 +4,7 @@ after shop/redact keeps it verifiable, concurrent appends never collide, the CLI
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from sqlalchemy import delete, select, update
 from typer.testing import CliRunner
@@ -39,7 +40,7 @@ async def test_chain_links_and_verifies(db: Database) -> None:
         rows = await evidence.entries(session, SHOP)
     assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
     assert rows[0].prev_hash == evidence.GENESIS
-    assert all(b.prev_hash == a.hash for a, b in zip(rows, rows[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
 
 
 async def test_altered_payload_is_reported_at_its_entry(db: Database) -> None:
