@@ -33,6 +33,8 @@ def safe_reason(response: httpx.Response) -> str:
         body: Any = response.json()
     except ValueError:
         body = response.text
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]  # Sendcloud: {"error": {"code", "message", "request"}}
     if isinstance(body, dict):
         errors = body.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):

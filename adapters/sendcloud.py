@@ -2,9 +2,11 @@
 without a label is deleted by the cancel call; a labelled one is only cancelled and stays at
 Sendcloud, so its erasure is then requested by e-mail.
 
-API: https://panel.sendcloud.sc/api/v2, HTTP Basic `public_key:secret_key` (sendcloud.dev).
-`POST /parcels/{id}/cancel` cancels an announced parcel or deletes an unannounced one; after 42
-days, or when the carrier refuses, it cannot cancel. GET 1000/min; writes 100/min, burst 15/s.
+API: https://panel.sendcloud.sc/api/v2, HTTP Basic `public_key:secret_key` (sendcloud.dev, v2
+parcels OpenAPI). `POST /parcels/{id}/cancel` cancels an announced parcel or deletes an unannounced
+one: 200 cancelled, 202 cancellation queued, 400 rejected (already cancelled, delivered, or more
+than 42 days after announcing), 404 unknown, 410 deleted (its announcement had failed).
+GET 1000/min; writes 100/min, burst 15/s.
 """
 
 from __future__ import annotations
@@ -79,12 +81,12 @@ class Sendcloud(ApiWithEmailAdapter):
         _, parcel_id, order, tracking = holding.ref.split(":", 3)
         if tracking and self.ctx.email is not None:
             self.address()  # fail before cancelling when no privacy address is set
-        # 400/410: too late to cancel (or already cancelled); the data is still at Sendcloud.
+        # 400: already cancelled, delivered or too old to cancel; the data is still at Sendcloud.
         response = await self.call("POST", f"/parcels/{parcel_id}/cancel", accept=(400, 410), scope="write")
         if response is None:
             return Result(Outcome.ALREADY_ABSENT, provider_ref=parcel_id)
-        if not tracking and response.is_success:
-            return Result(Outcome.ERASED, provider_ref=parcel_id, detail="unannounced parcel deleted")
+        if response.status_code == 410 or (not tracking and response.is_success):
+            return Result(Outcome.ERASED, provider_ref=parcel_id, detail="parcel without a label deleted")
         done = "label cancelled" if response.is_success else "too late to cancel the label"
         if self.ctx.email is None and response.is_success:
             return Result(Outcome.CANCELLED, provider_ref=parcel_id, detail=done)

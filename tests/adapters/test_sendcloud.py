@@ -59,7 +59,7 @@ async def test_too_late_to_cancel_still_asks_and_unknown_parcel_is_absent() -> N
     _, labelled = sorted(await adapter.find(CUSTOMER), key=lambda h: h.ref)
     respx.post(f"{API}/parcels/12/cancel").mock(
         side_effect=[
-            httpx.Response(410, json={"error": {"code": 410, "message": "gone"}}),
+            httpx.Response(400, json={"error": {"code": 400, "message": "Cancellation rejected"}}),
             httpx.Response(404),
         ]
     )
@@ -80,14 +80,20 @@ async def test_labelled_parcel_needs_a_privacy_address_before_anything_is_cancel
 
 @respx.mock
 async def test_repeated_erase_of_a_deleted_parcel_is_already_absent() -> None:
-    adapter, _, _ = sendcloud()
+    adapter, outbox, _ = sendcloud()
     mock_parcels()
     respx.post(f"{API}/parcels/11/cancel").mock(
         side_effect=[httpx.Response(200, json={"status": "deleted"}), httpx.Response(404)]
     )
-    unannounced, _ = sorted(await adapter.find(CUSTOMER), key=lambda h: h.ref)
+    # 410: the labelled parcel's announcement had failed, so cancelling deleted it.
+    respx.post(f"{API}/parcels/12/cancel").respond(410)
+    unannounced, failed = sorted(await adapter.find(CUSTOMER), key=lambda h: h.ref)
     assert (await adapter.erase(CUSTOMER, unannounced)).outcome is Outcome.ERASED
     assert (await adapter.erase(CUSTOMER, unannounced)).outcome is Outcome.ALREADY_ABSENT
+    with pytest.raises(PermanentFailure, match="privacy_email"):
+        await adapter.erase(CUSTOMER, failed)  # without an address nothing is attempted
+    adapter.ctx.email = None
+    assert (await adapter.erase(CUSTOMER, failed)).outcome is Outcome.ERASED and outbox.sent == []
 
 
 @respx.mock
