@@ -17,6 +17,7 @@ Nothing is done twice:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import os
@@ -40,6 +41,7 @@ from plugin.models import AdapterConnection, Request, Shop, Step, utcnow
 from plugin.shopify.holdings import UNKNOWN_CARRIER, customer_holdings, order_holdings, shop_date
 from plugin.shopify.records import CustomerRecord, OrderRecord
 from plugin.sweeps import claim as claims
+from plugin.sweeps.memo import with_holding
 from plugin.sweeps.parts import Decision, SweepParts
 from plugin.sweeps.report import Tally
 
@@ -47,7 +49,7 @@ log = logging.getLogger(__name__)
 
 # Orders per batch: large enough that the per-batch transaction and dedupe query are cheap beside
 # planning, small enough that a batch (and a crash's lost work) stays small.
-BATCH = 1000
+BATCH = 2000
 # The planner's rule id for a category no rule covers (plugin.retention.planner.NO_RULE).
 NO_RULE = "NO-RULE"
 # Systems Gallra reaches without an adapter connection of the shop's own.
@@ -305,13 +307,15 @@ class Sweeper:
         self, session: AsyncSession, holdings: Sequence[Holding], *, gates: dict[str, Holding] | None = None
     ) -> None:
         gates = gates or {}
-        decisions = list(self.parts.plan([*holdings, *gates.values()], self.shop.today))
-        gate_decisions = {d.holding.ref: d for d in decisions if d.holding.ref.endswith(":last_order")}
+        asked = [*holdings, *gates.values()]
+        decisions = self.parts.plan(asked, self.shop.today)
+        if len(decisions) != len(asked):
+            raise RuntimeError("the planner returned a different number of decisions")
+        gate_decisions = {
+            h.ref: d for h, d in zip(asked[len(holdings) :], decisions[len(holdings) :], strict=True)
+        }
         actionable: list[Decision] = []
-        for decision in decisions:
-            holding = decision.holding
-            if holding.ref in gate_decisions:
-                continue
+        for holding, decision in zip(holdings, decisions, strict=False):
             outcome, reason, keep_until = _outcome(decision)
             if outcome in ACTIONS and holding.ref in gates:
                 # An inactive customer is erased at Shopify only once every order of theirs is past
@@ -327,7 +331,9 @@ class Sweeper:
                 if blocked:
                     self.tally.count(holding.category, "undecided", reason=blocked)
                     continue
-                actionable.append(decision)
+                actionable.append(
+                    decision if decision.holding is holding else with_holding(decision, holding)
+                )
                 continue
             self.tally.count(holding.category, outcome, keep_until=keep_until, reason=reason)
 
@@ -377,9 +383,7 @@ class Sweeper:
             holding = decision.holding
             if holding.category == Category.NEWSLETTER and holding.system == "shopify":
                 for system in self.shop.newsletter_systems:
-                    moved = _replace_holding(decision, system)
-                    if moved is not None:
-                        out.append(moved)
+                    out.append(with_holding(decision, dataclasses.replace(holding, system=system)))
         return out
 
     async def _request(self, session: AsyncSession) -> Request:
@@ -413,16 +417,6 @@ def _outcome(decision: Decision) -> tuple[str, str | None, date | None]:
         if str(getattr(decision, "reason_en", "")).endswith("(check)"):
             return "undecided", "date unknown", None
     return action, None, decision.keep_until
-
-
-def _replace_holding(decision: Decision, system: str) -> Decision | None:
-    import dataclasses
-
-    if not dataclasses.is_dataclass(decision) or isinstance(decision, type):
-        return None
-    holding = dataclasses.replace(decision.holding, system=system)
-    moved: Decision = dataclasses.replace(decision, holding=holding)
-    return moved
 
 
 def _last_order_holding(customer: CustomerRecord, timezone: str | None) -> Holding:
