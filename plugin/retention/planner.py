@@ -17,10 +17,11 @@ How one holding is decided (`keep_until` is the last day kept; a rule has run ou
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from plugin.holdings import Category, Holding
 from plugin.retention.policy import Policy
@@ -38,8 +39,10 @@ NO_RULE_EN = "no retention rule for this category; kept until one is set (check)
 REDUCED_FLAG = "reduced"
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """One holding's fate. Immutable; a NamedTuple because planning a million holdings makes one
+    of these each, and a tuple is built about five times faster than a frozen dataclass."""
+
     holding: Holding
     action: Action
     keep_until: date | None  # last day kept; None with keep = no end date known yet
@@ -266,4 +269,14 @@ def plan(holdings: Iterable[Holding], policy: Policy, now: date, mode: Mode) -> 
     mode = Mode(mode)
     tables = _compile(policy, mode, now)
     request = mode is Mode.REQUEST
-    return Plan(mode, now, [_decide(h, now, tables[h.category], request) for h in holdings])
+    # Decisions are acyclic tuples, so the cyclic collector has nothing to find among them; left on,
+    # it would re-walk every live holding many times over a large sweep (3x the planning time at a
+    # million holdings). It is switched back on, if it was on, before returning.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        decisions = [_decide(h, now, tables[h.category], request) for h in holdings]
+    finally:
+        if collecting:
+            gc.enable()
+    return Plan(mode, now, decisions)

@@ -191,3 +191,18 @@ def test_to_dict_is_json_safe_and_carries_no_personal_data() -> None:
 def test_mode_accepts_its_string_value() -> None:
     h = holding(Category.CUSTOMER_ACCOUNT, last_activity=date(2026, 5, 1))
     assert plan([h], SE, NOW, "request").decisions[0].action is Action.ERASE  # type: ignore[arg-type]
+
+
+def test_planning_leaves_the_garbage_collector_as_it_found_it() -> None:
+    import gc
+
+    h = holding(Category.CUSTOMER_ACCOUNT, last_activity=date(2026, 5, 1))
+    assert gc.isenabled()
+    plan([h], SE, NOW, Mode.SWEEP)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        plan([h], SE, NOW, Mode.SWEEP)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
