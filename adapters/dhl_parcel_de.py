@@ -4,9 +4,11 @@ requested from DHL Group's data protection office by e-mail.
 
 API: https://api-eu.dhl.com/parcel/de/shipping/v2, header `dhl-api-key` plus HTTP Basic with the
 business customer portal user (OAS 2.1.8 in netresearch/sdk-api-parcel-de).
-`DELETE /orders?profile=…&shipment=…` answers 200 (one) or 207 (several) with a status per item;
-an unknown or already deleted number is item status 400 "UnknownShipmentNumber": already absent.
-There is no look-up by recipient: the shipments come from Shopify's fulfillments.
+`DELETE /orders?profile=…&shipment=…` answers 200 (one) or 207 (several) with a status per item
+(`sstatus.status`, formerly `statusCode`); an unknown or already deleted number is item status 400
+"Unknown shipment number": already absent. `GET /` needs no credentials, so the connection check
+asks for the documents of a made-up shipment instead. There is no look-up by recipient: the
+shipments come from Shopify's fulfillments.
 """
 
 from __future__ import annotations
@@ -68,8 +70,9 @@ class DhlParcelDe(ApiWithEmailAdapter):
         return httpx.BasicAuth(self.dhl.username, self.dhl.password.get_secret_value())
 
     async def check(self) -> None:
-        # The API root answers with its version when the key is accepted.
-        await self.call("GET", "/", absent=())
+        # Any answer but 401/403 (here 400 or 404 for the unknown number) means both the API key
+        # and the portal user were accepted.
+        await self.call("GET", "/orders", params={"shipment": "0"}, accept=(207, 400))
 
     async def find(self, subject: Subject) -> list[Holding]:
         return self.shipment_holdings(subject, "shipment")
@@ -82,7 +85,7 @@ class DhlParcelDe(ApiWithEmailAdapter):
         words = f"{status.get('title', '')} {status.get('detail', '')}".replace(" ", "").lower()
         if response is None or "unknownshipmentnumber" in words:
             return Result(Outcome.ALREADY_ABSENT, provider_ref=number)
-        if status.get("statusCode", response.status_code) == 200:
+        if status.get("status", status.get("statusCode", response.status_code)) == 200:
             return Result(
                 Outcome.CANCELLED, provider_ref=number, detail="cancelled before the daily manifest"
             )

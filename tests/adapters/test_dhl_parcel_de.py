@@ -19,8 +19,8 @@ QUERY = {"profile": "STANDARD_GRUPPENPROFIL", "shipment": NUMBER}
 
 
 def reply(status: int, title: str) -> httpx.Response:
-    item = {"shipmentNo": NUMBER, "sstatus": {"title": title, "statusCode": status}}
-    return httpx.Response(status, json={"status": {"title": title, "statusCode": status}, "items": [item]})
+    item = {"shipmentNo": NUMBER, "sstatus": {"title": title, "status": status}}
+    return httpx.Response(status, json={"status": {"title": title, "status": status}, "items": [item]})
 
 
 def dhl() -> tuple[DhlParcelDe, object, object]:
@@ -75,5 +75,8 @@ async def test_throttling_honours_retry_after() -> None:
 @respx.mock
 async def test_rejected_credentials_name_the_settings() -> None:
     adapter, _, _ = dhl()
-    route = respx.get(f"{API}/")
+    route = respx.get(f"{API}/orders", params={"shipment": "0"})
     await assert_auth_failure_named(route, adapter.check, "dhl_parcel_de", "api_key", "username", "password")
+    route.side_effect = None
+    route.respond(400, json={"status": {"title": "Bad Request", "status": 400}})
+    await adapter.check()
