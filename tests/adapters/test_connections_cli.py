@@ -1,0 +1,130 @@
+"""`gallra adapters list/configure/show/check` against a real SQLite database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from plugin.cli import _assemble
+from plugin.crypto import Vault
+from plugin.db import Database
+from plugin.migrate import upgrade
+from plugin.models import Shop
+from tests.conftest import TEST_ENCRYPTION_KEY
+from tests.fakes.klaviyo import KlaviyoFake
+
+SHOP = "butik-a.myshopify.com"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    url = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
+    upgrade(url)
+
+    async def add_shop() -> None:
+        db = Database(url)
+        async with db.transaction() as session:
+            session.add(
+                Shop(
+                    domain=SHOP,
+                    name="Butik A",
+                    contact_email_enc=Vault(TEST_ENCRYPTION_KEY).encrypt("o@a.se"),
+                )
+            )
+        await db.dispose()
+
+    asyncio.run(add_shop())
+    return {
+        "DATABASE_URL": url,
+        "SHOPIFY_API_KEY": "k",
+        "SHOPIFY_API_SECRET": "s",
+        "GALLRA_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
+    }
+
+
+def run(env: dict[str, str], *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(_assemble(), ["adapters", *args], env=env)
+    return result.exit_code, result.output
+
+
+def test_list_shows_the_catalogue_as_json() -> None:
+    result = CliRunner().invoke(_assemble(), ["adapters", "list", "--json"])
+    rows = {row["name"]: row for row in json.loads(result.output)}
+
+    assert rows["klaviyo"]["channel"] == "api" and rows["klaviyo"]["category"] == "newsletter"
+    assert rows["postnord"]["channel"] == "email" and rows["postnord"]["erase"] is True
+    assert rows["mailchimp"]["settings"]["api_key"]["required"] is True
+    assert "help" in rows["mailchimp"]["settings"]["api_key"]
+
+
+def test_list_as_a_table() -> None:
+    result = CliRunner().invoke(_assemble(), ["adapters", "list"])
+
+    assert result.exit_code == 0
+    assert result.output.splitlines()[0].startswith("NAME")
+    assert any(line.startswith("postnord") and "email" in line for line in result.output.splitlines())
+
+
+def test_configure_validates_masks_and_stores_encrypted(env: dict[str, str]) -> None:
+    code, output = run(env, "configure", SHOP, "klaviyo", "api_key=pk_secret_1", "suppress=false")
+
+    assert code == 0, output
+    assert "api_key = ********" in output and "suppress = False" in output
+    assert "pk_secret_1" not in output
+
+    async def raw() -> str:
+        db = Database(env["DATABASE_URL"])
+        async with db.session() as session:
+            value = (await session.execute(text("SELECT config_enc FROM adapter_connections"))).scalar_one()
+        await db.dispose()
+        return str(value)
+
+    assert "pk_secret_1" not in asyncio.run(raw())
+
+    code, output = run(env, "show", SHOP, "--json")
+    (row,) = json.loads(output)
+    assert row["adapter"] == "klaviyo" and row["settings"]["api_key"] == "********"
+
+
+def test_configure_errors_name_the_key(env: dict[str, str]) -> None:
+    code, output = run(env, "configure", SHOP, "klaviyo", "suppress=perhaps")
+
+    assert code == 1
+    assert "klaviyo: invalid settings" in output and "api_key: Field required" in output
+    assert "suppress:" in output
+
+
+def test_configure_rejects_malformed_pairs_without_echoing_them(env: dict[str, str]) -> None:
+    code, output = run(env, "configure", SHOP, "klaviyo", "pk_secret_2")
+
+    assert code != 0
+    assert "setting 1 is not key=value" in output and "pk_secret_2" not in output
+
+
+def test_unknown_shop_and_adapter(env: dict[str, str]) -> None:
+    assert run(env, "configure", "nosuch.myshopify.com", "postnord")[0] == 1
+    code, output = run(env, "configure", SHOP, "nosuch")
+    assert code == 1 and "no adapter named 'nosuch'" in output
+
+
+def test_check_reports_each_connection_and_fails_on_any_error(env: dict[str, str]) -> None:
+    run(env, "configure", SHOP, "klaviyo", "api_key=pk_wrong")
+    run(env, "configure", SHOP, "postnord")
+    fake = KlaviyoFake(api_key="pk_right")
+
+    with fake.mocked():
+        code, output = run(env, "check", SHOP)
+
+    assert code == 1
+    assert "postnord: ok" in output
+    assert "klaviyo: FAILED" in output and "api_key" in output and "pk_wrong" not in output
+
+    with fake.mocked():
+        run(env, "configure", SHOP, "klaviyo", "api_key=pk_right")
+        code, output = run(env, "check", SHOP)
+    assert code == 0 and "klaviyo: ok" in output
