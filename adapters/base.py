@@ -85,6 +85,7 @@ class ShopInfo:
     contact_email: str | None = None
     country: str | None = None
     locale: str = "en"
+    timezone: str | None = None  # IANA name; dates of Shopify records are the shop's local dates
 
 
 @dataclass

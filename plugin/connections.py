@@ -170,6 +170,7 @@ def shop_info(runtime: Runtime, shop: Shop) -> ShopInfo:
         contact_email=runtime.vault.decrypt(shop.contact_email_enc),
         country=shop.country,
         locale=shop.locale or "en",
+        timezone=shop.timezone,
     )
 
 
