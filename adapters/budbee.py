@@ -3,7 +3,8 @@ picked up, and erasure of what Budbee keeps as controller is requested by e-mail
 
 API: https://api.budbee.com, HMAC-SHA1 request signing with the API key and secret, version in a
 vendor media type (official budbee/budbee-php SDK, 2023). `DELETE /multiple/orders/{id}` removes an
-order before pickup. Budbee order ids are taken from Shopify's tracking numbers.
+order before pickup; `GET /multiple/orders?keyword=` searches names, addresses and the cart id,
+which is the shop's order number.
 """
 
 from __future__ import annotations
@@ -73,30 +74,49 @@ class Budbee(ApiWithEmailAdapter):
         return BudbeeHmac(self.config.api_key, self._secret())
 
     async def check(self) -> None:
-        # Any order id works: 404 proves the signature was accepted, 401/403 that it was not.
-        await self.call("GET", "/multiple/orders/gallra-connection-check")
+        await self.call("GET", "/multiple/orders", absent=(), params={"num": 1})
+
+    async def _orders(self, subject: Subject) -> dict[str, list[dict[str, Any]]]:
+        """Budbee's orders for each shop order shipped with Budbee, found by the cart id the shop
+        gave Budbee (the keyword search also matches names and addresses, so compare exactly)."""
+        numbers = dict.fromkeys(s.order_name.lstrip("#") for s in carrier_shipments(subject, self.name))
+        found: dict[str, list[dict[str, Any]]] = {}
+        for number in numbers:
+            orders = await self.call_json("GET", "/multiple/orders", params={"keyword": number}) or []
+            found[number] = [
+                o for o in orders if str((o.get("cart") or {}).get("cartId", "")).lstrip("#") == number
+            ]
+        return found
 
     async def find(self, subject: Subject) -> list[Holding]:
-        return self.shipment_holdings(subject, "order")
+        # One holding per order shipped with Budbee, found through the API or not: Budbee keeps
+        # delivery data as controller either way.
+        return [
+            Holding(
+                self.name,
+                self.category,
+                f"order:{number}:" + ",".join(str(o["id"]) for o in orders),
+                f"Budbee delivery of order #{number}",
+            )
+            for number, orders in (await self._orders(subject)).items()
+        ]
 
     async def erase(self, subject: Subject, holding: Holding) -> Result:
-        order_id = holding.ref.removeprefix("order:")
+        _, number, ids = holding.ref.split(":", 2)
         if self.ctx.email is not None:
             self.address()  # fail before cancelling when no privacy address is set
-        # 400/409: already picked up or delivered; Budbee still holds the data.
-        response = await self.call("DELETE", f"/multiple/orders/{order_id}", accept=(400, 409))
-        cancelled = response is not None and response.is_success
-        if self.ctx.email is None and cancelled:
-            return Result(Outcome.CANCELLED, provider_ref=order_id, detail="order cancelled before pickup")
-        done = "order cancelled before pickup" if cancelled else "order past cancelling"
-        return await self.request_by_email(
-            subject, self.subject_shipments(subject, tracking=order_id), done=done
+        cancelled = 0
+        for budbee_id in filter(None, ids.split(",")):
+            # 404: gone; 400/409: already picked up or delivered, Budbee still holds the data.
+            response = await self.call("DELETE", f"/multiple/orders/{budbee_id}", accept=(400, 409))
+            cancelled += response is not None and response.is_success
+        done = (
+            f"{cancelled} Budbee order(s) cancelled before pickup" if cancelled else "nothing left to cancel"
         )
+        if self.ctx.email is None and cancelled:
+            return Result(Outcome.CANCELLED, provider_ref=ids, detail=done)
+        return await self.request_by_email(subject, self.subject_shipments(subject, order=number), done=done)
 
     async def export(self, subject: Subject) -> dict[str, Any]:
-        orders = []
-        for shipment in carrier_shipments(subject, self.name):
-            order = await self.call_json("GET", f"/multiple/orders/{shipment.tracking_number}")
-            if order:
-                orders.append(order)
+        orders = [o for found in (await self._orders(subject)).values() for o in found]
         return {"orders": orders} if orders else {}

@@ -1,5 +1,6 @@
-"""Budbee against the budbee-php SDK's shapes: HMAC-signed requests in its vendor media type; an
-order cancelled before pickup, and erasure of what Budbee keeps asked for by e-mail."""
+"""Budbee against the budbee-php SDK: HMAC-signed requests in its vendor media type, orders found
+by cart id (the shop's order number), cancelled before pickup, and erasure of what Budbee keeps
+as controller asked for by e-mail."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from adapters.budbee import MEDIA_TYPE, Budbee
 from tests.adapters.support import assert_auth_failure_named, assert_throttling_honoured, build, subject
 
 API = "https://api.budbee.com"
-ORDER = "BB12345678"
-CUSTOMER = subject(("#1001", "Budbee AB", ORDER), ("#1002", "Instabox", "IBX1"))
+BUDBEE_ID = "a7f3c2e1"
+ORDER = {"id": BUDBEE_ID, "cart": {"cartId": "1001"}, "delivery": {"name": "Anna Svensson"}}
+OTHER = {"id": "ffff", "cart": {"cartId": "10010"}}  # the keyword search matches more than the cart id
+CUSTOMER = subject(("#1001", "Budbee AB", "BB123"), ("#1002", "Instabox", "IBX1"))
 PRIVACY = "privacy@budbee.example"
 
 
@@ -25,39 +28,58 @@ def budbee(**extra: object) -> tuple[Budbee, object, object]:
     return build(Budbee, api_key="bb-key", api_secret="bb-secret", **extra)
 
 
+def mock_search(*orders: dict[str, object]) -> respx.Route:
+    return respx.get(f"{API}/multiple/orders", params={"keyword": "1001"}).respond(200, json=list(orders))
+
+
 @respx.mock
-async def test_signed_cancel_then_erasure_request_in_swedish() -> None:
+async def test_finds_by_cart_id_cancels_and_asks_by_email_in_swedish() -> None:
     adapter, outbox, _ = budbee(privacy_email=PRIVACY)
-    route = respx.delete(f"{API}/multiple/orders/{ORDER}").respond(200, json={"id": ORDER})
-    [holding] = await adapter.find(CUSTOMER)
+    search = mock_search(ORDER, OTHER)
+    cancel = respx.delete(f"{API}/multiple/orders/{BUDBEE_ID}").respond(200, json=ORDER)
+    [holding] = await adapter.find(CUSTOMER)  # the Instabox shipment is not Budbee's
+    assert holding.ref == f"order:1001:{BUDBEE_ID}"
     result = await adapter.erase(CUSTOMER, holding)
-    assert result.outcome is Outcome.REQUEST_SENT and "cancelled" in result.detail
-    request = route.calls.last.request
-    assert request.headers["Accept"] == MEDIA_TYPE
+    assert result.outcome is Outcome.REQUEST_SENT and "1 Budbee order(s) cancelled" in result.detail
+    request = search.calls.last.request
+    assert request.headers["Accept"] == MEDIA_TYPE and cancel.called
     scheme, key, signature = request.headers["Authorization"].split(" ")
-    lines = ["DELETE", f"date:{request.headers['X-HMAC-Date']}", f"nonce:{request.headers['X-HMAC-Nonce']}"]
+    lines = ["GET", f"date:{request.headers['X-HMAC-Date']}", f"nonce:{request.headers['X-HMAC-Nonce']}"]
     expected = hmac.new(b"bb-secret", "\n".join([*lines, str(request.url)]).encode(), hashlib.sha1).digest()
     assert (scheme, key, signature) == ("HmacSHA1", "bb-key", base64.b64encode(expected).decode())
     [mail] = outbox.sent
-    assert mail["to"] == PRIVACY and mail["subject"].startswith("Begäran") and ORDER in mail["body"]
+    assert mail["to"] == PRIVACY and mail["subject"].startswith("Begäran") and "BB123" in mail["body"]
+    assert (await adapter.export(CUSTOMER))["orders"] == [ORDER]
 
 
 @respx.mock
-async def test_delivered_order_is_still_asked_for_and_repeats_share_one_email() -> None:
+async def test_delivered_or_unknown_orders_are_still_asked_for_once() -> None:
     adapter, outbox, _ = budbee(privacy_email=PRIVACY)
-    respx.delete(f"{API}/multiple/orders/{ORDER}").mock(
+    mock_search(ORDER)
+    respx.delete(f"{API}/multiple/orders/{BUDBEE_ID}").mock(
         side_effect=[httpx.Response(409, json={"message": "already delivered"}), httpx.Response(404)]
     )
     [holding] = await adapter.find(CUSTOMER)
     first, again = await adapter.erase(CUSTOMER, holding), await adapter.erase(CUSTOMER, holding)
-    assert first.outcome is again.outcome is Outcome.REQUEST_SENT
+    assert first.outcome is again.outcome is Outcome.REQUEST_SENT and "nothing left" in first.detail
     assert first.provider_ref == again.provider_ref and len(outbox.sent) == 1
+
+
+@respx.mock
+async def test_not_in_the_api_is_still_a_holding_asked_for_by_email() -> None:
+    adapter, outbox, _ = budbee(privacy_email=PRIVACY)
+    mock_search(OTHER)
+    [holding] = await adapter.find(CUSTOMER)
+    assert holding.ref == "order:1001:" and await adapter.export(CUSTOMER) == {}
+    assert (await adapter.erase(CUSTOMER, holding)).outcome is Outcome.REQUEST_SENT and len(outbox.sent) == 1
+    assert await adapter.find(subject(("#1003", "PostNord", "P1"))) == []
 
 
 @respx.mock
 async def test_without_email_channel_a_cancel_is_reported_as_such() -> None:
     adapter, _, _ = budbee(email=False)
-    respx.delete(f"{API}/multiple/orders/{ORDER}").mock(
+    mock_search(ORDER)
+    respx.delete(f"{API}/multiple/orders/{BUDBEE_ID}").mock(
         side_effect=[httpx.Response(200), httpx.Response(404)]
     )
     [holding] = await adapter.find(CUSTOMER)
@@ -66,36 +88,27 @@ async def test_without_email_channel_a_cancel_is_reported_as_such() -> None:
         await adapter.erase(CUSTOMER, holding)
 
 
+@respx.mock
 async def test_no_known_privacy_address_fails_before_cancelling() -> None:
     adapter, _, _ = budbee()
+    mock_search(ORDER)
+    cancel = respx.delete(f"{API}/multiple/orders/{BUDBEE_ID}").respond(200)
     [holding] = await adapter.find(CUSTOMER)
-    with respx.mock(assert_all_called=False) as mock:
-        cancel = mock.delete(f"{API}/multiple/orders/{ORDER}").respond(200)
-        with pytest.raises(PermanentFailure, match="privacy_email"):
-            await adapter.erase(CUSTOMER, holding)
+    with pytest.raises(PermanentFailure, match="privacy_email"):
+        await adapter.erase(CUSTOMER, holding)
     assert not cancel.called
-
-
-@respx.mock
-async def test_export_and_not_found() -> None:
-    adapter, _, _ = budbee()
-    respx.get(f"{API}/multiple/orders/{ORDER}").mock(
-        side_effect=[httpx.Response(200, json={"id": ORDER, "status": "DELIVERED"}), httpx.Response(404)]
-    )
-    assert (await adapter.export(CUSTOMER))["orders"][0]["status"] == "DELIVERED"
-    assert await adapter.export(CUSTOMER) == {}
 
 
 @respx.mock
 async def test_throttling_honours_retry_after() -> None:
     adapter, _, sleeps = budbee()
-    route = respx.get(f"{API}/multiple/orders/{ORDER}")
-    ok = httpx.Response(200, json={"id": ORDER})
-    await assert_throttling_honoured(route, ok, lambda: adapter.export(CUSTOMER), sleeps)
+    route = respx.get(f"{API}/multiple/orders")
+    ok = httpx.Response(200, json=[ORDER])
+    await assert_throttling_honoured(route, ok, lambda: adapter.find(CUSTOMER), sleeps)
 
 
 @respx.mock
 async def test_rejected_signature_names_the_settings() -> None:
     adapter, _, _ = budbee()
-    route = respx.get(f"{API}/multiple/orders/gallra-connection-check")
+    route = respx.get(f"{API}/multiple/orders", params={"num": "1"})
     await assert_auth_failure_named(route, adapter.check, "budbee", "api_key", "api_secret")
