@@ -32,7 +32,7 @@ class NShiftConfig(EmailRequestConfig):
 
 class NShift(ApiWithEmailAdapter):
     name = "nshift"
-    title = "nShift Delivery (Unifaun)"
+    title = "nShift Delivery"
     category = Category.SHIPMENT
     Config = NShiftConfig
     description = (

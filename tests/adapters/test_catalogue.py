@@ -3,16 +3,19 @@ do, asks for validated settings with help text, keeps secrets out of sight, and 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
+from typer.testing import CliRunner
 
 from adapters._rest import ApiAdapter, safe_reason
 from adapters.base import Adapter
 from adapters.http import safe_path
 from adapters.registry import catalogue
+from plugin.cli import _assemble
 from plugin.holdings import Category
 
 NEWSLETTER_API = {"klaviyo", "mailchimp", "rule_io", "brevo", "voyado", "omnisend"}
@@ -93,3 +96,18 @@ def test_provider_errors_and_paths_carry_no_personal_data() -> None:
         safe_path("https://api.brevo.com/v3/contacts/anna%40example.se?identifierType=email_id")
         == "/v3/contacts/…"
     )
+
+
+def test_gallra_adapters_list_shows_every_adapter_with_what_it_can_do() -> None:
+    result = CliRunner().invoke(_assemble(), ["adapters", "list", "--json"])
+    assert result.exit_code == 0
+    rows = {row["name"]: row for row in json.loads(result.output)}
+    for name in NEWSLETTER_API | SHIPPING_API | EMAIL_CARRIERS:
+        cls = catalogue()[name]
+        assert (rows[name]["channel"], rows[name]["category"]) == (cls.channel, cls.category.value)
+        assert (rows[name]["find"], rows[name]["erase"], rows[name]["export"]) == (
+            cls.can_find,
+            cls.can_erase,
+            cls.can_export,
+        )
+    assert rows["dhl_parcel_de"]["export"] is False and rows["budbee"]["settings"]["privacy_email"]["help"]
