@@ -257,6 +257,9 @@ async def check_connections(runtime: Runtime, session: AsyncSession, shop: Shop)
             await adapter.check()
         except AdapterError as exc:
             result = CheckResult(adapter.name, False, str(exc))
+        except Exception as exc:  # one broken adapter must not hide the others' results
+            log.warning("checking %s for %s failed: %s", adapter.name, shop.domain, type(exc).__name__)
+            result = CheckResult(adapter.name, False, f"{adapter.name}: unexpected {type(exc).__name__}")
         else:
             result = CheckResult(adapter.name, True, "ok")
         results.append(result)
