@@ -1,0 +1,128 @@
+"""Crash: SIGKILL a real `gallra worker` process while it waits on a provider mid-request; after a
+restart every request completes and each erasure was performed exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+
+from bench.providers import FakeProviders, ProviderServer
+from plugin import evidence
+from plugin.connections import configure
+from plugin.crypto import Vault
+from plugin.db import Database
+from plugin.migrate import upgrade
+from plugin.models import Request, Shop, Step
+from plugin.runtime import Runtime
+from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
+from tests.executor.doubles import add_request
+
+SHOP = "crash.myshopify.com"
+EMAILS = [f"c{i}@example.se" for i in range(6)]
+VICTIM = EMAILS[3]
+
+
+def _start_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "plugin.cli",
+            "worker",
+            "--concurrency",
+            "1",
+            "--lease-seconds",
+            "3",
+            "--poll-seconds",
+            "0.2",
+            "--no-clocks",
+        ],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def _statuses(db: Database) -> dict[str, str]:
+    async with db.session() as session:
+        rows = (await session.execute(select(Request.business_key, Request.status))).all()
+    return {key: status for key, status in rows}
+
+
+async def test_sigkill_mid_request_then_restart_erases_each_once(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'gallra.db'}"
+    upgrade(url)
+    db = Database(url)
+    runtime = Runtime(
+        settings=make_settings(url), db=db, vault=Vault(TEST_ENCRYPTION_KEY), http=httpx.AsyncClient()
+    )
+    providers = FakeProviders(latency=0.02, profiles=set(EMAILS))
+    providers.block_first_deletion(VICTIM)
+    with ProviderServer(providers) as server:
+        async with db.transaction() as session:
+            session.add(Shop(domain=SHOP, name="Crash", country="SE", timezone="Europe/Stockholm"))
+            await configure(
+                runtime, session, SHOP, "klaviyo", {"api_key": "pk_test", "base_url": f"{server.url}/klaviyo"}
+            )
+        for email in EMAILS:
+            await add_request(runtime, email=email, domain=SHOP, key=email)
+
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "SHOPIFY_API_KEY": "test-client-id",
+            "SHOPIFY_API_SECRET": "hush",
+            "GALLRA_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
+            "GALLRA_LOG_LEVEL": "WARNING",
+        }
+        first = _start_worker(env, tmp_path)
+        deadline = time.monotonic() + 60
+        while VICTIM not in providers.waiting:
+            assert first.poll() is None, first.stderr.read().decode() if first.stderr else ""
+            assert time.monotonic() < deadline, "the worker never reached the blocked deletion"
+            await asyncio.sleep(0.05)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+        assert first.returncode == -signal.SIGKILL
+
+        before = await _statuses(db)
+        async with db.session() as session:
+            running = (await session.execute(select(Step).where(Step.state == "running"))).scalars().all()
+        assert [s.system for s in running] == ["klaviyo"]  # the step that was mid-call
+        assert before[VICTIM] != "done"
+        assert providers.deletions[VICTIM] == 0  # the hanging call never completed
+
+        second = _start_worker(env, tmp_path)
+        try:
+            deadline = time.monotonic() + 90
+            while set((await _statuses(db)).values()) != {"done"}:
+                assert second.poll() is None, second.stderr.read().decode() if second.stderr else ""
+                assert time.monotonic() < deadline, f"not finished after restart: {await _statuses(db)}"
+                await asyncio.sleep(0.2)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=20)
+
+    assert dict(providers.deletions) == {email: 1 for email in EMAILS}
+    async with db.session() as session:
+        chain = await evidence.verify(session, SHOP)
+        victim_step = (
+            await session.execute(
+                select(Step)
+                .join(Request, Request.id == Step.request_id)
+                .where(Request.business_key == VICTIM, Step.system == "klaviyo")
+            )
+        ).scalar_one()
+    assert chain.ok
+    assert (victim_step.state, victim_step.attempts) == ("done", 2)  # the killed attempt counted
+    await runtime.http.aclose()
+    await db.dispose()

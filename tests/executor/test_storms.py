@@ -1,0 +1,51 @@
+"""Provider 429 and 5xx storms against the real Klaviyo adapter over HTTP: every request still
+completes, each profile is deleted once, nothing is marked failed, and Retry-After is waited out."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from sqlalchemy import select
+
+from bench.providers import FakeProviders, ProviderServer
+from plugin.connections import configure
+from plugin.executor.worker import Worker
+from plugin.models import Request, Step
+from plugin.pipelines.sources import LiveSources
+from plugin.runtime import Runtime
+from tests.executor.conftest import fast_config
+from tests.executor.doubles import SHOP, add_request, add_shop
+
+EMAILS = [f"s{i}@example.se" for i in range(6)]
+
+
+@pytest.mark.parametrize("statuses", [(429,), (500, 502, 503, 504)], ids=["429", "5xx"])
+async def test_storm_is_ridden_out(runtime: Runtime, statuses: tuple[int, ...]) -> None:
+    providers = FakeProviders(latency=0.005, profiles=set(EMAILS))
+    # Far more failures than one call's own retries absorb, so steps are rescheduled too.
+    providers.storm.extend(itertools.islice(itertools.cycle(statuses), 24))
+    await add_shop(runtime)
+    with ProviderServer(providers) as server:
+        async with runtime.db.transaction() as session:
+            await configure(
+                runtime, session, SHOP, "klaviyo", {"api_key": "pk_x", "base_url": f"{server.url}/klaviyo"}
+            )
+        ids = [await add_request(runtime, email=e, key=e) for e in EMAILS]
+        worker = Worker(
+            runtime, fast_config(concurrency=4, backoff_base=0.05, backoff_cap=0.5), LiveSources(runtime)
+        )
+        await worker.drain(limit=120, settle=1.5)
+        for _ in range(10):  # steps rescheduled past the settle time
+            async with runtime.db.session() as session:
+                open_ = (await session.execute(select(Request.id).where(Request.status != "done"))).all()
+            if not open_:
+                break
+            await worker.drain(limit=60, settle=1.5)
+
+    assert providers.storm_answered == 24
+    assert dict(providers.deletions) == {e: 1 for e in EMAILS}
+    async with runtime.db.session() as session:
+        statuses_ = (await session.execute(select(Request.status).where(Request.id.in_(ids)))).scalars().all()
+        failed = (await session.execute(select(Step.id).where(Step.state == "failed"))).all()
+    assert set(statuses_) == {"done"} and failed == []
