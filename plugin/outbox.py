@@ -105,8 +105,12 @@ class Outbox:
         if self.step_id is not None:
             conditions.append(OutboxMessage.step_id == self.step_id)
         if dedupe_hash is not None:
-            # A failed message is not reused: the step's retry should queue a fresh one.
-            conditions.append((OutboxMessage.dedupe_hash == dedupe_hash) & (OutboxMessage.status != "failed"))
+            # Failed messages are not reused (a retry should queue a fresh one), nor confirmed ones
+            # (a later request about the same shipments is a new request).
+            conditions.append(
+                (OutboxMessage.dedupe_hash == dedupe_hash)
+                & OutboxMessage.status.not_in(("failed", "confirmed"))
+            )
         if not conditions:
             return None
         found = await session.scalar(

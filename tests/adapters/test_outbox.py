@@ -92,6 +92,10 @@ async def test_steps_asking_the_same_thing_share_one_message(runtime: Runtime) -
 
     assert first == second != other
     assert len(await rows(runtime)) == 2
+    async with runtime.db.transaction() as session:
+        await mark_confirmed(session, SHOP_A, first)
+    later = await queue(runtime, step_id=4, dedupe_key="postnord:erase:7:shipment:1:A,shipment:2:B")
+    assert later != first  # once confirmed, asking again is a new request
     assert all("postnord" not in (row.dedupe_hash or "") for row in await rows(runtime))  # keyed hash only
 
 
