@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from plugin.intake.routes import close as close_intake
 from plugin.runtime import Runtime
 from plugin.settings import Settings, load_settings
 
@@ -67,6 +68,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
                 current = Runtime.build(settings or load_settings())
                 stack.push_async_callback(current.close)
                 app.state.runtime = current
+            stack.push_async_callback(close_intake, app.state)
             if current.settings.run_workers:
                 await stack.enter_async_context(_background(current))
             yield

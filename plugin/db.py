@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 
 def normalise_url(url: str) -> str:
@@ -27,7 +27,7 @@ def describe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside the single writer; the busy timeout makes writers queue
     # instead of failing with "database is locked".
@@ -46,13 +46,15 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
-            kwargs["poolclass"] = NullPool if ":memory:" not in self.url else None
-            kwargs = {k: v for k, v in kwargs.items() if v is not None}
+            if ":memory:" not in self.url:
+                # Pooled: opening a SQLite connection (a thread, the file, the pragmas) costs ~10 ms,
+                # far more than the webhook write it serves. One writer at a time either way.
+                kwargs.update(poolclass=AsyncAdaptedQueuePool, pool_size=5, max_overflow=10, pool_timeout=5)
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=5)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager

@@ -12,11 +12,12 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Insert, func, select
+from sqlalchemy import Insert, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from plugin.crypto import Vault
 from plugin.models import Base, Request, utcnow
@@ -37,16 +38,30 @@ OPEN_STATUSES = ("received", "planning", "in_progress", "awaiting")
 _MAX_READABLE_KEY = 200
 
 
-def insert_ignoring_conflicts(session: AsyncSession, model: type[Base]) -> Insert:
-    """`INSERT ... ON CONFLICT DO NOTHING` in the session's dialect (SQLite and PostgreSQL alike).
+def insert_ignoring_conflicts(dialect: str, model: type[Base]) -> Insert:
+    """`INSERT ... ON CONFLICT DO NOTHING` for `dialect` ("sqlite" or "postgresql").
 
     Under concurrency the unique index decides: on PostgreSQL a second insert of the same key waits
     for the first transaction and then does nothing; on SQLite writers are serialised anyway.
     """
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    # On the Core table, not the ORM entity: the ORM's bulk-insert bookkeeping costs more per row
+    # than the insert itself, and these statements return plain rows anyway.
+    table = cast(Table, model.__table__)
     if dialect == "postgresql":
-        return postgresql.insert(model).on_conflict_do_nothing()
-    return sqlite.insert(model).on_conflict_do_nothing()
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def dialect_of(session: AsyncSession | Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def insert_requests_statement(dialect: str) -> Insert:
+    """The multi-row insert of requests: pass `NewRequest.row()` dicts; returns the created rows'
+    (id, shop_domain, kind, business_key), skipping those whose business key exists."""
+    return insert_ignoring_conflicts(dialect, Request).returning(
+        Request.id, Request.shop_domain, Request.kind, Request.business_key
+    )
 
 
 def orders_key(order_ids: Sequence[int]) -> str:
@@ -54,6 +69,10 @@ def orders_key(order_ids: Sequence[int]) -> str:
     if len(joined) <= _MAX_READABLE_KEY:
         return joined
     return "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
+
+
+# (shop domain, kind, business key): what makes a request unique.
+RequestKey = tuple[str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +89,10 @@ class NewRequest:
     order_ids: list[int] = field(default_factory=list)
     data_request_id: int | None = None
     received_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def key(self) -> RequestKey:
+        return (self.shop_domain, self.kind, self.business_key)
 
     def row(self, vault: Vault) -> dict[str, Any]:
         if self.kind not in KINDS and self.kind != "sweep":
@@ -96,8 +119,8 @@ class NewRequest:
 
 async def insert_request(session: AsyncSession, vault: Vault, new: NewRequest) -> int | None:
     """Create the request; its id, or None if one with the same business key already exists."""
-    statement = insert_ignoring_conflicts(session, Request).values(**new.row(vault)).returning(Request.id)
-    return (await session.execute(statement)).scalar_one_or_none()
+    rows = await session.execute(insert_requests_statement(dialect_of(session)), [new.row(vault)])
+    return next((request_id for request_id, *_ in rows), None)
 
 
 async def find_request_id(

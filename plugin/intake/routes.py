@@ -12,14 +12,16 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from plugin.intake.headers import WebhookHeaders
-from plugin.intake.payloads import TOPICS, PayloadError, parse
+from plugin.intake.mapping import new_request, shop_domain_of
+from plugin.intake.payloads import TOPICS, AppUninstalled, PayloadError, parse
 from plugin.intake.signature import verify
-from plugin.intake.store import store
+from plugin.intake.store import Incoming, IntakeStore
 from plugin.runtime import Runtime
 
 log = logging.getLogger("gallra.intake")
@@ -76,15 +78,41 @@ async def receive(request: Request, topic: str | None) -> JSONResponse:
             return _answer(400, f"{name.replace('_', '-')} header too long")
     try:
         payload = parse(topic, body)
-        async with asyncio.timeout(STORE_TIMEOUT):
-            stored = await store(runtime, topic, headers, payload, body)
+        shop = shop_domain_of(payload, headers)
+        incoming = Incoming(
+            topic=topic,
+            shop=shop,
+            headers=headers,
+            body=body,
+            request=new_request(topic, payload, shop, runtime.vault, body),
+            uninstall=isinstance(payload, AppUninstalled),
+        )
     except PayloadError as exc:
         return _answer(400, str(exc))
+    try:
+        async with asyncio.timeout(STORE_TIMEOUT):
+            stored = await _store_of(request).submit(incoming)
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         # Not stored, so not acknowledged: Shopify retries. The error class only, no values.
         log.warning("could not store %s delivery: %s", topic, type(exc).__name__)
         return _answer(503, "storage unavailable, retry later")
     return _answer(200, "duplicate" if stored.duplicate else "stored", request_id=stored.request_id)
+
+
+def _store_of(request: Request) -> IntakeStore:
+    # One per app (and so per process and runtime), made on first use: it needs the running loop.
+    state = request.app.state
+    store: IntakeStore | None = getattr(state, "intake_store", None)
+    if store is None:
+        store = state.intake_store = IntakeStore(state.runtime)
+    return store
+
+
+async def close(state: State) -> None:
+    """Finish pending writes and close intake's own connections (called by the app on shutdown)."""
+    store: IntakeStore | None = getattr(state, "intake_store", None)
+    if store is not None:
+        await store.close()
 
 
 async def webhooks(request: Request) -> JSONResponse:

@@ -1,42 +1,45 @@
-"""Durable before 2xx: the delivery and its ledger request are written in one transaction.
+"""Durable before 2xx: each delivery and its ledger request are written in one transaction.
 
-Duplicates are caught twice, both by unique indexes so concurrent instances agree: by the
-request's business key (`data_request.id`; shop + customer + sorted orders; the shop for
-`shop/redact`), and by `(topic, webhook id)` for the delivery. A duplicate rolls back: it is
-acknowledged and creates nothing.
+Group commit: deliveries that arrive while a write is in flight wait and are written together in
+the next transaction, so one process serves many webhooks per commit (and SQLite's single writer
+is never contended inside one process). Every caller still gets its answer only after the commit
+that holds its rows.
+
+Duplicates are caught by unique indexes, so concurrent instances agree: by the request's business
+key and by `(topic, webhook id)` for the delivery. Within one batch they are caught before the
+database sees them. A duplicate is acknowledged and creates nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Engine, create_engine, delete, event, or_, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import QueuePool
 
 from plugin.crypto import Vault
+from plugin.db import sqlite_pragmas
 from plugin.intake.headers import WebhookHeaders
-from plugin.intake.payloads import (
-    AppUninstalled,
-    CustomersDataRequest,
-    CustomersRedact,
-    Payload,
-    PayloadError,
-    ShopRedact,
-)
 from plugin.ledger import (
-    TOPIC_KINDS,
     NewRequest,
-    find_request_id,
+    RequestKey,
+    dialect_of,
     insert_ignoring_conflicts,
-    insert_request,
-    orders_key,
+    insert_requests_statement,
 )
-from plugin.models import Delivery, Shop, utcnow
+from plugin.models import Delivery, Request, Shop, utcnow
 from plugin.runtime import Runtime
 
 log = logging.getLogger("gallra.intake")
+
+# Rows per transaction; more waiting deliveries go in the next one.
+MAX_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,99 +48,58 @@ class Stored:
     request_id: int | None
 
 
-class _Duplicate(Exception):
-    """Raised inside the transaction so that it rolls back; carries the existing request's id."""
+@dataclass(slots=True)
+class Incoming:
+    """A verified, parsed delivery ready to be written."""
 
-    def __init__(self, request_id: int | None) -> None:
-        self.request_id = request_id
+    topic: str
+    shop: str
+    headers: WebhookHeaders
+    body: bytes
+    request: NewRequest | None
+    uninstall: bool = False
+    received_at: datetime = field(default_factory=utcnow)
 
+    def __post_init__(self) -> None:
+        if self.request is not None:
+            # One moment for both rows: the request's 30 days count from the delivery's receipt.
+            self.received_at = self.request.received_at
 
-def shop_domain_of(payload: Payload, headers: WebhookHeaders) -> str:
-    """The signed body names the shop; the (unsigned) header is only a fallback."""
-    if isinstance(payload, AppUninstalled):
-        domain = payload.myshopify_domain or headers.shop_domain
-        if not domain:
-            raise PayloadError("no shop domain in body or headers")
-        return domain.strip().lower()
-    return payload.shop_domain
+    def delivery_row(self, vault: Vault, request_id: int | None) -> dict[str, object]:
+        return {
+            "shop_domain": self.shop,
+            "topic": self.topic,
+            "webhook_id": self.headers.webhook_id,
+            "event_id": self.headers.event_id,
+            "api_version": self.headers.api_version,
+            "triggered_at": self.headers.triggered_at,
+            "received_at": self.received_at,
+            "body_enc": vault.encrypt(self.body),
+            "request_id": request_id,
+        }
 
-
-def _subject_key(
-    vault: Vault, shop: str, customer_id: int | None, email: str | None, phone: str | None
-) -> str:
-    # Some customer records hold only an e-mail; the key then uses its keyed hash, never the address.
-    if customer_id is not None:
-        return f"customer:{customer_id}"
-    if email:
-        return f"email:{vault.email_hash(shop, email)}"
-    if phone:
-        return f"phone:{vault.phone_hash(shop, phone)}"
-    return "customer:none"
-
-
-def new_request(topic: str, payload: Payload, shop: str, vault: Vault, body: bytes) -> NewRequest | None:
-    """What the ledger records for this delivery (None for topics that are not privacy requests)."""
-    kind = TOPIC_KINDS.get(topic)
-    if kind is None:
-        return None
-    if isinstance(payload, ShopRedact):
-        return NewRequest(
-            kind=kind,
-            shop_domain=shop,
-            business_key=f"shop:{payload.shop_id}",
-            shopify_shop_id=payload.shop_id,
-        )
-    if isinstance(payload, CustomersDataRequest | CustomersRedact):
-        customer = payload.customer
-        customer_id = customer.id if customer else None
-        email = customer.email if customer else None
-        phone = customer.phone if customer else None
-        if isinstance(payload, CustomersDataRequest):
-            orders = list(payload.orders_requested or [])
-            data_request_id = payload.data_request.id if payload.data_request else None
-        else:
-            orders = list(payload.orders_to_redact or [])
-            data_request_id = None
-        if customer_id is None and not email and not phone and not orders:
-            raise PayloadError(f"body does not fit {topic}: no customer or orders named")
-        if data_request_id is not None:
-            key = f"data_request:{data_request_id}"
-        elif isinstance(payload, CustomersDataRequest):
-            # No documented id to dedupe on: the whole signed body stands for the request.
-            key = f"body:{vault.lookup_hash(shop, body.decode('utf-8', 'replace'))}"
-        else:
-            key = f"{_subject_key(vault, shop, customer_id, email, phone)}|orders:{orders_key(orders)}"
-        return NewRequest(
-            kind=kind,
-            shop_domain=shop,
-            business_key=key,
-            shopify_shop_id=payload.shop_id,
-            customer_id=customer_id,
-            email=email,
-            phone=phone,
-            order_ids=orders,
-            data_request_id=data_request_id,
-        )
-    raise PayloadError(f"no ledger mapping for {topic}")
+    @property
+    def webhook_key(self) -> tuple[str, str] | None:
+        return (self.topic, self.headers.webhook_id) if self.headers.webhook_id else None
 
 
 def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
+    head, dot, rest = value.replace("Z", "+00:00").partition(".")
+    if dot:
+        # Shopify sends nanoseconds ("...46.395212977Z"); Python takes at most six digits.
+        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
+        zone = rest[len(digits) :]
+        value = f"{head}.{digits[:6]}{zone}"
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value)
     except ValueError:
-        # Shopify sends nanoseconds ("...46.395212977Z"); keep the first six digits.
-        head, _, rest = value.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())[:6]
-        try:
-            parsed = datetime.fromisoformat(f"{head}.{digits or '0'}+00:00")
-        except ValueError:
-            return None
+        return None
     return parsed if parsed.tzinfo else None
 
 
-async def mark_uninstalled(session: AsyncSession, shop: str, triggered_at: str | None) -> None:
+def mark_uninstalled(session: Session, shop: str, triggered_at: str | None) -> None:
     """Mark the shop uninstalled and drop its tokens (Shopify has already revoked them).
 
     Repeated deliveries change nothing further; a delivery triggered before the shop's latest
@@ -160,52 +122,196 @@ async def mark_uninstalled(session: AsyncSession, shop: str, triggered_at: str |
     triggered = _parse_time(triggered_at)
     if triggered is not None:
         statement = statement.where(or_(Shop.installed_at.is_(None), Shop.installed_at <= triggered))
-    await session.execute(statement)
+    session.execute(statement)
 
 
-async def store(
-    runtime: Runtime, topic: str, headers: WebhookHeaders, payload: Payload, body: bytes
-) -> Stored:
-    """Write the delivery (+ request) and commit. Raises database errors to the caller, which must
-    then not answer 2xx; raises PayloadError for a body that names no shop or subject."""
-    vault = runtime.vault
-    shop = shop_domain_of(payload, headers)
-    request = new_request(topic, payload, shop, vault, body)
-    try:
-        async with runtime.db.sessions() as session, session.begin():
-            request_id: int | None = None
-            if request is not None:
-                request_id = await insert_request(session, vault, request)
-                if request_id is None:
-                    raise _Duplicate(await find_request_id(session, shop, request.kind, request.business_key))
-            delivery = (
-                insert_ignoring_conflicts(session, Delivery)
-                .values(
-                    shop_domain=shop,
-                    topic=topic,
-                    webhook_id=headers.webhook_id,
-                    event_id=headers.event_id,
-                    api_version=headers.api_version,
-                    triggered_at=headers.triggered_at,
-                    received_at=request.received_at if request else utcnow(),
-                    body_enc=vault.encrypt(body),
-                    request_id=request_id,
-                )
-                .returning(Delivery.id)
-            )
-            if (await session.execute(delivery)).scalar_one_or_none() is None:
-                # Same webhook id seen before: answer with the request that delivery created.
-                raise _Duplicate(await _request_of_delivery(session, topic, headers.webhook_id))
-            if isinstance(payload, AppUninstalled):
-                await mark_uninstalled(session, shop, headers.triggered_at)
-    except _Duplicate as duplicate:
-        log.info("duplicate %s delivery for %s acknowledged (request %s)", topic, shop, duplicate.request_id)
-        return Stored(duplicate=True, request_id=duplicate.request_id)
-    runtime.work_available.set()
-    log.info("stored %s delivery for %s (request %s)", topic, shop, request_id)
-    return Stored(duplicate=False, request_id=request_id)
+def _leaders(items: list[Incoming]) -> dict[int, int]:
+    """Within a batch, the first of each request key or webhook id writes; map the rest to it."""
+    leader_of: dict[int, int] = {}
+    seen_requests: dict[RequestKey, int] = {}
+    seen_webhooks: dict[tuple[str, str], int] = {}
+    for index, item in enumerate(items):
+        first = seen_requests.get(item.request.key) if item.request else None
+        if first is None and item.webhook_key is not None:
+            first = seen_webhooks.get(item.webhook_key)
+        if first is not None:
+            leader_of[index] = first
+            continue
+        if item.request is not None:
+            seen_requests[item.request.key] = index
+        if item.webhook_key is not None:
+            seen_webhooks[item.webhook_key] = index
+    return leader_of
 
 
-async def _request_of_delivery(session: AsyncSession, topic: str, webhook_id: str | None) -> int | None:
+def write_batch(session: Session, vault: Vault, items: list[Incoming]) -> list[Stored]:
+    """Write `items` in the caller's transaction; one answer per item, in order.
+
+    Synchronous on purpose: a batch is a handful of statements, and running them in one go (in a
+    thread for SQLite, through `AsyncSession.run_sync` for PostgreSQL) saves a loop round trip per
+    driver call, which is most of the cost of a webhook.
+    """
+    dialect = dialect_of(session)
+    answers: list[Stored | None] = [None] * len(items)
+    leader_of = _leaders(items)
+    leaders = [index for index in range(len(items)) if index not in leader_of]
+
+    new_requests = [request.row(vault) for i in leaders if (request := items[i].request) is not None]
+    created: dict[RequestKey, int] = {}
+    if new_requests:
+        rows = session.execute(insert_requests_statement(dialect), new_requests)
+        created = {(shop, kind, key): request_id for request_id, shop, kind, key in rows}
+    request_ids: dict[int, int | None] = {}
+    to_deliver: list[int] = []
+    for index in leaders:
+        request = items[index].request
+        if request is not None and request.key not in created:
+            answers[index] = Stored(duplicate=True, request_id=_existing_request(session, request.key))
+            continue
+        request_ids[index] = created[request.key] if request is not None else None
+        to_deliver.append(index)
+
+    delivered: set[tuple[str, str]] = set()
+    if to_deliver:
+        statement = insert_ignoring_conflicts(dialect, Delivery).returning(
+            Delivery.topic, Delivery.webhook_id
+        )
+        rows = session.execute(statement, [items[i].delivery_row(vault, request_ids[i]) for i in to_deliver])
+        delivered = {(topic, hook) for topic, hook in rows if hook is not None}
+    orphans: list[int] = []
+    for index in to_deliver:
+        item = items[index]
+        if item.webhook_key is not None and item.webhook_key not in delivered:
+            # This webhook id was stored before: a duplicate, and the request it just created goes.
+            if (request_id := request_ids[index]) is not None:
+                orphans.append(request_id)
+            answers[index] = Stored(duplicate=True, request_id=_request_of_webhook(session, item.webhook_key))
+            continue
+        if item.uninstall:
+            mark_uninstalled(session, item.shop, item.headers.triggered_at)
+        answers[index] = Stored(duplicate=False, request_id=request_ids[index])
+    if orphans:
+        session.execute(delete(Request).where(Request.id.in_(orphans)))
+
+    for index, first in leader_of.items():
+        leader = answers[first]
+        assert leader is not None
+        answers[index] = Stored(duplicate=True, request_id=leader.request_id)
+    return [answer for answer in answers if answer is not None]
+
+
+def _existing_request(session: Session, key: RequestKey) -> int | None:
+    shop, kind, business_key = key
+    statement = select(Request.id).where(
+        Request.shop_domain == shop, Request.kind == kind, Request.business_key == business_key
+    )
+    return session.execute(statement).scalar_one_or_none()
+
+
+def _request_of_webhook(session: Session, webhook_key: tuple[str, str]) -> int | None:
+    topic, webhook_id = webhook_key
     statement = select(Delivery.request_id).where(Delivery.topic == topic, Delivery.webhook_id == webhook_id)
-    return (await session.execute(statement)).scalar_one_or_none()
+    return session.execute(statement).scalar_one_or_none()
+
+
+@dataclass(slots=True)
+class _Pending:
+    item: Incoming
+    future: asyncio.Future[Stored]
+
+
+class IntakeStore:
+    """One per process: queues deliveries and writes them in as few transactions as possible."""
+
+    def __init__(self, runtime: Runtime, max_batch: int = MAX_BATCH) -> None:
+        self._runtime = runtime
+        self._max_batch = max_batch
+        self._pending: list[_Pending] = []
+        self._drainer: asyncio.Task[None] | None = None
+        self._sqlite: Engine | None = None
+
+    def _write_sqlite(self, items: list[Incoming]) -> list[Stored]:
+        """The whole batch in one worker-thread call on the plain sqlite3 driver (aiosqlite would
+        hop threads for every cursor call). Batches run one at a time, so one thread at a time."""
+        if self._sqlite is None:
+            url = make_url(self._runtime.db.url).set(drivername="sqlite+pysqlite")
+            # One connection kept open: closing a WAL database's last connection checkpoints and
+            # syncs it, which costs more than the batch. Batches run one at a time, each in some
+            # worker thread, hence check_same_thread off.
+            self._sqlite = create_engine(
+                url,
+                poolclass=QueuePool,
+                pool_size=1,
+                max_overflow=0,
+                connect_args={"check_same_thread": False},
+            )
+            event.listen(self._sqlite, "connect", sqlite_pragmas)
+        with Session(self._sqlite) as session, session.begin():
+            return write_batch(session, self._runtime.vault, items)
+
+    async def close(self) -> None:
+        if self._drainer is not None:
+            await asyncio.gather(self._drainer, return_exceptions=True)
+        if self._sqlite is not None:
+            await asyncio.to_thread(self._sqlite.dispose)
+            self._sqlite = None
+
+    async def submit(self, item: Incoming) -> Stored:
+        """Store `item` durably; returns after the commit. Database errors are raised here."""
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        # Retrieved here so an error nobody waits for any more (the caller timed out) is not reported.
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._pending.append(_Pending(item, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain())
+        # Shielded: a caller giving up (timeout, disconnect) must not cancel a write others share.
+        return await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+            await self._write(batch)
+
+    async def _write(self, batch: list[_Pending]) -> None:
+        items = [p.item for p in batch]
+        try:
+            if self._runtime.db.is_sqlite:
+                answers = await asyncio.to_thread(self._write_sqlite, items)
+            else:
+                async with self._runtime.db.sessions() as session, session.begin():
+                    answers = await session.run_sync(write_batch, self._runtime.vault, items)
+        except (SQLAlchemyError, OSError) as exc:
+            if len(batch) > 1:
+                # One bad row must not fail its neighbours: retry each alone.
+                for pending in batch:
+                    await self._write([pending])
+                return
+            _settle(batch[0].future, exc)
+            return
+        except BaseException as exc:
+            for pending in batch:
+                _settle(pending.future, exc)
+            raise
+        for pending, answer in zip(batch, answers, strict=True):
+            _settle(pending.future, answer)
+            what = "duplicate" if answer.duplicate else "stored"
+            log.info(
+                "%s %s delivery for %s (request %s)",
+                what,
+                pending.item.topic,
+                pending.item.shop,
+                answer.request_id,
+            )
+        if any(not answer.duplicate for answer in answers):
+            self._runtime.work_available.set()
+
+
+def _settle(future: asyncio.Future[Stored], outcome: Stored | BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, asyncio.CancelledError):
+        future.cancel()
+    elif isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import event, func, select
+from sqlalchemy import Engine, event, func, select
 
 from plugin.app import create_app
 from plugin.db import Database
@@ -372,11 +372,12 @@ async def test_database_failing_mid_transaction_is_503(
         if "INSERT INTO deliveries" in statement:
             fail()
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", before)
+    # on every engine: intake may write through its own (SQLite: a plain sqlite3 engine)
+    event.listen(Engine, "before_cursor_execute", before)
     try:
         response = await sender.send("customers/redact", CUSTOMER_REDACT)
     finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", before)
+        event.remove(Engine, "before_cursor_execute", before)
     assert response.status_code == 503
     assert await counts(db) == (0, 0)
     # and once the database is back, Shopify's retry is stored

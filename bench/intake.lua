@@ -1,0 +1,36 @@
+-- wrk script for bench/intake.py: replays pre-signed, unique deliveries from a file.
+-- Each line: body TAB signature TAB webhook id. Thread i takes lines i, i+n, i+2n, ...
+local threads = {}
+local counter = 0
+
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+
+function init(args)
+  local path, nthreads = args[1], tonumber(args[2])
+  requests_list = {}
+  local i = 0
+  for line in io.lines(path) do
+    if i % nthreads == id then
+      local body, sig, hook = line:match("([^\t]*)\t([^\t]*)\t([^\t]*)")
+      table.insert(requests_list, wrk.format("POST", nil, {
+        ["Content-Type"] = "application/json",
+        ["X-Shopify-Topic"] = "customers/data_request",
+        ["X-Shopify-Hmac-Sha256"] = sig,
+        ["X-Shopify-Webhook-Id"] = hook,
+        ["X-Shopify-Shop-Domain"] = "bench.myshopify.com",
+        ["X-Shopify-API-Version"] = "2026-01",
+      }, body))
+    end
+    i = i + 1
+  end
+  position = 0
+end
+
+function request()
+  position = position % #requests_list + 1
+  return requests_list[position]
+end
