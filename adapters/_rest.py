@@ -17,7 +17,6 @@ import httpx
 from pydantic import SecretStr
 
 from adapters.base import Adapter, Outcome, PermanentFailure, Result
-from adapters.carriers import carrier_adapter
 from adapters.email_request import EmailRequestAdapter, shipment_ref
 from adapters.http import RETRY_STATUSES, credential_fingerprint, safe_path
 from plugin.holdings import Holding, Shipment, Subject
@@ -54,11 +53,6 @@ def order_numbers(subject: Subject, *, shipped_only: bool = False) -> list[str]:
     return list(
         dict.fromkeys(name.lstrip("#").strip() for name in names if name and name.lstrip("#").strip())
     )
-
-
-def carrier_shipments(subject: Subject, adapter: str) -> list[Shipment]:
-    """The subject's shipments whose Shopify carrier name maps to `adapter`, with a tracking number."""
-    return [s for s in subject.shipments if s.tracking_number and carrier_adapter(s.carrier) == adapter]
 
 
 class ApiAdapter(Adapter):
@@ -152,20 +146,28 @@ class ApiWithEmailAdapter(ApiAdapter, EmailRequestAdapter):
     # EmailRequestAdapter's unannotated `channel = "email"` narrows the type; this one is an API.
     channel = "api"  # type: ignore[assignment]
 
-    def shipment_holdings(self, subject: Subject, kind: str) -> list[Holding]:
-        """One holding per shipment Shopify says this carrier has, ref `<kind>:<tracking number>`."""
-        return [
-            Holding(
-                self.name,
-                self.category,
-                f"{kind}:{s.tracking_number}",
-                f"{self.title} shipment of order {s.order_name}",
-                order_created=s.created,
-                delivered=s.delivered,
-                country=s.country,
-            )
-            for s in carrier_shipments(subject, self.name)
-        ]
+    # `find` is EmailRequestAdapter's for carriers whose shipments Shopify reports: one holding
+    # per shipment, ref `shipment:<order id>:<tracking number>`, the same ref the Shopify side
+    # gives it, so the two meet in one step.
+
+    def own_shipment(self, subject: Subject, holding: Holding) -> Shipment:
+        """The shipment a `shipment:<order id>:<tracking>` holding stands for."""
+        for shipment in subject.shipments:
+            if shipment_ref(shipment) == holding.ref:
+                return shipment
+        order_id, _, tracking = holding.ref.partition(":")[2].partition(":")
+        return Shipment(
+            order_id=int(order_id) if order_id.isdigit() else 0,
+            order_name=holding.label.rsplit(" ", 1)[-1],
+            carrier=self.name,
+            tracking_number=None if tracking in ("", "untracked") else tracking,
+        )
+
+    def cited(self, subject: Subject, own: Shipment) -> list[Shipment]:
+        """What one request names: all of the subject's shipments with this carrier, so that every
+        holding's erase asks for the same message."""
+        shipments = self.shipments(subject)
+        return shipments if shipment_ref(own) in {shipment_ref(s) for s in shipments} else [*shipments, own]
 
     def subject_shipments(self, subject: Subject, *, tracking: str = "", order: str = "") -> list[Shipment]:
         """The subject's shipments with this tracking number or order number, or one made up from

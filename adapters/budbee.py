@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from pydantic import Field, SecretStr
 
-from adapters._rest import ApiWithEmailAdapter, carrier_shipments
+from adapters._rest import ApiWithEmailAdapter
 from adapters.base import Outcome, Result
 from adapters.email_request import EmailRequestConfig
 from adapters.http import RateLimit
@@ -76,47 +76,30 @@ class Budbee(ApiWithEmailAdapter):
     async def check(self) -> None:
         await self.call("GET", "/multiple/orders", absent=(), params={"num": 1})
 
-    async def _orders(self, subject: Subject) -> dict[str, list[dict[str, Any]]]:
-        """Budbee's orders for each shop order shipped with Budbee, found by the cart id the shop
-        gave Budbee (the keyword search also matches names and addresses, so compare exactly)."""
-        numbers = dict.fromkeys(s.order_name.lstrip("#") for s in carrier_shipments(subject, self.name))
-        found: dict[str, list[dict[str, Any]]] = {}
-        for number in numbers:
-            orders = await self.call_json("GET", "/multiple/orders", params={"keyword": number}) or []
-            found[number] = [
-                o for o in orders if str((o.get("cart") or {}).get("cartId", "")).lstrip("#") == number
-            ]
-        return found
-
-    async def find(self, subject: Subject) -> list[Holding]:
-        # One holding per order shipped with Budbee, found through the API or not: Budbee keeps
-        # delivery data as controller either way.
-        return [
-            Holding(
-                self.name,
-                self.category,
-                f"order:{number}:" + ",".join(str(o["id"]) for o in orders),
-                f"Budbee delivery of order #{number}",
-            )
-            for number, orders in (await self._orders(subject)).items()
-        ]
+    async def _orders(self, order_number: str) -> list[dict[str, Any]]:
+        """Budbee's orders for one shop order, found by the cart id the shop gave Budbee (the
+        keyword search also matches names and addresses, so compare exactly)."""
+        number = order_number.lstrip("#")
+        orders = await self.call_json("GET", "/multiple/orders", params={"keyword": number}) or []
+        return [o for o in orders if str((o.get("cart") or {}).get("cartId", "")).lstrip("#") == number]
 
     async def erase(self, subject: Subject, holding: Holding) -> Result:
-        _, number, ids = holding.ref.split(":", 2)
+        own = self.own_shipment(subject, holding)
         if self.ctx.email is not None:
             self.address()  # fail before cancelling when no privacy address is set
         cancelled = 0
-        for budbee_id in filter(None, ids.split(",")):
+        for order in await self._orders(own.order_name):
             # 404: gone; 400/409: already picked up or delivered, Budbee still holds the data.
-            response = await self.call("DELETE", f"/multiple/orders/{budbee_id}", accept=(400, 409))
+            response = await self.call("DELETE", f"/multiple/orders/{order['id']}", accept=(400, 409))
             cancelled += response is not None and response.is_success
         done = (
             f"{cancelled} Budbee order(s) cancelled before pickup" if cancelled else "nothing left to cancel"
         )
         if self.ctx.email is None and cancelled:
-            return Result(Outcome.CANCELLED, provider_ref=ids, detail=done)
-        return await self.request_by_email(subject, self.subject_shipments(subject, order=number), done=done)
+            return Result(Outcome.CANCELLED, provider_ref=own.order_name, detail=done)
+        return await self.request_by_email(subject, self.cited(subject, own), done=done)
 
     async def export(self, subject: Subject) -> dict[str, Any]:
-        orders = [o for found in (await self._orders(subject)).values() for o in found]
+        names = dict.fromkeys(s.order_name for s in self.shipments(subject))
+        orders = [order for name in names for order in await self._orders(name)]
         return {"orders": orders} if orders else {}

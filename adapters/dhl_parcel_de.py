@@ -74,11 +74,11 @@ class DhlParcelDe(ApiWithEmailAdapter):
         # and the portal user were accepted.
         await self.call("GET", "/orders", params={"shipment": "0"}, accept=(207, 400))
 
-    async def find(self, subject: Subject) -> list[Holding]:
-        return self.shipment_holdings(subject, "shipment")
-
     async def erase(self, subject: Subject, holding: Holding) -> Result:
-        number = holding.ref.removeprefix("shipment:")
+        own = self.own_shipment(subject, holding)
+        number = own.tracking_number
+        if number is None:  # nothing to cancel by
+            return await self.request_by_email(subject, self.cited(subject, own), done="no shipment number")
         params = {"profile": self.dhl.profile, "shipment": number}
         response = await self.call("DELETE", "/orders", params=params, accept=(207, 400))
         status = _item_status(response.json() if response is not None and response.content else {}, number)
@@ -90,8 +90,9 @@ class DhlParcelDe(ApiWithEmailAdapter):
                 Outcome.CANCELLED, provider_ref=number, detail="cancelled before the daily manifest"
             )
         # Manifested (or refused otherwise): DHL keeps the data as controller, so ask it to erase.
-        shipments = self.subject_shipments(subject, tracking=number)
-        return await self.request_by_email(subject, shipments, done="too late to cancel (already manifested)")
+        return await self.request_by_email(
+            subject, self.cited(subject, own), done="too late to cancel (already manifested)"
+        )
 
     async def export(self, subject: Subject) -> dict[str, Any]:
         return {}

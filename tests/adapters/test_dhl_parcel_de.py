@@ -4,12 +4,17 @@ manifest; "Unknown shipment number" as already absent; manifested shipments aske
 from __future__ import annotations
 
 import base64
+import dataclasses
+from datetime import UTC, datetime
 
 import httpx
 import respx
 
 from adapters.base import Outcome
 from adapters.dhl_parcel_de import DhlParcelDe
+from plugin.holdings import Shipment
+from plugin.shopify.holdings import order_holdings
+from plugin.shopify.records import FulfillmentRecord, OrderRecord, TrackingInfo
 from tests.adapters.support import assert_auth_failure_named, assert_throttling_honoured, build, subject
 
 API = "https://api-eu.dhl.com/parcel/de/shipping/v2"
@@ -32,7 +37,7 @@ async def test_shipments_come_from_shopify_and_are_cancelled_before_the_manifest
     adapter, outbox, _ = dhl()
     route = respx.delete(f"{API}/orders", params=QUERY).mock(return_value=reply(200, "OK"))
     [holding] = await adapter.find(CUSTOMER)  # the PostNord shipment is not DHL's
-    assert holding.ref == f"shipment:{NUMBER}"
+    assert holding.ref == f"shipment:1000:{NUMBER}"  # the ref Shopify's order holdings give it
     result = await adapter.erase(CUSTOMER, holding)
     assert result.outcome is Outcome.CANCELLED and outbox.sent == []
     request = route.calls.last.request
@@ -80,3 +85,27 @@ async def test_rejected_credentials_name_the_settings() -> None:
     route.side_effect = None
     route.respond(400, json={"status": {"title": "Bad Request", "status": 400}})
     await adapter.check()
+
+
+@respx.mock
+async def test_erases_the_holding_shopify_gave_with_the_subject_the_executor_rebuilds() -> None:
+    adapter, outbox, _ = dhl()
+    order = OrderRecord(
+        id=5550001,
+        name="#1001",
+        created_at=datetime(2026, 3, 1, tzinfo=UTC),
+        fulfillments=(
+            FulfillmentRecord(
+                1, "SUCCESS", datetime(2026, 3, 2, tzinfo=UTC), None, (TrackingInfo("DHL Paket", NUMBER),)
+            ),
+        ),
+    )
+    [holding] = [h for h in order_holdings(order, "Europe/Berlin") if h.system == "dhl_parcel_de"]
+    # What the executor hands over at erase time: shipments rebuilt from the steps, no dates.
+    rebuilt = dataclasses.replace(CUSTOMER, shipments=(Shipment(5550001, "#1001", "dhl_parcel_de", NUMBER),))
+    route = respx.delete(f"{API}/orders", params=QUERY).mock(
+        return_value=reply(400, "Shipment already closed")
+    )
+    assert (await adapter.erase(rebuilt, holding)).outcome is Outcome.REQUEST_SENT and route.called
+    assert NUMBER in outbox.sent[0]["body"] and "#1001" in outbox.sent[0]["body"]
+    assert {h.ref for h in await adapter.find(rebuilt)} == {holding.ref}
