@@ -98,6 +98,7 @@ class _Compiled:
     __slots__ = (
         "anchor_field",
         "cache",
+        "cache_get",
         "erase",
         "flag",
         "fye",
@@ -130,6 +131,7 @@ class _Compiled:
         self.unknown_en = self.reason_en if flagged else unknown_reason(rule, "en", self.reason_en)
         self.unsubscribed_is_now = mode is Mode.REQUEST and rule.anchor is Anchor.UNSUBSCRIBED
         self.cache: dict[date, date] = {}
+        self.cache_get = self.cache.get
 
     def keep_until(self, anchor_date: date) -> date:
         found = self.cache.get(anchor_date)
@@ -176,12 +178,17 @@ def _compile(policy: Policy, mode: Mode, now: date) -> dict[Category, _Table]:
     return tables
 
 
+# Bound once: module globals and bound methods are cheaper than attribute look-ups in the hot loop.
+_KEEP, _REDUCE, _ERASE = Action.KEEP, Action.REDUCE, Action.ERASE
+_getattr = getattr
+
+
 def _decide(h: Holding, now: date, table: _Table, request: bool) -> Decision:
     flags = h.flags
     if flags:
         for r in table.flag_rules:
             if r.flag in flags:
-                return Decision(h, Action.KEEP, None, r.id, r.reference, r.reason_sv, r.reason_en)
+                return Decision(h, _KEEP, None, r.id, r.reference, r.reason_sv, r.reason_en)
     best: _Compiled | None = None
     best_until: date | None = None
     unknown: _Compiled | None = None
@@ -189,14 +196,14 @@ def _decide(h: Holding, now: date, table: _Table, request: bool) -> Decision:
     last_until: date | None = None
     reduce_rules: list[_Compiled] | None = None
     for r in table.rules:
-        anchor = getattr(h, r.anchor_field)  # type: ignore[arg-type]
+        anchor = _getattr(h, r.anchor_field)  # type: ignore[arg-type]
         if anchor is None:
             if not r.unsubscribed_is_now:
                 if unknown is None or (r.erase and not unknown.erase):
                     unknown = r
                 continue
             anchor = now
-        until = r.cache.get(anchor)
+        until = r.cache_get(anchor)
         if until is None:
             until = r.keep_until(anchor)
         if until >= now:
@@ -211,22 +218,20 @@ def _decide(h: Holding, now: date, table: _Table, request: bool) -> Decision:
             reduce_rules.append(r)
 
     if unknown is not None and (unknown.erase or best is None):
-        return Decision(
-            h, Action.KEEP, None, unknown.id, unknown.reference, unknown.unknown_sv, unknown.unknown_en
-        )
+        return Decision(h, _KEEP, None, unknown.id, unknown.reference, unknown.unknown_sv, unknown.unknown_en)
     if best is not None:
         fields = table.request_reduce if request else ()
         if reduce_rules is not None:
             fields = _union(fields, reduce_rules)
         if fields and REDUCED_FLAG not in flags:
             return Decision(
-                h, Action.REDUCE, best_until, best.id, best.reference, best.reason_sv, best.reason_en, fields
+                h, _REDUCE, best_until, best.id, best.reference, best.reason_sv, best.reason_en, fields
             )
-        return Decision(h, Action.KEEP, best_until, best.id, best.reference, best.reason_sv, best.reason_en)
+        return Decision(h, _KEEP, best_until, best.id, best.reference, best.reason_sv, best.reason_en)
     if request:
         return Decision(
             h,
-            Action.ERASE,
+            _ERASE,
             None,
             ERASURE_REQUEST_RULE,
             ERASURE_REQUEST_REFERENCE,
@@ -235,13 +240,13 @@ def _decide(h: Holding, now: date, table: _Table, request: bool) -> Decision:
         )
     if last is not None:
         return Decision(
-            h, Action.ERASE, None, last.id, last.reference, last.reason_sv, last.reason_en, (), last_until
+            h, _ERASE, None, last.id, last.reference, last.reason_sv, last.reason_en, (), last_until
         )
     if reduce_rules is not None:
         # Only reduce rules, all run out: strip their fields; nothing says when the rest may go.
         r = reduce_rules[0]
         fields = _union((), reduce_rules)
-        action = Action.KEEP if REDUCED_FLAG in flags else Action.REDUCE
+        action = _KEEP if REDUCED_FLAG in flags else _REDUCE
         return Decision(
             h,
             action,
@@ -250,9 +255,9 @@ def _decide(h: Holding, now: date, table: _Table, request: bool) -> Decision:
             r.reference,
             r.reason_sv,
             r.reason_en,
-            () if action is Action.KEEP else fields,
+            () if action is _KEEP else fields,
         )
-    return Decision(h, Action.KEEP, None, NO_RULE, "", NO_RULE_SV, NO_RULE_EN)
+    return Decision(h, _KEEP, None, NO_RULE, "", NO_RULE_SV, NO_RULE_EN)
 
 
 def _union(first: tuple[str, ...], rules: list[_Compiled]) -> tuple[str, ...]:
