@@ -77,39 +77,42 @@ class Klaviyo(ApiAdapter):
     async def check(self) -> None:
         await self.call("GET", "/api/profiles", params={"page[size]": "1"}, scope="profiles")
 
-    async def _profiles(self, subject: Subject) -> list[dict[str, Any]]:
-        if subject.email:
-            query = f'equals(email,"{subject.email.strip()}")'
-        elif subject.phone:
-            query = f'equals(phone_number,"{subject.phone.strip()}")'
-        else:
-            return []
-        body = await self.call_json("GET", "/api/profiles", params={"filter": query}, scope="profiles")
-        return list(body.get("data") or []) if body else []
+    async def _profiles(self, subject: Subject) -> dict[str, tuple[dict[str, Any], dict[str, str]]]:
+        """Profile id → (profile, the one identifier that found it), by e-mail and by phone."""
+        found: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
+        for key, value in _identifiers(subject):
+            query = f'equals({key},"{value}")'
+            body = await self.call_json("GET", "/api/profiles", params={"filter": query}, scope="profiles")
+            for profile in (body or {}).get("data") or []:
+                found.setdefault(str(profile["id"]), (profile, {key: value}))
+        return found
 
     async def find(self, subject: Subject) -> list[Holding]:
         return [
             Holding(
                 system=self.name,
                 category=Category.NEWSLETTER,
-                ref=f"profile:{profile['id']}",
-                label=f"Klaviyo profile {profile['id']}",
+                ref=f"profile:{pid}",
+                label=f"Klaviyo profile {pid}",
                 last_activity=iso_date(profile.get("attributes", {}).get("updated")),
             )
-            for profile in await self._profiles(subject)
+            for pid, (profile, _) in (await self._profiles(subject)).items()
         ]
 
     async def erase(self, subject: Subject, holding: Holding) -> Result:
-        identifier = _identifier(subject)
-        if identifier is None:
+        if not _identifiers(subject):
             raise PermanentFailure(self.name, "the subject has neither an e-mail address nor a phone number")
-        if not await self._profiles(subject):
-            return Result(Outcome.ALREADY_ABSENT, detail="no Klaviyo profile for the subject")
+        found = (await self._profiles(subject)).get(holding.ref.removeprefix("profile:"))
+        if found is None:
+            return Result(Outcome.ALREADY_ABSENT, detail="no such Klaviyo profile")
+        _, identifier = found
         job_id = None
         if self.settings.suppress and subject.email:
             job_id = await self._suppress(subject.email.strip())
         if not self.settings.delete:
             return Result(Outcome.SUPPRESSED, provider_ref=job_id, detail="address suppressed in Klaviyo")
+        # Exactly one identifier: Klaviyo rejects a job naming more than one, and deletes every
+        # profile matching it.
         deleted = await self.call(
             "POST",
             "/api/data-privacy-deletion-jobs",
@@ -152,7 +155,7 @@ class Klaviyo(ApiAdapter):
 
     async def export(self, subject: Subject) -> dict[str, Any]:
         profiles = []
-        for profile in await self._profiles(subject):
+        for profile, _ in (await self._profiles(subject)).values():
             lists = await self.call_json("GET", f"/api/profiles/{profile['id']}/lists", scope="lists")
             segments = await self.call_json("GET", f"/api/profiles/{profile['id']}/segments", scope="lists")
             profiles.append(
@@ -166,13 +169,13 @@ class Klaviyo(ApiAdapter):
         return {"provider": self.title, "profiles": profiles}
 
 
-def _identifier(subject: Subject) -> dict[str, str] | None:
-    """Exactly one identifier: Klaviyo rejects a deletion job naming more than one."""
-    if subject.email:
-        return {"email": subject.email.strip()}
-    if subject.phone:
-        return {"phone_number": subject.phone.strip()}
-    return None
+def _identifiers(subject: Subject) -> list[tuple[str, str]]:
+    found = []
+    if subject.email and subject.email.strip():
+        found.append(("email", subject.email.strip()))
+    if subject.phone and subject.phone.strip():
+        found.append(("phone_number", subject.phone.strip()))
+    return found
 
 
 def _not_found(response: httpx.Response) -> bool:

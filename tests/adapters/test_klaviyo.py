@@ -205,3 +205,19 @@ async def test_deletion_calls_respect_klaviyos_burst_limit(
     assert {r.outcome for r in results} == {Outcome.ERASE_REQUESTED}
     assert klaviyo_fake.over_limit["deletion"] == 0
     assert len(klaviyo_fake.deletion_jobs) == 7
+
+
+async def test_profiles_found_by_phone_are_deleted_by_phone(
+    klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake
+) -> None:
+    by_email = klaviyo_fake.add_profile("anna@example.se")
+    by_phone = klaviyo_fake.add_profile(None, phone="+46701234567")
+    subject = Subject(shop_domain="s", email="anna@example.se", phone="+46701234567")
+
+    held = {h.ref: h for h in await klaviyo.find(subject)}
+    assert set(held) == {f"profile:{by_email}", f"profile:{by_phone}"}
+
+    await klaviyo.erase(subject, held[f"profile:{by_phone}"])
+
+    assert klaviyo_fake.deletion_jobs == [{"phone_number": "+46701234567"}]
+    assert set(klaviyo_fake.profiles) == {by_email}
