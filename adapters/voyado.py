@@ -37,7 +37,8 @@ class Voyado(ApiAdapter):
         return {"Accept": "application/json", "apikey": self._secret(), "User-Agent": USER_AGENT}
 
     async def check(self) -> None:
-        await self.call("GET", "/api/v2/contacts/count", absent=())
+        # The documented look-up with a reserved (.invalid) address: 404 means the key was accepted.
+        await self.call("GET", "/api/v2/contacts/id", params={"email": "connection-check@gallra.invalid"})
 
     async def _contact_id(self, subject: Subject) -> str | None:
         if not subject.email:

@@ -62,4 +62,8 @@ async def test_throttling_honours_retry_after() -> None:
 @respx.mock
 async def test_rejected_key_names_the_setting() -> None:
     adapter, _, _ = voyado()
-    await assert_auth_failure_named(respx.get(f"{API}/contacts/count"), adapter.check, "voyado", "api_key")
+    route = respx.get(f"{API}/contacts/id", params={"email": "connection-check@gallra.invalid"})
+    await assert_auth_failure_named(route, adapter.check, "voyado", "api_key")
+    route.side_effect = None
+    route.respond(404)
+    await adapter.check()
