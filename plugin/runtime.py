@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from adapters.http import RateLimiter
+from adapters.http import WINDOW_MARGIN, RateLimiter
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.settings import Settings
@@ -20,7 +20,7 @@ class Runtime:
     db: Database
     vault: Vault
     http: httpx.AsyncClient
-    limiter: RateLimiter = field(default_factory=RateLimiter)
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(margin=WINDOW_MARGIN))
     # Set by intake after a commit so idle workers pick new work up at once instead of at the next tick.
     work_available: asyncio.Event = field(default_factory=asyncio.Event)
 

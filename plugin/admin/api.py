@@ -207,7 +207,12 @@ async def sweeps(request: Request, ctx: AdminContext) -> Response:
 
 
 async def preview(request: Request, ctx: AdminContext) -> Response:
-    await actions.preview_sweep(ctx.runtime, ctx.shop_domain)
+    try:
+        await actions.preview_sweep(ctx.runtime, ctx.shop_domain)
+    except Unavailable:
+        raise
+    except Exception as exc:  # class name only: the sweep's own report holds the details
+        return answer({"error": "preview_failed", "reason": type(exc).__name__}, 502, ctx.shop_domain)
     async with ctx.runtime.db.session() as session:
         latest = await queries.last_sweep(session, ctx.shop_domain, dry_run=True)
     return answer({"sweep": _sweep_json(latest) if latest else None}, shop=ctx.shop_domain)

@@ -50,7 +50,7 @@ def render(
         'preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="chart-title">{escape(title)}</title>',
     ]
-    for tick in (0, top // 2, top):
+    for tick in (0, top // 2, top) if top % 2 == 0 else (0, top):
         ty = y(tick)
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{ty:.1f}" y2="{ty:.1f}"/>')
         parts.append(f'<text class="axis" x="{LEFT - 6}" y="{ty + 4:.1f}" text-anchor="end">{tick}</text>')
@@ -62,7 +62,8 @@ def render(
                 f'height="{(day.requests / top) * plot_h:.1f}"><title>{day.day.isoformat()}: '
                 f"{day.requests}</title></rect>"
             )
-        if day.day.day == 1 or index == 0:
+        # The first day gets its month's name only if that month has room before the next one.
+        if day.day.day == 1 or (index == 0 and day.day.day <= 20):
             parts.append(_month_label(day.day, LEFT + index * slot, month_names))
     points = " ".join(
         f"{LEFT + index * slot + slot / 2:.1f},{y(day.erasures):.1f}" for index, day in enumerate(days)

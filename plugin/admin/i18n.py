@@ -198,6 +198,7 @@ EN: dict[str, str] = {
     "error.not_found": "Not found.",
     "error.forbidden": "This form has expired or did not come from Gallra. Reload the page and try again.",
     "error.unavailable": "This action is not available in this build yet.",
+    "error.preview": "The preview could not run ({what}). Nothing was changed.",
 }
 
 SV: dict[str, str] = {
@@ -395,6 +396,7 @@ SV: dict[str, str] = {
     "error.not_found": "Hittades inte.",
     "error.forbidden": "Formuläret har gått ut eller kom inte från Gallra. Ladda om sidan och försök igen.",
     "error.unavailable": "Den här åtgärden finns inte i den här versionen än.",
+    "error.preview": "Provkörningen kunde inte köras ({what}). Ingenting ändrades.",
 }
 
 MONTHS = {

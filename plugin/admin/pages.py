@@ -87,8 +87,12 @@ def not_found(ctx: AdminContext) -> Response:
     return _plain(404, translate(ctx.lang, "error.not_found"), ctx.shop_domain)
 
 
+# Systems that appear in steps without being a configurable adapter in every build.
+BUILT_IN_TITLES = {"shopify": "Shopify", "gallra": "Gallra"}
+
+
 def adapter_titles() -> dict[str, str]:
-    return {name: cls.title for name, cls in catalogue().items()}
+    return {**BUILT_IN_TITLES, **{name: cls.title for name, cls in catalogue().items()}}
 
 
 async def overview(request: Request, ctx: AdminContext) -> Response:
@@ -158,7 +162,7 @@ async def request_page(request: Request, ctx: AdminContext) -> Response:
     )
 
 
-async def sweeps_page(request: Request, ctx: AdminContext) -> Response:
+async def sweeps_page(request: Request, ctx: AdminContext, *, problem: str | None = None) -> Response:
     async with ctx.runtime.db.session() as session:
         rows = await queries.sweeps(session, ctx.shop_domain)
     return page(
@@ -170,6 +174,7 @@ async def sweeps_page(request: Request, ctx: AdminContext) -> Response:
         rows=rows,
         next_sweep=queries.next_sweep_at(ctx.shop, utcnow()),
         can_preview=available("plugin.sweeps", "preview"),
+        problem=problem,
     )
 
 
@@ -225,7 +230,17 @@ async def confirm_form(request: Request, ctx: AdminContext) -> Response:
 async def preview_form(request: Request, ctx: AdminContext) -> Response:
     from plugin.admin import actions
 
-    await actions.preview_sweep(ctx.runtime, ctx.shop_domain)
+    try:
+        await actions.preview_sweep(ctx.runtime, ctx.shop_domain)
+    except Unavailable:
+        raise
+    except Exception as exc:  # the page says it failed and why, by class name only
+        log.warning("sweep preview failed for a shop: %s", type(exc).__name__)
+        response = await sweeps_page(
+            request, ctx, problem=translate(ctx.lang, "error.preview", what=type(exc).__name__)
+        )
+        response.status_code = 502
+        return response
     return back_to("/admin/sweeps", ctx, "previewed")
 
 

@@ -65,7 +65,7 @@ async def test_api_of_shop_b_is_not_found_with_a_token_for_shop_a(
 async def test_shop_a_cannot_retry_or_confirm_steps_of_shop_b(
     client: httpx.AsyncClient, runtime: Runtime, shops: tuple[Seeded, Seeded]
 ) -> None:
-    a, b = shops
+    _, b = shops
     headers = bearer(runtime, SHOP_A)
     assert (await client.post(f"/admin/api/steps/{b.failed_step}/retry", headers=headers)).status_code == 404
     confirm = await client.post(

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from plugin.models import AdapterConnection, Evidence, Shop, Step
 from plugin.runtime import Runtime
 from tests.admin.conftest import SHOP_A, SHOP_B
-from tests.admin.helpers import bearer, get_page, post_form
+from tests.admin.helpers import bearer, csrf_of, get_page, post_form
 from tests.admin.seed import Seeded
 
 
@@ -55,6 +55,8 @@ async def test_request_page_shows_plan_steps_timeline_and_downloads(
     assert "reduced: personal details removed" in html
     assert "Request received" in html and "Plan made" in html
     assert f'action="/admin/steps/{a.failed_step}/retry"' in html
+    # Every form carries the page's CSRF value (macros render with the page's context).
+    assert html.count(f'name="csrf" value="{csrf_of(html)}"') == html.count("<form ")
     assert f'action="/admin/steps/{a.email_step}/confirm"' in html
     assert "GAL-7Q2" in html and "job-77" in html
     assert f'href="/admin/artifacts/{a.certificate}"' in html
