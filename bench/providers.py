@@ -110,10 +110,11 @@ class FakeProviders:
     # ---- Klaviyo -----------------------------------------------------------------------------
 
     async def klaviyo_profiles(self, request: Request) -> Response:
+        wait = self._limited("klaviyo:profiles", KLAVIYO_LIMITS["profiles"])  # counted on arrival
         await asyncio.sleep(self.latency)
         if (stormy := self._storm()) is not None:
             return stormy
-        if (wait := self._limited("klaviyo:profiles", KLAVIYO_LIMITS["profiles"])) is not None:
+        if wait is not None:
             return _too_many(wait)
         query = request.query_params.get("filter", "")
         email = query.partition('"')[2].rpartition('"')[0]
@@ -123,10 +124,11 @@ class FakeProviders:
         return JSONResponse({"data": data})
 
     async def klaviyo_suppress(self, request: Request) -> Response:
+        wait = self._limited("klaviyo:suppression", KLAVIYO_LIMITS["suppression"])
         await asyncio.sleep(self.latency)
         if (stormy := self._storm()) is not None:
             return stormy
-        if (wait := self._limited("klaviyo:suppression", KLAVIYO_LIMITS["suppression"])) is not None:
+        if wait is not None:
             return _too_many(wait)
         return JSONResponse(
             {"data": {"type": "profile-suppression-bulk-create-job", "id": "S1"}}, status_code=202
@@ -145,10 +147,11 @@ class FakeProviders:
                     await asyncio.sleep(0.05)
             finally:
                 self.waiting.discard(email)
+        wait = self._limited("klaviyo:deletion", KLAVIYO_LIMITS["deletion"])
         await asyncio.sleep(self.latency)
         if (stormy := self._storm()) is not None:
             return stormy
-        if (wait := self._limited("klaviyo:deletion", KLAVIYO_LIMITS["deletion"])) is not None:
+        if wait is not None:
             return _too_many(wait)
         self.profiles.discard(email)
         self.deletions[email] += 1
@@ -164,7 +167,7 @@ class FakeProviders:
         stats.calls += 1
         stats.first = stats.first if stats.first is not None else now
         try:
-            if self.in_flight > int(MAILCHIMP_CONNECTIONS * self.scale):
+            if self.in_flight > MAILCHIMP_CONNECTIONS:  # a concurrency cap: not scaled
                 stats.over_limit += 1
                 return JSONResponse({"title": "Too Many Requests", "status": 429}, status_code=429)
             await asyncio.sleep(self.latency)
