@@ -87,7 +87,10 @@ class Sendcloud(ApiWithEmailAdapter):
             return Result(Outcome.ALREADY_ABSENT, provider_ref=parcel_id)
         if response.status_code == 410 or (not tracking and response.is_success):
             return Result(Outcome.ERASED, provider_ref=parcel_id, detail="parcel without a label deleted")
-        done = "label cancelled" if response.is_success else "too late to cancel the label"
+        if response.status_code == 202:
+            done = "label cancellation queued"
+        else:
+            done = "label cancelled" if response.is_success else "too late to cancel the label"
         if self.ctx.email is None and response.is_success:
             return Result(Outcome.CANCELLED, provider_ref=parcel_id, detail=done)
         shipments = self.subject_shipments(subject, tracking=tracking, order=order)

@@ -39,14 +39,12 @@ async def test_unlabelled_parcel_is_deleted_labelled_one_cancelled_and_requested
     deleted = respx.post(f"{API}/parcels/11/cancel").respond(
         200, json={"status": "deleted", "message": "Parcel has been deleted"}
     )
-    respx.post(f"{API}/parcels/12/cancel").respond(
-        200, json={"status": "cancelled", "message": "Parcel has been cancelled"}
-    )
+    respx.post(f"{API}/parcels/12/cancel").respond(202)  # ready to send: cancellation queued
     unannounced, labelled = sorted(await adapter.find(CUSTOMER), key=lambda h: h.ref)
     assert deleted.calls == [] and unannounced.ref.startswith("parcel:11:")
     assert (await adapter.erase(CUSTOMER, unannounced)).outcome is Outcome.ERASED
     result = await adapter.erase(CUSTOMER, labelled)
-    assert result.outcome is Outcome.REQUEST_SENT and "label cancelled" in result.detail
+    assert result.outcome is Outcome.REQUEST_SENT and "cancellation queued" in result.detail
     [mail] = outbox.sent
     assert mail["to"] == PRIVACY and "3SABCD0123456" in mail["body"] and mail["subject"].startswith("Request")
     assert {p["id"] for p in (await adapter.export(CUSTOMER))["parcels"]} == {11, 12}
@@ -76,6 +74,9 @@ async def test_labelled_parcel_needs_a_privacy_address_before_anything_is_cancel
     with pytest.raises(PermanentFailure, match="privacy_email"):
         await adapter.erase(CUSTOMER, labelled)
     assert not cancel.called
+    adapter.ctx.email = None  # a shop without the e-mail channel: the cancel is all there is
+    result = await adapter.erase(CUSTOMER, labelled)
+    assert result.outcome is Outcome.CANCELLED and result.detail == "label cancelled" and cancel.called
 
 
 @respx.mock
