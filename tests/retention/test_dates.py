@@ -125,3 +125,21 @@ def test_local_date_across_summer_time() -> None:
 def test_local_date_refuses_unknown_zones() -> None:
     with pytest.raises(ValueError, match="unknown time zone"):
         local_date(datetime(2024, 1, 1, tzinfo=UTC), "Mars/Olympus")
+
+
+ZONES = ["Europe/Stockholm", "Europe/Helsinki", "Europe/Oslo", "Europe/Copenhagen", "Europe/Berlin",
+         "America/New_York", "Pacific/Auckland"]  # fmt: skip
+
+
+@given(
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 12, 31), timezones=st.just(UTC)),
+    st.sampled_from(ZONES),
+)
+def test_local_date_is_at_most_a_day_from_the_utc_date(moment: datetime, zone: str) -> None:
+    local = local_date(moment, zone)
+    assert abs((local - moment.date()).days) <= 1
+    # East of Greenwich the shop's day is never earlier; west, never later.
+    if zone.startswith(("Europe", "Pacific")):
+        assert local >= moment.date()
+    else:
+        assert local <= moment.date()
