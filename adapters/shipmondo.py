@@ -36,7 +36,8 @@ class Shipmondo(ApiAdapter):
     rate_limits = (RateLimit(5, 1.0),)
 
     def auth(self) -> httpx.Auth:
-        return httpx.BasicAuth(self.config.api_user, self._secret())  # type: ignore[attr-defined]
+        assert isinstance(self.config, ShipmondoConfig)
+        return httpx.BasicAuth(self.config.api_user, self._secret())
 
     async def check(self) -> None:
         await self.call("GET", "/sales_orders", absent=(), params={"per_page": 1})
