@@ -352,6 +352,10 @@ async def adapters_page(request: Request, ctx: AdminContext, *, problem: str | N
         cards=cards,
         shop_dry_run=bool(ctx.shop is not None and ctx.shop.dry_run),
         has_shop=ctx.shop is not None,
+        # Shopify itself is connected by the install (its token), not by settings entered here.
+        shopify_connected=bool(
+            ctx.shop is not None and ctx.shop.access_token_enc and ctx.shop.status == "active"
+        ),
         can_connect=available("plugin.connections", "configure"),
         can_check=available("plugin.connections", "build_adapter"),
         problem=problem,
