@@ -27,7 +27,7 @@ class PayloadError(ValueError):
 
 def _shop_domain(value: str) -> str:
     value = value.strip().lower()
-    if not SHOP_DOMAIN.match(value):
+    if len(value) > 255 or not SHOP_DOMAIN.match(value):
         raise ValueError("not a *.myshopify.com domain")
     return value
 

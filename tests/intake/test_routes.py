@@ -253,28 +253,37 @@ async def test_duplicates_concurrent(sender: Sender, db: Database) -> None:
 
 
 async def test_100_concurrent_deliveries_on_postgres(pg_db: Database) -> None:
-    runtime = build_runtime(pg_db)
-    transport = httpx.ASGITransport(app=create_app(runtime))
-    body = body_of(DATA_REQUEST)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gallra.test") as client:
-        # the same webhook 100 times, and the same request under 100 different webhook ids
-        same = headers_for("customers/data_request", body, webhook_id="one-webhook")
-        responses = await asyncio.gather(
-            *(client.post("/webhooks/customers/data_request", content=body, headers=same) for _ in range(100))
+    """Ten app instances (own engine, own group-commit writer each), as several processes would be,
+    receive one webhook 100 times at once: the unique indexes, not the writers, keep it to one."""
+    runtimes = [build_runtime(Database(pg_db.url)) for _ in range(10)]
+    clients = [
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://gallra.test"
         )
+        for runtime in runtimes
+    ]
+    body = body_of(DATA_REQUEST)
+    path = "/webhooks/customers/data_request"
+    same = headers_for("customers/data_request", body, webhook_id="one-webhook")
+    try:
+        responses = await asyncio.gather(
+            *(clients[n % 10].post(path, content=body, headers=same) for n in range(100))
+        )
+        # and the same request under 100 different webhook ids
         fresh_ids = await asyncio.gather(
             *(
-                client.post(
-                    "/webhooks/customers/data_request",
-                    content=body,
-                    headers=headers_for("customers/data_request", body),
-                )
-                for _ in range(100)
+                clients[n % 10].post(path, content=body, headers=headers_for("customers/data_request", body))
+                for n in range(100)
             )
         )
-    await runtime.http.aclose()
+    finally:
+        for client, runtime in zip(clients, runtimes, strict=True):
+            await client.aclose()
+            await runtime.http.aclose()
+            await runtime.db.dispose()
     assert [r.status_code for r in responses + fresh_ids] == [200] * 200
     assert [r.json()["status"] for r in responses + fresh_ids].count("stored") == 1
+    assert len({r.json()["request_id"] for r in responses + fresh_ids}) == 1
     assert await counts(pg_db) == (1, 1)
 
 
@@ -388,3 +397,10 @@ async def test_health_endpoints(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+
+
+async def test_overlong_shop_domain_is_400(sender: Sender, db: Database) -> None:
+    # fits the pattern but not the column: refused as a bad body, never a database error
+    long_domain = "a" * 250 + ".myshopify.com"
+    assert (await sender.send("shop/redact", {**SHOP_REDACT, "shop_domain": long_domain})).status_code == 400
+    assert await counts(db) == (0, 0)
