@@ -17,10 +17,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jwt
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from plugin.admin.headers import secure
+from plugin.models import Shop
 from plugin.settings import Settings
 from plugin.shopify.shop_domain import require_shop_domain, valid_shop_domain
 
@@ -87,6 +89,7 @@ async def dev_login(request: Request) -> Response:
     if claims is None:
         return secure(PlainTextResponse("This login link is invalid or has expired.", status_code=401), None)
     shop = str(claims["shop"])
+    await _ensure_dev_shop(request, shop)
     now = int(time.time())
     session = jwt.encode(
         {"shop": shop, "aud": COOKIE_AUDIENCE, "exp": now + COOKIE_LIFETIME, "sid": secrets.token_hex(16)},
@@ -104,6 +107,15 @@ async def dev_login(request: Request) -> Response:
         secure=request.url.scheme == "https",
     )
     return secure(response, shop)
+
+
+async def _ensure_dev_shop(request: Request, shop: str) -> None:
+    """Development only: a shop row to hang settings on, as an install would create it."""
+    runtime = request.app.state.runtime
+    async with runtime.db.transaction() as session:
+        found = (await session.execute(select(Shop.id).where(Shop.domain == shop))).first()
+        if found is None:
+            session.add(Shop(domain=shop, name=shop.split(".")[0], status="active"))
 
 
 async def dev_session_token(request: Request) -> Response:

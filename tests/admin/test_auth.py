@@ -6,8 +6,10 @@ import time
 
 import httpx
 import jwt
+from sqlalchemy import select
 
 from plugin.admin.auth import check_csrf, make_csrf
+from plugin.models import Shop
 from plugin.runtime import Runtime
 from plugin.shopify.session_token import verify_session_token
 from tests.admin.conftest import SHOP_A, SHOP_B
@@ -160,6 +162,12 @@ async def test_dev_login_sets_a_cookie_that_mints_verifiable_tokens(
         assert page.status_code == 200 and "/admin/static/dev-bridge.js" in page.text
         # The dev cookie alone opens nothing: pages still need the session token.
         assert "data-bounce" in (await http.get("/admin")).text
+        # The dev login made a row for a shop that had none (shop A was seeded; C is new).
+        new = await http.get(login_url("shop-c.myshopify.com", dev_runtime.settings).split("8000", 1)[1])
+        assert new.status_code == 303
+        async with runtime.db.session() as session:
+            domains = set((await session.execute(select(Shop.domain))).scalars())
+        assert "shop-c.myshopify.com" in domains
         # A ticket signed with another secret is refused.
         forged = jwt.encode({"shop": SHOP_B, "aud": "gallra-dev-login", "exp": time.time() + 60}, "x")
         assert (await http.get(f"/admin/dev-login?ticket={forged}")).status_code == 401
