@@ -12,6 +12,7 @@ from adapters.http import WINDOW_MARGIN, RateLimiter
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.settings import Settings
+from plugin.shopify.throttle import ShopThrottles
 
 
 @dataclass
@@ -21,6 +22,8 @@ class Runtime:
     vault: Vault
     http: httpx.AsyncClient
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(margin=WINDOW_MARGIN))
+    # Shopify's cost bucket per shop, shared by every Admin API client in the process.
+    shopify_throttles: ShopThrottles = field(default_factory=ShopThrottles)
     # Set by intake after a commit so idle workers pick new work up at once instead of at the next tick.
     work_available: asyncio.Event = field(default_factory=asyncio.Event)
 
