@@ -28,9 +28,11 @@ def signature(h: Holding) -> Signature:
 
 def with_holding(decision: Decision, holding: Holding) -> Decision:
     """The same verdict about another holding (NamedTuple or dataclass decisions alike)."""
-    replace = getattr(decision, "_replace", None)
-    if replace is not None:
-        moved: Decision = replace(holding=holding)
+    fields = getattr(decision, "_fields", None)
+    if fields and fields[0] == "holding" and isinstance(decision, tuple):
+        # A NamedTuple with the holding first: a new tuple with the rest shared (NamedTuple's
+        # own `_replace` costs several times more, and this runs for every queued holding).
+        moved: Decision = tuple.__new__(type(decision), (holding, *decision[1:]))
         return moved
     if dataclasses.is_dataclass(decision) and not isinstance(decision, type):
         copied: Decision = dataclasses.replace(decision, holding=holding)

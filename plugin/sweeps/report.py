@@ -7,6 +7,7 @@ dates, nothing that identifies a customer.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -90,6 +91,32 @@ class Tally:
         if outcome in ("erase", "reduce") and system:
             key = f"{system}:{outcome}"
             self.systems[key] = self.systems.get(key, 0) + 1
+
+    def add(
+        self,
+        counts: Counter[tuple[str, str, str | None, str | None]],
+        earliest: dict[str, date],
+    ) -> None:
+        """Fold one batch in: counts by (category, outcome, undecided reason, system) and the
+        earliest keep-until per category among the kept and reduced. Cheaper than `count` per
+        holding when a batch holds thousands."""
+        for (category, outcome, reason, system), n in counts.items():
+            if outcome not in OUTCOMES:
+                raise ValueError(f"unknown sweep outcome {outcome!r}")
+            tally = self.categories.get(category)
+            if tally is None:
+                tally = self.categories[category] = CategoryTally()
+            tally.seen += n
+            setattr(tally, outcome, getattr(tally, outcome) + n)
+            if outcome == "undecided" and reason:
+                self.undecided_reasons[reason] = self.undecided_reasons.get(reason, 0) + n
+            if outcome in ("erase", "reduce") and system:
+                key = f"{system}:{outcome}"
+                self.systems[key] = self.systems.get(key, 0) + n
+        for category, day in earliest.items():
+            tally = self.categories[category]
+            if tally.next_expiry is None or day < tally.next_expiry:
+                tally.next_expiry = day
 
     def total(self, outcome: str) -> int:
         return sum(getattr(tally, outcome) for tally in self.categories.values())

@@ -23,6 +23,7 @@ import logging
 import os
 import socket
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -55,6 +56,9 @@ NO_RULE = "NO-RULE"
 # Systems Gallra reaches without an adapter connection of the shop's own.
 BUILT_IN_SYSTEMS = frozenset({"shopify", "gallra"})
 ACTIONS = ("erase", "reduce")
+# References per ledger look-up: one query per batch on both databases (SQLite allows 32,766
+# parameters, PostgreSQL 65,535).
+LOOKUP_CHUNK = 5000
 PHASES = ("orders", "customers", "own", "done")
 
 ProgressCallback = Callable[[dict[str, Any]], None]
@@ -143,6 +147,7 @@ class Sweeper:
         self.phase: str = progress.get("phase", "orders")
         self.tally = Tally.from_dict(progress.get("tally", {}))
         self.restarts = int(progress.get("restarts", 0))
+        self.ledger_has_actions = True
 
     # ---- progress -------------------------------------------------------------------------------
 
@@ -175,6 +180,10 @@ class Sweeper:
     # ---- the run --------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        async with self.db.session() as session:
+            self.ledger_has_actions = self.request_id is not None or await _has_actions(
+                session, self.shop.domain
+            )
         while True:
             try:
                 if self.phase == "orders":
@@ -315,6 +324,8 @@ class Sweeper:
             h.ref: d for h, d in zip(asked[len(holdings) :], decisions[len(holdings) :], strict=True)
         }
         actionable: list[Decision] = []
+        counts: Counter[tuple[str, str, str | None, str | None]] = Counter()
+        earliest: dict[str, date] = {}
         for holding, decision in zip(holdings, decisions, strict=False):
             outcome, reason, keep_until = _outcome(decision)
             if outcome in ACTIONS and holding.ref in gates:
@@ -328,37 +339,56 @@ class Sweeper:
                     outcome, keep_until = "keep", gate_until
             if outcome in ACTIONS:
                 blocked = self._unreachable(holding)
-                if blocked:
-                    self.tally.count(holding.category, "undecided", reason=blocked)
+                if blocked is None:
+                    actionable.append(
+                        decision if decision.holding is holding else with_holding(decision, holding)
+                    )
                     continue
-                actionable.append(
-                    decision if decision.holding is holding else with_holding(decision, holding)
-                )
-                continue
-            self.tally.count(holding.category, outcome, keep_until=keep_until, reason=reason)
+                outcome, reason = "undecided", blocked
+            category = holding.category.value
+            counts[(category, outcome, reason, None)] += 1
+            if keep_until is not None and (category not in earliest or keep_until < earliest[category]):
+                earliest[category] = keep_until
 
         actionable = self._fan_out_newsletters(actionable)
-        if not actionable:
-            return
-        earlier = await _existing_actions(session, self.shop.domain, [d.holding for d in actionable])
+        if actionable:
+            fresh = await self._not_done_before(session, actionable, counts, earliest)
+            if fresh and not self.shop.dry_run:
+                request = await self._request(session)
+                await self.parts.enqueue(session, request, fresh)
+        self.tally.add(counts, earliest)
+
+    async def _not_done_before(
+        self,
+        session: AsyncSession,
+        actionable: list[Decision],
+        counts: Counter[tuple[str, str, str | None, str | None]],
+        earliest: dict[str, date],
+    ) -> list[Decision]:
+        """The decisions no step in the ledger carries out yet; the others are counted as
+        `actioned_before`. Skipped when the ledger had no erase/reduce step for the shop when the
+        sweep began (a shop's first live sweep): nothing can have been done before then."""
+        earlier = (
+            await _existing_actions(session, self.shop.domain, [d.holding for d in actionable])
+            if self.ledger_has_actions
+            else {}
+        )
         fresh: list[Decision] = []
         for decision in actionable:
-            key = (decision.holding.system, decision.holding.ref, str(decision.action))
-            owner_request = earlier.get(key)
+            holding = decision.holding
+            action = str(decision.action)
+            category = holding.category.value
+            owner_request = earlier.get((holding.system, holding.ref, action)) if earlier else None
             if owner_request is not None and owner_request != self.request_id:
-                self.tally.count(decision.holding.category, "actioned_before")
+                counts[(category, "actioned_before", None, None)] += 1
                 continue
-            self.tally.count(
-                decision.holding.category,
-                str(decision.action),
-                keep_until=decision.keep_until,
-                system=decision.holding.system,
-            )
+            counts[(category, action, None, holding.system)] += 1
+            until = decision.keep_until
+            if until is not None and (category not in earliest or until < earliest[category]):
+                earliest[category] = until
             if owner_request is None:
                 fresh.append(decision)
-        if fresh and not self.shop.dry_run:
-            request = await self._request(session)
-            await self.parts.enqueue(session, request, fresh)
+        return fresh
 
     def _unreachable(self, holding: Holding) -> str | None:
         """Why an expired holding cannot be acted on (counted as undecided, shown to the owner)."""
@@ -431,6 +461,13 @@ def _last_order_holding(customer: CustomerRecord, timezone: str | None) -> Holdi
     )
 
 
+async def _has_actions(session: AsyncSession, shop_domain: str) -> bool:
+    found = await session.execute(
+        select(Step.id).where(Step.shop_domain == shop_domain, Step.action.in_(ACTIONS)).limit(1)
+    )
+    return found.first() is not None
+
+
 async def _existing_actions(
     session: AsyncSession, shop_domain: str, holdings: Iterable[Holding]
 ) -> dict[tuple[str, str, str], int]:
@@ -438,8 +475,8 @@ async def _existing_actions(
     years ago must still be erased when its bookkeeping period ends."""
     refs = sorted({h.ref for h in holdings})
     found: dict[tuple[str, str, str], int] = {}
-    for start in range(0, len(refs), 500):
-        chunk = refs[start : start + 500]
+    for start in range(0, len(refs), LOOKUP_CHUNK):
+        chunk = refs[start : start + LOOKUP_CHUNK]
         rows = await session.execute(
             select(Step.system, Step.holding_ref, Step.action, Step.request_id).where(
                 Step.shop_domain == shop_domain,

@@ -4,12 +4,15 @@ generated deterministically, plus the expectations computed straight from the sh
 
 from __future__ import annotations
 
+import calendar
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from plugin.retention.dates import add_period
+from plugin.holdings import Category, Holding
+from plugin.retention import Policy, Rule
+from plugin.shopify.holdings import customer_holdings, order_holdings
 from plugin.shopify.records import CustomerRecord, FulfillmentRecord, OrderRecord, TrackingInfo
 
 SHOP = "twelve-years.myshopify.com"
@@ -108,38 +111,77 @@ def build_shop(n_orders: int = 600, n_customers: int = 120, seed: int = 7) -> Sh
 
 
 # ---- expectations, from the rule definitions ---------------------------------------------------
+#
+# The policy's rules (category, period, anchor, action at expiry, flag) are evaluated here with the
+# test's own date arithmetic and the planner's documented sweep semantics, not with the planner's
+# code: a rule keeps a holding through `anchor + period`; the longest running rule keeps it;
+# run-out reduce rules strip fields while it is kept; once nothing runs and an erase rule has run
+# out it is erased; a missing date never erases.
 
 
-def accounting_until(created: date) -> date:
-    """SE-1 overridden to 10 years, counted like Bokföringslagen 7 kap. 2 §: to 31 December of the
-    10th year after the calendar year in which the fiscal year (ending 31 December) ended."""
-    return date(created.year + 10, 12, 31)
+def plus(start: date, years: int = 0, months: int = 0, days: int = 0) -> date:
+    """Calendar arithmetic, clamping 31 Jan + 1 month to 28/29 Feb."""
+    month0 = start.month - 1 + months + 12 * years
+    year, month0 = start.year + month0 // 12, month0 % 12
+    last = calendar.monthrange(year, month0 + 1)[1]
+    return date(year, month0 + 1, min(start.day, last)) + timedelta(days=days)
 
 
-def operational_until(created: date) -> date:
-    """ACC-OPS: the order's operational fields (IP, browser, ...) go 180 days after the order."""
-    return created + timedelta(days=180)
+def anchor_date(rule: Rule, holding: Holding, fiscal_year_end: tuple[int, int]) -> date | None:
+    anchor = rule.anchor.value
+    if anchor in ("order_created", "delivered", "last_activity", "unsubscribed"):
+        return getattr(holding, anchor)  # type: ignore[no-any-return]
+    created = holding.order_created
+    if created is None:
+        return None
+    month, day = fiscal_year_end
+    fye = date(created.year, month, min(day, calendar.monthrange(created.year, month)[1]))
+    if fye < created:
+        fye = date(created.year + 1, month, min(day, calendar.monthrange(created.year + 1, month)[1]))
+    if anchor == "fiscal_year_end":
+        return fye
+    if anchor == "fiscal_year_calendar_end":
+        return date(fye.year, 12, 31)
+    if anchor == "calendar_year_end":
+        return date(created.year, 12, 31)
+    raise AssertionError(f"anchor {anchor} not covered by the test")
 
 
-def contact_until(delivered: date) -> date:
-    """SE-3-CONTACT: contact data for complaints, 3 years and 2 months from delivery."""
-    return add_period(delivered, years=3, months=2)
-
-
-def shipment_until(delivered: date) -> date:
-    """Carrier data: 36 months from delivery (the shop's promise, SE-3-SHIPMENT overridden)."""
-    return add_period(delivered, months=36)
-
-
-def customer_until(last_activity: date) -> date:
-    """Inactive customers: 24 months after the last activity (SE-4-ACCOUNT overridden)."""
-    return add_period(last_activity, months=24)
-
-
-def suppression_until(unsubscribed: date) -> date:
-    """MK-1-SUPPRESSION: the suppression entry stays 3 years after the opt-out (the profile's other
-    fields go at once, MK-1-PROFILE)."""
-    return add_period(unsubscribed, years=3)
+def verdict(holding: Holding, policy: Policy, today: date = TODAY) -> tuple[str, date | None]:
+    """(erase | reduce | keep | undecided, keep-until) in sweep mode."""
+    running: list[date] = []
+    erase_ran_out = reduce_ran_out = False
+    unknown_erase = unknown_any = False
+    for rule in policy.rules:
+        if rule.category != holding.category or rule.flag is not None:
+            continue
+        start = anchor_date(rule, holding, policy.fiscal_year_end)
+        erases = rule.at_expiry.value == "erase"
+        if start is None:
+            if rule.anchor.value == "unsubscribed":  # still subscribed: kept, not unknown
+                running.append(date.max)
+                continue
+            unknown_any = True
+            unknown_erase = unknown_erase or erases
+            continue
+        period = rule.period_on(today)
+        until = plus(start, period.years, period.months, period.days)
+        if until >= today:
+            running.append(until)
+        elif erases:
+            erase_ran_out = True
+        else:
+            reduce_ran_out = True
+    if unknown_any and (unknown_erase or not running):
+        return "undecided", None
+    if running:
+        kept = max(running)
+        return ("reduce" if reduce_ran_out else "keep"), (None if kept == date.max else kept)
+    if erase_ran_out:
+        return "erase", None
+    if reduce_ran_out:
+        return "reduce", None
+    return "undecided", None  # no rule for the category
 
 
 @dataclass(frozen=True)
@@ -152,46 +194,37 @@ class Expected:
 
 
 def expected_actions(shop: ShopData, connected: tuple[str, ...] = CONNECTED) -> Expected:
+    policy = Policy.from_toml(POLICY_TOML)
     acts: set[tuple[str, str, str]] = set()
     undecided: dict[str, int] = {}
-
-    def unknown(category: str) -> None:
-        undecided[category] = undecided.get(category, 0) + 1
-
-    for order in shop.orders:
-        created = local(order.created_at)
-        if accounting_until(created) < TODAY:
-            acts.add(("shopify", "erase", f"order:{order.id}"))
-        elif operational_until(created) < TODAY:
-            acts.add(("shopify", "reduce", f"order:{order.id}"))
-        delivered_at = max((f.delivered_at for f in order.fulfillments if f.delivered_at), default=None)
-        if delivered_at is None:
-            unknown("order_contact")
-        elif contact_until(local(delivered_at)) < TODAY:
-            acts.add(("shopify", "erase", f"order:{order.id}:contact"))
-        for fulfillment in order.fulfillments:
-            for info in fulfillment.tracking:
-                adapter = dict(CARRIERS)[info.company or ""]
-                ref = f"shipment:{order.id}:{info.number}"
-                if delivered_at is None:
-                    unknown("shipment")
-                elif shipment_until(local(delivered_at)) < TODAY:
-                    if adapter is None or adapter not in connected:
-                        unknown("shipment")
-                    else:
-                        acts.add((adapter, "erase", ref))
+    holdings = [h for order in shop.orders for h in order_holdings(order, TZ)]
     for customer in shop.customers:
-        last = customer.last_order_at or customer.updated_at or customer.created_at
-        assert last is not None
-        if customer_until(local(last)) < TODAY and (
-            customer.last_order_at is None or accounting_until(local(customer.last_order_at)) < TODAY
-        ):
-            acts.add(("shopify", "erase", f"customer:{customer.id}"))
-        if customer.email_marketing_state == "UNSUBSCRIBED":
-            unsubscribed = local(customer.marketing_updated_at or customer.updated_at or NOW)
-            ref = f"customer:{customer.id}:marketing"
-            if suppression_until(unsubscribed) < TODAY:
-                acts.add(("shopify", "erase", ref))
-            elif unsubscribed < TODAY:
-                acts.add(("shopify", "reduce", ref))
+        for holding in customer_holdings(customer, TZ):
+            if holding.category == Category.CUSTOMER_ACCOUNT and customer.number_of_orders:
+                # Erased at Shopify only when the newest order is past bookkeeping as well.
+                last = Holding(
+                    "shopify",
+                    Category.ACCOUNTING_RECORD,
+                    "x",
+                    "x",
+                    order_created=local_or_none(customer.last_order_at),
+                )
+                action, _ = verdict(holding, policy)
+                gate, until = verdict(last, policy)
+                if action in ("erase", "reduce") and gate != "erase":
+                    if until is None:
+                        undecided["customer_account"] = undecided.get("customer_account", 0) + 1
+                    continue
+            holdings.append(holding)
+    for holding in holdings:
+        action, _until = verdict(holding, policy)
+        reachable = holding.system in ("shopify", "gallra") or holding.system in connected
+        if action in ("erase", "reduce") and reachable:
+            acts.add((holding.system, action, holding.ref))
+        elif action == "undecided" or action in ("erase", "reduce"):
+            undecided[holding.category.value] = undecided.get(holding.category.value, 0) + 1
     return Expected(frozenset(acts), undecided)
+
+
+def local_or_none(moment: datetime | None) -> date | None:
+    return local(moment) if moment else None
