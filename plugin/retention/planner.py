@@ -10,7 +10,8 @@ How one holding is decided (`keep_until` is the last day kept; a rule has run ou
   as run out now. A missing unsubscribe date counts as today there: the request is the opt-out.
 - A rule whose anchor date is missing never lets the holding go: keep, "date unknown (check)".
 - Otherwise the longest running rule wins: keep until its date, naming it. Fields listed by run-out
-  `reduce` rules are removed now (action reduce) while the record stays.
+  `reduce` rules are removed now (action reduce) while the record stays. A plain keep names the
+  next expiry instead when a running `reduce` rule runs out first (the day to plan again).
 - Nothing running: `request` erases; `sweep` erases once an erase rule has run out, and keeps
   anything no rule covers (never erase without a rule).
 """
@@ -195,6 +196,8 @@ def _decide(h: Holding, now: date, table: _Table, request: bool) -> Decision:
     last: _Compiled | None = None
     last_until: date | None = None
     reduce_rules: list[_Compiled] | None = None
+    soonest: _Compiled | None = None  # the running reduce rule that runs out first
+    soonest_until: date | None = None
     for r in table.rules:
         anchor = _getattr(h, r.anchor_field)  # type: ignore[arg-type]
         if anchor is None:
@@ -209,6 +212,8 @@ def _decide(h: Holding, now: date, table: _Table, request: bool) -> Decision:
         if until >= now:
             if best_until is None or until > best_until:
                 best, best_until = r, until
+            if not r.erase and (soonest_until is None or until < soonest_until):
+                soonest, soonest_until = r, until
         elif r.erase:
             if last_until is None or until > last_until:
                 last, last_until = r, until
@@ -226,6 +231,17 @@ def _decide(h: Holding, now: date, table: _Table, request: bool) -> Decision:
         if fields and REDUCED_FLAG not in flags:
             return Decision(
                 h, _REDUCE, best_until, best.id, best.reference, best.reason_sv, best.reason_en, fields
+            )
+        if (
+            soonest is not None
+            and soonest_until is not None
+            and best_until is not None
+            and soonest_until < best_until
+            and REDUCED_FLAG not in flags
+        ):
+            # Kept as it is only until a reduce rule runs out: that is the next date to plan again.
+            return Decision(
+                h, _KEEP, soonest_until, soonest.id, soonest.reference, soonest.reason_sv, soonest.reason_en
             )
         return Decision(h, _KEEP, best_until, best.id, best.reference, best.reason_sv, best.reason_en)
     if request:

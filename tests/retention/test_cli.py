@@ -76,14 +76,15 @@ def test_explain_request_mode_and_readable_text() -> None:
     assert code == 0
     by = {d["category"]: d for d in json.loads(out)["decisions"]}
     assert (by["accounting_record"]["action"], by["accounting_record"]["keep_until"]) == (
-        "reduce",
+        "keep",
         "2033-12-31",
     )
     assert by["order_contact"]["action"] == "erase" and by["order_contact"]["keep_until"] is None
     assert by["shipment"]["action"] == "keep" and by["shipment"]["keep_until"] is None  # delivery unknown
     code, text, _ = run(*args)
     assert code == 0
-    assert "accounting_record: reduce" in text
+    assert "accounting_record: keep" in text
+    assert "newsletter: reduce" in text
     assert "kept until 2033-12-31: § 147 Abs. 1 Nr. 4" in text
     assert "sparas till och med 2033-12-31" in text
 

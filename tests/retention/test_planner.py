@@ -4,7 +4,7 @@ both modes, and the sentence and JSON forms of a decision."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -63,29 +63,31 @@ def test_request_erases_what_no_rule_holds() -> None:
     )
 
 
-def test_request_reduces_an_order_it_must_keep() -> None:
+def test_an_order_under_bookkeeping_is_kept_whole_even_on_request() -> None:
+    # Archived räkenskapsinformation is not edited (reference §2.2); Shopify's own customer erasure
+    # redacts the name and address on orders while keeping the voucher.
     d = decide(holding(Category.ACCOUNTING_RECORD, order_created=date(2026, 5, 1)), Mode.REQUEST)
-    assert d.action is Action.REDUCE
-    assert d.keep_until == date(2033, 12, 31)
-    assert d.reduce_fields == (
-        "ip_address",
-        "user_agent",
-        "landing_site",
-        "referrer",
-        "gift_message",
-        "delivery_instructions",
+    assert (d.action, d.keep_until, d.rule_id, d.reduce_fields) == (
+        Action.KEEP,
+        date(2033, 12, 31),
+        "SE-1",
+        (),
     )
-    # A sweep leaves the operational fields alone during Shopify's chargeback window...
-    assert decide(holding(Category.ACCOUNTING_RECORD, order_created=date(2026, 5, 1))).action is Action.KEEP
-    # ...and removes them after it, once.
-    old = holding(Category.ACCOUNTING_RECORD, order_created=date(2025, 1, 1))
-    assert decide(old).action is Action.REDUCE
-    assert (
-        decide(
-            holding(Category.ACCOUNTING_RECORD, order_created=date(2025, 1, 1), flags=frozenset({"reduced"}))
-        ).action
-        is Action.KEEP
+
+
+def test_a_keep_names_the_next_expiry_when_a_reduce_rule_runs_out_first() -> None:
+    unsubscribed_today = holding(Category.NEWSLETTER, unsubscribed=NOW)
+    d = decide(unsubscribed_today)
+    assert (d.action, d.keep_until, d.rule_id) == (Action.KEEP, NOW, "MK-1-PROFILE")
+    tomorrow = decide(unsubscribed_today, now=NOW + timedelta(days=1))
+    assert (tomorrow.action, tomorrow.keep_until, tomorrow.rule_id) == (
+        Action.REDUCE,
+        date(2029, 6, 1),
+        "MK-1-SUPPRESSION",
     )
+    # Once reduced, it is plainly kept until the suppression entry runs out.
+    done = holding(Category.NEWSLETTER, unsubscribed=NOW, flags=frozenset({"reduced"}))
+    assert decide(done, now=NOW + timedelta(days=1))[1:3] == (Action.KEEP, date(2029, 6, 1))
 
 
 def test_newsletter_becomes_a_suppression_entry() -> None:
@@ -159,33 +161,27 @@ def test_decisions_keep_input_order_and_render_in_both_languages() -> None:
 
 
 def test_to_dict_is_json_safe_and_carries_no_personal_data() -> None:
-    h = holding(Category.ACCOUNTING_RECORD, order_created=date(2025, 1, 1))
-    payload = plan([h], SE, NOW, Mode.REQUEST).to_dict()
-    text = json.dumps(payload)
-    assert json.loads(text)["decisions"][0] == {
+    h = holding(Category.NEWSLETTER, unsubscribed=date(2026, 1, 15))
+    payload = plan([h], SE, NOW, Mode.SWEEP).to_dict()
+    assert json.loads(json.dumps(payload))["decisions"][0] == {
         "system": "shopify",
-        "category": "accounting_record",
-        "ref": "accounting_record:1",
-        "label": "accounting_record #1",
+        "category": "newsletter",
+        "ref": "newsletter:1",
+        "label": "newsletter #1",
         "action": "reduce",
-        "keep_until": "2032-12-31",
-        "rule": "SE-1",
-        "reference": "Bokföringslagen (1999:1078) 7 kap. 2 §",
-        "reason_sv": "räkenskapsinformation (verifikation), 7 år efter utgången av det kalenderår "
-        "då räkenskapsåret slutade",
-        "reason_en": "accounting records (voucher), 7 years after the end of the calendar year "
-        "in which the fiscal year ended",
-        "reduce_fields": [
-            "ip_address",
-            "user_agent",
-            "landing_site",
-            "referrer",
-            "gift_message",
-            "delivery_instructions",
-        ],
+        "keep_until": "2029-01-15",
+        "rule": "MK-1-SUPPRESSION",
+        "reference": "GDPR art. 21(3), art. 30(1)(f)",
+        "reason_sv": "spärrpost (nyckelhashad e-post, datum, kanal) så att personen inte läggs till igen, "
+        "3 år efter avregistrering eller studs",
+        "reason_en": "suppression entry (keyed hash of the e-mail, date, channel) so the person is not "
+        "re-added, 3 years after unsubscribing or bouncing",
+        "reduce_fields": ["name", "phone", "address", "profile_properties", "activity_history"],
         "expired_on": None,
     }
-    assert payload["mode"] == "request" and payload["now"] == "2026-06-01"
+    assert payload["mode"] == "sweep" and payload["now"] == "2026-06-01"
+    gone = plan([h], SE, date(2029, 1, 16), Mode.SWEEP).decisions[0].to_dict()
+    assert (gone["action"], gone["keep_until"], gone["expired_on"]) == ("erase", None, "2029-01-15")
 
 
 def test_mode_accepts_its_string_value() -> None:

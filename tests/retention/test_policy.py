@@ -40,14 +40,7 @@ def test_the_promises_real_shops_make() -> None:
     assert policy.fiscal_year_end == (6, 30)
     assert policy.rule("SE-1").period == Period(10) and policy.rule("SE-1").preset_period == Period(7)
     holdings = [
-        Holding(
-            "shopify",
-            Category.ACCOUNTING_RECORD,
-            "order:1",
-            "Order #1",
-            order_created=date(2024, 7, 1),
-            flags=frozenset({"reduced"}),
-        ),
+        Holding("shopify", Category.ACCOUNTING_RECORD, "order:1", "Order #1", order_created=date(2024, 7, 1)),
         Holding("postnord", Category.SHIPMENT, "shipment:1", "Shipment 1", delivered=date(2024, 7, 3)),
         Holding(
             "shopify", Category.CUSTOMER_ACCOUNT, "customer:1", "Customer 1", last_activity=date(2024, 7, 3)
@@ -93,12 +86,7 @@ def test_a_forced_override_is_recorded_with_who_and_why() -> None:
     decision = plan(
         [
             Holding(
-                "shopify",
-                Category.ACCOUNTING_RECORD,
-                "order:1",
-                "Order #1",
-                order_created=date(2024, 1, 1),
-                flags=frozenset({"reduced"}),
+                "shopify", Category.ACCOUNTING_RECORD, "order:1", "Order #1", order_created=date(2024, 1, 1)
             )
         ],
         policy,
@@ -158,12 +146,7 @@ def test_other_countries_fall_back_to_the_longest_keep_of_every_preset(country: 
     assert policy.preset == "STRICTEST"
     assert policy.country == (country or None)
     order = Holding(
-        "shopify",
-        Category.ACCOUNTING_RECORD,
-        "order:1",
-        "Order #1",
-        order_created=date(2025, 3, 15),
-        flags=frozenset({"reduced"}),
+        "shopify", Category.ACCOUNTING_RECORD, "order:1", "Order #1", order_created=date(2025, 3, 15)
     )
     decision = plan([order], policy, date(2026, 1, 1), Mode.SWEEP).decisions[0]
     # DE-2 (31 Dec 2033) outlasts SE-1 (31 Dec 2032), FI-2, NO-1 and DK-1.
