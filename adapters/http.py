@@ -33,8 +33,10 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # What the process's limiter adds to every rate-limit window (`Runtime` uses it): calls reach the
 # provider a little later and less evenly than they leave (connection set-up, scheduling), so an
-# exact window would now and then look exceeded from the provider's side.
+# exact window would now and then look exceeded from the provider's side. 50 ms plus 2 % of the
+# window: the achieved rate stays within 2-5 % of the limit.
 WINDOW_MARGIN = 0.05
+WINDOW_MARGIN_RATIO = 0.02
 
 
 @dataclass(frozen=True)
@@ -58,10 +60,12 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         margin: float = 0.0,
+        margin_ratio: float = 0.0,
     ) -> None:
         self._clock = clock
         self._sleep = sleep
         self._margin = margin
+        self._margin_ratio = margin_ratio
         self._logs: dict[tuple[str, str, str, int, float], deque[float]] = {}
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
         self._pools: dict[tuple[str, str], asyncio.Semaphore] = {}
@@ -81,7 +85,7 @@ class RateLimiter:
                 now = self._clock()
                 wait = 0.0
                 for limit, log in zip(applicable, logs, strict=True):
-                    window = limit.per_seconds + self._margin
+                    window = limit.per_seconds * (1 + self._margin_ratio) + self._margin
                     while log and log[0] <= now - window:
                         log.popleft()
                     if len(log) >= limit.requests:

@@ -25,20 +25,20 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters.http import RateLimit  # noqa: E402
-from adapters.klaviyo import Klaviyo  # noqa: E402
-from bench.providers import KLAVIYO_LIMITS, MAILCHIMP_CONNECTIONS, FakeProviders, ProviderServer  # noqa: E402
-from plugin.connections import configure  # noqa: E402
-from plugin.crypto import Vault  # noqa: E402
-from plugin.db import Database  # noqa: E402
-from plugin.executor.context import WorkerConfig  # noqa: E402
-from plugin.executor.worker import Worker  # noqa: E402
-from plugin.ledger import NewRequest, insert_request  # noqa: E402
-from plugin.migrate import upgrade  # noqa: E402
-from plugin.models import Request, Shop  # noqa: E402
-from plugin.pipelines.sources import LiveSources  # noqa: E402
-from plugin.runtime import Runtime  # noqa: E402
-from plugin.settings import Settings  # noqa: E402
+from adapters.http import RateLimit
+from adapters.klaviyo import Klaviyo
+from bench.providers import KLAVIYO_LIMITS, MAILCHIMP_CONNECTIONS, FakeProviders, ProviderServer
+from plugin.connections import configure
+from plugin.crypto import Vault
+from plugin.db import Database
+from plugin.executor.context import WorkerConfig
+from plugin.executor.worker import Worker
+from plugin.ledger import NewRequest, insert_request
+from plugin.migrate import upgrade
+from plugin.models import Request, Shop
+from plugin.pipelines.sources import LiveSources
+from plugin.runtime import Runtime
+from plugin.settings import Settings
 
 SHOP = "bench.myshopify.com"
 AUDIENCE = "aud1"
@@ -84,7 +84,7 @@ async def run(
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         shopify_api_key="bench",
-        shopify_api_secret="bench",
+        shopify_api_secret="bench",  # noqa: S106 (a throwaway secret for a local run)
         encryption_key=key,
         database_url=url,
         run_workers=False,
@@ -199,22 +199,24 @@ async def main() -> None:
         )
     db = "PostgreSQL" if args.database_url and args.database_url.startswith("postgres") else "SQLite"
     print(
-        f"executor bench: customers/redact via Klaviyo + Mailchimp fakes, {args.latency * 1000:.0f} ms latency, "
-        f"documented limits x{args.scale:g}, {db}"
+        "executor bench: customers/redact via Klaviyo + Mailchimp fakes, "
+        f"{args.latency * 1000:.0f} ms latency, documented limits x{args.scale:g}, {db}"
     )
     print(
         f"baseline (one step at a time): {baseline.requests} requests in {baseline.seconds:.1f} s = "
         f"{baseline.requests / baseline.seconds:.2f} requests/s"
     )
     print(
-        f"gallra   (concurrency {args.concurrency}):   {result.requests} requests in {result.seconds:.1f} s = "
+        f"gallra   (concurrency {args.concurrency}):   {result.requests} requests in "
+        f"{result.seconds:.1f} s = "
         f"{result.requests / result.seconds:.2f} requests/s ({result.done} done)"
     )
     for scope in ("profiles", "suppression", "deletion"):
         print(report_scope(result.providers, f"klaviyo:{scope}", KLAVIYO_LIMITS[scope], args.scale))
     mailchimp = result.providers.stats.get("mailchimp")
+    calls = mailchimp.calls if mailchimp else 0
     print(
-        f"{'mailchimp':<22} {mailchimp.calls if mailchimp else 0:>5} calls, max {result.providers.max_in_flight} "
+        f"{'mailchimp':<22} {calls:>5} calls, max {result.providers.max_in_flight} "
         f"concurrent vs limit {MAILCHIMP_CONNECTIONS} connections (adapter uses its configured pool); "
         f"over limit {mailchimp.over_limit if mailchimp else 0}"
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import socket
 import threading
 import time
@@ -93,10 +94,11 @@ class FakeProviders:
             stats.log.popleft()
         for requests, per in limits:
             allowed = int(requests * self.scale)
-            recent = sum(1 for t in stats.log if t > now - per)
-            if recent >= allowed:
+            recent = [t for t in stats.log if t > now - per]
+            if len(recent) >= allowed:
                 stats.over_limit += 1
-                return per
+                # Retry-After: until the oldest call in the window leaves it.
+                return recent[-allowed] + per - now
         stats.log.append(now)
         return None
 
@@ -228,7 +230,7 @@ def _too_many(retry_after: float) -> Response:
     return JSONResponse(
         {"errors": [{"status": 429, "code": "throttled", "detail": "Request was throttled."}]},
         status_code=429,
-        headers={"Retry-After": str(max(1, int(retry_after)))},
+        headers={"Retry-After": str(max(1, math.ceil(retry_after)))},
     )
 
 

@@ -83,14 +83,7 @@ async def append(
     """Append one entry inside the caller's transaction. Appends for one shop are serialised (an
     advisory lock on PostgreSQL, the write lock on SQLite), so sequence numbers never collide."""
     await serialise(session, f"evidence:{shop_domain}")
-    last = (
-        await session.execute(
-            select(Evidence.seq, Evidence.hash)
-            .where(Evidence.shop_domain == shop_domain)
-            .order_by(Evidence.seq.desc())
-            .limit(1)
-        )
-    ).first()
+    last = await head(session, shop_domain)
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     # Microseconds are dropped so the stored time (SQLite keeps them, some drivers may not) and the
     # hashed time are the same value.
@@ -108,6 +101,19 @@ async def append(
     session.add(row)
     await session.flush()
     return row
+
+
+async def head(session: AsyncSession, shop_domain: str) -> tuple[int, str] | None:
+    """The shop's latest (sequence number, hash), or None for an empty log."""
+    last = (
+        await session.execute(
+            select(Evidence.seq, Evidence.hash)
+            .where(Evidence.shop_domain == shop_domain)
+            .order_by(Evidence.seq.desc())
+            .limit(1)
+        )
+    ).first()
+    return (int(last[0]), str(last[1])) if last else None
 
 
 @dataclass(frozen=True)

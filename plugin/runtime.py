@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from adapters.http import WINDOW_MARGIN, RateLimiter
+from adapters.http import WINDOW_MARGIN, WINDOW_MARGIN_RATIO, RateLimiter
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.settings import Settings
@@ -21,7 +21,9 @@ class Runtime:
     db: Database
     vault: Vault
     http: httpx.AsyncClient
-    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(margin=WINDOW_MARGIN))
+    limiter: RateLimiter = field(
+        default_factory=lambda: RateLimiter(margin=WINDOW_MARGIN, margin_ratio=WINDOW_MARGIN_RATIO)
+    )
     # Shopify's cost bucket per shop, shared by every Admin API client in the process.
     shopify_throttles: ShopThrottles = field(default_factory=ShopThrottles)
     # Set by intake after a commit so idle workers pick new work up at once instead of at the next tick.

@@ -55,27 +55,30 @@ async def load_shop(session: AsyncSession, domain: str) -> Shop | None:
 
 
 def shipments_of(steps: list[Step]) -> tuple[Shipment, ...]:
-    """The subject's shipments, rebuilt from the request's shipment steps (ref
-    `shipment:<order id>:<tracking number>`): the carrier adapters erase by tracking number."""
-    found: list[Shipment] = []
-    for step in steps:
-        if step.category != "shipment" or not step.holding_ref:
-            continue
-        parts = step.holding_ref.split(":", 2)
-        if len(parts) != 3 or not parts[1].isdigit():
-            continue
-        holding = step.decision.get("holding", {})
-        found.append(
-            Shipment(
-                order_id=int(parts[1]),
-                order_name=str(holding.get("label", "")).rsplit(" ", 1)[-1],
-                carrier=step.system,
-                tracking_number=None if parts[2] == "untracked" else parts[2],
-                delivered=holding_from_dict(holding).delivered if holding else None,
-                country=holding.get("country"),
-            )
-        )
-    return tuple(found)
+    """The subject's shipments, rebuilt from the request's shipment steps: the carrier adapters
+    erase by tracking number."""
+    from plugin.pipelines.gather import shipments_of_holdings
+
+    holdings = [holding_from_dict(s.decision["holding"]) for s in steps if s.decision.get("holding")]
+    return shipments_of_holdings(holdings)
+
+
+def _shopify_cover(step: Step, siblings: list[Step]) -> Step | None:
+    """Shopify cannot erase an order's personal data on its own: its customer data erasure
+    redacts it on every order of the customer. So an order holding planned for erasure (or
+    reduction) is fulfilled by the request's erasure of the customer account, when there is one."""
+    if step.system != "shopify" or step.action not in ("erase", "reduce"):
+        return None
+    if (step.holding_ref or "").startswith("customer:"):
+        return None
+    return next(
+        (
+            s
+            for s in siblings
+            if s.system == "shopify" and s.action == "erase" and s.category == "customer_account"
+        ),
+        None,
+    )
 
 
 def subject_of(vault: Vault, request: Request, shipments: tuple[Shipment, ...] = ()) -> Subject:
@@ -170,6 +173,11 @@ async def run_step(ctx: ExecContext, step_id: int) -> None:
                 )
             ).scalars()
         )
+        cover = _shopify_cover(step, siblings)
+        if cover is not None:
+            detail = f"covered by step {cover.key}: Shopify's customer data erasure redacts the orders"
+            await record_success(ctx, step_id, Result(Outcome.ERASE_REQUESTED, cover.provider_ref, detail))
+            return
         subject = subject_of(ctx.runtime.vault, request, shipments_of(siblings))
         holding = holding_from_dict(step.decision["holding"]) if step.decision.get("holding") else None
         action = step.action

@@ -10,9 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.executor.context import ExecContext
 from plugin.executor.steps import subject_of
-from plugin.holdings import Category, Holding, Subject
+from plugin.holdings import Category, Holding, Shipment, Subject
 from plugin.models import Request, Shop
-from plugin.shopify.holdings import order_holdings, order_shipments, shop_date
+from plugin.shopify.holdings import order_holdings, shop_date
+
+SHOPIFY = "shopify"
 
 
 @dataclass(frozen=True)
@@ -35,22 +37,29 @@ def own_holding(request: Request, shop: Shop) -> Holding:
 
 
 async def gather(ctx: ExecContext, session: AsyncSession, request: Request, shop: Shop) -> Gathered:
+    """Shopify first (its orders carry the shipments the carriers' adapters need), then every other
+    adapter's `find` with the shipments in the subject. Without a Shopify connection (no token),
+    the requested orders come from `Sources.shopify_orders`."""
     order_ids = [int(o) for o in request.order_ids or ()]
-    orders = await ctx.sources.shopify_orders(shop, order_ids)
-    holdings: list[Holding] = []
-    for order in orders:
-        holdings.extend(order_holdings(order, shop.timezone))
-    shipments = tuple(s for order in orders for s in order_shipments(order, shop.timezone))
-    subject = dataclasses.replace(subject_of(ctx.runtime.vault, request), shipments=shipments)
+    subject = subject_of(ctx.runtime.vault, request)
     adapters = await ctx.sources.adapters(session, shop)
+    shopify = next((a for a in adapters if a.name == SHOPIFY), None)
+    holdings: list[Holding] = []
+    if shopify is not None:
+        holdings.extend(await shopify.find(subject))
+    else:
+        for order in await ctx.sources.shopify_orders(shop, order_ids):
+            holdings.extend(order_holdings(order, shop.timezone))
+    shipments = shipments_of_holdings(holdings)
+    subject = dataclasses.replace(subject, shipments=shipments)
     for adapter in adapters:
-        if adapter.can_find:
+        if adapter is not shopify and adapter.can_find:
             holdings.extend(await adapter.find(subject))
     holdings.append(own_holding(request, shop))
     unique: dict[tuple[str, str], Holding] = {}
     for holding in holdings:
         unique.setdefault((holding.system, holding.ref), holding)
-    found = {o.id for o in orders}
+    found = {int(h.ref.split(":")[1]) for h in unique.values() if h.category == Category.ACCOUNTING_RECORD}
     return Gathered(
         subject=subject,
         holdings=list(unique.values()),
@@ -58,3 +67,23 @@ async def gather(ctx: ExecContext, session: AsyncSession, request: Request, shop
         orders_missing=len(set(order_ids) - found),
         systems=sorted(a.name for a in adapters),
     )
+
+
+def shipments_of_holdings(holdings: list[Holding]) -> tuple[Shipment, ...]:
+    """Shipments as the carrier adapters need them, from shipment holdings (`shipment:<order>:<no>`)."""
+    found = []
+    for holding in holdings:
+        parts = holding.ref.split(":", 2)
+        if holding.category != Category.SHIPMENT or len(parts) != 3 or not parts[1].isdigit():
+            continue
+        found.append(
+            Shipment(
+                order_id=int(parts[1]),
+                order_name=holding.label.rsplit(" ", 1)[-1],
+                carrier=holding.system,
+                tracking_number=None if parts[2] == "untracked" else parts[2],
+                delivered=holding.delivered,
+                country=holding.country,
+            )
+        )
+    return tuple(found)

@@ -15,6 +15,7 @@ from plugin.executor.worker import Worker
 from plugin.holdings import Category, Holding, Subject
 from plugin.models import Request, Step
 from plugin.runtime import Runtime
+from plugin.shopify.holdings import order_holdings
 from tests.executor.doubles import (
     SHOP,
     CarrierByEmail,
@@ -55,7 +56,8 @@ async def test_customer_redact_runs_to_certificate(
 ) -> None:
     sources.enabled = [ShopifyDouble, RecordingAdapter, CarrierByEmail]
     sources.holdings["newsletter"] = [newsletter_holding()]
-    sources.orders[1001] = order(1001, tracking="00370712345")
+    # Shopify's adapter finds the orders (and their shipments at the carriers).
+    sources.holdings["shopify"] = order_holdings(order(1001, tracking="00370712345"), "Europe/Stockholm")
     request_id = await add_request(runtime, orders=[1001])
 
     await worker.drain(limit=20)
@@ -118,7 +120,7 @@ async def test_held_step_replans_when_due(
     runtime: Runtime, worker: Worker, sources: FakeSources, ledger: Ledger
 ) -> None:
     sources.enabled = [ShopifyDouble]
-    sources.orders[5] = order(5)
+    sources.holdings["shopify"] = order_holdings(order(5), "Europe/Stockholm")
     request_id = await add_request(runtime, orders=[5])
     await worker.drain(limit=20)
     assert (await request_row(runtime, request_id)).status == "done"
@@ -144,3 +146,29 @@ async def test_held_step_replans_when_due(
     assert [s.state for s in replanned] == ["done"]
     assert ledger.erasures("shopify")["order:5"] == 1
     assert (await request_row(runtime, request_id)).status == "done"
+
+
+async def test_order_contact_at_shopify_is_covered_by_the_customer_erasure(
+    runtime: Runtime, worker: Worker, sources: FakeSources, ledger: Ledger
+) -> None:
+    """Shopify erases an order's personal data only through the customer's data erasure, so the
+    order-contact step records the customer-account step's outcome instead of calling Shopify."""
+    from datetime import date
+
+    from plugin.holdings import Category, Holding
+
+    sources.enabled = [ShopifyDouble]
+    account = Holding(
+        "shopify",
+        Category.CUSTOMER_ACCOUNT,
+        "customer:7",
+        "Customer account 7",
+        last_activity=date(2026, 1, 1),
+    )
+    sources.holdings["shopify"] = [account, *order_holdings(order(9), "Europe/Stockholm")]
+    request_id = await add_request(runtime, orders=[9])
+    await worker.drain(limit=20)
+    steps = await steps_of(runtime, request_id)
+    contact = steps["shopify:erase:order:9:contact"]
+    assert (contact.state, contact.outcome) == ("done", "erase_requested")
+    assert ledger.erasures("shopify") == {"customer:7": 1}
