@@ -231,3 +231,38 @@ async def test_sweeps_page_shows_report_counts(
     assert "<dt>checked</dt><dd>240</dd>" in html and "<dt>erase</dt><dd>3</dd>" in html
     data = (await client.get("/admin/api/sweeps", headers=bearer(runtime, SHOP_A))).json()
     assert data["sweeps"][0]["totals"]["keep"] == 228
+
+
+async def test_a_shop_without_a_row_sees_defaults_and_cannot_save_settings(runtime: Runtime) -> None:
+    """First open before the install stored anything (in development, where no token exchange
+    runs): every page renders with defaults, and nothing can be saved for a shop that is not there."""
+    from tests.admin.conftest import admin_app
+    from tests.conftest import make_settings
+
+    dev = Runtime(
+        settings=make_settings(runtime.db.url, dev=True),
+        db=runtime.db,
+        vault=runtime.vault,
+        http=runtime.http,
+    )
+    new = "shop-new.myshopify.com"
+    transport = httpx.ASGITransport(app=admin_app(dev))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        for path in (
+            "/admin",
+            "/admin/requests",
+            "/admin/policy",
+            "/admin/adapters",
+            "/admin/sweeps",
+            "/admin/audit",
+        ):
+            response = await get_page(http, dev, new, path)
+            assert response.status_code == 200, path
+        assert "Strictest of all" in (await get_page(http, dev, new, "/admin/policy")).text
+        assert (
+            await http.post("/admin/api/shop", headers=bearer(dev, new), json={"dry_run": True})
+        ).status_code == 404
+        saved = await http.put(
+            "/admin/api/policy", headers=bearer(dev, new), json={"toml": 'preset = "SE"\n'}
+        )
+        assert saved.status_code == 404

@@ -12,12 +12,13 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
-from playwright.async_api import Browser, BrowserContext, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from plugin.crypto import Vault
 from plugin.db import Database
@@ -85,10 +86,25 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
+def watch(page: Page) -> list[str]:
+    """Script errors and console errors (a CSP violation is one) collected for the test to check."""
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"pageerror: {error}"))
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    return problems
+
+
+@dataclass
+class AdminTab:
+    context: BrowserContext
+    page: Page
+    problems: list[str]
+
+
 async def shopify_admin(
     browser: Browser, settings: Settings, shop: str, viewport: dict[str, int]
-) -> BrowserContext:
-    """A browser context that behaves like the app's iframe in the Shopify admin for `shop`."""
+) -> AdminTab:
+    """A tab that behaves like the app's iframe in the Shopify admin for `shop`."""
     context = await browser.new_context(viewport=viewport, accept_downloads=True)  # type: ignore[arg-type]
 
     async def mint() -> str:
@@ -104,4 +120,5 @@ async def shopify_admin(
             status=200, content_type="text/javascript", body="/* App Bridge stand-in */"
         ),
     )
-    return context
+    page = await context.new_page()
+    return AdminTab(context, page, watch(page))

@@ -1,0 +1,66 @@
+"""Pure parts of the admin: deadlines, the next sweep in the shop's zone, the chart, the texts."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from plugin.admin.chart import nice_max, render
+from plugin.admin.i18n import EN, SV, translate
+from plugin.admin.queries import DayCount, days_left, next_sweep_at
+from plugin.admin.render import counts, mask_email
+from plugin.models import Shop
+
+NOW = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+
+
+def test_days_left_rounds_up_and_goes_negative_when_overdue() -> None:
+    assert days_left(NOW + timedelta(days=30), NOW) == 30
+    assert days_left(NOW + timedelta(hours=2), NOW) == 1
+    assert days_left(NOW - timedelta(days=3), NOW) == -3
+    assert days_left(NOW - timedelta(days=3, hours=1), NOW) == -3
+
+
+def test_next_sweep_is_the_sweep_hour_in_the_shops_zone() -> None:
+    shop = Shop(domain="s.myshopify.com", timezone="Europe/Stockholm", sweep_hour=3)
+    # 12:00 UTC is 13:00 in Stockholm (CET), so the next 03:00 is tomorrow: 02:00 UTC the day
+    # after, which is also the night summer time starts (29 March 2026), so 01:00 UTC.
+    assert next_sweep_at(shop, NOW) == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+    early = datetime(2026, 1, 10, 1, 0, tzinfo=UTC)  # 02:00 in Stockholm: today's sweep is still ahead
+    assert next_sweep_at(shop, early) == datetime(2026, 1, 10, 2, 0, tzinfo=UTC)
+    unknown = Shop(domain="s.myshopify.com", timezone="Mars/Olympus", sweep_hour=4)
+    assert next_sweep_at(unknown, NOW) == datetime(2026, 3, 29, 4, 0, tzinfo=UTC)
+
+
+def test_chart_axis_and_marks() -> None:
+    assert [nice_max(n) for n in (0, 3, 4, 6, 11, 20, 21, 480)] == [5, 5, 5, 10, 20, 20, 50, 500]
+    days = [DayCount(date(2026, 1, 10) + timedelta(days=i), i % 3, 1 if i == 5 else 0) for i in range(30)]
+    svg = render(days, title="T <&>", month_names=EN_MONTHS, legend=("R", "E"))
+    assert svg.count('<rect class="bar" x=') - 1 == sum(1 for d in days if d.requests)  # minus the legend
+    assert "T &lt;&amp;&gt;" in svg and ">Jan<" in svg and ">Feb<" in svg
+    # A month that starts late in the window gets no label crowding the next month's.
+    late = render(days[20:], title="t", month_names=EN_MONTHS, legend=("r", "e"))
+    assert ">Jan<" not in late and ">Feb<" in late
+    assert render([], title="t", month_names=EN_MONTHS, legend=("r", "e")) == ""
+
+
+EN_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def test_every_english_text_has_a_swedish_one_and_the_same_placeholders() -> None:
+    import string
+
+    assert set(EN) == set(SV)
+    for key, text in EN.items():
+        fields = {name for _, name, _, _ in string.Formatter().parse(text) if name}
+        assert fields == {name for _, name, _, _ in string.Formatter().parse(SV[key]) if name}, key
+    assert translate("sv", "due.left", n=3) == "3 dagar kvar"
+    assert translate("de", "due.left", n=3) == "3 days left"
+    assert translate("en", "no.such.key") == "no.such.key"
+
+
+def test_masking_and_sweep_counts() -> None:
+    assert mask_email("jane.doe@example.com") == "j•••@example.com"
+    assert mask_email(None) is None and mask_email("not-an-address") is None
+    report = {"tally": {"categories": {"a": {"seen": 2, "erase": 1, "keep": 1}, "b": {"seen": 3, "keep": 3}}}}
+    assert dict(counts(report)) == {"seen": 5, "erase": 1, "keep": 4}
+    assert counts({}) == []
