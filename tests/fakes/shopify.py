@@ -648,45 +648,45 @@ def _resolve(source: Any, info: Any, **args: Any) -> Any:
 
 class _Root:
     def __init__(self, fake: ShopifyFake, shop: FakeShop, mutation: bool) -> None:
-        self.fake, self.shop, self.mutation = fake, shop, mutation
+        self._fake, self._store, self._mutation = fake, shop, mutation
 
     def _record(self, info: Any, args: dict[str, Any]) -> None:
-        self.fake.mutations.append(RecordedMutation(self.shop.domain, info.field_name, args))
+        self._fake.mutations.append(RecordedMutation(self._store.domain, info.field_name, args))
 
     # queries
     def shop(self, info: Any) -> dict[str, Any]:
-        return _shop_node(self.shop)
+        return _shop_node(self._store)
 
     def customer(self, info: Any, id: str) -> dict[str, Any] | None:
-        found = self.shop.customers.get(_legacy(id) or -1)
-        return _customer_node(self.shop, found) if found else None
+        found = self._store.customers.get(_legacy(id) or -1)
+        return _customer_node(self._store, found) if found else None
 
     def customers(self, info: Any, **args: Any) -> dict[str, Any]:
-        items = sorted(self.shop.customers.values(), key=lambda c: c["id"])
+        items = sorted(self._store.customers.values(), key=lambda c: c["id"])
         items = _search(items, args.get("query"))
-        return _connection(info, [_customer_node(self.shop, c) for c in items], args)
+        return _connection(info, [_customer_node(self._store, c) for c in items], args)
 
     def orders(self, info: Any, **args: Any) -> dict[str, Any]:
-        items = sorted(self.shop.orders.values(), key=lambda o: (o["created_at"], o["id"]))
+        items = sorted(self._store.orders.values(), key=lambda o: (o["created_at"], o["id"]))
         items = _search(items, args.get("query"))
-        return _connection(info, [_order_node(self.shop, o) for o in items], args)
+        return _connection(info, [_order_node(self._store, o) for o in items], args)
 
     def nodes(self, info: Any, ids: list[str]) -> list[dict[str, Any] | None]:
         found: list[dict[str, Any] | None] = []
         for value in ids:
             kind = value.split("/")[3] if value.count("/") >= 4 else ""
             legacy = _legacy(value) or -1
-            if kind == "Order" and legacy in self.shop.orders:
-                found.append(_order_node(self.shop, self.shop.orders[legacy]))
-            elif kind == "Customer" and legacy in self.shop.customers:
-                found.append(_customer_node(self.shop, self.shop.customers[legacy]))
+            if kind == "Order" and legacy in self._store.orders:
+                found.append(_order_node(self._store, self._store.orders[legacy]))
+            elif kind == "Customer" and legacy in self._store.customers:
+                found.append(_customer_node(self._store, self._store.customers[legacy]))
             else:
                 found.append(None)
         return found
 
     def bulkOperation(self, info: Any, id: str) -> dict[str, Any] | None:
-        op = self.shop.bulk.get(_legacy(id) or -1)
-        return self.fake._bulk_view(self.shop, op, advance=True) if op else None
+        op = self._store.bulk.get(_legacy(id) or -1)
+        return self._fake._bulk_view(self._store, op, advance=True) if op else None
 
     # mutations
     def customerEmailMarketingConsentUpdate(self, info: Any, input: dict[str, Any]) -> dict[str, Any]:
@@ -698,7 +698,7 @@ class _Root:
         return self._consent(input, "smsMarketingConsent", "sms")
 
     def _consent(self, input: dict[str, Any], key: str, channel: str) -> dict[str, Any]:
-        customer = self.shop.customers.get(_legacy(input["customerId"]) or -1)
+        customer = self._store.customers.get(_legacy(input["customerId"]) or -1)
         consent = input[key]
         if customer is None:
             return _user_errors(["input", "customerId"], "Customer not found", "INVALID")
@@ -714,27 +714,27 @@ class _Root:
         customer[f"{channel}_marketing_updated_at"] = consent.get("consentUpdatedAt") or iso(
             datetime.now(UTC)
         )
-        return {"customer": _customer_node(self.shop, customer), "userErrors": []}
+        return {"customer": _customer_node(self._store, customer), "userErrors": []}
 
     def customerRequestDataErasure(self, info: Any, customerId: str) -> dict[str, Any]:
         self._record(info, {"customerId": customerId})
         legacy = _legacy(customerId) or -1
-        if legacy not in self.shop.customers:
+        if legacy not in self._store.customers:
             return {
                 "customerId": None,
                 "userErrors": [
                     {"field": ["customerId"], "message": "Customer does not exist", "code": "DOES_NOT_EXIST"}
                 ],
             }
-        self.shop.erasure_requested.add(legacy)
+        self._store.erasure_requested.add(legacy)
         return {"customerId": customerId, "userErrors": []}
 
     def bulkOperationRunQuery(self, info: Any, query: str, groupObjects: bool) -> dict[str, Any]:
         self._record(info, {"query": query, "groupObjects": groupObjects})
-        op, problems = self.fake._run_bulk(self.shop, query)
+        op, problems = self._fake._run_bulk(self._store, query)
         if op is None:
             return {"bulkOperation": None, "userErrors": problems}
-        return {"bulkOperation": self.fake._bulk_view(self.shop, op, advance=False), "userErrors": []}
+        return {"bulkOperation": self._fake._bulk_view(self._store, op, advance=False), "userErrors": []}
 
     def __getattr__(self, name: str) -> Any:
         def unsupported(info: Any, **args: Any) -> Any:

@@ -1,0 +1,256 @@
+"""The Admin API operations Gallra needs, as typed functions returning `plugin.shopify.records`.
+
+Every document here is validated against Shopify's 2026-01 schema by the tests (and executed by the
+Shopify fake). Deprecated fields are avoided: `Customer.email`/`phone` → `defaultEmailAddress` /
+`defaultPhoneNumber`, `Shop.billingAddress` → `shopAddress`, `ShopPlan.displayName` →
+`publicDisplayName`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from plugin.shopify.client import AdminClient, UserErrors
+from plugin.shopify.records import (
+    CustomerRecord,
+    FulfillmentRecord,
+    OrderRecord,
+    ShopRecord,
+    TrackingInfo,
+    gid,
+    legacy_id,
+)
+
+# Fulfillments and tracking are lists (not connections) on Order; 10 of each is far above what a
+# parcel order has, and keeps a page of 25 orders well under the 1000-point query limit.
+ORDER_FIELDS = """
+fragment OrderFields on Order {
+  id name createdAt processedAt closedAt cancelledAt
+  customer { id }
+  shippingAddress { countryCodeV2 }
+  fulfillments(first: 10) {
+    id status createdAt deliveredAt
+    trackingInfo(first: 10) { company number url }
+  }
+}
+"""
+
+CUSTOMER_WITH_ORDERS = (
+    """
+query CustomerWithOrders($id: ID!, $after: String) {
+  customer(id: $id) {
+    id createdAt updatedAt numberOfOrders canDelete firstName lastName
+    defaultEmailAddress { emailAddress marketingState marketingUpdatedAt }
+    defaultPhoneNumber { phoneNumber marketingState marketingUpdatedAt }
+    lastOrder { createdAt }
+    orders(first: 25, after: $after, sortKey: CREATED_AT) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ...OrderFields }
+    }
+  }
+}
+"""
+    + ORDER_FIELDS
+)
+
+ORDERS_BY_IDS = (
+    """
+query OrdersByIds($ids: [ID!]!) {
+  nodes(ids: $ids) { __typename ...OrderFields }
+}
+"""
+    + ORDER_FIELDS
+)
+
+SHOP_INFO = """
+query ShopInfo {
+  shop {
+    id name contactEmail ianaTimezone currencyCode
+    plan { publicDisplayName }
+    shopAddress { countryCodeV2 }
+  }
+}
+"""
+
+EMAIL_CONSENT = """
+mutation EmailMarketingConsent($input: CustomerEmailMarketingConsentUpdateInput!) {
+  customerEmailMarketingConsentUpdate(input: $input) {
+    customer { id }
+    userErrors { field message code }
+  }
+}
+"""
+
+SMS_CONSENT = """
+mutation SmsMarketingConsent($input: CustomerSmsMarketingConsentUpdateInput!) {
+  customerSmsMarketingConsentUpdate(input: $input) {
+    customer { id }
+    userErrors { field message code }
+  }
+}
+"""
+
+REQUEST_ERASURE = """
+mutation RequestCustomerErasure($customerId: ID!) {
+  customerRequestDataErasure(customerId: $customerId) {
+    customerId
+    userErrors { field message code }
+  }
+}
+"""
+
+DOCUMENTS = {
+    "CustomerWithOrders": CUSTOMER_WITH_ORDERS,
+    "OrdersByIds": ORDERS_BY_IDS,
+    "ShopInfo": SHOP_INFO,
+    "EmailMarketingConsent": EMAIL_CONSENT,
+    "SmsMarketingConsent": SMS_CONSENT,
+    "RequestCustomerErasure": REQUEST_ERASURE,
+}
+
+NODES_PER_CALL = 50
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_tracking(value: dict[str, Any]) -> TrackingInfo:
+    return TrackingInfo(company=value.get("company"), number=value.get("number"), url=value.get("url"))
+
+
+def parse_fulfillment(value: dict[str, Any]) -> FulfillmentRecord:
+    return FulfillmentRecord(
+        id=legacy_id(value["id"]),
+        status=value.get("status"),
+        created_at=parse_time(value.get("createdAt")),
+        delivered_at=parse_time(value.get("deliveredAt")),
+        tracking=tuple(parse_tracking(t) for t in value.get("trackingInfo") or ()),
+    )
+
+
+def parse_order(value: dict[str, Any], extra_fulfillments: Sequence[dict[str, Any]] = ()) -> OrderRecord:
+    """An `OrderFields` node. `extra_fulfillments` are fulfillments that arrived as separate bulk lines."""
+    created = parse_time(value["createdAt"])
+    assert created is not None
+    customer = value.get("customer") or {}
+    address = value.get("shippingAddress") or {}
+    fulfillments = [*(value.get("fulfillments") or ()), *extra_fulfillments]
+    return OrderRecord(
+        id=legacy_id(value["id"]),
+        name=str(value.get("name") or ""),
+        created_at=created,
+        processed_at=parse_time(value.get("processedAt")),
+        closed_at=parse_time(value.get("closedAt")),
+        cancelled_at=parse_time(value.get("cancelledAt")),
+        customer_id=legacy_id(customer["id"]) if customer.get("id") else None,
+        shipping_country=address.get("countryCodeV2"),
+        fulfillments=tuple(parse_fulfillment(f) for f in fulfillments),
+    )
+
+
+def parse_customer(value: dict[str, Any], orders: Sequence[OrderRecord] = ()) -> CustomerRecord:
+    email = value.get("defaultEmailAddress") or {}
+    phone = value.get("defaultPhoneNumber") or {}
+    last_order = value.get("lastOrder") or {}
+    return CustomerRecord(
+        id=legacy_id(value["id"]),
+        email=email.get("emailAddress"),
+        phone=phone.get("phoneNumber"),
+        first_name=value.get("firstName"),
+        last_name=value.get("lastName"),
+        email_marketing_state=email.get("marketingState"),
+        sms_marketing_state=phone.get("marketingState"),
+        marketing_updated_at=parse_time(email.get("marketingUpdatedAt")),
+        number_of_orders=int(value.get("numberOfOrders") or 0),
+        can_delete=bool(value.get("canDelete")),
+        created_at=parse_time(value.get("createdAt")),
+        updated_at=parse_time(value.get("updatedAt")),
+        last_order_at=parse_time(last_order.get("createdAt")),
+        orders=tuple(orders),
+    )
+
+
+async def fetch_customer(client: AdminClient, customer_id: int) -> CustomerRecord | None:
+    """The customer with every order (all pages), fulfillments and tracking; None when absent."""
+    variables: dict[str, Any] = {"id": gid("Customer", customer_id)}
+    orders: list[OrderRecord] = []
+    customer: dict[str, Any] | None = None
+    while True:
+        data = await client.execute(CUSTOMER_WITH_ORDERS, variables)
+        page = data.get("customer")
+        if page is None:
+            return None
+        customer = customer or page
+        connection = page.get("orders") or {}
+        orders.extend(parse_order(node) for node in connection.get("nodes") or ())
+        info = connection.get("pageInfo") or {}
+        if not info.get("hasNextPage") or not info.get("endCursor"):
+            break
+        variables["after"] = info["endCursor"]
+    return parse_customer(customer, orders)
+
+
+async def fetch_orders(client: AdminClient, ids: Sequence[int]) -> list[OrderRecord]:
+    """Orders by legacy id, in the order asked; ids Shopify does not know (or hides) are left out."""
+    found: list[OrderRecord] = []
+    for start in range(0, len(ids), NODES_PER_CALL):
+        chunk = [gid("Order", i) for i in ids[start : start + NODES_PER_CALL]]
+        data = await client.execute(ORDERS_BY_IDS, {"ids": chunk})
+        found.extend(parse_order(n) for n in data.get("nodes") or () if n and n.get("__typename") == "Order")
+    return found
+
+
+async def fetch_shop(client: AdminClient) -> ShopRecord:
+    shop = (await client.execute(SHOP_INFO))["shop"]
+    return ShopRecord(
+        id=legacy_id(shop["id"]),
+        name=shop["name"],
+        email=shop.get("contactEmail"),
+        country=(shop.get("shopAddress") or {}).get("countryCodeV2"),
+        timezone=shop.get("ianaTimezone"),
+        currency=shop.get("currencyCode"),
+        plan=(shop.get("plan") or {}).get("publicDisplayName"),
+    )
+
+
+async def set_marketing_unsubscribed(
+    client: AdminClient, customer_id: int, *, email: bool, sms: bool, now: datetime | None = None
+) -> None:
+    """E-mail and/or SMS marketing consent → UNSUBSCRIBED. Raises `UserErrors` (e.g. code INVALID
+    when the customer has no address for that channel); the caller decides whether that is done."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    consent = {"marketingState": "UNSUBSCRIBED", "consentUpdatedAt": moment}
+    customer = gid("Customer", customer_id)
+    if email:
+        await client.mutate(
+            EMAIL_CONSENT,
+            {"input": {"customerId": customer, "emailMarketingConsent": consent}},
+            "customerEmailMarketingConsentUpdate",
+        )
+    if sms:
+        await client.mutate(
+            SMS_CONSENT,
+            {"input": {"customerId": customer, "smsMarketingConsent": consent}},
+            "customerSmsMarketingConsentUpdate",
+        )
+
+
+async def request_customer_erasure(client: AdminClient, customer_id: int) -> str | None:
+    """Ask Shopify to erase the customer (as the admin's "Erase personal data" does). Returns the
+    customer's GID, or None when Shopify no longer has the customer (nothing left to erase)."""
+    try:
+        result = await client.mutate(
+            REQUEST_ERASURE, {"customerId": gid("Customer", customer_id)}, "customerRequestDataErasure"
+        )
+    except UserErrors as exc:
+        if exc.codes == {"DOES_NOT_EXIST"}:
+            return None
+        raise
+    value = result.get("customerId")
+    return str(value) if value else None
