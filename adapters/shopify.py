@@ -1,0 +1,202 @@
+"""Shopify, the shop's own store (provider-apis.md §1.7, shopify-platform.md §4.1-4.3): what it
+holds about the customer (account, marketing consent, orders and their shipments), consent set to
+UNSUBSCRIBED for e-mail and SMS, and Shopify's own customer data erasure.
+
+The customer account is only erased when the plan says so (the executor calls `erase` for that
+holding only then); Shopify's erasure is queued by Shopify and redacts the customer's personal data
+while keeping what was sold for bookkeeping. Orders cannot be erased one by one through the API.
+Calls go through Gallra's Admin client (`plugin.shopify`), which paces by query cost, so this
+adapter declares no rate limits of its own. `find` also returns each order's shipments at the
+carriers' adapters (refs as the carrier adapters give them), so nothing shipped is left unlisted.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from adapters.base import (
+    Adapter,
+    AdapterConfig,
+    AuthFailed,
+    Outcome,
+    PermanentFailure,
+    Result,
+    TemporaryFailure,
+)
+from plugin.holdings import Category, Holding, Subject
+from plugin.shopify.client import ShopifyAuthError, ShopifyError, ShopifyUnavailable
+from plugin.shopify.holdings import customer_holdings, order_holdings
+
+NAME = "shopify"
+ACTIVE = frozenset({"SUBSCRIBED", "PENDING"})  # states an unsubscribe changes
+CHECK_QUERY = "query GallraConnectionCheck { shop { id } }"  # 1 point: proves the token works
+
+
+class ShopifyConfig(AdapterConfig):
+    unsubscribe_sms: bool = Field(
+        default=True, description="Also set SMS marketing consent to UNSUBSCRIBED when erasing marketing."
+    )
+
+
+def _operations() -> Any:
+    return importlib.import_module("plugin.shopify.operations")
+
+
+@asynccontextmanager
+async def _mapped_errors() -> AsyncIterator[None]:
+    """The Shopify client's errors as adapter errors; their messages carry no personal data."""
+    try:
+        yield
+    except ShopifyAuthError:
+        raise AuthFailed(
+            NAME, "Shopify rejected the shop's access token (reinstall or reopen the app to renew it)"
+        ) from None
+    except ShopifyUnavailable as exc:
+        raise TemporaryFailure(NAME, str(exc), retry_after=exc.retry_after) from None
+    except ShopifyError as exc:
+        raise PermanentFailure(NAME, str(exc)) from None
+
+
+def _customer_id(ref: str) -> int | None:
+    parts = ref.split(":")
+    if len(parts) >= 2 and parts[0] == "customer" and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+class Shopify(Adapter):
+    name = NAME
+    title = "Shopify"
+    category = Category.CUSTOMER_ACCOUNT
+    description = "The customer account, marketing consent and orders in the shop itself."
+    Config: ClassVar[type[AdapterConfig]] = ShopifyConfig
+
+    @property
+    def settings(self) -> ShopifyConfig:
+        assert isinstance(self.config, ShopifyConfig)
+        return self.config
+
+    async def _client(self) -> Any:
+        factory = self.ctx.extra.get("shopify_client")
+        if factory is None:
+            raise PermanentFailure(NAME, "no Shopify client for this shop (the app is not installed)")
+        async with _mapped_errors():
+            return await factory()
+
+    async def _customer(self, client: Any, customer_id: int | None) -> Any:
+        if customer_id is None:
+            return None
+        async with _mapped_errors():
+            return await _operations().fetch_customer(client, customer_id)
+
+    async def check(self) -> None:
+        client = await self._client()
+        async with _mapped_errors():
+            await client.execute(CHECK_QUERY)
+
+    async def _records(self, subject: Subject) -> tuple[Any, list[Any]]:
+        client = await self._client()
+        customer = await self._customer(client, subject.customer_id)
+        orders = list(getattr(customer, "orders", ()) or ())
+        missing = [i for i in subject.order_ids if i not in {o.id for o in orders}]
+        if missing:
+            async with _mapped_errors():
+                orders += list(await _operations().fetch_orders(client, missing))
+        return customer, orders
+
+    async def find(self, subject: Subject) -> list[Holding]:
+        customer, orders = await self._records(subject)
+        timezone = self.ctx.shop.timezone
+        held: list[Holding] = []
+        if customer is not None:
+            held += customer_holdings(customer, timezone)
+        for order in orders:
+            held += order_holdings(order, timezone)
+        return held
+
+    async def erase(self, subject: Subject, holding: Holding) -> Result:
+        customer_id = _customer_id(holding.ref)
+        if holding.system != NAME or customer_id is None:
+            raise PermanentFailure(
+                NAME,
+                f"{holding.category} cannot be erased through Shopify's API one by one; "
+                "erase the customer account (Shopify redacts it on its orders)",
+            )
+        if holding.category is Category.NEWSLETTER:
+            return await self._unsubscribe(customer_id)
+        return await self._request_erasure(customer_id)
+
+    async def _unsubscribe(self, customer_id: int) -> Result:
+        client = await self._client()
+        customer = await self._customer(client, customer_id)
+        if customer is None:
+            return Result(Outcome.ALREADY_ABSENT, detail="no such customer in Shopify")
+        email = bool(customer.email) and customer.email_marketing_state in ACTIVE
+        sms = (
+            self.settings.unsubscribe_sms and bool(customer.phone) and customer.sms_marketing_state in ACTIVE
+        )
+        if email or sms:
+            async with _mapped_errors():
+                await _operations().set_marketing_unsubscribed(client, customer_id, email=email, sms=sms)
+        channels = [name for name, done in (("e-mail", email), ("SMS", sms)) if done]
+        detail = (
+            f"{' and '.join(channels)} marketing consent set to UNSUBSCRIBED"
+            if channels
+            else ("marketing consent was already not subscribed")
+        )
+        return Result(Outcome.SUPPRESSED, provider_ref=f"gid://shopify/Customer/{customer_id}", detail=detail)
+
+    async def _request_erasure(self, customer_id: int) -> Result:
+        client = await self._client()
+        async with _mapped_errors():
+            requested = await _operations().request_customer_erasure(client, customer_id)
+        if requested is None:
+            return Result(Outcome.ALREADY_ABSENT, detail="no such customer in Shopify")
+        return Result(
+            Outcome.ERASE_REQUESTED,
+            provider_ref=f"gid://shopify/Customer/{customer_id}",
+            detail="Shopify queued its customer data erasure",
+        )
+
+    async def export(self, subject: Subject) -> dict[str, Any]:
+        customer, orders = await self._records(subject)
+        exported: dict[str, Any] = {"provider": self.title, "customer": None, "orders": []}
+        if customer is not None:
+            exported["customer"] = {
+                "id": customer.id,
+                "email": customer.email,
+                "phone": customer.phone,
+                "first_name": customer.first_name,
+                "last_name": customer.last_name,
+                "email_marketing": customer.email_marketing_state,
+                "sms_marketing": customer.sms_marketing_state,
+                "number_of_orders": customer.number_of_orders,
+                "created_at": _iso(customer.created_at),
+                "updated_at": _iso(customer.updated_at),
+            }
+        exported["orders"] = [
+            {
+                "id": order.id,
+                "name": order.name,
+                "created_at": _iso(order.created_at),
+                "cancelled_at": _iso(order.cancelled_at),
+                "shipping_country": order.shipping_country,
+                "shipments": [
+                    {"carrier": t.company, "tracking_number": t.number, "shipped_at": _iso(f.created_at)}
+                    for f in order.fulfillments
+                    for t in f.tracking
+                ],
+            }
+            for order in orders
+        ]
+        return exported
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None

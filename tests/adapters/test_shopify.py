@@ -1,0 +1,182 @@
+"""The Shopify adapter against the schema-validated Shopify fake (tests/fakes/shopify.py), through
+Gallra's own Admin client and `plugin.shopify.operations`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.base import AdapterContext, AuthFailed, Outcome, PermanentFailure, ShopInfo
+from adapters.http import ProviderHttp
+from adapters.shopify import Shopify, ShopifyConfig
+from plugin.holdings import Category, Subject
+from plugin.shopify.client import AdminClient
+from tests.adapters.conftest import Waits
+from tests.conftest import make_settings
+
+SHOP = "butik-a.myshopify.com"
+CUSTOMER = 191167
+ANNA = Subject(shop_domain=SHOP, customer_id=CUSTOMER, email="anna@example.se", order_ids=(299938,))
+
+
+@pytest.fixture
+def store(shopify_fake: Any) -> Any:
+    shopify_fake.add_shop(SHOP, country="SE", timezone="Europe/Stockholm", token="shpat_a")
+    shopify_fake.add_customer(
+        SHOP,
+        CUSTOMER,
+        email="anna@example.se",
+        phone="+46701234567",
+        first_name="Anna",
+        email_marketing="SUBSCRIBED",
+        sms_marketing="SUBSCRIBED",
+    )
+    shopify_fake.add_order(
+        SHOP,
+        299938,
+        customer_id=CUSTOMER,
+        created_at=datetime(2025, 3, 1, 23, 30, tzinfo=UTC),  # 00:30 on 2 March in Stockholm (CET)
+        fulfillments=[
+            {
+                "id": 1,
+                "created_at": datetime(2025, 3, 3, tzinfo=UTC),
+                "tracking": [{"company": "PostNord Sverige AB", "number": "RR123SE", "url": None}],
+            }
+        ],
+    )
+    return shopify_fake
+
+
+@pytest.fixture
+async def client_factory(waits: Waits) -> AsyncIterator[Any]:
+    async with httpx.AsyncClient() as http:
+
+        def factory(token: str = "shpat_a") -> Any:  # noqa: S107 - the fake shop's token
+            client = AdminClient(http, make_settings(), SHOP, token, sleep=waits.sleep)
+
+            async def make() -> AdminClient:
+                return client
+
+            return make
+
+        yield factory
+
+
+def shopify(client_factory: Any, token: str = "shpat_a", **settings: Any) -> Shopify:  # noqa: S107
+    ctx = AdapterContext(
+        shop=ShopInfo(domain=SHOP, name="Butik A", timezone="Europe/Stockholm"),
+        http=ProviderHttp(httpx.AsyncClient()),
+        extra={"shopify_client": client_factory(token)},
+    )
+    return Shopify(ShopifyConfig.model_validate(settings), ctx)
+
+
+async def test_find_gives_account_marketing_orders_and_shipments(store: Any, client_factory: Any) -> None:
+    held = {(h.system, h.category, h.ref): h for h in await shopify(client_factory).find(ANNA)}
+
+    assert ("shopify", Category.CUSTOMER_ACCOUNT, f"customer:{CUSTOMER}") in held
+    assert ("shopify", Category.NEWSLETTER, f"customer:{CUSTOMER}:marketing") in held
+    order = held[("shopify", Category.ACCOUNTING_RECORD, "order:299938")]
+    assert order.order_created is not None and order.order_created.isoformat() == "2025-03-02"
+    assert ("postnord", Category.SHIPMENT, "shipment:299938:RR123SE") in held
+
+
+async def test_find_for_an_unknown_customer_is_empty(store: Any, client_factory: Any) -> None:
+    assert await shopify(client_factory).find(Subject(shop_domain=SHOP, customer_id=1)) == []
+
+
+async def test_erase_marketing_unsubscribes_e_mail_and_sms_once(store: Any, client_factory: Any) -> None:
+    adapter = shopify(client_factory)
+    marketing = next(h for h in await adapter.find(ANNA) if h.category is Category.NEWSLETTER)
+
+    result = await adapter.erase(ANNA, marketing)
+
+    assert result.outcome is Outcome.SUPPRESSED
+    assert "e-mail and SMS" in result.detail
+    assert store.customer(SHOP, CUSTOMER)["email_marketing"] == "UNSUBSCRIBED"
+    assert store.customer(SHOP, CUSTOMER)["sms_marketing"] == "UNSUBSCRIBED"
+    fields = sorted(m.name for m in store.mutations)
+    assert fields == ["customerEmailMarketingConsentUpdate", "customerSmsMarketingConsentUpdate"]
+
+    again = await adapter.erase(ANNA, marketing)  # repeated: nothing left to change, no mutation
+
+    assert again.outcome is Outcome.SUPPRESSED and len(store.mutations) == 2
+
+
+async def test_sms_can_be_left_alone(store: Any, client_factory: Any) -> None:
+    adapter = shopify(client_factory, unsubscribe_sms=False)
+    marketing = next(h for h in await adapter.find(ANNA) if h.category is Category.NEWSLETTER)
+
+    await adapter.erase(ANNA, marketing)
+
+    assert store.customer(SHOP, CUSTOMER)["sms_marketing"] == "SUBSCRIBED"
+    assert [m.name for m in store.mutations] == ["customerEmailMarketingConsentUpdate"]
+
+
+async def test_erase_account_requests_shopifys_erasure(store: Any, client_factory: Any) -> None:
+    adapter = shopify(client_factory)
+    account = next(h for h in await adapter.find(ANNA) if h.category is Category.CUSTOMER_ACCOUNT)
+
+    first = await adapter.erase(ANNA, account)
+    second = await adapter.erase(ANNA, account)
+
+    assert first.outcome is second.outcome is Outcome.ERASE_REQUESTED
+    assert first.provider_ref == f"gid://shopify/Customer/{CUSTOMER}"
+    assert store.shops[SHOP].erasure_requested == {CUSTOMER}
+
+
+async def test_erasing_a_missing_customer_is_already_absent(store: Any, client_factory: Any) -> None:
+    adapter = shopify(client_factory)
+    held = await adapter.find(ANNA)
+    del store.shops[SHOP].customers[CUSTOMER]
+
+    results = {
+        h.category: await adapter.erase(ANNA, h)
+        for h in held
+        if h.system == "shopify" and "customer" in h.ref
+    }
+
+    assert {r.outcome for r in results.values()} == {Outcome.ALREADY_ABSENT}
+
+
+async def test_orders_are_not_erased_one_by_one(store: Any, client_factory: Any) -> None:
+    adapter = shopify(client_factory)
+    order = next(h for h in await adapter.find(ANNA) if h.category is Category.ACCOUNTING_RECORD)
+
+    with pytest.raises(PermanentFailure, match="customer account"):
+        await adapter.erase(ANNA, order)
+
+
+async def test_throttling_is_waited_out(store: Any, client_factory: Any, waits: Waits) -> None:
+    store.fail_next(SHOP, status=429, headers={"Retry-After": "1"})
+
+    held = await shopify(client_factory).find(ANNA)
+
+    assert held and 1.0 in waits.slept
+
+
+async def test_rejected_token_is_an_auth_failure_saying_what_to_do(store: Any, client_factory: Any) -> None:
+    adapter = shopify(client_factory, token="shpat_revoked")
+
+    with pytest.raises(AuthFailed) as raised:
+        await adapter.check()
+
+    assert str(raised.value).startswith("shopify:") and "access token" in str(raised.value)
+    assert "shpat_revoked" not in str(raised.value)
+
+
+async def test_check_passes(store: Any, client_factory: Any) -> None:
+    await shopify(client_factory).check()
+
+
+async def test_export_has_the_customer_and_orders(store: Any, client_factory: Any) -> None:
+    exported = await shopify(client_factory).export(ANNA)
+
+    assert exported["customer"]["email"] == "anna@example.se"
+    assert exported["customer"]["email_marketing"] == "SUBSCRIBED"
+    (order,) = exported["orders"]
+    assert order["id"] == 299938 and order["shipments"][0]["tracking_number"] == "RR123SE"
