@@ -30,6 +30,22 @@ def add_period(start: date, years: int = 0, months: int = 0, days: int = 0) -> d
     return end
 
 
+@lru_cache(maxsize=65536)
+def add_period_to_month_end(start: date, years: int = 0, months: int = 0, days: int = 0) -> date:
+    """Like `add_period`, but landing on the last day of the target month (then adding days)."""
+    total = start.year * 12 + (start.month - 1) + years * 12 + months
+    year, month0 = divmod(total, 12)
+    if year > date.max.year:
+        return date.max
+    end = last_day_of_month(year, month0 + 1)
+    if days:
+        try:
+            end += timedelta(days=days)
+        except OverflowError:
+            return date.max
+    return end
+
+
 def last_day_of_month(year: int, month: int) -> date:
     return date(year, month, monthrange(year, month)[1])
 

@@ -9,7 +9,13 @@ from datetime import date
 from enum import StrEnum
 
 from plugin.holdings import Category
-from plugin.retention.dates import add_period, end_of_year, fiscal_year_end
+from plugin.retention.dates import (
+    add_period,
+    add_period_to_month_end,
+    end_of_year,
+    fiscal_year_end,
+    last_day_of_month,
+)
 
 
 class Mode(StrEnum):
@@ -142,6 +148,10 @@ class Rule:
         anchor = self.anchor
         if anchor is Anchor.FISCAL_YEAR_END:
             start = fiscal_year_end(anchor_date, *fye)
+            if start.day == last_day_of_month(start.year, start.month).day:
+                # Counted from a fiscal year's end, a period ends at the end of a month too: five
+                # years after 28 Feb 2027 is 29 Feb 2032, when that later fiscal year ends.
+                return add_period_to_month_end(start, period.years, period.months, period.days)
         elif anchor is Anchor.FISCAL_YEAR_CALENDAR_END:
             start = end_of_year(fiscal_year_end(anchor_date, *fye).year)
         elif anchor is Anchor.CALENDAR_YEAR_END:

@@ -143,3 +143,22 @@ def test_local_date_is_at_most_a_day_from_the_utc_date(moment: datetime, zone: s
         assert local >= moment.date()
     else:
         assert local <= moment.date()
+
+
+def test_periods_from_a_fiscal_year_end_land_on_month_ends() -> None:
+    from plugin.retention.dates import add_period_to_month_end
+
+    assert add_period_to_month_end(date(2027, 2, 28), years=5) == date(2032, 2, 29)
+    assert add_period_to_month_end(date(2024, 6, 30), years=3, months=6) == date(2027, 12, 31)
+    assert add_period_to_month_end(date(2024, 4, 30), years=10) == date(2034, 4, 30)
+    assert add_period_to_month_end(date(9990, 12, 31), years=20) == date.max
+
+
+@given(dates, dates, periods)
+def test_month_end_periods_keep_order(a: date, b: date, period: Period) -> None:
+    from plugin.retention.dates import add_period_to_month_end, last_day_of_month
+
+    first, second = sorted(last_day_of_month(d.year, d.month) for d in (a, b))
+    p = (period.years, period.months, period.days)
+    assert add_period_to_month_end(first, *p) <= add_period_to_month_end(second, *p)
+    assert add_period_to_month_end(first, *p) >= add_period(first, *p)  # never shorter than plain

@@ -197,3 +197,21 @@ def test_a_broken_preset_is_refused_with_the_key_named() -> None:
     text = MANIFEST_PATH.read_text(encoding="utf-8").replace('period = "7y"', 'period = "seven"', 1)
     with pytest.raises(ValueError, match=r"retention\.presets\.SE\.\d+\.period: .*expected a period"):
         parse_presets(text)
+
+
+def test_29_february_anchors_and_february_fiscal_years() -> None:
+    # DK-1 (Bogføringsloven § 10) with a fiscal year ending on the last day of February:
+    # FYE 29 Feb 2024 + 5 years → 28 Feb 2029; FYE 28 Feb 2027 + 5 years → 29 Feb 2032.
+    dk = Policy.from_preset("DK", (2, 28))
+    assert _one(dk, order(date(2024, 2, 29)), date(2025, 1, 1)).keep_until == date(2029, 2, 28)
+    assert _one(dk, order(date(2026, 3, 1)), date(2027, 1, 1)).keep_until == date(2032, 2, 29)
+    # DK-2 (Købeloven): delivered 29 Feb 2024 + 2 years 2 months → 29 Apr 2026.
+    contact = order(date(2024, 2, 20), date(2024, 2, 29), Category.ORDER_CONTACT)
+    assert _one(dk, contact, date(2025, 1, 1)).keep_until == date(2026, 4, 29)
+    # FI-2 (Kirjanpitolaki 2:10): an order on 29 Feb 2024 in a fiscal year ending 30 Apr 2024 → 31 Dec 2030.
+    fi = Policy.from_preset("FI", (4, 30))
+    assert _one(fi, order(date(2024, 2, 29)), date(2025, 1, 1)).keep_until == date(2030, 12, 31)
+    # DE-2 (§ 147 AO): a Beleg of 29 Feb 2028 → 31 Dec 2036.
+    assert _one(Policy.from_preset("DE"), order(date(2028, 2, 29)), date(2029, 1, 1)).keep_until == date(
+        2036, 12, 31
+    )
