@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -14,6 +16,7 @@ from adapters import registry
 from adapters.base import Adapter
 from plugin import connections
 from plugin.models import Shop
+from plugin.outbox import list_messages
 from plugin.runtime import Runtime
 from plugin.settings import load_settings
 
@@ -178,6 +181,41 @@ def check_command(shop: Annotated[str, typer.Argument(help="The shop (*.myshopif
         )
     if any(not result.ok for result in results):
         raise typer.Exit(1)
+
+
+@adapters_app.command("outbox")
+def outbox_command(
+    shop: Annotated[str, typer.Argument(help="The shop (*.myshopify.com).")],
+    status: Annotated[str | None, typer.Option(help="queued, sent, confirmed or failed.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The shop's e-mailed requests to processors: reference, state, reminders (no addresses)."""
+
+    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+        await _shop(runtime, shop)
+        async with runtime.db.session() as session:
+            found = await list_messages(session, shop, status=status)
+        return [
+            {
+                key: value.isoformat() if isinstance(value, datetime) else value
+                for key, value in asdict(m).items()
+            }
+            for m in found
+        ]
+
+    rows = _run(work)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo(f"no e-mailed requests for {shop}")
+    for row in rows:
+        sent = (row["sent_at"] or "not yet")[:16]
+        typer.echo(
+            f"{row['reference']}  {row['status']:<10} step {row['step_id']}  sent {sent}  "
+            f"reminders {row['reminders']}"
+            + (f"  last error: {row['last_error']}" if row["last_error"] else "")
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -128,3 +128,32 @@ def test_check_reports_each_connection_and_fails_on_any_error(env: dict[str, str
         run(env, "configure", SHOP, "klaviyo", "api_key=pk_right")
         code, output = run(env, "check", SHOP)
     assert code == 0 and "klaviyo: ok" in output
+
+
+def test_outbox_lists_requests_without_addresses(env: dict[str, str]) -> None:
+    async def queue() -> str:
+        from plugin.outbox import Outbox
+        from plugin.runtime import Runtime
+        from plugin.settings import load_settings
+
+        runtime = Runtime.build(load_settings(**{"database_url": env["DATABASE_URL"]}))
+        try:
+            return await Outbox(runtime, SHOP, step_id=3).send(
+                to="dataprotectionofficer@postnord.com", subject="ref {reference}", body="anna@example.se"
+            )
+        finally:
+            await runtime.close()
+
+    code, output = run(env, "outbox", SHOP)
+    assert code == 0 and "no e-mailed requests" in output
+
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        reference = asyncio.run(queue())
+
+    code, output = run(env, "outbox", SHOP, "--json")
+    (row,) = json.loads(output)
+    assert row["reference"] == reference and row["status"] == "queued" and row["step_id"] == 3
+    code, output = run(env, "outbox", SHOP)
+    assert reference in output and "@" not in output
