@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import math
 import socket
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -206,9 +207,32 @@ class FakeProviders:
 
         return await self._mailchimp(answer)
 
+    async def setup(self, request: Request) -> Response:
+        body = await request.json()
+        self.profiles.update(body.get("profiles", []))
+        for list_id, emails in body.get("members", {}).items():
+            self.members.setdefault(list_id, set()).update(emails)
+        return JSONResponse({"ok": True})
+
+    async def report(self, request: Request) -> Response:
+        return JSONResponse(self.snapshot())
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "deletions": dict(self.deletions),
+            "purges": [[list_id, email, n] for (list_id, email), n in self.purges.items()],
+            "max_in_flight": self.max_in_flight,
+            "stats": {
+                key: {"calls": st.calls, "over_limit": st.over_limit, "first": st.first, "last": st.last}
+                for key, st in self.stats.items()
+            },
+        }
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
+                Route("/_setup", self.setup, methods=["POST"]),
+                Route("/_report", self.report),
                 Route("/klaviyo/api/profiles", self.klaviyo_profiles),
                 Route(
                     "/klaviyo/api/profile-suppression-bulk-create-jobs",
@@ -274,3 +298,15 @@ class ProviderServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def main() -> None:
+    """Serve the fakes in their own process (the benchmark), so their clock is not disturbed by
+    the load on the process under test: `python -m bench.providers PORT LATENCY SCALE`."""
+    port, latency, scale = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+    providers = FakeProviders(latency=latency, scale=scale)
+    uvicorn.run(providers.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+
+
+if __name__ == "__main__":
+    main()
