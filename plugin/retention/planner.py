@@ -144,12 +144,11 @@ class _Compiled:
 class _Table:
     """The rules of one category in one mode."""
 
-    __slots__ = ("flag_rules", "has_rules", "request_reduce", "rules")
+    __slots__ = ("flag_rules", "request_reduce", "rules")
 
     def __init__(self, rules: list[_Compiled], mode: Mode, all_rules: list[_Compiled]) -> None:
         self.flag_rules = tuple(r for r in rules if r.flag is not None)
         self.rules = tuple(r for r in rules if r.flag is None)
-        self.has_rules = bool(all_rules)
         # In request mode the reduce rules that do not hold against a request have run out now.
         self.request_reduce: tuple[str, ...] = ()
         if mode is Mode.REQUEST:
