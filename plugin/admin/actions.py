@@ -83,7 +83,9 @@ async def verify_evidence(session: AsyncSession, shop_domain: str) -> Any | None
 async def artifact(runtime: Runtime, shop_domain: str, artifact_id: int) -> tuple[Artifact, bytes]:
     async with runtime.db.session() as session:
         row = await queries.artifact_of_shop(session, shop_domain, artifact_id)
-    if row is None or (row.expires_at is not None and row.expires_at <= utcnow()):
+    if row is None or row.kind in queries.INTERNAL_ARTIFACTS:
+        raise NotFound("artifact")
+    if row.expires_at is not None and row.expires_at <= utcnow():
         raise NotFound("artifact")
     content = runtime.vault.decrypt_bytes(row.content_enc) or b""
     return row, content

@@ -15,6 +15,8 @@ from plugin.models import AdapterConnection, Artifact, Evidence, Request, Shop, 
 
 OPEN_STATUSES = ("received", "planning", "in_progress", "awaiting", "failed")
 CHART_DAYS = 90
+# Working files of the executor (an adapter's export before the extract is built): not downloads.
+INTERNAL_ARTIFACTS = ("export_part",)
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,7 @@ async def request_detail(
                 .order_by(Artifact.created_at.desc(), Artifact.id.desc())
             )
         ).scalars()
-        if row.expires_at is None or row.expires_at > current
+        if (row.expires_at is None or row.expires_at > current) and row.kind not in INTERNAL_ARTIFACTS
     ]
     return RequestDetail(request, steps, evidence, artifacts, timeline(request, steps))
 

@@ -59,6 +59,8 @@ def plan_sentence(step: Step, lang: str) -> str:
     reference = decision.get("reference")
     because = f"{reason} ({reference})" if reference else str(reason)
     keep_until = decision.get("keep_until")
+    if step.outcome and step.outcome.startswith("would_"):
+        return translate(lang, f"outcome.{step.outcome}")
     if action == "keep":
         return translate(lang, "plan.keep", date=keep_until or "—", reason=because)
     if action == "reduce":

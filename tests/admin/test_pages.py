@@ -266,3 +266,38 @@ async def test_a_shop_without_a_row_sees_defaults_and_cannot_save_settings(runti
             "/admin/api/policy", headers=bearer(dev, new), json={"toml": 'preset = "SE"\n'}
         )
         assert saved.status_code == 404
+
+
+async def test_expired_and_internal_artifacts_are_not_downloads(
+    client: httpx.AsyncClient, runtime: Runtime, shops: tuple[Seeded, Seeded]
+) -> None:
+    from datetime import timedelta
+
+    from plugin.models import Artifact, utcnow
+
+    a, _ = shops
+    async with runtime.db.transaction() as session:
+        expired = Artifact(
+            shop_domain=SHOP_A,
+            request_id=a.open_request,
+            kind="extract_json",
+            content_type="application/json",
+            content_enc=runtime.vault.encrypt("{}") or "",
+            expires_at=utcnow() - timedelta(minutes=1),
+        )
+        part = Artifact(
+            shop_domain=SHOP_A,
+            request_id=a.open_request,
+            kind="export_part",
+            content_type="application/json",
+            content_enc=runtime.vault.encrypt("{}") or "",
+        )
+        session.add_all([expired, part])
+    for row in (expired, part):
+        assert (await get_page(client, runtime, SHOP_A, f"/admin/artifacts/{row.id}")).status_code == 404
+        assert (
+            await client.get(f"/admin/api/artifacts/{row.id}", headers=bearer(runtime, SHOP_A))
+        ).status_code == 404
+    html = (await get_page(client, runtime, SHOP_A, f"/admin/requests/{a.open_request}")).text
+    assert f"/admin/artifacts/{expired.id}" not in html and f"/admin/artifacts/{part.id}" not in html
+    assert f"/admin/artifacts/{a.certificate}" in html
