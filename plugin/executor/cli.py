@@ -154,8 +154,47 @@ def show(
         _print_details(details)
 
 
+def document(
+    request_id: Annotated[int, typer.Argument(help="The request's id.")],
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="certificate_html, certificate_json, extract_json, extract_html_sv or extract_html_en."
+        ),
+    ] = "certificate_html",
+    shop: Annotated[str | None, typer.Option(help="Only if it belongs to this shop.")] = None,
+) -> None:
+    """Print one of a request's documents (decrypted) to stdout, e.g. `> certificate.html`."""
+
+    async def load() -> str | None:
+        from plugin.documents.store import artifacts_of, read_artifact
+
+        runtime = Runtime.build(load_settings())
+        try:
+            async with runtime.db.session() as session:
+                request = (
+                    await session.execute(select(Request).where(Request.id == request_id))
+                ).scalar_one_or_none()
+                if request is None or (shop is not None and request.shop_domain != shop):
+                    return None
+                for artifact in await artifacts_of(session, request.shop_domain, request_id):
+                    if artifact.kind == kind:
+                        found = await read_artifact(session, runtime.vault, request.shop_domain, artifact.id)
+                        return found[1] if found else None
+            return None
+        finally:
+            await runtime.close()
+
+    text = asyncio.run(load())
+    if text is None:
+        typer.echo(f"gallra: request {request_id} has no {kind} (yet, or its link expired)", err=True)
+        raise typer.Exit(1)
+    typer.echo(text)
+
+
 def register(app: typer.Typer) -> None:
     from plugin.ledger_cli import requests_app
 
     app.command("worker")(worker)
     requests_app.command("show")(show)
+    requests_app.command("document")(document)

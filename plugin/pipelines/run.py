@@ -75,7 +75,9 @@ async def plan_request(ctx: ExecContext, request_id: int) -> None:
             kind = request.kind
             if kind not in ("shop_redact", "sweep"):
                 if shop is None:
-                    raise PlanningFailed("the shop is not installed in Gallra", retryable=False)
+                    # Not installed here (yet): no connections and no Shopify token, so only
+                    # Gallra's own data about the subject is planned, with the default policy.
+                    shop = Shop(domain=request.shop_domain, status="unknown", dry_run=False)
                 prepare = PREPARE.get(kind)
                 if prepare is None:
                     raise PlanningFailed(f"no pipeline for requests of kind {kind!r}", retryable=False)

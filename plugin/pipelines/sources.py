@@ -72,8 +72,8 @@ class LiveSources:
         return built
 
     async def shopify_orders(self, shop: Shop, order_ids: Sequence[int]) -> list[OrderRecord]:
-        if not order_ids:
-            return []
+        if not order_ids or not shop.access_token_enc:
+            return []  # nothing to ask, or no way to ask: the shop has no Shopify token
         tokens = _module("plugin.shopify.tokens")
         operations = _module("plugin.shopify.operations")
         client = await tokens.admin_client(self.runtime, shop.domain)
