@@ -31,6 +31,14 @@ def nice_max(value: int) -> int:
         scale *= 10
 
 
+def ticks(top: int) -> range:
+    """Whole-number grid lines: five steps where the top divides by five, else fewer."""
+    for divisions in (5, 4, 2, 1):
+        if top % divisions == 0:
+            return range(0, top + 1, top // divisions)
+    return range(0, top + 1, top)
+
+
 def render(
     days: Sequence[DayCount], *, title: str, month_names: Sequence[str], legend: tuple[str, str]
 ) -> str:
@@ -50,7 +58,7 @@ def render(
         'preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="chart-title">{escape(title)}</title>',
     ]
-    for tick in (0, top // 2, top) if top % 2 == 0 else (0, top):
+    for tick in ticks(top):
         ty = y(tick)
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{ty:.1f}" y2="{ty:.1f}"/>')
         parts.append(f'<text class="axis" x="{LEFT - 6}" y="{ty + 4:.1f}" text-anchor="end">{tick}</text>')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from plugin.admin.chart import nice_max, render
+from plugin.admin.chart import nice_max, render, ticks
 from plugin.admin.i18n import EN, SV, translate
 from plugin.admin.queries import DayCount, days_left, next_sweep_at
 from plugin.admin.render import counts, mask_email
@@ -33,6 +33,9 @@ def test_next_sweep_is_the_sweep_hour_in_the_shops_zone() -> None:
 
 def test_chart_axis_and_marks() -> None:
     assert [nice_max(n) for n in (0, 3, 4, 6, 11, 20, 21, 480)] == [5, 5, 5, 10, 20, 20, 50, 500]
+    assert list(ticks(5)) == [0, 1, 2, 3, 4, 5]
+    assert list(ticks(20)) == [0, 4, 8, 12, 16, 20]
+    assert list(ticks(2)) == [0, 1, 2]
     days = [DayCount(date(2026, 1, 10) + timedelta(days=i), i % 3, 1 if i == 5 else 0) for i in range(30)]
     svg = render(days, title="T <&>", month_names=EN_MONTHS, legend=("R", "E"))
     assert svg.count('<rect class="bar" x=') - 1 == sum(1 for d in days if d.requests)  # minus the legend
