@@ -24,7 +24,10 @@ def _env(name: str) -> AliasChoices:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=(".env", DEV_ENV_FILE), extra="ignore", populate_by_name=True)
+    # Empty values count as unset, so a copied .env.example with blanks reports what is missing.
+    model_config = SettingsConfigDict(
+        env_file=(".env", DEV_ENV_FILE), extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     shopify_api_key: str = Field(validation_alias=_env("SHOPIFY_API_KEY"))
     shopify_api_secret: SecretStr = Field(validation_alias=_env("SHOPIFY_API_SECRET"))

@@ -137,3 +137,17 @@ def shopify_fake(shopify_schema: Any) -> Iterator[Any]:
     fake = ShopifyFake(schema=shopify_schema)
     with fake.mocked():
         yield fake
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Say how many tests ran against the real PostgreSQL server (CI must show they were not skipped)."""
+    counts = {
+        outcome: sum(1 for report in terminalreporter.stats.get(outcome, []) if "postgres" in report.keywords)
+        for outcome in ("passed", "failed", "error", "skipped")
+    }
+    server = PG_ADMIN_URL.rsplit("/", 1)[0]
+    terminalreporter.write_line(
+        f"PostgreSQL tests run against the real server {server}: {sum(counts.values())} "
+        f"(passed {counts['passed']}, failed {counts['failed']}, errors {counts['error']}, "
+        f"skipped {counts['skipped']})"
+    )

@@ -162,3 +162,22 @@ def test_simulate_without_server_says_so(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 1 and "is `gallra serve` running?" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_copied_env_example_names_what_is_missing(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
+    result = gallra("requests", "list", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "SHOPIFY_API_SECRET is missing" in result.stderr
+
+
+def test_env_example_documents_every_setting() -> None:
+    from plugin.settings import Settings
+
+    documented = (ROOT / ".env.example").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        name = str(alias.choices[0]) if hasattr(alias, "choices") else str(alias)
+        assert f"{name}=" in documented, name
+        assert name in readme, name
