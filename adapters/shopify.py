@@ -86,8 +86,18 @@ class Shopify(Adapter):
         factory = self.ctx.extra.get("shopify_client")
         if factory is None:
             raise PermanentFailure(NAME, "no Shopify client for this shop (the app is not installed)")
-        async with _mapped_errors():
-            return await factory()
+        tokens = importlib.import_module("plugin.shopify.tokens")
+        try:
+            async with _mapped_errors():
+                return await factory()
+        except tokens.ShopNotInstalled:
+            raise AuthFailed(
+                NAME, "the shop has no usable access token (the merchant must open or reinstall the app)"
+            ) from None
+        except tokens.TokenRequestFailed as exc:
+            if exc.status is None or exc.status >= 500:
+                raise TemporaryFailure(NAME, "Shopify's token endpoint is unavailable") from None
+            raise AuthFailed(NAME, f"Shopify refused to renew the access token (HTTP {exc.status})") from None
 
     async def _customer(self, client: Any, customer_id: int | None) -> Any:
         if customer_id is None:
