@@ -270,9 +270,7 @@ async def _deliver_one(runtime: Runtime, message_id: int, now: datetime, sender:
                 .where(OutboxMessage.id == message_id, OutboxMessage.shop_domain == shop_domain)
                 .values(
                     status="failed" if failed else "queued",
-                    next_attempt_at=None
-                    if failed
-                    else now + timedelta(seconds=backoff_delay(attempts, 30, 3600)),
+                    next_attempt_at=None if failed else now + _retry_delay(attempts),
                     lease_expires_at=None,
                     last_error=_error_text(exc),
                 )
