@@ -200,6 +200,7 @@ class ShopifyFake:
         self.throttled = 0  # how many THROTTLED answers were given
         self.bulk_polls_until_done = 1
         self.codes: dict[str, str] = {}  # authorization code → shop
+
         self._ids = itertools.count(1_000_000)
         self.router = respx.MockRouter(assert_all_called=False, assert_all_mocked=True)
         self.router.post(
@@ -211,6 +212,16 @@ class ShopifyFake:
         self.router.get(url__regex=rf"^{re.escape(BULK_HOST)}/bulk/(?P<op>\d+)\.jsonl$").mock(
             side_effect=self._bulk_file
         )
+
+    @property
+    def refreshes(self) -> int:
+        """Refresh-token grants served, over all shops."""
+        return sum(shop.refreshes for shop in self.shops.values())
+
+    @property
+    def exchanges(self) -> int:
+        """Token exchanges served, over all shops."""
+        return sum(shop.exchanges for shop in self.shops.values())
 
     # ----- setting up state -------------------------------------------------------------------
 
