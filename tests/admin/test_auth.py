@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 import jwt
@@ -177,3 +178,22 @@ def test_the_app_mounts_the_admin_routes() -> None:
     from plugin.app import ROUTE_MODULES
 
     assert "plugin.admin.routes" in ROUTE_MODULES
+
+
+async def test_first_open_exchanges_the_session_token_for_an_offline_token(
+    client: httpx.AsyncClient, runtime: Runtime, shopify_fake: Any
+) -> None:
+    """Managed install: the shop opens the app before Gallra holds a token for it; the page's
+    session token is exchanged (by the Shopify stage) and the shop's row and language follow."""
+    new = "shop-new.myshopify.com"
+    shopify_fake.add_shop(new, country="SE", timezone="Europe/Stockholm")
+    response = await get_page(client, runtime, new, "/admin/policy")
+    assert response.status_code == 200
+    assert shopify_fake.shops[new].exchanges == 1
+    async with runtime.db.session() as session:
+        shop = (await session.execute(select(Shop).where(Shop.domain == new))).scalar_one()
+    assert shop.access_token_enc and shop.country == "SE"
+    assert "Sweden" in response.text  # the policy follows the country read at install
+    # Next load: the stored token is used, no second exchange.
+    assert (await get_page(client, runtime, new, "/admin")).status_code == 200
+    assert shopify_fake.shops[new].exchanges == 1
