@@ -34,8 +34,7 @@ class Decision(Protocol):
     def keep_until(self) -> date | None: ...
 
 
-# One decision per holding, in order. The decision at position i is the verdict about holding i;
-# it may name another holding with the same dates (see `memo`), so read the holding from the input.
+# One decision per holding, in the order given.
 Planner = Callable[[Sequence[Holding], date], Sequence[Decision]]
 # Queue the decisions (erase/reduce only) as steps of the request; idempotent by step key.
 Enqueuer = Callable[[AsyncSession, Request, Sequence[Decision]], Awaitable[object]]

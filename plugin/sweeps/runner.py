@@ -18,13 +18,15 @@ Nothing is done twice:
 from __future__ import annotations
 
 import dataclasses
+import gc
 import importlib
 import logging
 import os
 import socket
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -42,7 +44,6 @@ from plugin.models import AdapterConnection, Request, Shop, Step, utcnow
 from plugin.shopify.holdings import UNKNOWN_CARRIER, customer_holdings, order_holdings, shop_date
 from plugin.shopify.records import CustomerRecord, OrderRecord
 from plugin.sweeps import claim as claims
-from plugin.sweeps.memo import with_holding
 from plugin.sweeps.parts import Decision, SweepParts
 from plugin.sweeps.report import Tally
 
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 
 # Orders per batch: large enough that the per-batch transaction and dedupe query are cheap beside
 # planning, small enough that a batch (and a crash's lost work) stays small.
-BATCH = 2000
+BATCH = 5000
 # The planner's rule id for a category no rule covers (plugin.retention.planner.NO_RULE).
 NO_RULE = "NO-RULE"
 # Systems Gallra reaches without an adapter connection of the shop's own.
@@ -255,8 +256,10 @@ class Sweeper:
 
     async def _order_batch(self, session: AsyncSession, orders: list[OrderRecord]) -> None:
         holdings: list[Holding] = []
-        for order in orders:
-            holdings.extend(order_holdings(order, self.shop.timezone))
+        timezone = self.shop.timezone
+        with _no_cyclic_gc():
+            for order in orders:
+                holdings.extend(order_holdings(order, timezone))
         self.tally.orders += len(orders)
         await self._decide(session, holdings)
 
@@ -315,41 +318,10 @@ class Sweeper:
     async def _decide(
         self, session: AsyncSession, holdings: Sequence[Holding], *, gates: dict[str, Holding] | None = None
     ) -> None:
-        gates = gates or {}
-        asked = [*holdings, *gates.values()]
-        decisions = self.parts.plan(asked, self.shop.today)
-        if len(decisions) != len(asked):
-            raise RuntimeError("the planner returned a different number of decisions")
-        gate_decisions = {
-            h.ref: d for h, d in zip(asked[len(holdings) :], decisions[len(holdings) :], strict=True)
-        }
-        actionable: list[Decision] = []
         counts: Counter[tuple[str, str, str | None, str | None]] = Counter()
         earliest: dict[str, date] = {}
-        for holding, decision in zip(holdings, decisions, strict=False):
-            outcome, reason, keep_until = _outcome(decision)
-            if outcome in ACTIONS and holding.ref in gates:
-                # An inactive customer is erased at Shopify only once every order of theirs is past
-                # bookkeeping: Shopify's erasure also strips the orders' customer details.
-                gate = gate_decisions.get(gates[holding.ref].ref)
-                gate_outcome, gate_reason, gate_until = _outcome(gate) if gate else ("undecided", None, None)
-                if gate_outcome == "undecided" or (gate_outcome != "erase" and gate_until is None):
-                    outcome, reason = "undecided", f"last order: {gate_reason or 'date unknown'}"
-                elif gate_outcome != "erase":  # kept (or only reduced) for bookkeeping until then
-                    outcome, keep_until = "keep", gate_until
-            if outcome in ACTIONS:
-                blocked = self._unreachable(holding)
-                if blocked is None:
-                    actionable.append(
-                        decision if decision.holding is holding else with_holding(decision, holding)
-                    )
-                    continue
-                outcome, reason = "undecided", blocked
-            category = holding.category.value
-            counts[(category, outcome, reason, None)] += 1
-            if keep_until is not None and (category not in earliest or keep_until < earliest[category]):
-                earliest[category] = keep_until
-
+        with _no_cyclic_gc():
+            actionable = self._classify(holdings, gates or {}, counts, earliest)
         actionable = self._fan_out_newsletters(actionable)
         if actionable:
             fresh = await self._not_done_before(session, actionable, counts, earliest)
@@ -389,6 +361,46 @@ class Sweeper:
             if owner_request is None:
                 fresh.append(decision)
         return fresh
+
+    def _classify(
+        self,
+        holdings: Sequence[Holding],
+        gates: dict[str, Holding],
+        counts: Counter[tuple[str, str, str | None, str | None]],
+        earliest: dict[str, date],
+    ) -> list[Decision]:
+        """Plan the batch and count what is kept or undecided; return what is to be done."""
+        asked = [*holdings, *gates.values()]
+        decisions = self.parts.plan(asked, self.shop.today)
+        if len(decisions) != len(asked):
+            raise RuntimeError("the planner returned a different number of decisions")
+        gate_decisions = {
+            h.ref: d for h, d in zip(asked[len(holdings) :], decisions[len(holdings) :], strict=True)
+        }
+        actionable: list[Decision] = []
+        for decision in decisions[: len(holdings)]:
+            holding = decision.holding
+            outcome, reason, keep_until = _outcome(decision)
+            if outcome in ACTIONS and holding.ref in gates:
+                # An inactive customer is erased at Shopify only once every order of theirs is past
+                # bookkeeping: Shopify's erasure also strips the orders' customer details.
+                gate = gate_decisions.get(gates[holding.ref].ref)
+                gate_outcome, gate_reason, gate_until = _outcome(gate) if gate else ("undecided", None, None)
+                if gate_outcome == "undecided" or (gate_outcome != "erase" and gate_until is None):
+                    outcome, reason = "undecided", f"last order: {gate_reason or 'date unknown'}"
+                elif gate_outcome != "erase":  # kept (or only reduced) for bookkeeping until then
+                    outcome, keep_until = "keep", gate_until
+            if outcome in ACTIONS:
+                blocked = self._unreachable(holding)
+                if blocked is None:
+                    actionable.append(decision)
+                    continue
+                outcome, reason = "undecided", blocked
+            category = holding.category.value
+            counts[(category, outcome, reason, None)] += 1
+            if keep_until is not None and (category not in earliest or keep_until < earliest[category]):
+                earliest[category] = keep_until
+        return actionable
 
     def _unreachable(self, holding: Holding) -> str | None:
         """Why an expired holding cannot be acted on (counted as undecided, shown to the owner)."""
@@ -431,6 +443,33 @@ class Sweeper:
         if request is None:
             raise RuntimeError(f"sweep request of {self.shop.domain} vanished")
         return request
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Building and planning a batch makes tens of thousands of acyclic objects that live until the
+    batch is done; the cyclic collector would promote and re-walk them (and every long-lived object
+    of the process) over and over. Reference counting frees them all the same. Only around
+    synchronous work, so no other task of the process runs meanwhile."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def with_holding(decision: Decision, holding: Holding) -> Decision:
+    """The same verdict about another holding (a newsletter tool's copy of an address)."""
+    fields = getattr(decision, "_fields", None)
+    if fields and fields[0] == "holding" and isinstance(decision, tuple):
+        moved: Decision = tuple.__new__(type(decision), (holding, *decision[1:]))
+        return moved
+    if dataclasses.is_dataclass(decision) and not isinstance(decision, type):
+        copied: Decision = dataclasses.replace(decision, holding=holding)
+        return copied
+    raise TypeError(f"cannot re-target a {type(decision).__name__}")
 
 
 def _outcome(decision: Decision) -> tuple[str, str | None, date | None]:

@@ -15,7 +15,6 @@ from plugin.holdings import Holding
 from plugin.models import Request
 from plugin.runtime import Runtime
 from plugin.shopify.records import CustomerRecord, OrderRecord
-from plugin.sweeps.memo import MemoPlanner
 from plugin.sweeps.parts import Decision, SweepParts
 from plugin.sweeps.runner import load_shop
 
@@ -72,7 +71,7 @@ async def real_parts(runtime: Runtime, shop_domain: str) -> SweepParts:
     return SweepParts(
         orders=orders,
         customers=customers,
-        plan=MemoPlanner(sweep_planner(policy)),
+        plan=sweep_planner(policy),
         enqueue=enqueue,
         policy_name=str(getattr(policy, "preset", "custom")),
     )

@@ -17,7 +17,6 @@ from plugin.db import Database
 from plugin.models import AdapterConnection, Request, Shop, Step, Sweep
 from plugin.runtime import Runtime
 from plugin.shopify.holdings import customer_holdings, order_holdings
-from plugin.sweeps.memo import MemoPlanner
 from plugin.sweeps.parts import SweepParts
 from plugin.sweeps.run import run_sweep
 from plugin.sweeps.wiring import shop_policy, sweep_planner
@@ -56,7 +55,7 @@ async def add_shop(runtime: Runtime, *, swept_before: bool = True, dry_run: bool
 
 def parts_for(shop: ShopData, **kwargs: Any) -> tuple[SweepParts, CountingPlanner, RecordingEnqueuer]:
     """The real retention planner with the shop's policy; doubles for the stream and the pipeline."""
-    planner = CountingPlanner(MemoPlanner(sweep_planner(shop_policy(POLICY_TOML, "SE"))))
+    planner = CountingPlanner(sweep_planner(shop_policy(POLICY_TOML, "SE")))
     enqueuer = RecordingEnqueuer()
     parts = SweepParts(
         orders=kwargs.get("orders") or stream(shop.orders),
