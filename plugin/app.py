@@ -28,6 +28,7 @@ log = logging.getLogger("gallra.app")
 ROUTE_MODULES: list[str] = [
     "plugin.intake.routes",
     "plugin.admin.routes",
+    "plugin.shopify.routes",
 ]
 
 READY_TIMEOUT = 2.0
