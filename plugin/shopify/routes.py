@@ -109,12 +109,17 @@ def _shop_base(settings: Settings, shop: str) -> str:
     return settings.shopify_admin_url.replace("{shop}", shop).rstrip("/")
 
 
-async def install(request: Request) -> Response:
-    runtime = _runtime(request)
-    settings = runtime.settings
+def _shop_request(request: Request) -> tuple[Runtime, dict[str, Any], str | None]:
+    """The runtime, the query parameters, and the shop when it is a well-formed domain."""
     params = _params(request)
     shop = params.get("shop")
-    if not isinstance(shop, str) or not valid_shop_domain(shop):
+    return _runtime(request), params, shop if isinstance(shop, str) and valid_shop_domain(shop) else None
+
+
+async def install(request: Request) -> Response:
+    runtime, params, shop = _shop_request(request)
+    settings = runtime.settings
+    if shop is None:
         return _bad("shop must be a *.myshopify.com domain")
     if "hmac" in params and not (
         query_hmac_valid(params, settings.webhook_secrets()) and timestamp_fresh(params.get("timestamp"))
@@ -152,11 +157,9 @@ async def _spend_state(runtime: Runtime, nonce: str, shop: str) -> bool:
 
 
 async def callback(request: Request) -> Response:
-    runtime = _runtime(request)
+    runtime, params, shop = _shop_request(request)
     settings = runtime.settings
-    params = _params(request)
-    shop = params.get("shop")
-    if not isinstance(shop, str) or not valid_shop_domain(shop):
+    if shop is None:
         return _bad("shop must be a *.myshopify.com domain")
     if not query_hmac_valid(params, settings.webhook_secrets()):
         return _bad("the request's signature is invalid")
