@@ -65,6 +65,7 @@ def test_missing_setting_is_one_line_naming_it(tmp_path: Path) -> None:
     assert "GALLRA_ENCRYPTION_KEY is missing" in lines[0]
 
 
+@pytest.mark.postgres
 def test_db_upgrade_hides_the_password(tmp_path: Path, postgres_url: str) -> None:
     with_password = postgres_url.replace("postgres@", "postgres:hunter2secret@")
     env = clean_env(

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, create_engine, delete, event, or_, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
@@ -280,18 +280,29 @@ class IntakeStore:
             else:
                 async with self._runtime.db.sessions() as session, session.begin():
                     answers = await session.run_sync(write_batch, self._runtime.vault, items)
-        except (SQLAlchemyError, OSError) as exc:
+        except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
+            # The database is unreachable or refusing: every delivery of the batch gets a 503.
+            for pending in batch:
+                _settle(pending.future, exc)
+            return
+        except SQLAlchemyError as exc:
             if len(batch) > 1:
-                # One bad row must not fail its neighbours: retry each alone.
+                # A row the database refuses must not fail its neighbours: retry each alone.
                 for pending in batch:
                     await self._write([pending])
                 return
             _settle(batch[0].future, exc)
             return
-        except BaseException as exc:
+        except asyncio.CancelledError as exc:
             for pending in batch:
                 _settle(pending.future, exc)
             raise
+        except Exception as exc:
+            # A bug, not the database: fail these deliveries (no 2xx) and keep draining the rest.
+            log.error("intake batch failed: %s", type(exc).__name__)
+            for pending in batch:
+                _settle(pending.future, exc)
+            return
         for pending, answer in zip(batch, answers, strict=True):
             _settle(pending.future, answer)
             what = "duplicate" if answer.duplicate else "stored"

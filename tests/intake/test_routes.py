@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import Engine, event, func, select
 
 from plugin.app import create_app
@@ -252,6 +253,7 @@ async def test_duplicates_concurrent(sender: Sender, db: Database) -> None:
     assert await counts(db) == (1, 1)
 
 
+@pytest.mark.postgres
 async def test_100_concurrent_deliveries_on_postgres(pg_db: Database) -> None:
     """Ten app instances (own engine, own group-commit writer each), as several processes would be,
     receive one webhook 100 times at once: the unique indexes, not the writers, keep it to one."""
