@@ -11,11 +11,13 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import func, select
 
 from plugin.app import create_app
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.intake.signature import sign
+from plugin.models import Delivery, Request
 from plugin.runtime import Runtime
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_SECRET, make_settings
 
@@ -92,6 +94,14 @@ class Sender:
         return await self.client.post(
             path or f"/webhooks/{topic}", content=body, headers=headers_for(topic, body, **kw)
         )
+
+
+async def counts(db: Database) -> tuple[int, int]:
+    """(requests, deliveries) stored."""
+    async with db.session() as session:
+        requests = (await session.execute(select(func.count()).select_from(Request))).scalar_one()
+        deliveries = (await session.execute(select(func.count()).select_from(Delivery))).scalar_one()
+    return int(requests), int(deliveries)
 
 
 def build_runtime(db: Database, **overrides: object) -> Runtime:

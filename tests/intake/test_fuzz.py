@@ -9,14 +9,14 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from plugin.app import create_app
 from plugin.db import Database
 from plugin.intake.signature import sign
-from plugin.models import Base, Delivery, Request
+from plugin.models import Base
 from tests.conftest import TEST_SECRET
-from tests.intake.conftest import build_runtime
+from tests.intake.conftest import build_runtime, counts
 
 TOPICS = ["customers/data_request", "customers/redact", "shop/redact", "app/uninstalled", "orders/create"]
 
@@ -90,13 +90,6 @@ bodies = st.one_of(
 )
 
 
-async def _counts(db: Database) -> tuple[int, int]:
-    async with db.session() as session:
-        requests = (await session.execute(select(func.count()).select_from(Request))).scalar_one()
-        deliveries = (await session.execute(select(func.count()).select_from(Delivery))).scalar_one()
-    return int(requests), int(deliveries)
-
-
 async def _empty(db: Database) -> None:
     async with db.transaction() as session:
         for table in reversed(Base.metadata.sorted_tables):
@@ -123,15 +116,15 @@ def test_fuzzed_deliveries(backend: str, request: pytest.FixtureRequest) -> None
                 "X-Shopify-Hmac-Sha256": sign(body, TEST_SECRET if signed else "x"),
             }
             path = "/webhooks" if generic else f"/webhooks/{topic}"
-            before = runner.run(_counts(db))
+            before = runner.run(counts(db))
             response = runner.run(client.post(path, content=body, headers=headers))
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
             assert response.status_code < 500, response.text
             if not signed:
                 assert response.status_code in {401, 404}
-                assert runner.run(_counts(db)) == before
+                assert runner.run(counts(db)) == before
             elif response.status_code != 200:
-                assert runner.run(_counts(db)) == before
+                assert runner.run(counts(db)) == before
 
         try:
             check()

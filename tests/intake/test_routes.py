@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event, select
 
 from plugin.app import create_app
 from plugin.db import Database
@@ -26,15 +26,9 @@ from tests.intake.conftest import (
     Sender,
     body_of,
     build_runtime,
+    counts,
     headers_for,
 )
-
-
-async def counts(db: Database) -> tuple[int, int]:
-    async with db.session() as session:
-        requests = (await session.execute(select(func.count()).select_from(Request))).scalar_one()
-        deliveries = (await session.execute(select(func.count()).select_from(Delivery))).scalar_one()
-    return int(requests), int(deliveries)
 
 
 async def test_each_topic_is_stored_with_its_delivery(sender: Sender, runtime: Runtime) -> None:

@@ -7,7 +7,6 @@ import json
 import uuid
 
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from plugin.db import Database
@@ -15,9 +14,8 @@ from plugin.intake.headers import WebhookHeaders
 from plugin.intake.mapping import new_request
 from plugin.intake.payloads import parse
 from plugin.intake.store import Incoming, IntakeStore
-from plugin.models import Delivery, Request
 from plugin.runtime import Runtime
-from tests.intake.conftest import build_runtime
+from tests.intake.conftest import build_runtime, counts
 
 SHOP = "batch-shop.myshopify.com"
 
@@ -38,13 +36,6 @@ def incoming(runtime: Runtime, data_request_id: int, webhook_id: str | None = No
     payload = parse("customers/data_request", body)
     request = new_request("customers/data_request", payload, SHOP, runtime.vault, body)
     return Incoming(topic="customers/data_request", shop=SHOP, headers=headers, body=body, request=request)
-
-
-async def counts(db: Database) -> tuple[int, int]:
-    async with db.session() as session:
-        requests = (await session.execute(select(func.count()).select_from(Request))).scalar_one()
-        deliveries = (await session.execute(select(func.count()).select_from(Delivery))).scalar_one()
-    return int(requests), int(deliveries)
 
 
 async def test_a_burst_is_one_batch_with_in_batch_duplicates(db: Database) -> None:
