@@ -29,6 +29,7 @@ COMMAND_MODULES: list[str] = [
     "plugin.retention.cli",
     "plugin.sweeps.cli",
     "plugin.admin.cli",
+    "plugin.shopify.cli",
 ]
 
 
