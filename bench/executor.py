@@ -184,13 +184,13 @@ def report_scope(
     # Against the limit: the time the documented windows need at the least for this many calls
     # (each call at the earliest moment every window allows), over the time it really took.
     ideal = ideal_span(accepted, [(int(r * scale), per) for r, per in limits])
-    binds = ideal > 0.5
-    ratio = ideal / span if binds else 0.0
+    ratio = ideal / span
+    binds = ratio >= 0.5  # the limit, not the work, set the pace
     windows = ", ".join(f"{int(r * scale)}/{per:g}s" for r, per in limits)
     return (
         f"{key:<22} {accepted:>5} calls in {span:6.1f} s ({accepted / span:6.2f}/s); limits {windows} allow "
         f"them in {ideal:5.1f} s at best: ratio {ratio:4.2f}{'' if binds else ' (limit not binding)'}; "
-        f"over limit {stats['over_limit']}"
+        f"over limit {stats['over_limit']}" + (f" {stats.get('over_windows')}" if stats["over_limit"] else "")
     )
 
 

@@ -51,6 +51,7 @@ class ScopeStats:
     first: float | None = None
     last: float | None = None
     log: deque[float] = field(default_factory=deque)
+    over_windows: Counter[str] = field(default_factory=Counter)  # which window each refusal broke
 
 
 @dataclass
@@ -98,6 +99,7 @@ class FakeProviders:
             recent = [t for t in stats.log if t > now - per]
             if len(recent) >= allowed:
                 stats.over_limit += 1
+                stats.over_windows[f"{allowed}/{per:g}s"] += 1
                 # Retry-After: until the oldest call in the window leaves it.
                 return recent[-allowed] + per - now
         stats.log.append(now)
@@ -223,7 +225,13 @@ class FakeProviders:
             "purges": [[list_id, email, n] for (list_id, email), n in self.purges.items()],
             "max_in_flight": self.max_in_flight,
             "stats": {
-                key: {"calls": st.calls, "over_limit": st.over_limit, "first": st.first, "last": st.last}
+                key: {
+                    "calls": st.calls,
+                    "over_limit": st.over_limit,
+                    "over_windows": dict(st.over_windows),
+                    "first": st.first,
+                    "last": st.last,
+                }
                 for key, st in self.stats.items()
             },
         }
