@@ -1,0 +1,183 @@
+"""Gallra's own working data, newsletter tools, a sweep taken over by another instance, and a
+sweep that keeps failing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from plugin.crypto import Vault
+from plugin.db import Database
+from plugin.models import AdapterConnection, Request, Shop, Sweep
+from plugin.runtime import Runtime
+from plugin.shopify.records import CustomerRecord, OrderRecord
+from plugin.sweeps.parts import SweepParts
+from plugin.sweeps.run import MAX_ATTEMPTS, run_sweep
+from plugin.sweeps.runner import SweepLost
+from plugin.sweeps.wiring import shop_policy, sweep_planner
+from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
+from tests.sweeps.doubles import RecordingEnqueuer, stream
+from tests.sweeps.shopdata import NOW, POLICY_TOML, SHOP, TZ
+
+
+@pytest.fixture
+async def runtime(db: Database) -> AsyncIterator[Runtime]:
+    async with httpx.AsyncClient() as http:
+        yield Runtime(settings=make_settings(db.url), db=db, vault=Vault(TEST_ENCRYPTION_KEY), http=http)
+
+
+async def add_shop(runtime: Runtime, *connections: str) -> None:
+    async with runtime.db.transaction() as session:
+        session.add(Shop(domain=SHOP, country="SE", timezone=TZ, policy_toml=POLICY_TOML))
+        session.add(Sweep(shop_domain=SHOP, day="2026-11-01", dry_run=True, status="done"))
+        for adapter in connections:
+            session.add(AdapterConnection(shop_domain=SHOP, adapter=adapter, config_enc="x"))
+
+
+def parts(
+    orders: list[OrderRecord] | None = None, customers: list[CustomerRecord] | None = None
+) -> tuple[SweepParts, RecordingEnqueuer]:
+    enqueuer = RecordingEnqueuer()
+    return (
+        SweepParts(
+            orders=stream(orders or []),
+            customers=stream(customers or []),
+            plan=sweep_planner(shop_policy(POLICY_TOML, "SE")),
+            enqueue=enqueuer,
+        ),
+        enqueuer,
+    )
+
+
+async def test_gallras_own_request_data_past_its_period_is_purged(runtime: Runtime, vault: Vault) -> None:
+    await add_shop(runtime)
+    async with runtime.db.transaction() as session:
+        for n, (status, completed) in enumerate(
+            [
+                ("done", NOW - timedelta(days=90)),  # answered 90 days ago: past APP-1's 30 days
+                ("done", NOW - timedelta(days=5)),  # answered 5 days ago: kept
+                ("in_progress", None),  # still open: not a finished request, not touched
+            ]
+        ):
+            session.add(
+                Request(
+                    shop_domain=SHOP,
+                    kind="customer_redact",
+                    business_key=f"k{n}",
+                    email_enc=vault.encrypt(f"person{n}@example.com"),
+                    received_at=NOW - timedelta(days=120),
+                    due_at=NOW,
+                    status=status,
+                    completed_at=completed,
+                )
+            )
+    sweep_parts, enqueuer = parts()
+    report = await run_sweep(runtime, SHOP, now=NOW, parts=sweep_parts)
+
+    async with runtime.db.session() as session:
+        old = (await session.execute(select(Request.id).where(Request.business_key == "k0"))).scalar_one()
+    assert enqueuer.queued == [("gallra", "erase", f"request:{old}")]
+    own = report["tally"]["categories"]["app_request_data"]
+    assert (own["seen"], own["erase"], own["keep"]) == (2, 1, 1)
+    assert report["tally"]["own_records"] == 2
+
+
+async def test_an_expired_newsletter_address_goes_from_every_connected_newsletter_tool(
+    runtime: Runtime,
+) -> None:
+    await add_shop(runtime, "klaviyo", "postnord")
+    customers = [
+        # unsubscribed four years ago: the suppression entry's 3 years are over → erase everywhere
+        CustomerRecord(
+            id=77,
+            email_marketing_state="UNSUBSCRIBED",
+            marketing_updated_at=datetime(2022, 6, 1, tzinfo=UTC),
+            updated_at=datetime(2026, 6, 1, tzinfo=UTC),
+        ),
+    ]
+    sweep_parts, enqueuer = parts(customers=customers)
+    report = await run_sweep(runtime, SHOP, now=NOW, parts=sweep_parts)
+
+    assert set(enqueuer.queued) == {
+        ("shopify", "erase", "customer:77:marketing"),
+        ("klaviyo", "erase", "customer:77:marketing"),
+    }
+    assert report["tally"]["systems"]["klaviyo:erase"] == 1
+
+
+async def test_a_sweep_taken_over_by_another_instance_stops(runtime: Runtime) -> None:
+    await add_shop(runtime)
+    orders = [OrderRecord(id=i, name=f"#{i}", created_at=datetime(2014, 1, 2, tzinfo=UTC)) for i in range(30)]
+    sweep_parts, _enqueuer = parts(orders=orders)
+
+    def orders_then_taken_over() -> AsyncIterator[OrderRecord]:
+        """Between the first and second batch, another instance takes the sweep over (as it may
+        once this one's lease has run out, e.g. after a long stall)."""
+
+        async def gen() -> AsyncIterator[OrderRecord]:
+            async for n, order in _enumerate(sweep_parts.orders()):
+                if n == 12:
+                    async with runtime.db.transaction() as session:
+                        await session.execute(
+                            update(Sweep).where(Sweep.day == "2026-11-22").values(lease_owner="other")
+                        )
+                yield order
+
+        return gen()
+
+    taken_over = SweepParts(
+        orders=orders_then_taken_over,
+        customers=sweep_parts.customers,
+        plan=sweep_parts.plan,
+        enqueue=sweep_parts.enqueue,
+    )
+    with pytest.raises(SweepLost):
+        await run_sweep(runtime, SHOP, now=NOW, parts=taken_over, batch_size=10)
+    async with runtime.db.session() as session:
+        row = (await session.execute(select(Sweep).where(Sweep.day == "2026-11-22"))).scalar_one()
+    # The first batch was checkpointed; the instance that lost the sweep recorded nothing more.
+    assert row.lease_owner == "other" and row.progress["position"]["orders_done"] == 10
+
+
+async def _enumerate(stream: AsyncIterator[OrderRecord]) -> AsyncIterator[tuple[int, OrderRecord]]:
+    n = 0
+    async for item in stream:
+        yield n, item
+        n += 1
+
+
+async def test_a_sweep_that_keeps_failing_is_given_up_for_the_day(runtime: Runtime) -> None:
+    await add_shop(runtime)
+
+    class Broken(Exception):
+        pass
+
+    def broken_stream() -> AsyncIterator[OrderRecord]:
+        async def gen() -> AsyncIterator[OrderRecord]:
+            raise Broken
+            yield  # pragma: no cover
+
+        return gen()
+
+    sweep_parts, _enqueuer = parts()
+    failing = SweepParts(
+        orders=broken_stream,
+        customers=sweep_parts.customers,
+        plan=sweep_parts.plan,
+        enqueue=sweep_parts.enqueue,
+    )
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        with pytest.raises(Broken):
+            await run_sweep(runtime, SHOP, now=NOW + timedelta(minutes=6 * attempt), parts=failing)
+    async with runtime.db.session() as session:
+        row = (await session.execute(select(Sweep).where(Sweep.day == "2026-11-22"))).scalar_one()
+    assert (
+        row.status == "failed" and row.report["error"] == "Broken" and row.report["attempts"] == MAX_ATTEMPTS
+    )
+    # Failed for today: the clock does not start it again until tomorrow.
+    again = await run_sweep(runtime, SHOP, now=NOW + timedelta(hours=3), parts=failing)
+    assert again["already"] is True and again["status"] == "failed"
