@@ -207,6 +207,11 @@ EN: dict[str, str] = {
     "policy.force_who": "Who decides",
     "policy.force_why": "Why (recorded as evidence)",
     "policy.no_overrides": "No overrides: the preset applies as it is.",
+    "policy.refused": "Not saved: {reason}",
+    "policy.refused_minimum": (
+        "Not saved: {reason}. To shorten a legal minimum anyway, tick the box below and say who"
+        " decides and why."
+    ),
     "policy.start_order": "An order placed today:",
     "policy.start_delivered": "Delivered today:",
     "policy.start_activity": "Last active today:",
@@ -437,6 +442,11 @@ SV: dict[str, str] = {
     "policy.force_who": "Vem beslutar",
     "policy.force_why": "Varför (loggas som bevis)",
     "policy.no_overrides": "Inga egna regler: landets regler gäller.",
+    "policy.refused": "Inte sparat: {reason}",
+    "policy.refused_minimum": (
+        "Inte sparat: {reason}. För att ändå korta lagens minimum, kryssa i rutan nedan och ange vem som"
+        " beslutar och varför."
+    ),
     "policy.start_order": "En order som läggs i dag:",
     "policy.start_delivered": "Levererat i dag:",
     "policy.start_activity": "Senast aktiv i dag:",

@@ -391,15 +391,19 @@ async def policy_page(
 
 async def policy_form(request: Request, ctx: AdminContext) -> Response:
     from plugin.admin import actions, policy_view
-    from plugin.retention import PolicyError
+    from plugin.retention import PolicyError, StatutoryMinimumError
 
     form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
     try:
         policy = policy_view.from_form(form)
         await actions.save_policy(ctx.runtime, ctx.shop_domain, policy)
+    except StatutoryMinimumError as exc:
+        problem = translate(ctx.lang, "policy.refused_minimum", reason=str(exc))
+        return await policy_page(request, ctx, problem=problem, status_code=422, form=form)
     except PolicyError as exc:
         # Re-show the form with the engine's reason (it names the rule and the law, no values).
-        return await policy_page(request, ctx, problem=str(exc), status_code=422, form=form)
+        problem = translate(ctx.lang, "policy.refused", reason=str(exc))
+        return await policy_page(request, ctx, problem=problem, status_code=422, form=form)
     except actions.NotFound:
         return not_found(ctx)
     return back_to("/admin/policy", ctx, "policy_saved")

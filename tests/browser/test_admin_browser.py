@@ -71,6 +71,14 @@ async def test_shop_owner_flow_in_chromium(browser: Browser, runtime: Runtime) -
         assert state == "pending"
         await shot(page, "request-retried", "1280")
 
+        # An e-mailed erasure request, confirmed by the processor: recorded with a note.
+        await page.fill(f"#note-{a.email_step}", "PostNord replied by e-mail")
+        await page.click(f"#step-{a.email_step} button:has-text('Mark confirmed')")
+        await page.wait_for_selector("text=The step is marked as confirmed.")
+        async with runtime.db.session() as session:
+            confirmed = (await session.execute(select(Step).where(Step.id == a.email_step))).scalar_one()
+        assert (confirmed.state, confirmed.outcome) == ("done", "confirmed")
+
         async with page.expect_download() as info:
             await page.click("a[data-download]")
         download = await info.value
@@ -82,6 +90,15 @@ async def test_shop_owner_flow_in_chromium(browser: Browser, runtime: Runtime) -
         await nav(page, "Retention", "Retention policy")
         assert "An order placed today:" in await page.inner_text("main")
         await shot(page, "policy", "1280")
+        # Shortening the bookkeeping period below the law's seven years is refused with the reason.
+        await page.click("text=Edit the policy")
+        await page.fill("input[name='period.SE-1']", "3y")
+        await page.click("form[action='/admin/policy'] button[type=submit]")
+        await page.wait_for_selector(".banner.bad")
+        assert "statutory minimum" in await page.inner_text(".banner.bad")
+        await shot(page, "policy-refused", "1280")
+        # The refusal is a 422 on purpose; the browser reports that status as a console error.
+        problems[:] = [p for p in problems if "status of 422" not in p]
         await nav(page, "Connections", "Connections")
         assert "xkeysib-secret" not in await page.content()
         await shot(page, "adapters", "1280")
