@@ -107,7 +107,8 @@ def page(
     flash = request.query_params.get("done")
     local = env.overlay()
     local.filters["date"] = lambda value: _local(value, zone, "%Y-%m-%d")
-    local.filters["datetime"] = lambda value: _local(value, zone, "%Y-%m-%d %H:%M")
+    # The zone's abbreviation (CET, EEST, UTC) says whose clock the time is on.
+    local.filters["datetime"] = lambda value: _local(value, zone, "%Y-%m-%d %H:%M %Z")
     local.filters["counts"] = counts
     html = local.get_template(template).render(
         t=t,
