@@ -180,3 +180,52 @@ async def test_export_has_the_customer_and_orders(store: Any, client_factory: An
     assert exported["customer"]["email_marketing"] == "SUBSCRIBED"
     (order,) = exported["orders"]
     assert order["id"] == 299938 and order["shipments"][0]["tracking_number"] == "RR123SE"
+
+
+async def test_built_for_a_shop_through_its_stored_token(store: Any, sqlite_db: Any) -> None:
+    """`plugin.connections.build_adapter` gives the adapter a client on the shop's stored token."""
+    from plugin import connections
+    from plugin.crypto import Vault
+    from plugin.models import Shop
+    from plugin.runtime import Runtime
+    from tests.conftest import TEST_ENCRYPTION_KEY
+
+    async with httpx.AsyncClient() as http:
+        runtime = Runtime(
+            settings=make_settings(sqlite_db.url), db=sqlite_db, vault=Vault(TEST_ENCRYPTION_KEY), http=http
+        )
+        async with sqlite_db.transaction() as session:
+            session.add(
+                Shop(
+                    domain=SHOP,
+                    name="Butik A",
+                    timezone="Europe/Stockholm",
+                    access_token_enc=runtime.vault.encrypt("shpat_a"),
+                )
+            )
+            session.add(Shop(domain="gone.myshopify.com", name="Gone", status="active"))
+            session.add(
+                Shop(
+                    domain="expired.myshopify.com",
+                    name="Expired",
+                    access_token_enc=runtime.vault.encrypt("shpat_old"),
+                    access_token_expires_at=datetime(2020, 1, 1, tzinfo=UTC),
+                )
+            )
+        async with sqlite_db.session() as session:
+            shop = await connections.get_shop(session, SHOP)
+            gone = await connections.get_shop(session, "gone.myshopify.com")
+            assert shop is not None and gone is not None
+            adapter = await connections.build_adapter(runtime, session, shop, "shopify", step_id=1)
+            with pytest.raises(connections.NotConfigured):
+                await connections.build_adapter(runtime, session, gone, "shopify")
+            expired = await connections.get_shop(session, "expired.myshopify.com")
+            assert expired is not None
+            stale = await connections.build_adapter(runtime, session, expired, "shopify")
+        with pytest.raises(AuthFailed, match="reinstall the app"):
+            await stale.find(ANNA)
+
+        held = await adapter.find(ANNA)
+        await adapter.check()
+
+    assert any(h.ref == f"customer:{CUSTOMER}" for h in held)
