@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
 import httpx
 from sqlalchemy import select, update
@@ -301,3 +302,50 @@ async def test_expired_and_internal_artifacts_are_not_downloads(
     html = (await get_page(client, runtime, SHOP_A, f"/admin/requests/{a.open_request}")).text
     assert f"/admin/artifacts/{expired.id}" not in html and f"/admin/artifacts/{part.id}" not in html
     assert f"/admin/artifacts/{a.certificate}" in html
+
+
+async def test_testing_a_connection_records_the_outcome_without_secrets(
+    client: httpx.AsyncClient, runtime: Runtime, shops: tuple[Seeded, Seeded]
+) -> None:
+    import respx
+
+    headers = bearer(runtime, SHOP_A)
+    await client.put("/admin/api/adapters/brevo", headers=headers, json={"api_key": "xkeysib-good"})
+    with respx.mock(assert_all_called=True) as mock:
+        mock.get("https://api.brevo.com/v3/account").respond(200, json={"email": "x"})
+        ok = await client.post("/admin/api/adapters/brevo/check", headers=headers)
+    assert ok.json() == {"ok": True, "message": "ok"}
+    with respx.mock(assert_all_called=True) as mock:
+        mock.get("https://api.brevo.com/v3/account").respond(401, json={"code": "unauthorized"})
+        page = await post_form(client, runtime, SHOP_A, "/admin/adapters/brevo/check", {}, csrf_from=SHOP_A)
+    assert page.status_code == 303
+    async with runtime.db.session() as session:
+        rows = {
+            row.shop_domain: row
+            for row in (
+                await session.execute(select(AdapterConnection).where(AdapterConnection.adapter == "brevo"))
+            ).scalars()
+        }
+    assert rows[SHOP_A].status == "error" and "xkeysib-good" not in (rows[SHOP_A].last_error or "")
+    assert rows[SHOP_B].last_error == "brevo: credentials rejected (check api_key)"  # untouched
+    html = (await get_page(client, runtime, SHOP_A, "/admin/adapters")).text
+    assert "xkeysib-good" not in html and rows[SHOP_A].last_error in html
+
+
+async def test_policy_and_preview_through_the_api(
+    client: httpx.AsyncClient, runtime: Runtime, shops: tuple[Seeded, Seeded], shopify_fake: Any
+) -> None:
+    shopify_fake.add_shop(SHOP_A)
+    headers = bearer(runtime, SHOP_A)
+    policy = (await client.get("/admin/api/policy", headers=headers)).json()
+    assert policy["preset"] == "SE"
+    se1 = next(line for line in policy["timeline"] if line["rule_id"] == "SE-1")
+    assert se1["statutory"] and se1["period"] == "7y"
+    preview = await client.post("/admin/api/sweeps/preview", headers=headers)
+    assert preview.status_code == 200
+    assert preview.json()["sweep"]["dry_run"] is True
+    sweeps = (await client.get("/admin/api/sweeps", headers=headers)).json()["sweeps"]
+    assert {sweep["dry_run"] for sweep in sweeps} == {True, False}
+    # Shop B saw no preview.
+    b_sweeps = (await client.get("/admin/api/sweeps", headers=bearer(runtime, SHOP_B))).json()["sweeps"]
+    assert [sweep["dry_run"] for sweep in b_sweeps] == [False]
