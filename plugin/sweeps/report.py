@@ -167,14 +167,14 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         f"  read {tally.orders} orders, {tally.customers} customers, {tally.own_records} Gallra records"
         f" -> {tally.holdings} holdings"
     )
-    verb = "would erase" if report.get("dry_run") else "erase"
-    header = f"  {'category':<18} {'seen':>9} {verb:>12} {'reduce':>8} {'keep':>9} {'undecided':>9}"
+    erase, reduce = ("would erase", "would reduce") if report.get("dry_run") else ("erase", "reduce")
+    header = f"  {'category':<18} {'seen':>9} {erase:>12} {reduce:>12} {'keep':>9} {'undecided':>9}"
     header += f" {'done before':>11}  next expiry"
     lines.append(header)
     for name in sorted(tally.categories):
         t = tally.categories[name]
         lines.append(
-            f"  {name:<18} {t.seen:>9} {t.erase:>12} {t.reduce:>8} {t.keep:>9} {t.undecided:>9}"
+            f"  {name:<18} {t.seen:>9} {t.erase:>12} {t.reduce:>12} {t.keep:>9} {t.undecided:>9}"
             f" {t.actioned_before:>11}  {t.next_expiry.isoformat() if t.next_expiry else '-'}"
         )
     expiry = tally.next_expiry()
