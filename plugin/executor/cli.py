@@ -47,8 +47,9 @@ def worker(
     drain: Annotated[bool, typer.Option("--drain", help="Exit once nothing is due.")] = False,
     clocks: Annotated[bool, typer.Option(help="Also run the clocks (sweeps, deadlines, reclaim).")] = True,
 ) -> None:
-    """Run an executor worker: claim due requests and steps, run them, record outcomes. Any number
-    of workers (and `gallra serve` instances) can share one PostgreSQL database."""
+    """Run an executor worker: claim due requests and steps, run them, record outcomes.
+
+    Any number of workers (and `gallra serve` instances) can share one PostgreSQL database."""
     logging.basicConfig(
         level=load_settings().log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
