@@ -127,6 +127,8 @@ def test_serve_simulate_and_list(served: tuple[str, subprocess.Popen[str], Path]
     # another shop: a shop/redact erases everything Gallra holds for its shop, requests included
     again = gallra("simulate", "shop/redact", "--shop", "gone-shop.myshopify.com", "--url", url, cwd=cwd)
     assert "HTTP 200 stored; ledger request: 2" in again.stdout
+    repeated = gallra("simulate", "shop/redact", "--shop", "gone-shop.myshopify.com", "--url", url, cwd=cwd)
+    assert "HTTP 200 duplicate; ledger request: 2" in repeated.stdout
     bad_topic = gallra(
         "simulate", "orders/create", "--shop", "demo-shop.myshopify.com", "--url", url, cwd=cwd
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 import uuid
@@ -24,7 +25,8 @@ def build_payload(
     topic: str, shop: str, customer_id: int | None, email: str | None, phone: str | None, orders: list[int]
 ) -> dict[str, Any]:
     """The payload Shopify documents for `topic` (shopify.dev privacy-law-compliance)."""
-    shop_id = random.randint(1, 10**9)
+    # The same shop always has the same id, so repeating a simulation is a duplicate, as it would be.
+    shop_id = int(hashlib.sha256(shop.encode()).hexdigest()[:8], 16)
     customer = {"id": customer_id, "email": email, "phone": phone}
     if topic == "customers/data_request":
         return {

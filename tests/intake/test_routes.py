@@ -211,6 +211,14 @@ async def test_duplicates_sequential(sender: Sender, db: Database) -> None:
     assert await counts(db) == (2, 2)
 
 
+async def test_reused_webhook_id_with_another_body_creates_nothing(sender: Sender, db: Database) -> None:
+    first = await sender.send("customers/data_request", DATA_REQUEST, webhook_id="reused")
+    other = {**DATA_REQUEST, "data_request": {"id": 123456}}
+    again = await sender.send("customers/data_request", other, webhook_id="reused")
+    assert again.json() == {"status": "duplicate", "request_id": first.json()["request_id"]}
+    assert await counts(db) == (1, 1)
+
+
 async def test_duplicate_business_keys(sender: Sender, db: Database) -> None:
     await sender.send("customers/redact", CUSTOMER_REDACT)
     shuffled = {**CUSTOMER_REDACT, "orders_to_redact": [220458, 299938, 280263]}
