@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.http import backoff_delay
 from plugin.crypto import Vault
-from plugin.models import OutboxMessage, utcnow
+from plugin.models import OutboxMessage, Step, utcnow
 from plugin.runtime import Runtime
 from plugin.settings import Settings
 
@@ -356,12 +356,23 @@ async def send_reminders(
 async def find_message(
     session: AsyncSession, shop_domain: str, reference_or_step_id: str | int
 ) -> OutboxMessage | None:
+    """By reference, or by step id: the step's own message, else the one it shared with a sibling
+    step (several shipments, one e-mail), found through the reference the step recorded."""
     query = select(OutboxMessage).where(OutboxMessage.shop_domain == shop_domain)
     if isinstance(reference_or_step_id, int) or str(reference_or_step_id).isdigit():
-        query = query.where(OutboxMessage.step_id == int(reference_or_step_id))
-    else:
-        query = query.where(OutboxMessage.reference == str(reference_or_step_id).strip().upper())
-    return await session.scalar(query.order_by(OutboxMessage.id).limit(1))
+        step_id = int(reference_or_step_id)
+        found = await session.scalar(query.where(OutboxMessage.step_id == step_id).limit(1))
+        if found is not None:
+            return found
+        reference = await session.scalar(
+            select(Step.provider_ref).where(Step.id == step_id, Step.shop_domain == shop_domain)
+        )
+        if not reference:
+            return None
+        return await session.scalar(query.where(OutboxMessage.reference == reference))
+    return await session.scalar(
+        query.where(OutboxMessage.reference == str(reference_or_step_id).strip().upper())
+    )
 
 
 async def mark_confirmed(

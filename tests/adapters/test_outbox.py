@@ -225,3 +225,34 @@ async def test_confirm_by_step_id_is_idempotent(runtime: Runtime) -> None:
         when = first.confirmed_at
         again = await mark_confirmed(session, SHOP_A, "77")
     assert again is not None and again.confirmed_at == when
+
+
+async def test_confirming_a_step_that_shared_its_message_confirms_that_message(runtime: Runtime) -> None:
+    from plugin.models import Request, Step
+
+    key = "postnord:erase:7:shipment:1:A,shipment:2:B"
+    first = await queue(runtime, step_id=None, dedupe_key=key)  # the sibling step's message
+    async with runtime.db.transaction() as session:
+        request = Request(shop_domain=SHOP_A, kind="customer_redact", business_key="c7", due_at=utcnow())
+        session.add(request)
+        await session.flush()
+        step = Step(
+            request_id=request.id,
+            shop_domain=SHOP_A,
+            key="postnord:erase:2",
+            system="postnord",
+            action="erase",
+        )
+        session.add(step)
+        await session.flush()
+        step_id = step.id
+    shared = await queue(runtime, step_id=step_id, dedupe_key=key)
+    assert shared == first
+    async with runtime.db.transaction() as session:
+        (await session.get(Step, step_id)).provider_ref = shared  # type: ignore[union-attr]
+
+    async with runtime.db.transaction() as session:
+        assert await mark_confirmed(session, SHOP_B, step_id) is None  # another shop's step id: nothing
+        confirmed = await mark_confirmed(session, SHOP_A, step_id)
+
+    assert confirmed is not None and confirmed.reference == first and confirmed.status == "confirmed"
