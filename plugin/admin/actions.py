@@ -15,10 +15,16 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.base import AdapterError
+from adapters.registry import UnknownAdapter
+from plugin import connections, evidence
 from plugin.admin import queries
-from plugin.admin.services import Unavailable, provided
+from plugin.admin.policy_view import describe
+from plugin.executor import steps
 from plugin.models import AdapterConnection, Artifact, Evidence, Shop, utcnow
+from plugin.retention import Policy
 from plugin.runtime import Runtime
+from plugin.sweeps import preview
 
 NOTE_LIMIT = 500
 
@@ -50,15 +56,17 @@ async def _on_step(
 
 async def retry_step(runtime: Runtime, shop_domain: str, step_id: int) -> int:
     """Hand a failed step back to the executor; returns its request's id."""
-    retry = provided("plugin.executor.steps", "retry_step")
     return await _on_step(
-        runtime, shop_domain, step_id, "failed", lambda session: retry(session, shop_domain, step_id)
+        runtime,
+        shop_domain,
+        step_id,
+        "failed",
+        lambda session: steps.retry_step(session, shop_domain, step_id),
     )
 
 
 async def confirm_step(runtime: Runtime, shop_domain: str, step_id: int, note: str) -> int:
     """Record that a processor confirmed an e-mailed erasure request; returns the request's id."""
-    confirm = provided("plugin.executor.steps", "confirm_step")
     note = note.strip()[:NOTE_LIMIT]
     if not note:
         raise Refused("a note saying who confirmed, and how, is required")
@@ -68,16 +76,12 @@ async def confirm_step(runtime: Runtime, shop_domain: str, step_id: int, note: s
         shop_domain,
         step_id,
         "awaiting_confirmation",
-        lambda session: confirm(session, shop_domain, step_id, note, vault=runtime.vault),
+        lambda session: steps.confirm_step(session, shop_domain, step_id, note, vault=runtime.vault),
     )
 
 
-async def verify_evidence(session: AsyncSession, shop_domain: str) -> Any | None:
-    try:
-        verify = provided("plugin.evidence", "verify")
-    except Unavailable:
-        return None
-    return await verify(session, shop_domain)
+async def verify_evidence(session: AsyncSession, shop_domain: str) -> evidence.VerifyResult:
+    return await evidence.verify(session, shop_domain)
 
 
 async def artifact(runtime: Runtime, shop_domain: str, artifact_id: int) -> tuple[Artifact, bytes]:
@@ -179,17 +183,13 @@ async def set_connection_flags(
             setattr(row, key, value)
 
 
-async def preview_sweep(runtime: Runtime, shop_domain: str) -> Any:
-    preview = provided("plugin.sweeps", "preview")
+async def preview_sweep(runtime: Runtime, shop_domain: str) -> dict[str, Any]:
     return await preview(runtime, shop_domain)
 
 
-async def save_policy(runtime: Runtime, shop_domain: str, policy: Any) -> None:
+async def save_policy(runtime: Runtime, shop_domain: str, policy: Policy) -> None:
     """Store the shop's policy; record the change, and any forced statutory shortening with who and
     why, in the evidence log in the same transaction."""
-    from plugin.admin.policy_view import describe
-
-    append = provided("plugin.evidence", "append")
     async with runtime.db.transaction() as session:
         shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
         if shop is None:
@@ -197,31 +197,23 @@ async def save_policy(runtime: Runtime, shop_domain: str, policy: Any) -> None:
         shop.policy_toml = policy.to_toml()
         summary = describe(policy)
         summary.pop("toml", None)
-        await append(session, shop_domain, "policy_changed", summary)
+        await evidence.append(session, shop_domain, "policy_changed", summary)
 
 
 async def connect(runtime: Runtime, shop_domain: str, adapter: str, values: dict[str, Any]) -> None:
     """Store an adapter's settings encrypted (merged with what is stored, so a secret left empty on
     a later edit keeps its stored value)."""
-    configure = provided("plugin.connections", "configure")
-    problem = provided("plugin.connections", "ConnectionProblem")
-    from adapters.registry import UnknownAdapter
-
     async with runtime.db.transaction() as session:
         try:
-            await configure(runtime, session, shop_domain, adapter, values)
+            await connections.configure(runtime, session, shop_domain, adapter, values)
         except UnknownAdapter:
             raise NotFound("adapter") from None
-        except problem as exc:
+        except connections.ConnectionProblem as exc:
             raise Refused(str(exc)) from None
 
 
 async def check(runtime: Runtime, shop_domain: str, adapter: str) -> tuple[bool, str]:
     """Test one connection now and record the result on it (status, time, error without secrets)."""
-    build_adapter = provided("plugin.connections", "build_adapter")
-    from adapters.base import AdapterError
-
-    connections = provided("plugin.connections", "ConnectionProblem")
     async with runtime.db.transaction() as session:
         shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
         row = (
@@ -234,10 +226,10 @@ async def check(runtime: Runtime, shop_domain: str, adapter: str) -> tuple[bool,
         if shop is None or row is None:
             raise NotFound("connection")
         try:
-            built = await build_adapter(runtime, session, shop, adapter)
+            built = await connections.build_adapter(runtime, session, shop, adapter)
             await built.check()
             ok, message = True, "ok"
-        except (AdapterError, connections) as exc:
+        except (AdapterError, connections.ConnectionProblem) as exc:
             ok, message = False, str(exc)
         row.status = "ok" if ok else "error"
         row.last_checked_at = utcnow()

@@ -18,7 +18,6 @@ from plugin.admin import actions, queries
 from plugin.admin.auth import AdminContext, NotAuthenticated, authenticate_api
 from plugin.admin.headers import secure
 from plugin.admin.render import counts, mask_email
-from plugin.admin.services import Unavailable
 from plugin.models import Request as LedgerRequest
 from plugin.models import Step, Sweep, utcnow
 
@@ -45,8 +44,6 @@ def authenticated_api(handler: ApiHandler) -> Callable[[Request], Awaitable[Resp
             return answer({"error": "not_found"}, 404, ctx.shop_domain)
         except actions.Refused as exc:
             return answer({"error": "refused", "reason": str(exc)}, 409, ctx.shop_domain)
-        except Unavailable as exc:
-            return answer({"error": "unavailable", "reason": str(exc)}, 503, ctx.shop_domain)
 
     return endpoint
 
@@ -209,8 +206,6 @@ async def sweeps(request: Request, ctx: AdminContext) -> Response:
 async def preview(request: Request, ctx: AdminContext) -> Response:
     try:
         await actions.preview_sweep(ctx.runtime, ctx.shop_domain)
-    except Unavailable:
-        raise
     except Exception as exc:  # class name only: the sweep's own report holds the details
         return answer({"error": "preview_failed", "reason": type(exc).__name__}, 502, ctx.shop_domain)
     async with ctx.runtime.db.session() as session:
@@ -224,9 +219,7 @@ async def evidence(request: Request, ctx: AdminContext) -> Response:
         verified = await actions.verify_evidence(session, ctx.shop_domain)
     return answer(
         {
-            "verified": None
-            if verified is None
-            else {
+            "verified": {
                 "ok": verified.ok,
                 "entries": verified.entries,
                 "first_broken_seq": verified.first_broken_seq,

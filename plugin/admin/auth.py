@@ -25,6 +25,7 @@ from plugin.models import Shop
 from plugin.runtime import Runtime
 from plugin.shopify.session_token import InvalidSessionToken, SessionClaims, verify_session_token
 from plugin.shopify.shop_domain import valid_shop_domain
+from plugin.shopify.tokens import exchange_session_token
 
 log = logging.getLogger("gallra.admin")
 
@@ -103,13 +104,6 @@ async def _first_open(runtime: Runtime, claims: SessionClaims, request: Request)
     the session token for one (the Shopify stage owns the exchange and the shop row)."""
     if runtime.settings.dev:
         return None  # no Shopify to exchange with in development
-    from plugin.admin.services import Unavailable, provided
-
-    try:
-        exchange = provided("plugin.shopify.tokens", "exchange_session_token")
-    except Unavailable:
-        log.warning("token exchange not available in this build; shop row not created")
-        return None
     token = bearer_token(request) or request.query_params.get(TOKEN_FIELD)
     if not token:
         form = await request.form()
@@ -118,7 +112,7 @@ async def _first_open(runtime: Runtime, claims: SessionClaims, request: Request)
     if not token:
         return None
     try:
-        await exchange(runtime, claims, token)
+        await exchange_session_token(runtime, claims, token)
     except Exception as exc:  # the page still renders; the class name says what failed
         log.warning("token exchange failed for a shop: %s", type(exc).__name__)
         return None

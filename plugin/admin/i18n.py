@@ -228,13 +228,8 @@ EN: dict[str, str] = {
     "preset.DK": "Denmark",
     "preset.DE": "Germany",
     "preset.STRICTEST": "Strictest of all (no country preset)",
-    "missing.sweeps": "Sweep previews are not part of this build yet.",
-    "missing.verify": "Verification is not part of this build yet.",
-    "missing.retention": "The retention engine is not part of this build yet.",
-    "missing.connections": "Saving connections is not part of this build yet.",
     "error.not_found": "Not found.",
     "error.forbidden": "This form has expired or did not come from Gallra. Reload the page and try again.",
-    "error.unavailable": "This action is not available in this build yet.",
     "error.preview": "The preview could not run ({what}). Nothing was changed.",
 }
 
@@ -463,13 +458,8 @@ SV: dict[str, str] = {
     "preset.DK": "Danmark",
     "preset.DE": "Tyskland",
     "preset.STRICTEST": "Strängast av alla (inget land)",
-    "missing.sweeps": "Provkörning finns inte i den här versionen än.",
-    "missing.verify": "Kontroll av kedjan finns inte i den här versionen än.",
-    "missing.retention": "Gallringsmotorn finns inte i den här versionen än.",
-    "missing.connections": "Att spara kopplingar finns inte i den här versionen än.",
     "error.not_found": "Hittades inte.",
     "error.forbidden": "Formuläret har gått ut eller kom inte från Gallra. Ladda om sidan och försök igen.",
-    "error.unavailable": "Den här åtgärden finns inte i den här versionen än.",
     "error.preview": "Provkörningen kunde inte köras ({what}). Ingenting ändrades.",
 }
 

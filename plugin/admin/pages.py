@@ -26,7 +26,6 @@ from plugin.admin.chart import render as render_chart
 from plugin.admin.headers import secure
 from plugin.admin.i18n import MONTHS, translate
 from plugin.admin.render import bounce, mask_email, page, plan_rows
-from plugin.admin.services import Unavailable, available
 from plugin.models import utcnow
 
 log = logging.getLogger("gallra.admin")
@@ -69,10 +68,7 @@ def authenticated_form(handler: PageHandler) -> Endpoint:
         except CsrfRejected:
             lang = lang_for(request.query_params.get("locale"))
             return _plain(403, translate(lang, "error.forbidden"), None)
-        try:
-            return await handler(request, ctx)
-        except Unavailable:
-            return _plain(503, translate(ctx.lang, "error.unavailable"), ctx.shop_domain)
+        return await handler(request, ctx)
 
     return endpoint
 
@@ -173,7 +169,6 @@ async def sweeps_page(request: Request, ctx: AdminContext, *, problem: str | Non
         title_key="nav.sweeps",
         rows=rows,
         next_sweep=queries.next_sweep_at(ctx.shop, utcnow()),
-        can_preview=available("plugin.sweeps", "preview"),
         problem=problem,
     )
 
@@ -232,8 +227,6 @@ async def preview_form(request: Request, ctx: AdminContext) -> Response:
 
     try:
         await actions.preview_sweep(ctx.runtime, ctx.shop_domain)
-    except Unavailable:
-        raise
     except Exception as exc:  # the page says it failed and why, by class name only
         log.warning("sweep preview failed for a shop: %s", type(exc).__name__)
         response = await sweeps_page(
@@ -356,8 +349,6 @@ async def adapters_page(request: Request, ctx: AdminContext, *, problem: str | N
         shopify_connected=bool(
             ctx.shop is not None and ctx.shop.access_token_enc and ctx.shop.status == "active"
         ),
-        can_connect=available("plugin.connections", "configure"),
-        can_check=available("plugin.connections", "build_adapter"),
         problem=problem,
     )
 
