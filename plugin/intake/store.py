@@ -275,7 +275,8 @@ class IntakeStore:
     async def _write(self, batch: list[_Pending]) -> None:
         items = [p.item for p in batch]
         try:
-            if self._runtime.db.is_sqlite:
+            # An in-memory SQLite database exists only behind its own engine: write through that.
+            if self._runtime.db.is_sqlite and ":memory:" not in self._runtime.db.url:
                 answers = await asyncio.to_thread(self._write_sqlite, items)
             else:
                 async with self._runtime.db.sessions() as session, session.begin():
