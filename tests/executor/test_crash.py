@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from bench.providers import FakeProviders, ProviderServer
@@ -30,7 +31,7 @@ EMAILS = [f"c{i}@example.se" for i in range(6)]
 VICTIM = EMAILS[3]
 
 
-def _start_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+def _start_worker(env: dict[str, str], cwd: Path, concurrency: int = 1) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -38,7 +39,7 @@ def _start_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
             "plugin.cli",
             "worker",
             "--concurrency",
-            "1",
+            str(concurrency),
             "--lease-seconds",
             "3",
             "--poll-seconds",
@@ -58,9 +59,19 @@ async def _statuses(db: Database) -> dict[str, str]:
     return {key: status for key, status in rows}
 
 
-async def test_sigkill_mid_request_then_restart_erases_each_once(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database the worker processes can reach: a fresh SQLite file, or the test PostgreSQL
+    database (emptied by the `pg_db` fixture)."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_db").url)
     url = f"sqlite+aiosqlite:///{tmp_path / 'gallra.db'}"
     upgrade(url)
+    return url
+
+
+async def test_sigkill_mid_request_then_restart_erases_each_once(tmp_path: Path, database_url: str) -> None:
+    url = database_url
     db = Database(url)
     runtime = Runtime(
         settings=make_settings(url), db=db, vault=Vault(TEST_ENCRYPTION_KEY), http=httpx.AsyncClient()
@@ -126,3 +137,49 @@ async def test_sigkill_mid_request_then_restart_erases_each_once(tmp_path: Path)
     assert (victim_step.state, victim_step.attempts) == ("done", 2)  # the killed attempt counted
     await runtime.http.aclose()
     await db.dispose()
+
+
+async def test_two_worker_processes_on_postgres_erase_each_once(pg_db: Database, tmp_path: Path) -> None:
+    """Two `gallra worker` processes against one PostgreSQL database share the work and never run
+    a step twice."""
+    url = pg_db.url
+    runtime = Runtime(
+        settings=make_settings(url), db=pg_db, vault=Vault(TEST_ENCRYPTION_KEY), http=httpx.AsyncClient()
+    )
+    emails = [f"p{i}@example.se" for i in range(24)]
+    providers = FakeProviders(latency=0.02, profiles=set(emails))
+    with ProviderServer(providers) as server:
+        async with pg_db.transaction() as session:
+            session.add(Shop(domain=SHOP, name="Two", country="SE", timezone="Europe/Stockholm"))
+            await configure(
+                runtime, session, SHOP, "klaviyo", {"api_key": "pk_test", "base_url": f"{server.url}/klaviyo"}
+            )
+        for email in emails:
+            await add_request(runtime, email=email, domain=SHOP, key=email)
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "SHOPIFY_API_KEY": "test-client-id",
+            "SHOPIFY_API_SECRET": "hush",
+            "GALLRA_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
+            "GALLRA_LOG_LEVEL": "WARNING",
+        }
+        workers = [_start_worker(env, tmp_path, concurrency=4) for _ in range(2)]
+        try:
+            deadline = time.monotonic() + 120
+            while set((await _statuses(pg_db)).values()) != {"done"}:
+                for worker in workers:
+                    assert worker.poll() is None, worker.stderr.read().decode() if worker.stderr else ""
+                assert time.monotonic() < deadline, f"not finished: {await _statuses(pg_db)}"
+                await asyncio.sleep(0.2)
+        finally:
+            for worker in workers:
+                worker.send_signal(signal.SIGTERM)
+            for worker in workers:
+                worker.wait(timeout=20)
+    assert dict(providers.deletions) == {email: 1 for email in emails}
+    async with pg_db.session() as session:
+        repeated = (await session.execute(select(Step.id).where(Step.attempts > 1))).all()
+        assert (await evidence.verify(session, SHOP)).ok
+    assert repeated == []
+    await runtime.http.aclose()
