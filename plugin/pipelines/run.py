@@ -169,12 +169,14 @@ async def finalize_request(ctx: ExecContext, request_id: int) -> None:
         request = await _leased(session, ctx, request_id)
         if request is None:
             return
+        request.lease_owner = request.lease_expires_at = None
+        if request.status != "finalizing":
+            # A hold came due meanwhile and queued new work: finalise again once that is done.
+            return
         shop = await load_shop(session, request.shop_domain)
         if finalize is not None:
             await finalize(ctx, session, request, shop)
-        now = utcnow()
-        request.status, request.completed_at = "done", now
-        request.lease_owner = request.lease_expires_at = None
+        request.status, request.completed_at = "done", utcnow()
         await evidence.append(session, request.shop_domain, "request_done", {"kind": kind}, request.id)
     if kind == "data_request":
         async with ctx.runtime.db.session() as session:
