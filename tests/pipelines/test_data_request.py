@@ -72,3 +72,34 @@ async def test_expired_extract_cannot_be_read(runtime: Runtime, worker: Worker, 
     async with runtime.db.session() as session:
         assert await read_artifact(session, runtime.vault, SHOP, docs[0].id) is None
         assert await read_artifact(session, runtime.vault, "other.myshopify.com", docs[0].id) is None
+
+
+async def test_shop_owner_is_notified_when_smtp_is_configured(runtime: Runtime, sources: FakeSources) -> None:
+    import dataclasses
+
+    from plugin.executor.worker import Worker
+    from plugin.models import OutboxMessage, Shop
+    from tests.conftest import make_settings
+    from tests.executor.conftest import fast_config
+
+    mailing = dataclasses.replace(runtime, settings=make_settings(runtime.db.url, smtp_host="127.0.0.1"))
+    async with runtime.db.transaction() as session:
+        session.add(
+            Shop(
+                domain=SHOP,
+                name="Demo",
+                country="SE",
+                contact_email_enc=runtime.vault.encrypt("owner@shop.se"),
+            )
+        )
+    request_id = await add_request(runtime, "data_request")
+    await Worker(mailing, fast_config(), sources).drain(limit=20)
+    async with runtime.db.session() as session:
+        messages = (
+            (await session.execute(select(OutboxMessage).where(OutboxMessage.shop_domain == SHOP)))
+            .scalars()
+            .all()
+        )
+    assert len(messages) == 1
+    assert runtime.vault.decrypt(messages[0].to_enc) == "owner@shop.se"
+    assert f"request {request_id}" in (runtime.vault.decrypt(messages[0].subject_enc) or "")
