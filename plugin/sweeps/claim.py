@@ -108,6 +108,22 @@ def _insert_unless_exists(session: AsyncSession) -> Insert:
     return sqlite.insert(Sweep).on_conflict_do_nothing()
 
 
+async def renew(session: AsyncSession, shop_domain: str, sweep_id: int, *, owner: str, now: datetime) -> bool:
+    """Extend the lease of a running sweep we hold; False when we no longer hold it."""
+    result = await session.execute(
+        update(Sweep)
+        .where(
+            Sweep.shop_domain == shop_domain,
+            Sweep.id == sweep_id,
+            Sweep.lease_owner == owner,
+            Sweep.status == "running",
+        )
+        .values(lease_expires_at=now + LEASE)
+        .returning(Sweep.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
 async def checkpoint(
     session: AsyncSession,
     shop_domain: str,

@@ -7,6 +7,8 @@ they would do: no ledger request, no steps, nothing sent.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -91,7 +93,7 @@ async def run_sweep(
             "note": note,
             "policy": built.policy_name,
             "started_at": now.isoformat(),
-            "finished_at": utcnow().isoformat(),
+            "finished_at": sweeper.clock().isoformat(),
             "request_id": sweeper.request_id,
             "holds_due": holds_due,
             "restarts": sweeper.restarts,
@@ -114,6 +116,7 @@ async def run_sweep(
         on_progress=on_progress,
         batch_size=batch_size,
     )
+    heartbeat = asyncio.create_task(_keep_lease(runtime, shop_domain, claimed.sweep_id, owner, sweeper.clock))
     try:
         await sweeper.run()
     except SweepLost:
@@ -131,7 +134,7 @@ async def run_sweep(
                     shop_domain,
                     claimed.sweep_id,
                     owner=owner,
-                    now=utcnow(),
+                    now=sweeper.clock(),
                     status="failed",
                     report=failed,
                 )
@@ -142,16 +145,26 @@ async def run_sweep(
                     shop_domain,
                     claimed.sweep_id,
                     owner=owner,
-                    now=now,
+                    now=sweeper.clock(),
                     progress=progress,
                     request_id=sweeper.request_id,
                 )
         raise
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
     async with runtime.db.transaction() as session:
         holds_due = await _holds_due(session, shop_domain, now)
         final = report("done", sweeper, holds_due)
         await claims.finish(
-            session, shop_domain, claimed.sweep_id, owner=owner, now=utcnow(), status="done", report=final
+            session,
+            shop_domain,
+            claimed.sweep_id,
+            owner=owner,
+            now=sweeper.clock(),
+            status="done",
+            report=final,
         )
     if sweeper.request_id is not None:
         runtime.work_available.set()  # idle workers start on the queued steps at once
@@ -161,6 +174,24 @@ async def run_sweep(
 async def preview(runtime: Runtime, shop_domain: str, *, now: datetime | None = None) -> dict[str, Any]:
     """ "Preview now" for the admin page: today's sweep as a dry run, recomputed on each call."""
     return await run_sweep(runtime, shop_domain, dry_run=True, now=now)
+
+
+async def _keep_lease(
+    runtime: Runtime, shop_domain: str, sweep_id: int, owner: str, clock: Callable[[], datetime]
+) -> None:
+    """Renew the lease while the sweep runs, also while no batch arrives: Shopify may take many
+    minutes to prepare a large shop's bulk result, and the sweep must not look dead meanwhile.
+    A lease found lost ends the renewing; the next checkpoint then stops the sweep."""
+    while True:
+        await asyncio.sleep(claims.LEASE.total_seconds() / 3)
+        try:
+            async with runtime.db.transaction() as session:
+                held = await claims.renew(session, shop_domain, sweep_id, owner=owner, now=clock())
+        except Exception as exc:  # a database hiccup: try again at the next beat
+            log.warning("sweep lease renewal failed with %s", type(exc).__name__)
+            continue
+        if not held:
+            return
 
 
 def _running(progress: dict[str, Any]) -> dict[str, Any]:

@@ -23,12 +23,13 @@ import importlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -40,7 +41,7 @@ from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.holdings import Category, Holding
 from plugin.ledger import NewRequest, find_request_id, get_request, insert_request
-from plugin.models import AdapterConnection, Request, Shop, Step, utcnow
+from plugin.models import AdapterConnection, Request, Shop, Step
 from plugin.shopify.holdings import UNKNOWN_CARRIER, customer_holdings, order_holdings, shop_date
 from plugin.shopify.records import CustomerRecord, OrderRecord
 from plugin.sweeps import claim as claims
@@ -141,6 +142,10 @@ class Sweeper:
         self.sweep_id = sweep_id
         self.owner = owner
         self.now = now
+        # The sweep's clock: `now` plus the time since the sweep began (the real time when `now`
+        # is, as in production; a test's fixed `now` moves on consistently).
+        started = time.monotonic()
+        self.clock: Callable[[], datetime] = lambda: now + timedelta(seconds=time.monotonic() - started)
         self.request_id = request_id
         self.on_progress = on_progress
         self.batch_size = batch_size
@@ -158,7 +163,7 @@ class Sweeper:
             "position": self.position,
             "tally": self.tally.as_dict(),
             "restarts": self.restarts,
-            "updated_at": utcnow().isoformat(),
+            "updated_at": self.clock().isoformat(),
         }
 
     async def _checkpoint(self, session: AsyncSession) -> None:
@@ -167,7 +172,7 @@ class Sweeper:
             self.shop.domain,
             self.sweep_id,
             owner=self.owner,
-            now=utcnow() if self.now is None else max(self.now, utcnow()),
+            now=self.clock(),
             progress=self.progress(),
             request_id=self.request_id,
         )

@@ -181,3 +181,37 @@ async def test_a_sweep_that_keeps_failing_is_given_up_for_the_day(runtime: Runti
     # Failed for today: the clock does not start it again until tomorrow.
     again = await run_sweep(runtime, SHOP, now=NOW + timedelta(hours=3), parts=failing)
     assert again["already"] is True and again["status"] == "failed"
+
+
+async def test_the_lease_is_renewed_while_shopify_prepares_the_bulk_result(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big shop's bulk result can take Shopify many minutes: no batch arrives meanwhile, yet the
+    sweep is alive and no other instance may take it over."""
+    import asyncio
+
+    from plugin.sweeps import claim
+
+    monkeypatch.setattr(claim, "LEASE", timedelta(seconds=1.5))  # renewed every 0.5 s
+    await add_shop(runtime)
+    sweep_parts, _enqueuer = parts()
+
+    def slow_orders() -> AsyncIterator[OrderRecord]:
+        async def gen() -> AsyncIterator[OrderRecord]:
+            await asyncio.sleep(4.0)  # Shopify still preparing the result file
+            yield OrderRecord(id=1, name="#1", created_at=datetime(2014, 1, 2, tzinfo=UTC))
+
+        return gen()
+
+    slow = SweepParts(
+        orders=slow_orders,
+        customers=sweep_parts.customers,
+        plan=sweep_parts.plan,
+        enqueue=sweep_parts.enqueue,
+    )
+    first = asyncio.create_task(run_sweep(runtime, SHOP, now=NOW, parts=slow, owner="a"))
+    await asyncio.sleep(3.0)  # twice the first lease
+    other = await run_sweep(runtime, SHOP, now=NOW + timedelta(seconds=3), parts=slow, owner="b")
+    assert other["already"] is True and other["status"] == "running"
+    report = await first
+    assert report["status"] == "done" and report["tally"]["orders"] == 1
