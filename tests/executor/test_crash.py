@@ -59,6 +59,26 @@ async def _statuses(db: Database) -> dict[str, str]:
     return {key: status for key, status in rows}
 
 
+async def _shop_with_klaviyo(runtime: Runtime, provider_url: str, emails: list[str]) -> dict[str, str]:
+    """The shop, its Klaviyo connection to the fake, one customers/redact request per e-mail; the
+    environment a `gallra worker` process needs to reach the same database."""
+    async with runtime.db.transaction() as session:
+        session.add(Shop(domain=SHOP, name="Crash", country="SE", timezone="Europe/Stockholm"))
+        await configure(
+            runtime, session, SHOP, "klaviyo", {"api_key": "pk_test", "base_url": f"{provider_url}/klaviyo"}
+        )
+    for email in emails:
+        await add_request(runtime, email=email, domain=SHOP, key=email)
+    return {
+        **os.environ,
+        "DATABASE_URL": runtime.db.url,
+        "SHOPIFY_API_KEY": "test-client-id",
+        "SHOPIFY_API_SECRET": "hush",
+        "GALLRA_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
+        "GALLRA_LOG_LEVEL": "WARNING",
+    }
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database the worker processes can reach: a fresh SQLite file, or the test PostgreSQL
@@ -79,22 +99,7 @@ async def test_sigkill_mid_request_then_restart_erases_each_once(tmp_path: Path,
     providers = FakeProviders(latency=0.02, profiles=set(EMAILS))
     providers.block_first_deletion(VICTIM)
     with ProviderServer(providers) as server:
-        async with db.transaction() as session:
-            session.add(Shop(domain=SHOP, name="Crash", country="SE", timezone="Europe/Stockholm"))
-            await configure(
-                runtime, session, SHOP, "klaviyo", {"api_key": "pk_test", "base_url": f"{server.url}/klaviyo"}
-            )
-        for email in EMAILS:
-            await add_request(runtime, email=email, domain=SHOP, key=email)
-
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "SHOPIFY_API_KEY": "test-client-id",
-            "SHOPIFY_API_SECRET": "hush",
-            "GALLRA_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
-            "GALLRA_LOG_LEVEL": "WARNING",
-        }
+        env = await _shop_with_klaviyo(runtime, server.url, EMAILS)
         first = _start_worker(env, tmp_path)
         deadline = time.monotonic() + 60
         while VICTIM not in providers.waiting:
@@ -149,21 +154,7 @@ async def test_two_worker_processes_on_postgres_erase_each_once(pg_db: Database,
     emails = [f"p{i}@example.se" for i in range(24)]
     providers = FakeProviders(latency=0.02, profiles=set(emails))
     with ProviderServer(providers) as server:
-        async with pg_db.transaction() as session:
-            session.add(Shop(domain=SHOP, name="Two", country="SE", timezone="Europe/Stockholm"))
-            await configure(
-                runtime, session, SHOP, "klaviyo", {"api_key": "pk_test", "base_url": f"{server.url}/klaviyo"}
-            )
-        for email in emails:
-            await add_request(runtime, email=email, domain=SHOP, key=email)
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "SHOPIFY_API_KEY": "test-client-id",
-            "SHOPIFY_API_SECRET": "hush",
-            "GALLRA_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
-            "GALLRA_LOG_LEVEL": "WARNING",
-        }
+        env = await _shop_with_klaviyo(runtime, server.url, emails)
         workers = [_start_worker(env, tmp_path, concurrency=4) for _ in range(2)]
         try:
             deadline = time.monotonic() + 120
