@@ -51,9 +51,8 @@ class GraphQLErrors(ShopifyError):
     def __init__(self, operation: str, errors: list[dict[str, Any]]) -> None:
         self.errors = errors
         self.codes = [str((e.get("extensions") or {}).get("code", "")) for e in errors]
-        # Shopify's messages describe the document, not the shop's data, so they are safe to show.
-        first = str(errors[0].get("message", "")) if errors else ""
-        super().__init__(f"{operation}: {len(errors)} GraphQL error(s): {first[:300]}")
+        first = safe_message(str(errors[0].get("message", ""))) if errors else ""
+        super().__init__(f"{operation}: {len(errors)} GraphQL error(s): {first}")
 
 
 class MaxCostExceeded(ShopifyError):
@@ -65,6 +64,16 @@ class MaxCostExceeded(ShopifyError):
             f"{operation}: query cost {cost} exceeds Shopify's single-query limit {max_cost}; "
             "ask for smaller pages (first: N) or use a bulk operation"
         )
+
+
+def safe_message(message: str) -> str:
+    """Shopify's error text describes the document, except where it echoes a variable's value
+    ("... was provided invalid value ..."), which can be an e-mail address: that part is cut."""
+    lowered = message.lower()
+    cut = lowered.find("invalid value")
+    if cut != -1:
+        message = message[: cut + len("invalid value")] + " (value withheld)"
+    return message[:300]
 
 
 @dataclass(frozen=True)

@@ -231,13 +231,15 @@ async def save_grant(runtime: Runtime, shop_domain: str, grant: TokenGrant) -> S
     """Store a new grant (any flow); a shop seen for the first time also gets its details."""
     async with runtime.db.transaction() as session:
         shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
+        reinstall = shop is not None and shop.status != "active"
         if shop is None:
             shop = Shop(domain=shop_domain, installed_at=datetime.now(UTC))
             session.add(shop)
-        elif shop.status != "active":
+        elif reinstall:
             shop.installed_at = datetime.now(UTC)
+        # Details are read on the first install and again on a reinstall (the shop may have moved).
+        needs_details = shop.shopify_shop_id is None or reinstall
         _store(runtime, shop, grant)
-        needs_details = shop.shopify_shop_id is None
     if needs_details:
         await _read_details(runtime, shop_domain, grant.access_token)
     async with runtime.db.session() as session:

@@ -135,3 +135,12 @@ async def test_paginate_walks_every_page(shopify_fake: ShopifyFake, http: httpx.
     ids = [node["id"] async for node in client.paginate(document, {}, ("orders",))]
     assert ids == [f"gid://shopify/Order/{100 + n}" for n in range(7)]
     assert len(shopify_fake.requests) == 3
+
+
+def test_error_messages_withhold_variable_values() -> None:
+    from plugin.shopify.client import GraphQLErrors
+
+    error = GraphQLErrors(
+        "Op", [{"message": "Variable $input of type X! was provided invalid value for email: a@example.com"}]
+    )
+    assert "a@example.com" not in str(error) and "invalid value (value withheld)" in str(error)

@@ -149,3 +149,17 @@ async def test_register_shop_with_given_token(runtime: Runtime, shopify_fake: Sh
     assert await access_token(runtime, SHOP) == "shpat_given"
     client = await admin_client(runtime, SHOP)
     assert (await fetch_shop(client)).name == "shop-a"
+
+
+async def test_reinstall_reads_the_shop_again(runtime: Runtime, shopify_fake: ShopifyFake) -> None:
+    await _installed(runtime, shopify_fake)
+    async with runtime.db.transaction() as session:
+        await session.execute(
+            update(Shop).where(Shop.domain == SHOP).values(status="uninstalled", access_token_enc=None)
+        )
+    shopify_fake.shops[SHOP].country = "SE"
+    session_token = make_session_token(SHOP, runtime.settings)
+    shop = await exchange_session_token(
+        runtime, verify_session_token(session_token, runtime.settings), session_token
+    )
+    assert shop.status == "active" and shop.country == "SE"
