@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 BATCH = 5000
 # The planner's rule id for a category no rule covers (plugin.retention.planner.NO_RULE).
 NO_RULE = "NO-RULE"
+SHOPIFY_ORDER = "Shopify order: no API erases one order (its customer's erasure does)"
 # Systems Gallra reaches without an adapter connection of the shop's own.
 BUILT_IN_SYSTEMS = frozenset({"shopify", "gallra"})
 ACTIONS = ("erase", "reduce")
@@ -411,6 +412,11 @@ class Sweeper:
         """Why an expired holding cannot be acted on (counted as undecided, shown to the owner)."""
         if holding.system == UNKNOWN_CARRIER:
             return "carrier not recognised"
+        if holding.system == "shopify" and holding.ref.startswith("order:"):
+            # Shopify has no API to erase one order's personal data: its customer data erasure
+            # redacts it on all of a customer's orders, which the sweep asks for once the customer
+            # is inactive and every order of theirs is past bookkeeping. Guest orders have none.
+            return SHOPIFY_ORDER
         if holding.system not in BUILT_IN_SYSTEMS and holding.system not in self.shop.connected:
             return f"no connection for {holding.system}"
         return None

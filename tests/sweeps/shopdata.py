@@ -219,6 +219,8 @@ def expected_actions(shop: ShopData, connected: tuple[str, ...] = CONNECTED) -> 
     for holding in holdings:
         action, _until = verdict(holding, policy)
         reachable = holding.system in ("shopify", "gallra") or holding.system in connected
+        if holding.system == "shopify" and holding.ref.startswith("order:"):
+            reachable = False  # Shopify erases orders only with their customer
         if action in ("erase", "reduce") and reachable:
             acts.add((holding.system, action, holding.ref))
         elif action == "undecided" or action in ("erase", "reduce"):
