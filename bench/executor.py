@@ -105,10 +105,21 @@ async def prepare_database(url: str | None, workdir: Path) -> str:
     return url
 
 
+async def drop_database(admin_url: str | None, url: str) -> None:
+    """Drop a PostgreSQL database `prepare_database` created (SQLite files go with the temp dir)."""
+    if admin_url is None or not url.startswith("postgres"):
+        return
+    import asyncpg
+
+    admin = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
+    await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    await admin.close()
+
+
 async def run(
     count: int, scale: float, concurrency: int, url: str | None, workdir: Path, latency: float
 ) -> Run:
-    url = await prepare_database(url, workdir)
+    admin_url, url = url, await prepare_database(url, workdir)
     key = Fernet.generate_key().decode()
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -170,6 +181,7 @@ async def run(
             )
         report = (await http.get(f"{server_url}/_report")).json()
     await runtime.close()
+    await drop_database(admin_url, url)
     return Run(count, seconds, report, emails, int(done or 0))
 
 
