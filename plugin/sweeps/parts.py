@@ -40,6 +40,14 @@ Planner = Callable[[Sequence[Holding], date], Sequence[Decision]]
 Enqueuer = Callable[[AsyncSession, Request, Sequence[Decision]], Awaitable[object]]
 
 
+def no_tools() -> AsyncIterator[Holding]:
+    async def nothing() -> AsyncIterator[Holding]:
+        return
+        yield  # pragma: no cover - makes this an async generator
+
+    return nothing()
+
+
 @dataclass(frozen=True)
 class SweepParts:
     orders: Callable[[], AsyncIterator[OrderRecord]]  # a new stream each call (resume re-opens it)
@@ -47,3 +55,6 @@ class SweepParts:
     plan: Planner
     enqueue: Enqueuer
     policy_name: str = "custom"
+    # What the shop's connected tools hold on their own (a newsletter tool's unsubscribed and
+    # bounced addresses, with their dates): adapters offering `sweep_holdings()` (see wiring).
+    tools: Callable[[], AsyncIterator[Holding]] = no_tools

@@ -69,6 +69,7 @@ class Tally:
     orders: int = 0
     customers: int = 0
     own_records: int = 0
+    tool_records: int = 0  # holdings the shop's connected tools reported (e.g. unsubscribed addresses)
 
     def count(
         self,
@@ -134,6 +135,7 @@ class Tally:
             "orders": self.orders,
             "customers": self.customers,
             "own_records": self.own_records,
+            "tool_records": self.tool_records,
             "holdings": self.holdings,
             "categories": {name: self.categories[name].as_dict() for name in sorted(self.categories)},
             "undecided_reasons": dict(sorted(self.undecided_reasons.items())),
@@ -151,6 +153,7 @@ class Tally:
             orders=int(data.get("orders", 0)),
             customers=int(data.get("customers", 0)),
             own_records=int(data.get("own_records", 0)),
+            tool_records=int(data.get("tool_records", 0)),
         )
 
 
@@ -164,8 +167,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     if report.get("note"):
         lines.append(f"  note: {report['note']}")
     lines.append(
-        f"  read {tally.orders} orders, {tally.customers} customers, {tally.own_records} Gallra records"
-        f" -> {tally.holdings} holdings"
+        f"  read {tally.orders} orders, {tally.customers} customers, {tally.tool_records} records of"
+        f" connected tools, {tally.own_records} Gallra records -> {tally.holdings} holdings"
     )
     erase, reduce = ("would erase", "would reduce") if report.get("dry_run") else ("erase", "reduce")
     header = f"  {'category':<18} {'seen':>9} {erase:>12} {reduce:>12} {'keep':>9} {'undecided':>9}"

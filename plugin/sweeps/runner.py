@@ -17,9 +17,7 @@ Nothing is done twice:
 
 from __future__ import annotations
 
-import dataclasses
 import gc
-import importlib
 import logging
 import os
 import socket
@@ -35,13 +33,12 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.base import Adapter
-from adapters.registry import catalogue
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.holdings import Category, Holding
 from plugin.ledger import NewRequest, find_request_id, get_request, insert_request
 from plugin.models import AdapterConnection, Request, Shop, Step
+from plugin.retention.planner import NO_RULE
 from plugin.shopify.holdings import UNKNOWN_CARRIER, customer_holdings, order_holdings, shop_date
 from plugin.shopify.records import CustomerRecord, OrderRecord
 from plugin.sweeps import claim as claims
@@ -53,8 +50,6 @@ log = logging.getLogger(__name__)
 # Orders per batch: large enough that the per-batch transaction and dedupe query are cheap beside
 # planning, small enough that a batch (and a crash's lost work) stays small.
 BATCH = 5000
-# The planner's rule id for a category no rule covers (plugin.retention.planner.NO_RULE).
-NO_RULE = "NO-RULE"
 SHOPIFY_ORDER = "Shopify order: no API erases one order (its customer's erasure does)"
 # Systems Gallra reaches without an adapter connection of the shop's own.
 BUILT_IN_SYSTEMS = frozenset({"shopify", "gallra"})
@@ -62,7 +57,6 @@ ACTIONS = ("erase", "reduce")
 # References per ledger look-up: one query per batch on both databases (SQLite allows 32,766
 # parameters, PostgreSQL 65,535).
 LOOKUP_CHUNK = 5000
-PHASES = ("orders", "customers", "own", "done")
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 T = TypeVar("T")
@@ -87,35 +81,6 @@ class ShopContext:
     today: date
     dry_run: bool
     connected: frozenset[str]  # enabled adapter connections
-    _newsletters: tuple[str, ...] | None = None
-
-    @property
-    def newsletter_systems(self) -> tuple[str, ...]:
-        """Connected newsletter tools, where expired addresses go. Looked up in the adapter
-        catalogue on first need only, so a sweep with no expired subscription never loads it."""
-        if self._newsletters is None:
-            self._newsletters = tuple(
-                sorted(
-                    name
-                    for name in self.connected - BUILT_IN_SYSTEMS
-                    if _adapter_category(name) == Category.NEWSLETTER
-                )
-            )
-        return self._newsletters
-
-
-def _adapter_category(name: str) -> Category | None:
-    """The category of a connected adapter: from its own module when it is named after it (cheap,
-    and independent of every other adapter module), else from the full catalogue."""
-    try:
-        module = importlib.import_module(f"adapters.{name}")
-    except ImportError:
-        module = None
-    for value in vars(module).values() if module else ():
-        if isinstance(value, type) and issubclass(value, Adapter) and vars(value).get("name") == name:
-            return value.category
-    found = catalogue().get(name)
-    return found.category if found else None
 
 
 class Sweeper:
@@ -198,6 +163,9 @@ class Sweeper:
                     await self._advance("customers")
                 if self.phase == "customers":
                     await self._stream("customers", self.parts.customers, self._customer_batch)
+                    await self._advance("tools")
+                if self.phase == "tools":
+                    await self._stream("tools", self.parts.tools, self._tool_batch)
                     await self._advance("own")
                 if self.phase == "own":
                     await self._own_records()
@@ -224,7 +192,7 @@ class Sweeper:
         handle: Callable[[AsyncSession, list[T]], Any],
     ) -> None:
         done = int(self.position.get(f"{name}_done", 0))
-        last_id = self.position.get(f"last_{name[:-1]}_id")
+        last_id = self.position.get(f"last_{name}_key")
         seen = 0
         batch: list[T] = []
         stream = open_stream()
@@ -232,7 +200,7 @@ class Sweeper:
             async for record in stream:
                 seen += 1
                 if seen <= done:
-                    if seen == done and getattr(record, "id", None) != last_id:
+                    if seen == done and _key(record) != last_id:
                         raise _Misaligned
                     continue
                 batch.append(record)
@@ -254,7 +222,7 @@ class Sweeper:
         async with self.db.transaction() as session:
             await handle(session, batch)
             self.position[f"{name}_done"] = int(self.position.get(f"{name}_done", 0)) + len(batch)
-            self.position[f"last_{name[:-1]}_id"] = getattr(batch[-1], "id", None)
+            self.position[f"last_{name}_key"] = _key(batch[-1])
             await self._checkpoint(session)
         self._notify()
 
@@ -279,6 +247,10 @@ class Sweeper:
                 gates[f"customer:{customer.id}"] = _last_order_holding(customer, self.shop.timezone)
         self.tally.customers += len(customers)
         await self._decide(session, holdings, gates=gates)
+
+    async def _tool_batch(self, session: AsyncSession, holdings: list[Holding]) -> None:
+        self.tally.tool_records += len(holdings)
+        await self._decide(session, holdings)
 
     async def _own_records(self) -> None:
         """Gallra's own working data about finished requests (encrypted e-mail/phone kept for the
@@ -328,7 +300,6 @@ class Sweeper:
         earliest: dict[str, date] = {}
         with _no_cyclic_gc():
             actionable = self._classify(holdings, gates or {}, counts, earliest)
-        actionable = self._fan_out_newsletters(actionable)
         if actionable:
             fresh = await self._not_done_before(session, actionable, counts, earliest)
             if fresh and not self.shop.dry_run:
@@ -421,24 +392,6 @@ class Sweeper:
             return f"no connection for {holding.system}"
         return None
 
-    def _fan_out_newsletters(self, decisions: list[Decision]) -> list[Decision]:
-        """An expired marketing consent at Shopify means the address goes from every connected
-        newsletter tool too: one decision per tool, same verdict, that tool's system."""
-        if not any(
-            d.holding.category == Category.NEWSLETTER and d.holding.system == "shopify" for d in decisions
-        ):
-            return decisions
-        if not self.shop.newsletter_systems:
-            return decisions
-        out: list[Decision] = []
-        for decision in decisions:
-            out.append(decision)
-            holding = decision.holding
-            if holding.category == Category.NEWSLETTER and holding.system == "shopify":
-                for system in self.shop.newsletter_systems:
-                    out.append(with_holding(decision, dataclasses.replace(holding, system=system)))
-        return out
-
     async def _request(self, session: AsyncSession) -> Request:
         """The day's sweep request in the ledger, created on the first batch with something to do."""
         if self.request_id is None:
@@ -471,16 +424,9 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def with_holding(decision: Decision, holding: Holding) -> Decision:
-    """The same verdict about another holding (a newsletter tool's copy of an address)."""
-    fields = getattr(decision, "_fields", None)
-    if fields and fields[0] == "holding" and isinstance(decision, tuple):
-        moved: Decision = tuple.__new__(type(decision), (holding, *decision[1:]))
-        return moved
-    if dataclasses.is_dataclass(decision) and not isinstance(decision, type):
-        copied: Decision = dataclasses.replace(decision, holding=holding)
-        return copied
-    raise TypeError(f"cannot re-target a {type(decision).__name__}")
+def _key(record: Any) -> Any:
+    """What identifies a streamed record in a checkpoint: a Shopify id, or a tool's holding ref."""
+    return getattr(record, "id", None) or getattr(record, "ref", None)
 
 
 def _outcome(decision: Decision) -> tuple[str, str | None, date | None]:

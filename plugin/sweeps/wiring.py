@@ -68,9 +68,24 @@ async def real_parts(runtime: Runtime, shop_domain: str) -> SweepParts:
         stream: AsyncIterator[CustomerRecord] = bulk.stream_customers(client)
         return stream
 
+    async def tools() -> AsyncIterator[Holding]:
+        """Holdings the shop's connected tools keep on their own, from every adapter that offers
+        `sweep_holdings()` (an async iterator of holdings with their dates, refs its `erase` accepts
+        without a subject: e.g. a newsletter tool's unsubscribed and bounced profiles)."""
+        connections = _module("plugin.connections")
+        async with runtime.db.session() as session:
+            current = await load_shop(session, shop_domain)
+            adapters = await connections.build_adapters(runtime, session, current) if current else []
+        for adapter in adapters:
+            offered = getattr(adapter, "sweep_holdings", None)
+            if offered is not None:
+                async for holding in offered():
+                    yield holding
+
     return SweepParts(
         orders=orders,
         customers=customers,
+        tools=tools,
         plan=sweep_planner(policy),
         enqueue=enqueue,
         policy_name=str(getattr(policy, "preset", "custom")),

@@ -3,8 +3,9 @@ sweep that keeps failing."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import select, update
 
 from plugin.crypto import Vault
 from plugin.db import Database
+from plugin.holdings import Category, Holding
 from plugin.models import AdapterConnection, Request, Shop, Sweep
 from plugin.runtime import Runtime
 from plugin.shopify.records import CustomerRecord, OrderRecord
@@ -86,27 +88,33 @@ async def test_gallras_own_request_data_past_its_period_is_purged(runtime: Runti
     assert report["tally"]["own_records"] == 2
 
 
-async def test_an_expired_newsletter_address_goes_from_every_connected_newsletter_tool(
-    runtime: Runtime,
-) -> None:
-    await add_shop(runtime, "klaviyo", "postnord")
-    customers = [
-        # unsubscribed four years ago: the suppression entry's 3 years are over → erase everywhere
-        CustomerRecord(
-            id=77,
-            email_marketing_state="UNSUBSCRIBED",
-            marketing_updated_at=datetime(2022, 6, 1, tzinfo=UTC),
-            updated_at=datetime(2026, 6, 1, tzinfo=UTC),
+async def test_what_a_connected_newsletter_tool_holds_is_swept_too(runtime: Runtime) -> None:
+    await add_shop(runtime, "klaviyo")
+    held = [
+        # unsubscribed four years ago: the suppression entry's 3 years are over → erase
+        Holding(
+            "klaviyo", Category.NEWSLETTER, "profile:A", "Klaviyo profile A", unsubscribed=date(2022, 6, 1)
         ),
+        # unsubscribed a year ago: profile fields go now (MK-1-PROFILE), the suppression entry stays
+        Holding(
+            "klaviyo", Category.NEWSLETTER, "profile:B", "Klaviyo profile B", unsubscribed=date(2025, 11, 1)
+        ),
+        # still subscribed: kept, no end date
+        Holding("klaviyo", Category.NEWSLETTER, "profile:C", "Klaviyo profile C"),
     ]
-    sweep_parts, enqueuer = parts(customers=customers)
-    report = await run_sweep(runtime, SHOP, now=NOW, parts=sweep_parts)
+    sweep_parts, enqueuer = parts()
+    with_tools = dataclasses.replace(sweep_parts, tools=stream(held))
+    report = await run_sweep(runtime, SHOP, now=NOW, parts=with_tools)
 
-    assert set(enqueuer.queued) == {
-        ("shopify", "erase", "customer:77:marketing"),
-        ("klaviyo", "erase", "customer:77:marketing"),
-    }
-    assert report["tally"]["systems"]["klaviyo:erase"] == 1
+    assert set(enqueuer.queued) == {("klaviyo", "erase", "profile:A"), ("klaviyo", "reduce", "profile:B")}
+    newsletter = report["tally"]["categories"]["newsletter"]
+    assert (newsletter["erase"], newsletter["reduce"], newsletter["keep"], newsletter["undecided"]) == (
+        1,
+        1,
+        1,
+        0,
+    )
+    assert report["tally"]["tool_records"] == 3
 
 
 async def test_a_sweep_taken_over_by_another_instance_stops(runtime: Runtime) -> None:

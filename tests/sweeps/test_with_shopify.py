@@ -11,9 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from plugin import connections
 from plugin.crypto import Vault
 from plugin.db import Database
-from plugin.models import AdapterConnection, Request, Shop, Step, Sweep
+from plugin.models import Request, Shop, Step, Sweep
 from plugin.runtime import Runtime
 from plugin.shopify import bulk, tokens
 from plugin.sweeps.run import run_sweep
@@ -80,7 +81,7 @@ async def twelve_year_shop(runtime: Runtime, fake: ShopifyFake, *, swept_before:
         stored = (await session.execute(select(Shop).where(Shop.domain == SHOP))).scalar_one()
         stored.policy_toml = POLICY_TOML
         for adapter in CONNECTED:
-            session.add(AdapterConnection(shop_domain=SHOP, adapter=adapter, config_enc="x"))
+            await connections.configure(runtime, session, SHOP, adapter, {})
         if swept_before:
             session.add(Sweep(shop_domain=SHOP, day="2026-11-01", dry_run=True, status="done"))
 
