@@ -101,7 +101,8 @@ class Tally:
         """Fold one batch in: counts by (category, outcome, undecided reason, system) and the
         earliest keep-until per category among the kept and reduced. Cheaper than `count` per
         holding when a batch holds thousands."""
-        for (category, outcome, reason, system), n in counts.items():
+        for (kind, outcome, reason, system), n in counts.items():
+            category = str(kind)  # a Category (StrEnum) or its value: stored as the plain name
             if outcome not in OUTCOMES:
                 raise ValueError(f"unknown sweep outcome {outcome!r}")
             tally = self.categories.get(category)
@@ -114,8 +115,8 @@ class Tally:
             if outcome in ("erase", "reduce") and system:
                 key = f"{system}:{outcome}"
                 self.systems[key] = self.systems.get(key, 0) + n
-        for category, day in earliest.items():
-            tally = self.categories[category]
+        for kind, day in earliest.items():
+            tally = self.categories[str(kind)]
             if tally.next_expiry is None or day < tally.next_expiry:
                 tally.next_expiry = day
 

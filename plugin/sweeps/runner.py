@@ -326,7 +326,7 @@ class Sweeper:
         for decision in actionable:
             holding = decision.holding
             action = str(decision.action)
-            category = holding.category.value
+            category = holding.category
             owner_request = earlier.get((holding.system, holding.ref, action)) if earlier else None
             if owner_request is not None and owner_request != self.request_id:
                 counts[(category, "actioned_before", None, None)] += 1
@@ -357,6 +357,14 @@ class Sweeper:
         actionable: list[Decision] = []
         for decision in decisions[: len(holdings)]:
             holding = decision.holding
+            keep_until = decision.keep_until
+            if keep_until is not None and decision.action == "keep":
+                # Most holdings of a shop are kept until a known date: counted without more ado.
+                category = holding.category
+                counts[(category, "keep", None, None)] += 1
+                if category not in earliest or keep_until < earliest[category]:
+                    earliest[category] = keep_until
+                continue
             outcome, reason, keep_until = _outcome(decision)
             if outcome in ACTIONS and holding.ref in gates:
                 # An inactive customer is erased at Shopify only once every order of theirs is past
@@ -373,7 +381,7 @@ class Sweeper:
                     actionable.append(decision)
                     continue
                 outcome, reason = "undecided", blocked
-            category = holding.category.value
+            category = holding.category
             counts[(category, outcome, reason, None)] += 1
             if keep_until is not None and (category not in earliest or keep_until < earliest[category]):
                 earliest[category] = keep_until
