@@ -177,7 +177,7 @@ async def _runtime(directory: Path) -> Any:
 
 
 async def sweep(base_url: str, directory: Path, scenario: str) -> dict[str, Any]:
-    from plugin.models import Shop
+    from plugin.models import AdapterConnection, Shop
     from plugin.sweeps.parts import SweepParts
     from plugin.sweeps.run import run_sweep
     from plugin.sweeps.wiring import enqueue, shop_policy, sweep_planner
@@ -187,6 +187,9 @@ async def sweep(base_url: str, directory: Path, scenario: str) -> dict[str, Any]
     async with runtime.db.transaction() as session:
         if await session.get(Shop, 1) is None:
             session.add(Shop(id=1, domain=SHOP, country="SE", timezone=TZ, policy_toml=POLICY))
+            # The carriers the shop ships with are connected (Acme Freight is not a known carrier).
+            for adapter in ("postnord", "bring", "budbee", "dhl"):
+                session.add(AdapterConnection(shop_domain=SHOP, adapter=adapter, config_enc="-"))
     parts = SweepParts(
         orders=read_orders,
         customers=read_customers,
