@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -41,6 +42,10 @@ PartsFactory = Callable[[Runtime, str], Awaitable[SweepParts]]
 
 class SweepError(Exception):
     """The sweep cannot start (unknown or uninstalled shop). The message holds no personal data."""
+
+
+class SweepGaveUp(Exception):
+    """Today's sweep has failed MAX_ATTEMPTS times (e.g. its process was killed each time)."""
 
 
 async def run_sweep(
@@ -83,41 +88,61 @@ async def run_sweep(
             return stored | {"already": True, "status": existing.status}
         context = await shop_context(session, shop, today=today, dry_run=dry)
     attempts = int(claimed.progress.get("attempts", 0)) + 1
+    started = time.monotonic()
 
-    def report(status: str, sweeper: Sweeper, holds_due: int) -> dict[str, Any]:
+    def clock() -> datetime:
+        return now + timedelta(seconds=time.monotonic() - started)
+
+    def report(status: str, sweeper: Sweeper | None, holds_due: int) -> dict[str, Any]:
+        progress = sweeper.progress() if sweeper else claimed.progress
         return {
             "shop": shop_domain,
             "day": today.isoformat(),
             "dry_run": dry,
             "status": status,
             "note": note,
-            "policy": built.policy_name,
+            "policy": sweeper.parts.policy_name if sweeper else None,
             "started_at": now.isoformat(),
-            "finished_at": sweeper.clock().isoformat(),
-            "request_id": sweeper.request_id,
+            "finished_at": clock().isoformat(),
+            "request_id": sweeper.request_id if sweeper else claimed.request_id,
             "holds_due": holds_due,
-            "restarts": sweeper.restarts,
+            "restarts": int(progress.get("restarts", 0)),
             "attempts": attempts,
-            "tally": sweeper.tally.as_dict(),
+            "tally": progress.get("tally", {}),
             "already": False,
         }
 
-    built = await _parts(runtime, shop_domain, parts)
-    sweeper = Sweeper(
-        runtime.db,
-        runtime.vault,
-        built,
-        context,
-        sweep_id=claimed.sweep_id,
-        owner=owner,
-        now=now,
-        progress=claimed.progress | {"attempts": attempts},
-        request_id=claimed.request_id,
-        on_progress=on_progress,
-        batch_size=batch_size,
-    )
-    heartbeat = asyncio.create_task(_keep_lease(runtime, shop_domain, claimed.sweep_id, owner, sweeper.clock))
+    # Counted before anything can fail, so a sweep that keeps dying (even killed outright) is
+    # given up for the day after MAX_ATTEMPTS instead of being retried whenever its lease runs out.
+    async with runtime.db.transaction() as session:
+        await claims.checkpoint(
+            session,
+            shop_domain,
+            claimed.sweep_id,
+            owner=owner,
+            now=clock(),
+            progress=claimed.progress | {"attempts": attempts},
+            request_id=claimed.request_id,
+        )
+    heartbeat = asyncio.create_task(_keep_lease(runtime, shop_domain, claimed.sweep_id, owner, clock))
+    sweeper: Sweeper | None = None
     try:
+        if attempts > MAX_ATTEMPTS:
+            raise SweepGaveUp(f"the sweep failed {attempts - 1} times today")
+        built = await _parts(runtime, shop_domain, parts)
+        sweeper = Sweeper(
+            runtime.db,
+            runtime.vault,
+            built,
+            context,
+            sweep_id=claimed.sweep_id,
+            owner=owner,
+            now=now,
+            progress=claimed.progress | {"attempts": attempts},
+            request_id=claimed.request_id,
+            on_progress=on_progress,
+            batch_size=batch_size,
+        )
         await sweeper.run()
     except SweepLost:
         log.warning("sweep of a shop was taken over by another instance; stopping here")
@@ -125,7 +150,7 @@ async def run_sweep(
     except Exception as exc:
         # The lease stays: the sweep is resumed from its checkpoint when it runs out (by this or
         # another instance), unless it has failed too often today. Only the error's type is kept.
-        log.exception("sweep %s failed (attempt %s)", claimed.sweep_id, attempts)
+        log.error("sweep %s failed with %s (attempt %s)", claimed.sweep_id, type(exc).__name__, attempts)
         async with runtime.db.transaction() as session:
             if attempts >= MAX_ATTEMPTS:
                 failed = report("failed", sweeper, 0) | {"error": type(exc).__name__}
@@ -134,18 +159,18 @@ async def run_sweep(
                     shop_domain,
                     claimed.sweep_id,
                     owner=owner,
-                    now=sweeper.clock(),
+                    now=clock(),
                     status="failed",
                     report=failed,
                 )
-            else:
-                progress = sweeper.progress() | {"attempts": attempts, "error": type(exc).__name__}
+            elif sweeper is not None:
+                progress = sweeper.progress() | {"error": type(exc).__name__}
                 await claims.checkpoint(
                     session,
                     shop_domain,
                     claimed.sweep_id,
                     owner=owner,
-                    now=sweeper.clock(),
+                    now=clock(),
                     progress=progress,
                     request_id=sweeper.request_id,
                 )
@@ -154,17 +179,12 @@ async def run_sweep(
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await heartbeat
+    assert sweeper is not None  # ran to the end
     async with runtime.db.transaction() as session:
         holds_due = await _holds_due(session, shop_domain, now)
         final = report("done", sweeper, holds_due)
         await claims.finish(
-            session,
-            shop_domain,
-            claimed.sweep_id,
-            owner=owner,
-            now=sweeper.clock(),
-            status="done",
-            report=final,
+            session, shop_domain, claimed.sweep_id, owner=owner, now=clock(), status="done", report=final
         )
     if sweeper.request_id is not None:
         runtime.work_available.set()  # idle workers start on the queued steps at once

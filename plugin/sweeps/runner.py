@@ -119,6 +119,7 @@ class Sweeper:
         self.phase: str = progress.get("phase", "orders")
         self.tally = Tally.from_dict(progress.get("tally", {}))
         self.restarts = int(progress.get("restarts", 0))
+        self.attempts = int(progress.get("attempts", 1))
         self.ledger_has_actions = True
 
     # ---- progress -------------------------------------------------------------------------------
@@ -129,6 +130,7 @@ class Sweeper:
             "position": self.position,
             "tally": self.tally.as_dict(),
             "restarts": self.restarts,
+            "attempts": self.attempts,
             "updated_at": self.clock().isoformat(),
         }
 

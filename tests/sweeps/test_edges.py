@@ -223,3 +223,32 @@ async def test_the_lease_is_renewed_while_shopify_prepares_the_bulk_result(
     assert other["already"] is True and other["status"] == "running"
     report = await first
     assert report["status"] == "done" and report["tally"]["orders"] == 1
+
+
+async def test_a_sweep_killed_outright_every_time_is_given_up_too(runtime: Runtime) -> None:
+    """A process killed mid-sweep (out of memory, say) runs no error handler: the attempt was
+    counted when the sweep was claimed, so the day's retries still end."""
+    await add_shop(runtime)
+
+    class Killed(BaseException):  # like SIGKILL: nothing in the sweep gets to handle it
+        pass
+
+    def dying() -> AsyncIterator[OrderRecord]:
+        async def gen() -> AsyncIterator[OrderRecord]:
+            raise Killed
+            yield  # pragma: no cover
+
+        return gen()
+
+    sweep_parts, _enqueuer = parts()
+    doomed = SweepParts(
+        orders=dying, customers=sweep_parts.customers, plan=sweep_parts.plan, enqueue=sweep_parts.enqueue
+    )
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        with pytest.raises(Killed):
+            await run_sweep(runtime, SHOP, now=NOW + timedelta(minutes=6 * attempt), parts=doomed)
+    with pytest.raises(Exception, match="failed 5 times"):
+        await run_sweep(runtime, SHOP, now=NOW + timedelta(minutes=6 * (MAX_ATTEMPTS + 1)), parts=doomed)
+    async with runtime.db.session() as session:
+        row = (await session.execute(select(Sweep).where(Sweep.day == "2026-11-22"))).scalar_one()
+    assert row.status == "failed" and row.report["error"] == "SweepGaveUp"
