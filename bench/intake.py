@@ -45,7 +45,7 @@ from plugin.models import Request  # noqa: E402
 SECRET = "bench-secret"  # noqa: S105  (a throwaway secret for a throwaway server)
 PG_ADMIN = os.environ.get("GALLRA_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 SHOP = "bench.myshopify.com"
-UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 
 
 @dataclass
@@ -77,8 +77,10 @@ def write_deliveries(path: Path, count: int) -> None:
 
 
 def _ms(value: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value.strip()).groups()  # type: ignore[union-attr]
-    return float(number) * UNITS[unit]
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", value.strip())
+    if match is None:
+        raise RuntimeError(f"unexpected wrk latency {value!r}")
+    return float(match.group(1)) * UNITS[match.group(2)]
 
 
 def parse_wrk(output: str) -> Result:
