@@ -256,3 +256,57 @@ async def test_inactive_customer_waits_for_bookkeeping_of_their_last_order(runti
     account = report["tally"]["categories"]["customer_account"]
     assert account["keep"] == 1 and account["next_expiry"] == "2033-12-31"
     assert account["undecided"] == 1
+
+
+async def test_a_sweep_process_killed_with_sigkill_resumes_without_doing_anything_twice(
+    runtime: Runtime,
+) -> None:
+    """A real process, SIGKILLed in the middle of its sweep: no handler runs, its lease is left
+    behind. Once the lease has run out, another instance resumes from the last checkpoint."""
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    shop = build_shop()
+    await add_shop(runtime)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.sweeps.killable",
+        runtime.db.url,
+        TEST_ENCRYPTION_KEY,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    assert process.stdout is not None
+    done = 0
+    while done < 200:
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+        assert line, "the sweep process ended before it could be killed"
+        if line.startswith(b"checkpoint "):
+            done = int(line.split()[1])
+    process.send_signal(signal.SIGKILL)
+    await process.wait()
+
+    async with runtime.db.session() as session:
+        sweep = (await session.execute(select(Sweep).where(Sweep.day == "2026-11-22"))).scalar_one()
+        steps_before = await steps_in_ledger(runtime)
+    assert sweep.status == "running" and 200 <= sweep.progress["position"]["orders_done"] < 600
+    checkpointed = sweep.progress["position"]["orders_done"]
+
+    parts, planner, _enqueuer = parts_for(shop)
+    report = await run_sweep(runtime, SHOP, now=NOW + timedelta(minutes=10), parts=parts, batch_size=50)
+
+    assert report["status"] == "done" and report["restarts"] == 0 and report["tally"]["orders"] == 600
+    steps = await steps_in_ledger(runtime)
+    assert len(steps) == len(set(steps))  # nothing queued twice across the kill
+    expected = expected_actions(shop).actions
+    assert set(steps) == {(system, ref) for system, _action, ref in expected}
+    assert set(steps_before) <= set(steps)
+    # The resumed run planned only what came after the checkpoint (and the customers).
+    customers_planned = sum(
+        len(customer_holdings(c, TZ)) + (1 if c.number_of_orders else 0) for c in shop.customers
+    )
+    orders_after = sum(len(order_holdings(o, TZ)) for o in shop.orders[checkpointed:])
+    assert planner.planned == orders_after + customers_planned
