@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.executor.locks import dialect_of
@@ -127,3 +127,26 @@ async def reclaim_expired(session: AsyncSession, now: datetime) -> tuple[int, in
         .execution_options(synchronize_session=False)
     )
     return steps, int(requests.rowcount)  # type: ignore[attr-defined]
+
+
+async def release(session: AsyncSession, kind: str, row_id: int, owner: str, retry_at: datetime) -> None:
+    """Hand work this worker holds back to the queue, due at `retry_at` (after a job crashed)."""
+    if kind == "step":
+        await session.execute(
+            update(Step)
+            .where(Step.id == row_id, Step.lease_owner == owner, Step.state == "running")
+            .values(
+                state=case((Step.action == "keep", "held"), else_="pending"),
+                lease_owner=None,
+                lease_expires_at=None,
+                next_attempt_at=retry_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        await session.execute(
+            update(Request)
+            .where(Request.id == row_id, Request.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None, next_attempt_at=retry_at)
+            .execution_options(synchronize_session=False)
+        )

@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable
+from datetime import timedelta
 
 from plugin.executor.context import ExecContext, WorkerConfig
-from plugin.executor.leases import claim_requests, claim_steps
+from plugin.executor.leases import claim_requests, claim_steps, release
 from plugin.executor.steps import run_step
 from plugin.models import utcnow
 from plugin.pipelines.run import work_on_request
@@ -21,6 +22,8 @@ from plugin.pipelines.sources import LiveSources, Sources
 from plugin.runtime import Runtime
 
 log = logging.getLogger("gallra.executor")
+
+RELEASE_DELAY = timedelta(seconds=2)
 
 
 class Worker:
@@ -35,29 +38,37 @@ class Worker:
     def config(self) -> WorkerConfig:
         return self.ctx.config
 
-    async def _claim(self, slots: int) -> list[Awaitable[None]]:
+    async def _claim(self, slots: int) -> list[tuple[str, int]]:
         now = utcnow()
         config = self.config
         async with self.ctx.runtime.db.transaction() as session:
             requests = await claim_requests(
                 session, config.owner, now, limit=slots, lease_seconds=config.lease_seconds
             )
-        jobs: list[Awaitable[None]] = [work_on_request(self.ctx, r) for r in requests]
+        jobs = [("request", r) for r in requests]
         if len(jobs) < slots:
             async with self.ctx.runtime.db.transaction() as session:
                 steps = await claim_steps(
                     session, config.owner, now, limit=slots - len(jobs), lease_seconds=config.lease_seconds
                 )
-            jobs.extend(run_step(self.ctx, s) for s in steps)
+            jobs.extend(("step", s) for s in steps)
         return jobs
 
-    def _start(self, job: Awaitable[None]) -> None:
+    def _start(self, kind: str, row_id: int) -> None:
+        job: Awaitable[None] = (
+            work_on_request(self.ctx, row_id) if kind == "request" else run_step(self.ctx, row_id)
+        )
+
         async def guarded() -> None:
             try:
                 await job
             except Exception as exc:
-                # A bug in one job must not stop the worker; the lease makes the work come back.
-                log.error("worker job failed with %s", type(exc).__name__, exc_info=exc)
+                # A bug or a database hiccup in one job must not stop the worker. The work is
+                # handed back at once (its lease would otherwise hold it until it ends).
+                log.error(
+                    "worker job on %s %d failed with %s", kind, row_id, type(exc).__name__, exc_info=exc
+                )
+                await self._release(kind, row_id)
             finally:
                 self.completed += 1
 
@@ -65,14 +76,21 @@ class Worker:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _release(self, kind: str, row_id: int) -> None:
+        try:
+            async with self.ctx.runtime.db.transaction() as session:
+                await release(session, kind, row_id, self.config.owner, utcnow() + RELEASE_DELAY)
+        except Exception as exc:  # the database is still unreachable: the lease will end anyway
+            log.warning("could not hand %s %d back (%s); its lease will", kind, row_id, type(exc).__name__)
+
     async def fill(self) -> int:
         """Claim work for the free slots; the number of jobs started."""
         slots = self.config.concurrency - len(self._tasks)
         if slots <= 0:
             return 0
         jobs = await self._claim(slots)
-        for job in jobs:
-            self._start(job)
+        for kind, row_id in jobs:
+            self._start(kind, row_id)
         return len(jobs)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:

@@ -154,3 +154,30 @@ async def test_expired_lease_is_taken_over_and_the_old_owner_cannot_overwrite(
     await record_failure(dead, first[0], "late failure report", retryable=False)
     step = await only_step(runtime, request_id, KEY)
     assert (step.state, step.lease_owner, step.attempts) == ("running", "other", 2)
+
+
+async def test_a_crashing_job_is_handed_back_at_once(
+    runtime: Runtime, worker: Worker, sources: FakeSources, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database hiccup inside a job (here: the first step run raises) does not leave the step
+    leased until its lease ends: it is released and runs again a moment later."""
+    import plugin.executor.worker as worker_module
+
+    real = worker_module.run_step
+    crashes = []
+
+    async def flaky(ctx: ExecContext, step_id: int) -> None:
+        if not crashes:
+            crashes.append(step_id)
+            raise ConnectionResetError("database went away")
+        await real(ctx, step_id)
+
+    monkeypatch.setattr(worker_module, "run_step", flaky)
+    sources.holdings["newsletter"] = [newsletter_holding()]
+    request_id = await add_request(runtime)
+    await worker.drain(limit=20, settle=2.5)
+    step = await only_step(runtime, request_id, KEY)
+    assert crashes == [step.id]
+    assert (step.state, step.attempts) == ("done", 2)
+    assert ledger.erasures() == {"profile:1": 1}
+    assert await status(runtime, request_id) == "done"
