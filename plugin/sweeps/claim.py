@@ -108,8 +108,10 @@ def _insert_unless_exists(session: AsyncSession) -> Insert:
     return sqlite.insert(Sweep).on_conflict_do_nothing()
 
 
-async def renew(session: AsyncSession, shop_domain: str, sweep_id: int, *, owner: str, now: datetime) -> bool:
-    """Extend the lease of a running sweep we hold; False when we no longer hold it."""
+async def _update_ours(
+    session: AsyncSession, shop_domain: str, sweep_id: int, owner: str, values: dict[str, Any]
+) -> bool:
+    """Update the sweep only while we hold it (running, our lease); False when we no longer do."""
     result = await session.execute(
         update(Sweep)
         .where(
@@ -118,10 +120,15 @@ async def renew(session: AsyncSession, shop_domain: str, sweep_id: int, *, owner
             Sweep.lease_owner == owner,
             Sweep.status == "running",
         )
-        .values(lease_expires_at=now + LEASE)
+        .values(**values)
         .returning(Sweep.id)
     )
     return result.scalar_one_or_none() is not None
+
+
+async def renew(session: AsyncSession, shop_domain: str, sweep_id: int, *, owner: str, now: datetime) -> bool:
+    """Extend the lease of a running sweep we hold; False when we no longer hold it."""
+    return await _update_ours(session, shop_domain, sweep_id, owner, {"lease_expires_at": now + LEASE})
 
 
 async def checkpoint(
@@ -137,18 +144,8 @@ async def checkpoint(
     """Record progress and renew the lease, in the caller's transaction (the same one that queued
     the batch's steps, so progress never runs ahead of the ledger). False if the lease was lost:
     another instance took the sweep over and this one must stop."""
-    result = await session.execute(
-        update(Sweep)
-        .where(
-            Sweep.shop_domain == shop_domain,
-            Sweep.id == sweep_id,
-            Sweep.lease_owner == owner,
-            Sweep.status == "running",
-        )
-        .values(progress=progress, request_id=request_id, lease_expires_at=now + LEASE)
-        .returning(Sweep.id)
-    )
-    return result.scalar_one_or_none() is not None
+    values = {"progress": progress, "request_id": request_id, "lease_expires_at": now + LEASE}
+    return await _update_ours(session, shop_domain, sweep_id, owner, values)
 
 
 async def finish(

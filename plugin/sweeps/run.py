@@ -112,18 +112,21 @@ async def run_sweep(
             "already": False,
         }
 
+    async def save(progress: dict[str, Any], request_id: int | None) -> None:
+        async with runtime.db.transaction() as session:
+            await claims.checkpoint(
+                session,
+                shop_domain,
+                claimed.sweep_id,
+                owner=owner,
+                now=clock(),
+                progress=progress,
+                request_id=request_id,
+            )
+
     # Counted before anything can fail, so a sweep that keeps dying (even killed outright) is
     # given up for the day after MAX_ATTEMPTS instead of being retried whenever its lease runs out.
-    async with runtime.db.transaction() as session:
-        await claims.checkpoint(
-            session,
-            shop_domain,
-            claimed.sweep_id,
-            owner=owner,
-            now=clock(),
-            progress=claimed.progress | {"attempts": attempts},
-            request_id=claimed.request_id,
-        )
+    await save(claimed.progress | {"attempts": attempts}, claimed.request_id)
     heartbeat = asyncio.create_task(_keep_lease(runtime, shop_domain, claimed.sweep_id, owner, clock))
     sweeper: Sweeper | None = None
     try:
@@ -151,9 +154,9 @@ async def run_sweep(
         # The lease stays: the sweep is resumed from its checkpoint when it runs out (by this or
         # another instance), unless it has failed too often today. Only the error's type is kept.
         log.error("sweep %s failed with %s (attempt %s)", claimed.sweep_id, type(exc).__name__, attempts)
-        async with runtime.db.transaction() as session:
-            if attempts >= MAX_ATTEMPTS:
-                failed = report("failed", sweeper, 0) | {"error": type(exc).__name__}
+        if attempts >= MAX_ATTEMPTS:
+            failed = report("failed", sweeper, 0) | {"error": type(exc).__name__}
+            async with runtime.db.transaction() as session:
                 await claims.finish(
                     session,
                     shop_domain,
@@ -163,17 +166,8 @@ async def run_sweep(
                     status="failed",
                     report=failed,
                 )
-            elif sweeper is not None:
-                progress = sweeper.progress() | {"error": type(exc).__name__}
-                await claims.checkpoint(
-                    session,
-                    shop_domain,
-                    claimed.sweep_id,
-                    owner=owner,
-                    now=clock(),
-                    progress=progress,
-                    request_id=sweeper.request_id,
-                )
+        elif sweeper is not None:
+            await save(sweeper.progress() | {"error": type(exc).__name__}, sweeper.request_id)
         raise
     finally:
         heartbeat.cancel()

@@ -7,12 +7,10 @@ import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
-import httpx
 import pytest
 from sqlalchemy import select, update
 
 from plugin.crypto import Vault
-from plugin.db import Database
 from plugin.holdings import Category, Holding
 from plugin.models import AdapterConnection, Request, Shop, Sweep
 from plugin.runtime import Runtime
@@ -21,15 +19,8 @@ from plugin.sweeps.parts import SweepParts
 from plugin.sweeps.run import MAX_ATTEMPTS, run_sweep
 from plugin.sweeps.runner import SweepLost
 from plugin.sweeps.wiring import shop_policy, sweep_planner
-from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
 from tests.sweeps.doubles import RecordingEnqueuer, stream
 from tests.sweeps.shopdata import NOW, POLICY_TOML, SHOP, TZ
-
-
-@pytest.fixture
-async def runtime(db: Database) -> AsyncIterator[Runtime]:
-    async with httpx.AsyncClient() as http:
-        yield Runtime(settings=make_settings(db.url), db=db, vault=Vault(TEST_ENCRYPTION_KEY), http=http)
 
 
 async def add_shop(runtime: Runtime, *connections: str) -> None:

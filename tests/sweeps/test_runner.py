@@ -3,24 +3,20 @@ what expired is queued exactly once, dry runs send nothing, crashes resume, clai
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
-from plugin.crypto import Vault
-from plugin.db import Database
 from plugin.models import AdapterConnection, Request, Shop, Step, Sweep
 from plugin.runtime import Runtime
 from plugin.shopify.holdings import customer_holdings, order_holdings
 from plugin.sweeps.parts import SweepParts
 from plugin.sweeps.run import run_sweep
 from plugin.sweeps.wiring import shop_policy, sweep_planner
-from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
+from tests.conftest import TEST_ENCRYPTION_KEY
 from tests.sweeps.doubles import CountingPlanner, Killed, RecordingEnqueuer, stream
 from tests.sweeps.shopdata import (
     CONNECTED,
@@ -32,12 +28,6 @@ from tests.sweeps.shopdata import (
     build_shop,
     expected_actions,
 )
-
-
-@pytest.fixture
-async def runtime(db: Database) -> AsyncIterator[Runtime]:
-    async with httpx.AsyncClient() as http:
-        yield Runtime(settings=make_settings(db.url), db=db, vault=Vault(TEST_ENCRYPTION_KEY), http=http)
 
 
 async def add_shop(runtime: Runtime, *, swept_before: bool = True, dry_run: bool = False) -> None:

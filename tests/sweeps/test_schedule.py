@@ -4,30 +4,17 @@ the number of instances firing it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
-import pytest
 from sqlalchemy import select
 
-from plugin.crypto import Vault
-from plugin.db import Database
 from plugin.models import Shop, Step, Sweep
 from plugin.runtime import Runtime
 from plugin.sweeps.parts import SweepParts
 from plugin.sweeps.schedule import due_shops, run_due_sweeps
 from plugin.sweeps.wiring import shop_policy, sweep_planner
-from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
 from tests.sweeps.doubles import RecordingEnqueuer, stream
 from tests.sweeps.shopdata import POLICY_TOML, build_shop
-
-
-@pytest.fixture
-async def runtime(db: Database) -> AsyncIterator[Runtime]:
-    async with httpx.AsyncClient() as http:
-        yield Runtime(settings=make_settings(db.url), db=db, vault=Vault(TEST_ENCRYPTION_KEY), http=http)
-
 
 SHOPS = {
     "stockholm.myshopify.com": ("Europe/Stockholm", 3),

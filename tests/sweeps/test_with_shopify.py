@@ -4,21 +4,15 @@ and the real pipeline turning decisions into steps of a ledger request."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import httpx
-import pytest
 from sqlalchemy import select
 
 from plugin import connections
-from plugin.crypto import Vault
-from plugin.db import Database
 from plugin.models import Request, Shop, Step, Sweep
 from plugin.runtime import Runtime
 from plugin.shopify import bulk, tokens
 from plugin.sweeps.run import run_sweep
-from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
 from tests.fakes.shopify import ShopifyFake
 from tests.sweeps.shopdata import (
     CONNECTED,
@@ -32,12 +26,6 @@ from tests.sweeps.shopdata import (
 )
 
 TOKEN = "shpat_twelve_years"
-
-
-@pytest.fixture
-async def runtime(db: Database) -> AsyncIterator[Runtime]:
-    async with httpx.AsyncClient() as http:
-        yield Runtime(settings=make_settings(db.url), db=db, vault=Vault(TEST_ENCRYPTION_KEY), http=http)
 
 
 async def twelve_year_shop(runtime: Runtime, fake: ShopifyFake, *, swept_before: bool = True) -> None:
