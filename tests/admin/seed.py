@@ -160,7 +160,9 @@ async def seed_shop(
         session.add(
             AdapterConnection(
                 shop_domain=shop, adapter="voyado", enabled=True, status="ok",
-                config_enc=vault.encrypt_json({"api_key": "voyado-secret"}),
+                config_enc=vault.encrypt_json(
+                    {"api_key": "voyado-secret", "base_url": "https://seed.voyado.com"}
+                ),
                 last_checked_at=now - timedelta(hours=2),
             )
         )  # fmt: skip
