@@ -32,18 +32,21 @@ def sweep_command(
     as_json: bool = typer.Option(False, "--json", help="Print the reports as JSON."),
 ) -> None:
     """Run today's retention sweep now and print what it erased, reduced, kept and could not decide."""
-    reports = asyncio.run(_run(shop, dry_run=dry_run, as_json=as_json))
+    reports, failed = asyncio.run(_run(shop, dry_run=dry_run, as_json=as_json))
     if as_json:
-        typer.echo(json.dumps(reports if shop is None else reports[0], indent=2, sort_keys=True))
-        return
-    for report in reports:
-        for line in summary_lines(report):
-            typer.echo(line)
-        if report.get("already"):
-            typer.echo("  (today's sweep had already run: nothing was done again)")
+        if reports or not failed:
+            typer.echo(json.dumps(reports[0] if shop is not None else reports, indent=2, sort_keys=True))
+    else:
+        for report in reports:
+            for line in summary_lines(report):
+                typer.echo(line)
+            if report.get("already"):
+                typer.echo("  (today's sweep had already run: nothing was done again)")
+    if failed:
+        raise typer.Exit(1)
 
 
-async def _run(shop: str | None, *, dry_run: bool, as_json: bool) -> list[dict[str, Any]]:
+async def _run(shop: str | None, *, dry_run: bool, as_json: bool) -> tuple[list[dict[str, Any]], int]:
     from sqlalchemy import select
 
     from plugin.models import Shop
@@ -64,6 +67,7 @@ async def _run(shop: str | None, *, dry_run: bool, as_json: bool) -> list[dict[s
         else:
             domains = [shop]
         reports = []
+        failed = 0
         show_bar = sys.stderr.isatty() and not as_json
         for domain in domains:
             try:
@@ -73,8 +77,15 @@ async def _run(shop: str | None, *, dry_run: bool, as_json: bool) -> list[dict[s
                     reports.append(await run_sweep(runtime, domain, dry_run=dry_run))
             except SweepError as exc:
                 typer.echo(f"gallra sweep: {exc}", err=True)
-                raise typer.Exit(1) from None
-        return reports
+                failed += 1
+            except Exception as exc:
+                # One shop's failure does not stop the others; only the error's type is shown, as
+                # messages may quote data. The sweep resumes on the next run.
+                typer.echo(
+                    f"gallra sweep: {domain}: failed ({type(exc).__name__}); it resumes next time", err=True
+                )
+                failed += 1
+        return reports, failed
     finally:
         await runtime.close()
 
