@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,6 +44,7 @@ from plugin.shopify.holdings import UNKNOWN_CARRIER, customer_holdings, order_ho
 from plugin.shopify.records import CustomerRecord, OrderRecord
 from plugin.sweeps import claim as claims
 from plugin.sweeps.parts import Decision, SweepParts
+from plugin.sweeps.patterns import OrderPatterns, Pattern, Signature, Verdict, order_signature
 from plugin.sweeps.report import Tally
 
 log = logging.getLogger(__name__)
@@ -121,6 +123,8 @@ class Sweeper:
         self.restarts = int(progress.get("restarts", 0))
         self.attempts = int(progress.get("attempts", 1))
         self.ledger_has_actions = True
+        self.zone = ZoneInfo(shop.timezone or "UTC")
+        self.patterns = OrderPatterns()
 
     # ---- progress -------------------------------------------------------------------------------
 
@@ -232,12 +236,26 @@ class Sweeper:
 
     async def _order_batch(self, session: AsyncSession, orders: list[OrderRecord]) -> None:
         holdings: list[Holding] = []
-        timezone = self.shop.timezone
+        counts: Counter[tuple[str, str, str | None, str | None]] = Counter()
+        earliest: dict[str, date] = {}
+        timezone, zone, patterns = self.shop.timezone, self.zone, self.patterns
+        full: list[tuple[Signature, int, int]] = []  # orders taking the full path: their holdings
         with _no_cyclic_gc():
             for order in orders:
+                signature = order_signature(order, zone)
+                pattern = patterns.reuse(signature)
+                if pattern is not None:
+                    _count(pattern, counts, earliest)
+                    continue
+                start = len(holdings)
                 holdings.extend(order_holdings(order, timezone))
+                full.append((signature, start, len(holdings)))
         self.tally.orders += len(orders)
-        await self._decide(session, holdings)
+        verdicts: list[Verdict | None] = []
+        await self._decide(session, holdings, counts=counts, earliest=earliest, verdicts=verdicts)
+        for signature, start, end in full:
+            mine = verdicts[start:end]
+            patterns.learn(signature, None if None in mine else tuple(v for v in mine if v is not None))
 
     async def _customer_batch(self, session: AsyncSession, customers: list[CustomerRecord]) -> None:
         holdings: list[Holding] = []
@@ -296,12 +314,21 @@ class Sweeper:
     # ---- deciding -------------------------------------------------------------------------------
 
     async def _decide(
-        self, session: AsyncSession, holdings: Sequence[Holding], *, gates: dict[str, Holding] | None = None
+        self,
+        session: AsyncSession,
+        holdings: Sequence[Holding],
+        *,
+        gates: dict[str, Holding] | None = None,
+        counts: Counter[tuple[str, str, str | None, str | None]] | None = None,
+        earliest: dict[str, date] | None = None,
+        verdicts: list[Verdict | None] | None = None,
     ) -> None:
-        counts: Counter[tuple[str, str, str | None, str | None]] = Counter()
-        earliest: dict[str, date] = {}
+        """Plan the holdings, count them, and queue what is to be done. `verdicts`, when given,
+        receives each holding's verdict in order (None for one with something to do)."""
+        counts = Counter() if counts is None else counts
+        earliest = {} if earliest is None else earliest
         with _no_cyclic_gc():
-            actionable = self._classify(holdings, gates or {}, counts, earliest)
+            actionable = self._classify(holdings, gates or {}, counts, earliest, verdicts)
         if actionable:
             fresh = await self._not_done_before(session, actionable, counts, earliest)
             if fresh and not self.shop.dry_run:
@@ -347,8 +374,10 @@ class Sweeper:
         gates: dict[str, Holding],
         counts: Counter[tuple[str, str, str | None, str | None]],
         earliest: dict[str, date],
+        verdicts: list[Verdict | None] | None = None,
     ) -> list[Decision]:
         """Plan the batch and count what is kept or undecided; return what is to be done."""
+        note = verdicts.append if verdicts is not None else None
         asked = [*holdings, *gates.values()]
         decisions = self.parts.plan(asked, self.shop.today)
         if len(decisions) != len(asked):
@@ -366,6 +395,8 @@ class Sweeper:
                 counts[(category, "keep", None, None)] += 1
                 if category not in earliest or keep_until < earliest[category]:
                     earliest[category] = keep_until
+                if note is not None:
+                    note((category, "keep", None, keep_until))
                 continue
             outcome, reason, keep_until = _outcome(decision)
             if outcome in ACTIONS and holding.ref in gates:
@@ -381,12 +412,16 @@ class Sweeper:
                 blocked = self._unreachable(holding)
                 if blocked is None:
                     actionable.append(decision)
+                    if note is not None:
+                        note(None)
                     continue
                 outcome, reason = "undecided", blocked
             category = holding.category
             counts[(category, outcome, reason, None)] += 1
             if keep_until is not None and (category not in earliest or keep_until < earliest[category]):
                 earliest[category] = keep_until
+            if note is not None:
+                note((category, outcome, reason, keep_until))
         return actionable
 
     def _unreachable(self, holding: Holding) -> str | None:
@@ -432,6 +467,15 @@ def _no_cyclic_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _count(
+    pattern: Pattern, counts: Counter[tuple[str, str, str | None, str | None]], earliest: dict[str, date]
+) -> None:
+    for category, outcome, reason, keep_until in pattern:
+        counts[(category, outcome, reason, None)] += 1
+        if keep_until is not None and (category not in earliest or keep_until < earliest[category]):
+            earliest[category] = keep_until
 
 
 def _key(record: Any) -> Any:

@@ -1,0 +1,101 @@
+"""Orders alike in everything retention reads get the same verdicts: counted without re-planning.
+
+A shop's orders differ in ids, names and tracking numbers, which only name holdings; what decides
+their fate is the order's local date, its delivery dates, its carriers, whether it was cancelled
+and where it went. For an order whose holdings are all kept or undecided (most of a shop, on most
+days), the sweep only needs the counts. So the first order with a given *signature* goes through
+`order_holdings` and the planner as usual, and later orders with the same signature reuse its
+verdicts. An order with anything to do always takes the full path, since its steps need the real
+holding references.
+
+The signature mirrors what `plugin.shopify.holdings.order_holdings` reads. To notice if that ever
+drifts, every `check_every`-th reuse is recomputed the full way and compared; a mismatch switches
+the shortcut off for the rest of the sweep (and is logged).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from adapters.carriers import carrier_adapter
+from plugin.shopify.holdings import UNKNOWN_CARRIER
+from plugin.shopify.records import OrderRecord
+
+log = logging.getLogger(__name__)
+
+# Per holding of an order, in `order_holdings` order: (category, outcome, undecided reason, keep-until).
+Verdict = tuple[str, str, str | None, date | None]
+Pattern = tuple[Verdict, ...]
+Signature = tuple[Any, ...]
+
+
+def order_signature(
+    order: OrderRecord, zone: ZoneInfo, carrier_of: Callable[[str | None], str | None] = carrier_adapter
+) -> Signature:
+    latest = None
+    fulfillments = []
+    for f in order.fulfillments:
+        delivered = f.delivered_at
+        if delivered is not None and (latest is None or delivered > latest):
+            latest = delivered
+        fulfillments.append(
+            (
+                delivered.astimezone(zone).date() if delivered is not None else None,
+                tuple((carrier_of(t.company) or UNKNOWN_CARRIER, t.number is None) for t in f.tracking or ()),
+            )
+        )
+    return (
+        order.created_at.astimezone(zone).date(),
+        latest.astimezone(zone).date() if latest is not None else None,
+        order.cancelled_at is not None,
+        order.shipping_country,
+        tuple(fulfillments),
+    )
+
+
+class OrderPatterns:
+    """The verdict patterns of one sweep (one shop, one policy, one day, one set of connections)."""
+
+    def __init__(self, check_every: int = 211, max_entries: int = 100_000) -> None:
+        self.check_every = check_every
+        self.max_entries = max_entries
+        self.known: dict[Signature, Pattern] = {}
+        self.reused = 0
+        self.checked = 0
+        self.enabled = True
+
+    def reuse(self, signature: Signature) -> Pattern | None:
+        """The pattern to count this order by, or None: take the full path (unknown signature,
+        or this reuse is one of the spot checks)."""
+        if not self.enabled:
+            return None
+        pattern = self.known.get(signature)
+        if pattern is None:
+            return None
+        self.reused += 1
+        if self.reused % self.check_every == 0:
+            return None
+        return pattern
+
+    def learn(self, signature: Signature, pattern: Pattern | None) -> None:
+        """Record the verdicts of an order that took the full path (None: it had something to do,
+        so it is never counted by pattern)."""
+        if not self.enabled:
+            return
+        known = self.known.get(signature)
+        if known is None:
+            if pattern is not None and len(self.known) < self.max_entries:
+                self.known[signature] = pattern
+            return
+        self.checked += 1
+        if known != pattern:
+            self.enabled = False
+            self.known.clear()
+            log.warning(
+                "sweep shortcut disabled: an order's verdicts differ from another with the same "
+                "signature (plugin.sweeps.patterns no longer mirrors order_holdings)"
+            )
