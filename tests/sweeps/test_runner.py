@@ -55,6 +55,23 @@ def parts_for(shop: ShopData, **kwargs: Any) -> tuple[SweepParts, CountingPlanne
     return parts, planner, enqueuer
 
 
+async def resume(
+    runtime: Runtime, parts: SweepParts, *, batch_size: int, owner: str | None = None
+) -> tuple[dict[str, Any], list[int]]:
+    """Run the sweep again once the crashed run's lease is over; the positions it checkpointed."""
+    positions: list[int] = []
+    report = await run_sweep(
+        runtime,
+        SHOP,
+        now=NOW + timedelta(minutes=10),
+        parts=parts,
+        batch_size=batch_size,
+        owner=owner,
+        on_progress=lambda p: positions.append(p["position"].get("orders_done", 0)),
+    )
+    return report, positions
+
+
 async def steps_in_ledger(runtime: Runtime) -> list[tuple[str, str]]:
     async with runtime.db.session() as session:
         rows = await session.execute(select(Step.system, Step.holding_ref).where(Step.shop_domain == SHOP))
@@ -183,16 +200,7 @@ async def test_a_killed_sweep_resumes_where_it_stopped(runtime: Runtime) -> None
     assert busy["already"] is True and busy["status"] == "running"
 
     # After the lease ran out, instance B resumes from the checkpoint.
-    seen_positions: list[int] = []
-    report = await run_sweep(
-        runtime,
-        SHOP,
-        now=NOW + timedelta(minutes=10),
-        parts=parts,
-        batch_size=100,
-        owner="instance-b",
-        on_progress=lambda p: seen_positions.append(p["position"].get("orders_done", 0)),
-    )
+    report, seen_positions = await resume(runtime, parts, batch_size=100, owner="instance-b")
     assert report["status"] == "done" and report["restarts"] == 0
     queued = enqueuer.queued
     assert len(queued) == len(set(queued))  # nothing queued twice across the crash
@@ -288,15 +296,7 @@ async def test_a_sweep_process_killed_with_sigkill_resumes_without_doing_anythin
     checkpointed = sweep.progress["position"]["orders_done"]
 
     parts, _planner, _enqueuer = parts_for(shop)
-    seen_positions: list[int] = []
-    report = await run_sweep(
-        runtime,
-        SHOP,
-        now=NOW + timedelta(minutes=10),
-        parts=parts,
-        batch_size=50,
-        on_progress=lambda p: seen_positions.append(p["position"].get("orders_done", 0)),
-    )
+    report, seen_positions = await resume(runtime, parts, batch_size=50)
 
     assert report["status"] == "done" and report["restarts"] == 0 and report["tally"]["orders"] == 600
     steps = await steps_in_ledger(runtime)
