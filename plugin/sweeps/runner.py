@@ -235,27 +235,60 @@ class Sweeper:
     # ---- batches --------------------------------------------------------------------------------
 
     async def _order_batch(self, session: AsyncSession, orders: list[OrderRecord]) -> None:
-        holdings: list[Holding] = []
+        """Orders alike (see `patterns`) are counted by the verdicts of the first of them. Orders
+        come roughly by date, so alike orders meet within a batch: a signature first met in this
+        batch is planned once, and the others with it wait for its verdicts."""
+        zone, patterns = self.zone, self.patterns
         counts: Counter[tuple[str, str, str | None, str | None]] = Counter()
         earliest: dict[str, date] = {}
-        timezone, zone, patterns = self.shop.timezone, self.zone, self.patterns
-        full: list[tuple[Signature, int, int]] = []  # orders taking the full path: their holdings
+        first: list[tuple[Signature, OrderRecord]] = []
+        later: list[tuple[Signature, OrderRecord]] = []
+        met: set[Signature] = set()
         with _no_cyclic_gc():
             for order in orders:
                 signature = order_signature(order, zone)
                 pattern = patterns.reuse(signature)
                 if pattern is not None:
                     _count(pattern, counts, earliest)
-                    continue
+                elif patterns.enabled and signature in met and signature not in patterns.known:
+                    later.append((signature, order))
+                else:
+                    met.add(signature)
+                    first.append((signature, order))
+        self.tally.orders += len(orders)
+        await self._full_path(session, first, counts, earliest)
+        counts, earliest = Counter(), {}
+        rest: list[tuple[Signature, OrderRecord]] = []
+        for signature, order in later:
+            pattern = patterns.reuse(signature)
+            if pattern is not None:
+                _count(pattern, counts, earliest)
+            else:
+                rest.append((signature, order))
+        await self._full_path(session, rest, counts, earliest)
+
+    async def _full_path(
+        self,
+        session: AsyncSession,
+        orders: list[tuple[Signature, OrderRecord]],
+        counts: Counter[tuple[str, str, str | None, str | None]],
+        earliest: dict[str, date],
+    ) -> None:
+        """Holdings, plan and steps for these orders, with `counts` (already counted orders) added
+        to the tally; each order's verdicts are learnt for the alike orders to come."""
+        holdings: list[Holding] = []
+        spans: list[tuple[Signature, int, int]] = []
+        timezone = self.shop.timezone
+        with _no_cyclic_gc():
+            for signature, order in orders:
                 start = len(holdings)
                 holdings.extend(order_holdings(order, timezone))
-                full.append((signature, start, len(holdings)))
-        self.tally.orders += len(orders)
+                spans.append((signature, start, len(holdings)))
         verdicts: list[Verdict | None] = []
         await self._decide(session, holdings, counts=counts, earliest=earliest, verdicts=verdicts)
-        for signature, start, end in full:
+        for signature, start, end in spans:
             mine = verdicts[start:end]
-            patterns.learn(signature, None if None in mine else tuple(v for v in mine if v is not None))
+            self.patterns.learn(signature, None if None in mine else tuple(v for v in mine if v is not None))
 
     async def _customer_batch(self, session: AsyncSession, customers: list[CustomerRecord]) -> None:
         holdings: list[Holding] = []
