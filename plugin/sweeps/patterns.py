@@ -60,7 +60,7 @@ def order_signature(
 class OrderPatterns:
     """The verdict patterns of one sweep (one shop, one policy, one day, one set of connections)."""
 
-    def __init__(self, check_every: int = 211, max_entries: int = 100_000) -> None:
+    def __init__(self, check_every: int = 211, max_entries: int = 20_000) -> None:
         self.check_every = check_every
         self.max_entries = max_entries
         self.known: dict[Signature, Pattern] = {}
@@ -88,7 +88,11 @@ class OrderPatterns:
             return
         known = self.known.get(signature)
         if known is None:
-            if pattern is not None and len(self.known) < self.max_entries:
+            if pattern is not None:
+                if len(self.known) >= self.max_entries:
+                    # Orders come by date, so old signatures are rarely met again: start afresh
+                    # rather than let the memory grow with the shop.
+                    self.known.clear()
                 self.known[signature] = pattern
             return
         self.checked += 1
