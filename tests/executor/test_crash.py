@@ -31,7 +31,9 @@ EMAILS = [f"c{i}@example.se" for i in range(6)]
 VICTIM = EMAILS[3]
 
 
-def _start_worker(env: dict[str, str], cwd: Path, concurrency: int = 1) -> subprocess.Popen[bytes]:
+def _start_worker(
+    env: dict[str, str], cwd: Path, concurrency: int = 1, lease_seconds: float = 3
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -41,7 +43,7 @@ def _start_worker(env: dict[str, str], cwd: Path, concurrency: int = 1) -> subpr
             "--concurrency",
             str(concurrency),
             "--lease-seconds",
-            "3",
+            str(lease_seconds),
             "--poll-seconds",
             "0.2",
             "--no-clocks",
@@ -155,7 +157,9 @@ async def test_two_worker_processes_on_postgres_erase_each_once(pg_db: Database,
     providers = FakeProviders(latency=0.02, profiles=set(emails))
     with ProviderServer(providers) as server:
         env = await _shop_with_klaviyo(runtime, server.url, emails)
-        workers = [_start_worker(env, tmp_path, concurrency=4) for _ in range(2)]
+        # No worker dies here, so the lease can be long: on a loaded machine a 3 s lease can lapse
+        # between heartbeats, and a lapsed lease is (rightly) taken over by the other worker.
+        workers = [_start_worker(env, tmp_path, concurrency=4, lease_seconds=30) for _ in range(2)]
         try:
             deadline = time.monotonic() + 120
             while set((await _statuses(pg_db)).values()) != {"done"}:
