@@ -40,17 +40,20 @@ def order_signature(
     fulfillments = []
     for f in order.fulfillments:
         delivered = f.delivered_at
-        if delivered is not None and (latest is None or delivered > latest):
-            latest = delivered
+        local = None
+        if delivered is not None:
+            local = delivered.astimezone(zone).date()
+            if latest is None or delivered > latest[0]:
+                latest = (delivered, local)
+        tracking = f.tracking
         fulfillments.append(
-            (
-                delivered.astimezone(zone).date() if delivered is not None else None,
-                tuple((carrier_of(t.company) or UNKNOWN_CARRIER, t.number is None) for t in f.tracking or ()),
-            )
+            (local, tuple([(carrier_of(t.company) or UNKNOWN_CARRIER, t.number is None) for t in tracking]))
+            if tracking
+            else (local,)
         )
     return (
         order.created_at.astimezone(zone).date(),
-        latest.astimezone(zone).date() if latest is not None else None,
+        latest[1] if latest is not None else None,
         order.cancelled_at is not None,
         order.shipping_country,
         tuple(fulfillments),

@@ -244,17 +244,24 @@ class Sweeper:
         first: list[tuple[Signature, OrderRecord]] = []
         later: list[tuple[Signature, OrderRecord]] = []
         met: set[Signature] = set()
+        hits: dict[int, list[Any]] = {}  # id(pattern) → [pattern, orders counted by it]
         with _no_cyclic_gc():
             for order in orders:
                 signature = order_signature(order, zone)
                 pattern = patterns.reuse(signature)
                 if pattern is not None:
-                    _count(pattern, counts, earliest)
+                    hit = hits.get(id(pattern))
+                    if hit is None:
+                        hits[id(pattern)] = [pattern, 1]
+                    else:
+                        hit[1] += 1
                 elif patterns.enabled and signature in met and signature not in patterns.known:
                     later.append((signature, order))
                 else:
                     met.add(signature)
                     first.append((signature, order))
+        for pattern, n in hits.values():
+            _count(pattern, counts, earliest, n)
         self.tally.orders += len(orders)
         await self._full_path(session, first, counts, earliest)
         counts, earliest = Counter(), {}
@@ -503,10 +510,13 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 
 def _count(
-    pattern: Pattern, counts: Counter[tuple[str, str, str | None, str | None]], earliest: dict[str, date]
+    pattern: Pattern,
+    counts: Counter[tuple[str, str, str | None, str | None]],
+    earliest: dict[str, date],
+    orders: int = 1,
 ) -> None:
     for category, outcome, reason, keep_until in pattern:
-        counts[(category, outcome, reason, None)] += 1
+        counts[(category, outcome, reason, None)] += orders
         if keep_until is not None and (category not in earliest or keep_until < earliest[category]):
             earliest[category] = keep_until
 
