@@ -9,9 +9,10 @@ hash for look-up; nothing here logs them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import Insert, Table, func, select
@@ -64,6 +65,61 @@ def insert_requests_statement(dialect: str) -> Insert:
     )
 
 
+# The columns a new request is written with, in the order `NewRequest.values()` gives them. Every
+# column with a Python-side default in the model is here, so raw inserts leave nothing unset.
+REQUEST_COLUMNS = (
+    "shop_domain",
+    "kind",
+    "business_key",
+    "shopify_shop_id",
+    "customer_id",
+    "email_enc",
+    "email_hash",
+    "phone_enc",
+    "phone_hash",
+    "order_ids",
+    "data_request_id",
+    "received_at",
+    "due_at",
+    "status",
+    "dry_run",
+    "attempts",
+    "next_attempt_at",
+    "updated_at",
+)
+REQUEST_RETURNING = ("id", "shop_domain", "kind", "business_key")
+
+
+@lru_cache(maxsize=1024)
+def multirow_insert_sql(
+    dialect: str, paramstyle: str, table: str, columns: tuple[str, ...], rows: int, returning: tuple[str, ...]
+) -> str:
+    """`INSERT INTO table (columns) VALUES (...), ... ON CONFLICT DO NOTHING RETURNING ...` in the
+    driver's own parameter style, for `rows` rows of flat parameters.
+
+    Written once per batch size and reused: building the statement through SQLAlchemy's
+    insertmanyvalues and its per-row type processing costs more than the database's insert.
+    Identifiers are the constants above, never input.
+    """
+    width = len(columns)
+    if paramstyle == "numeric_dollar":
+        groups = (
+            "(" + ",".join(f"${row * width + col + 1}" for col in range(width)) + ")" for row in range(rows)
+        )
+    elif paramstyle == "qmark":
+        one = "(" + ",".join("?" * width) + ")"
+        groups = (one for _ in range(rows))
+    elif paramstyle in ("format", "pyformat"):
+        one = "(" + ",".join(["%s"] * width) + ")"
+        groups = (one for _ in range(rows))
+    else:
+        raise ValueError(f"unsupported parameter style {paramstyle!r} for {dialect}")
+    return (  # identifiers are this module's constants; every value is a bound parameter
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(groups)} "  # noqa: S608
+        f"ON CONFLICT DO NOTHING RETURNING {', '.join(returning)}"
+    )
+
+
 def orders_key(order_ids: Sequence[int]) -> str:
     joined = ",".join(str(order) for order in sorted(set(order_ids)))
     if len(joined) <= _MAX_READABLE_KEY:
@@ -93,6 +149,36 @@ class NewRequest:
     @property
     def key(self) -> RequestKey:
         return (self.shop_domain, self.kind, self.business_key)
+
+    def values(self, vault: Vault, stamp: Callable[[datetime], object], false: object) -> tuple[object, ...]:
+        """The row in `REQUEST_COLUMNS` order for a raw insert; `stamp` turns an aware datetime into
+        what the driver stores for it (as the column type would), `false` is the driver's false."""
+        if self.kind not in KINDS and self.kind != "sweep":
+            raise ValueError(f"unknown request kind {self.kind!r}")
+        received = stamp(self.received_at)
+        shop = self.shop_domain
+        email, phone = self.email, self.phone
+        return (
+            shop,
+            self.kind,
+            self.business_key,
+            self.shopify_shop_id,
+            self.customer_id,
+            vault.encrypt(email) if email is not None else None,
+            vault.email_hash(shop, email) if email else None,
+            vault.encrypt(phone) if phone is not None else None,
+            vault.phone_hash(shop, phone) if phone else None,
+            # What json.dumps writes for a list of ints, without its encoder machinery.
+            "[" + ", ".join(str(order) for order in sorted(set(self.order_ids))) + "]",
+            self.data_request_id,
+            received,
+            stamp(self.received_at + RESPONSE_PERIOD),
+            "received",
+            false,
+            0,
+            received,
+            received,
+        )
 
     def row(self, vault: Vault) -> dict[str, Any]:
         if self.kind not in KINDS and self.kind != "sweep":

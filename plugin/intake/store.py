@@ -15,23 +15,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, or_, select, update
+from sqlalchemy import Connection, Engine, create_engine, delete, event, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
 from plugin.crypto import Vault
 from plugin.db import sqlite_pragmas
 from plugin.intake.headers import WebhookHeaders
 from plugin.ledger import (
+    REQUEST_COLUMNS,
+    REQUEST_RETURNING,
     NewRequest,
     RequestKey,
-    dialect_of,
-    insert_ignoring_conflicts,
-    insert_requests_statement,
+    multirow_insert_sql,
 )
 from plugin.models import Delivery, Request, Shop, utcnow
 from plugin.runtime import Runtime
@@ -40,6 +40,12 @@ log = logging.getLogger("gallra.intake")
 
 # Rows per transaction; more waiting deliveries go in the next one.
 MAX_BATCH = 500
+# SQLite: deliveries written between two checkpoints of the write-ahead log (a few pages each),
+# and the log size in pages at which the writer checkpoints by itself anyway (SQLite's default
+# is 1000; ours is a backstop only).
+CHECKPOINT_EVERY = 500
+BACKSTOP_CHECKPOINT_PAGES = 10_000
+MMAP_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,24 +65,32 @@ class Incoming:
     request: NewRequest | None
     uninstall: bool = False
     received_at: datetime = field(default_factory=utcnow)
+    # Set by `prepare()`: the request row, and the delivery row without its request id.
+    request_values: tuple[object, ...] = ()
+    delivery_head: tuple[object, ...] = ()
 
     def __post_init__(self) -> None:
         if self.request is not None:
             # One moment for both rows: the request's 30 days count from the delivery's receipt.
             self.received_at = self.request.received_at
 
-    def delivery_row(self, vault: Vault, request_id: int | None) -> dict[str, object]:
-        return {
-            "shop_domain": self.shop,
-            "topic": self.topic,
-            "webhook_id": self.headers.webhook_id,
-            "event_id": self.headers.event_id,
-            "api_version": self.headers.api_version,
-            "triggered_at": self.headers.triggered_at,
-            "received_at": self.received_at,
-            "body_enc": vault.encrypt(self.body),
-            "request_id": request_id,
-        }
+    def prepare(self, vault: Vault, sqlite: bool) -> None:
+        """Encrypt and lay out both rows now, on the event loop, so the writer thread spends its
+        time in the database driver (without the GIL) rather than contending for it."""
+        stamp = _sqlite_stamp if sqlite else _aware_stamp
+        if self.request is not None:
+            self.request_values = self.request.values(vault, stamp, 0 if sqlite else False)
+        headers = self.headers
+        self.delivery_head = (
+            self.shop,
+            self.topic,
+            headers.webhook_id,
+            headers.event_id,
+            headers.api_version,
+            headers.triggered_at,
+            stamp(self.received_at),
+            vault.encrypt(self.body),
+        )
 
     @property
     def webhook_key(self) -> tuple[str, str] | None:
@@ -99,7 +113,7 @@ def _parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else None
 
 
-def mark_uninstalled(session: Session, shop: str, triggered_at: str | None) -> None:
+def mark_uninstalled(conn: Connection, shop: str, triggered_at: str | None) -> None:
     """Mark the shop uninstalled and drop its tokens (Shopify has already revoked them).
 
     Repeated deliveries change nothing further; a delivery triggered before the shop's latest
@@ -122,7 +136,7 @@ def mark_uninstalled(session: Session, shop: str, triggered_at: str | None) -> N
     triggered = _parse_time(triggered_at)
     if triggered is not None:
         statement = statement.where(or_(Shop.installed_at.is_(None), Shop.installed_at <= triggered))
-    session.execute(statement)
+    conn.execute(statement)
 
 
 def _leaders(items: list[Incoming]) -> dict[int, int]:
@@ -144,39 +158,43 @@ def _leaders(items: list[Incoming]) -> dict[int, int]:
     return leader_of
 
 
-def write_batch(session: Session, vault: Vault, items: list[Incoming]) -> list[Stored]:
-    """Write `items` in the caller's transaction; one answer per item, in order.
+def write_batch(conn: Connection, items: list[Incoming]) -> list[Stored]:
+    """Write `items` (prepared: `Incoming.prepare`) in the caller's transaction; one answer per
+    item, in order.
 
     Synchronous on purpose: a batch is a handful of statements, and running them in one go (in a
-    thread for SQLite, through `AsyncSession.run_sync` for PostgreSQL) saves a loop round trip per
-    driver call, which is most of the cost of a webhook.
+    thread for SQLite, through `AsyncConnection.run_sync` for PostgreSQL) saves a loop round trip
+    per driver call, which is most of the cost of a webhook. The two inserts are one multi-row
+    statement each, written in the driver's own terms (see `multirow_insert_sql`).
     """
-    dialect = dialect_of(session)
     answers: list[Stored | None] = [None] * len(items)
     leader_of = _leaders(items)
     leaders = [index for index in range(len(items)) if index not in leader_of]
 
-    new_requests = [request.row(vault) for i in leaders if (request := items[i].request) is not None]
+    new_requests = [items[i].request_values for i in leaders if items[i].request is not None]
     created: dict[RequestKey, int] = {}
     if new_requests:
-        rows = session.execute(insert_requests_statement(dialect), new_requests)
+        rows = _insert_many(conn, "requests", REQUEST_COLUMNS, REQUEST_RETURNING, new_requests)
         created = {(shop, kind, key): request_id for request_id, shop, kind, key in rows}
     request_ids: dict[int, int | None] = {}
     to_deliver: list[int] = []
     for index in leaders:
         request = items[index].request
         if request is not None and request.key not in created:
-            answers[index] = Stored(duplicate=True, request_id=_existing_request(session, request.key))
+            answers[index] = Stored(duplicate=True, request_id=_existing_request(conn, request.key))
             continue
         request_ids[index] = created[request.key] if request is not None else None
         to_deliver.append(index)
 
     delivered: set[tuple[str, str]] = set()
     if to_deliver:
-        statement = insert_ignoring_conflicts(dialect, Delivery).returning(
-            Delivery.topic, Delivery.webhook_id
+        rows = _insert_many(
+            conn,
+            "deliveries",
+            _DELIVERY_COLUMNS,
+            _DELIVERY_RETURNING,
+            [(*items[i].delivery_head, request_ids[i]) for i in to_deliver],
         )
-        rows = session.execute(statement, [items[i].delivery_row(vault, request_ids[i]) for i in to_deliver])
         delivered = {(topic, hook) for topic, hook in rows if hook is not None}
     orphans: list[int] = []
     for index in to_deliver:
@@ -185,13 +203,13 @@ def write_batch(session: Session, vault: Vault, items: list[Incoming]) -> list[S
             # This webhook id was stored before: a duplicate, and the request it just created goes.
             if (request_id := request_ids[index]) is not None:
                 orphans.append(request_id)
-            answers[index] = Stored(duplicate=True, request_id=_request_of_webhook(session, item.webhook_key))
+            answers[index] = Stored(duplicate=True, request_id=_request_of_webhook(conn, item.webhook_key))
             continue
         if item.uninstall:
-            mark_uninstalled(session, item.shop, item.headers.triggered_at)
+            mark_uninstalled(conn, item.shop, item.headers.triggered_at)
         answers[index] = Stored(duplicate=False, request_id=request_ids[index])
     if orphans:
-        session.execute(delete(Request).where(Request.id.in_(orphans)))
+        conn.execute(delete(Request).where(Request.id.in_(orphans)))
 
     for index, first in leader_of.items():
         leader = answers[first]
@@ -200,18 +218,61 @@ def write_batch(session: Session, vault: Vault, items: list[Incoming]) -> list[S
     return [answer for answer in answers if answer is not None]
 
 
-def _existing_request(session: Session, key: RequestKey) -> int | None:
+_DELIVERY_COLUMNS = (
+    "shop_domain",
+    "topic",
+    "webhook_id",
+    "event_id",
+    "api_version",
+    "triggered_at",
+    "received_at",
+    "body_enc",
+    "request_id",
+)
+_DELIVERY_RETURNING = ("topic", "webhook_id")
+# Rows per statement: well under SQLite's and PostgreSQL's limits on bound parameters.
+_ROWS_PER_STATEMENT = 500
+
+
+def _sqlite_stamp(moment: datetime) -> str:
+    # What UTCDateTime and SQLAlchemy's SQLite DATETIME store: naive UTC, always with microseconds,
+    # so stored values compare as text the same whoever wrote them.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _aware_stamp(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def _insert_many(
+    conn: Connection,
+    table: str,
+    columns: tuple[str, ...],
+    returning: tuple[str, ...],
+    rows: list[tuple[object, ...]],
+) -> list[Any]:
+    dialect = conn.dialect
+    found: list[Any] = []
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        sql = multirow_insert_sql(dialect.name, dialect.paramstyle, table, columns, len(chunk), returning)
+        params = tuple(value for row in chunk for value in row)
+        found.extend(conn.exec_driver_sql(sql, params).all())
+    return found
+
+
+def _existing_request(conn: Connection, key: RequestKey) -> int | None:
     shop, kind, business_key = key
     statement = select(Request.id).where(
         Request.shop_domain == shop, Request.kind == kind, Request.business_key == business_key
     )
-    return session.execute(statement).scalar_one_or_none()
+    return conn.execute(statement).scalar_one_or_none()
 
 
-def _request_of_webhook(session: Session, webhook_key: tuple[str, str]) -> int | None:
+def _request_of_webhook(conn: Connection, webhook_key: tuple[str, str]) -> int | None:
     topic, webhook_id = webhook_key
     statement = select(Delivery.request_id).where(Delivery.topic == topic, Delivery.webhook_id == webhook_id)
-    return session.execute(statement).scalar_one_or_none()
+    return conn.execute(statement).scalar_one_or_none()
 
 
 @dataclass(slots=True)
@@ -229,43 +290,96 @@ class IntakeStore:
         self._pending: list[_Pending] = []
         self._drainer: asyncio.Task[None] | None = None
         self._sqlite: Engine | None = None
+        self._sqlite_conn: Connection | None = None
+        self._since_checkpoint = 0
+        self._checkpointing: asyncio.Future[None] | None = None
 
     def _write_sqlite(self, items: list[Incoming]) -> list[Stored]:
         """The whole batch in one worker-thread call on the plain sqlite3 driver (aiosqlite would
         hop threads for every cursor call). Batches run one at a time, so one thread at a time."""
+        if self._sqlite_conn is None:
+            if self._sqlite is None:
+                url = make_url(self._runtime.db.url).set(drivername="sqlite+pysqlite")
+                # One connection kept open: closing a WAL database's last connection checkpoints
+                # and syncs it, which costs more than the batch. Batches run one at a time, each in
+                # some worker thread, hence check_same_thread off. The multi-row inserts come in
+                # up to two statements per batch size: keep them all compiled.
+                self._sqlite = create_engine(
+                    url,
+                    poolclass=QueuePool,
+                    pool_size=2,  # the writer's and the checkpointer's
+                    max_overflow=0,
+                    connect_args={"check_same_thread": False, "cached_statements": 1024},
+                )
+                event.listen(self._sqlite, "connect", sqlite_pragmas)
+            # Held across batches: checking a connection out and resetting it costs per batch.
+            self._sqlite_conn = self._sqlite.connect()
+            # Checkpoints are `_maybe_checkpoint`'s job; this is only the backstop if it lags.
+            self._sqlite_conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}")
+            # Index pages read through a memory map instead of a read() call each: the unique
+            # indexes on random keys (webhook ids, hashes) miss SQLite's small page cache.
+            self._sqlite_conn.exec_driver_sql(f"PRAGMA mmap_size={MMAP_BYTES}")
+            self._sqlite_conn.commit()
+        conn = self._sqlite_conn
+        try:
+            with conn.begin():
+                return write_batch(conn, items)
+        except BaseException:
+            # Whatever went wrong, the next batch starts on a fresh connection.
+            self._sqlite_conn = None
+            conn.close()
+            raise
+
+    def _maybe_checkpoint(self, written: int) -> None:
+        """Every so many deliveries, copy SQLite's write-ahead log into the database file from a
+        second connection in another thread. SQLite would otherwise do it inside whichever commit
+        crosses its threshold, and every delivery of that batch would wait for the copy and its
+        sync. A passive checkpoint never blocks the writer; committed rows are durable in the log
+        either way, so this moves work, it does not weaken anything."""
+        self._since_checkpoint += written
+        if self._since_checkpoint < CHECKPOINT_EVERY:
+            return
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return
+        self._since_checkpoint = 0
+        self._checkpointing = asyncio.create_task(asyncio.to_thread(self._checkpoint_sqlite))
+
+    def _checkpoint_sqlite(self) -> None:
         if self._sqlite is None:
-            url = make_url(self._runtime.db.url).set(drivername="sqlite+pysqlite")
-            # One connection kept open: closing a WAL database's last connection checkpoints and
-            # syncs it, which costs more than the batch. Batches run one at a time, each in some
-            # worker thread, hence check_same_thread off.
-            self._sqlite = create_engine(
-                url,
-                poolclass=QueuePool,
-                pool_size=1,
-                max_overflow=0,
-                connect_args={"check_same_thread": False},
-            )
-            event.listen(self._sqlite, "connect", sqlite_pragmas)
-        with Session(self._sqlite) as session, session.begin():
-            return write_batch(session, self._runtime.vault, items)
+            return
+        try:
+            with self._sqlite.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except SQLAlchemyError as exc:
+            # The writer's own automatic checkpoint (at a higher threshold) still bounds the log.
+            log.warning("intake checkpoint failed: %s", type(exc).__name__)
 
     async def close(self) -> None:
         if self._drainer is not None:
             await asyncio.gather(self._drainer, return_exceptions=True)
+        if self._checkpointing is not None:
+            await asyncio.gather(self._checkpointing, return_exceptions=True)
+        if self._sqlite_conn is not None:
+            await asyncio.to_thread(self._sqlite_conn.close)
+            self._sqlite_conn = None
         if self._sqlite is not None:
             await asyncio.to_thread(self._sqlite.dispose)
             self._sqlite = None
 
     async def submit(self, item: Incoming) -> Stored:
         """Store `item` durably; returns after the commit. Database errors are raised here."""
+        item.prepare(self._runtime.vault, self._runtime.db.is_sqlite)
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
-        # Retrieved here so an error nobody waits for any more (the caller timed out) is not reported.
-        future.add_done_callback(lambda done: done.cancelled() or done.exception())
+        # Retrieved here so an error nobody waits for any more (the caller was cancelled just as it
+        # was set) is never reported by the garbage collector.
+        future.add_done_callback(_retrieve)
         self._pending.append(_Pending(item, future))
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain())
-        # Shielded: a caller giving up (timeout, disconnect) must not cancel a write others share.
-        return await asyncio.shield(future)
+        # Each caller has its own future and the write runs in the drainer task: a caller giving
+        # up (timeout, disconnect) cancels only its future, never the write others share (no
+        # shield needed), and a cancelled future is skipped when the batch settles (`_settle`).
+        return await future
 
     async def _drain(self) -> None:
         while self._pending:
@@ -278,9 +392,10 @@ class IntakeStore:
             # An in-memory SQLite database exists only behind its own engine: write through that.
             if self._runtime.db.is_sqlite and ":memory:" not in self._runtime.db.url:
                 answers = await asyncio.to_thread(self._write_sqlite, items)
+                self._maybe_checkpoint(len(items))
             else:
-                async with self._runtime.db.sessions() as session, session.begin():
-                    answers = await session.run_sync(write_batch, self._runtime.vault, items)
+                async with self._runtime.db.engine.begin() as conn:
+                    answers = await conn.run_sync(write_batch, items)
         except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
             # The database is unreachable or refusing: every delivery of the batch gets a 503.
             for pending in batch:
@@ -316,6 +431,11 @@ class IntakeStore:
             )
         if any(not answer.duplicate for answer in answers):
             self._runtime.work_available.set()
+
+
+def _retrieve(future: asyncio.Future[Stored]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _settle(future: asyncio.Future[Stored], outcome: Stored | BaseException) -> None:
