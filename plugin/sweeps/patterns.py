@@ -1,4 +1,5 @@
-"""Orders alike in everything retention reads get the same verdicts: counted without re-planning.
+"""Orders (and customers) alike in everything retention reads get the same verdicts: counted
+without re-planning.
 
 A shop's orders differ in ids, names and tracking numbers, which only name holdings; what decides
 their fate is the order's local date, its delivery dates, its carriers, whether it was cancelled
@@ -8,7 +9,8 @@ days), the sweep only needs the counts. So the first order with a given *signatu
 verdicts. An order with anything to do always takes the full path, since its steps need the real
 holding references.
 
-The signature mirrors what `plugin.shopify.holdings.order_holdings` reads. To notice if that ever
+The signatures mirror what `plugin.shopify.holdings.order_holdings` / `customer_holdings` (and the
+sweep's last-order gate for customers) read. To notice if that ever
 drifts, every `check_every`-th reuse is recomputed the full way and compared; a mismatch switches
 the shortcut off for the rest of the sweep (and is logged).
 """
@@ -23,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.carriers import carrier_adapter
 from plugin.shopify.holdings import UNKNOWN_CARRIER
-from plugin.shopify.records import OrderRecord
+from plugin.shopify.records import CustomerRecord, OrderRecord
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,21 @@ def order_signature(
         order.cancelled_at is not None,
         order.shipping_country,
         tuple(fulfillments),
+    )
+
+
+def customer_signature(customer: CustomerRecord, zone: ZoneInfo) -> Signature:
+    """What `customer_holdings` and the sweep's last-order gate read of a customer."""
+    last = customer.last_order_at or customer.updated_at or customer.created_at
+    marketing = customer.marketing_updated_at or customer.updated_at
+    ordered = customer.last_order_at
+    return (
+        last.astimezone(zone).date() if last is not None else None,
+        bool(customer.number_of_orders),
+        customer.email_marketing_state,
+        customer.sms_marketing_state,
+        marketing.astimezone(zone).date() if marketing is not None else None,
+        ordered.astimezone(zone).date() if ordered is not None else None,
     )
 
 

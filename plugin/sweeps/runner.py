@@ -44,7 +44,14 @@ from plugin.shopify.holdings import UNKNOWN_CARRIER, customer_holdings, order_ho
 from plugin.shopify.records import CustomerRecord, OrderRecord
 from plugin.sweeps import claim as claims
 from plugin.sweeps.parts import Decision, SweepParts
-from plugin.sweeps.patterns import OrderPatterns, Pattern, Signature, Verdict, order_signature
+from plugin.sweeps.patterns import (
+    OrderPatterns,
+    Pattern,
+    Signature,
+    Verdict,
+    customer_signature,
+    order_signature,
+)
 from plugin.sweeps.report import Tally
 
 log = logging.getLogger(__name__)
@@ -62,6 +69,7 @@ LOOKUP_CHUNK = 5000
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 T = TypeVar("T")
+R = TypeVar("R", OrderRecord, CustomerRecord)
 
 
 class SweepLost(Exception):
@@ -125,6 +133,7 @@ class Sweeper:
         self.ledger_has_actions = True
         self.zone = ZoneInfo(shop.timezone or "UTC")
         self.patterns = OrderPatterns()
+        self.customer_patterns = OrderPatterns()
 
     # ---- progress -------------------------------------------------------------------------------
 
@@ -235,19 +244,45 @@ class Sweeper:
     # ---- batches --------------------------------------------------------------------------------
 
     async def _order_batch(self, session: AsyncSession, orders: list[OrderRecord]) -> None:
-        """Orders alike (see `patterns`) are counted by the verdicts of the first of them. Orders
-        come roughly by date, so alike orders meet within a batch: a signature first met in this
+        timezone = self.shop.timezone
+
+        def held(order: OrderRecord) -> tuple[list[Holding], Holding | None]:
+            return order_holdings(order, timezone), None
+
+        self.tally.orders += len(orders)
+        await self._alike(session, orders, order_signature, held, self.patterns)
+
+    async def _customer_batch(self, session: AsyncSession, customers: list[CustomerRecord]) -> None:
+        timezone = self.shop.timezone
+
+        def held(customer: CustomerRecord) -> tuple[list[Holding], Holding | None]:
+            gate = _last_order_holding(customer, timezone) if customer.number_of_orders else None
+            return customer_holdings(customer, timezone), gate
+
+        self.tally.customers += len(customers)
+        await self._alike(session, customers, customer_signature, held, self.customer_patterns)
+
+    async def _alike(
+        self,
+        session: AsyncSession,
+        records: Sequence[R],
+        signature_of: Callable[[R, ZoneInfo], Signature],
+        held: Callable[[R], tuple[list[Holding], Holding | None]],
+        patterns: OrderPatterns,
+    ) -> None:
+        """Records alike (see `patterns`) are counted by the verdicts of the first of them. Orders
+        come roughly by date, so alike ones meet within a batch: a signature first met in this
         batch is planned once, and the others with it wait for its verdicts."""
-        zone, patterns = self.zone, self.patterns
+        zone = self.zone
         counts: Counter[tuple[str, str, str | None, str | None]] = Counter()
         earliest: dict[str, date] = {}
-        first: list[tuple[Signature, OrderRecord]] = []
-        later: list[tuple[Signature, OrderRecord]] = []
+        first: list[tuple[Signature, R]] = []
+        later: list[tuple[Signature, R]] = []
         met: set[Signature] = set()
-        hits: dict[int, list[Any]] = {}  # id(pattern) → [pattern, orders counted by it]
+        hits: dict[int, list[Any]] = {}  # id(pattern) → [pattern, records counted by it]
         with _no_cyclic_gc():
-            for order in orders:
-                signature = order_signature(order, zone)
+            for record in records:
+                signature = signature_of(record, zone)
                 pattern = patterns.reuse(signature)
                 if pattern is not None:
                     hit = hits.get(id(pattern))
@@ -256,57 +291,56 @@ class Sweeper:
                     else:
                         hit[1] += 1
                 elif patterns.enabled and signature in met and signature not in patterns.known:
-                    later.append((signature, order))
+                    later.append((signature, record))
                 else:
                     met.add(signature)
-                    first.append((signature, order))
+                    first.append((signature, record))
         for pattern, n in hits.values():
             _count(pattern, counts, earliest, n)
-        self.tally.orders += len(orders)
-        await self._full_path(session, first, counts, earliest)
+        await self._full_path(session, first, held, patterns, counts, earliest)
         counts, earliest = Counter(), {}
-        rest: list[tuple[Signature, OrderRecord]] = []
-        for signature, order in later:
+        rest: list[tuple[Signature, R]] = []
+        for signature, record in later:
             pattern = patterns.reuse(signature)
             if pattern is not None:
                 _count(pattern, counts, earliest)
             else:
-                rest.append((signature, order))
-        await self._full_path(session, rest, counts, earliest)
+                rest.append((signature, record))
+        await self._full_path(session, rest, held, patterns, counts, earliest)
 
     async def _full_path(
         self,
         session: AsyncSession,
-        orders: list[tuple[Signature, OrderRecord]],
+        records: list[tuple[Signature, R]],
+        held: Callable[[R], tuple[list[Holding], Holding | None]],
+        patterns: OrderPatterns,
         counts: Counter[tuple[str, str, str | None, str | None]],
         earliest: dict[str, date],
     ) -> None:
-        """Holdings, plan and steps for these orders, with `counts` (already counted orders) added
-        to the tally; each order's verdicts are learnt for the alike orders to come."""
-        holdings: list[Holding] = []
-        spans: list[tuple[Signature, int, int]] = []
-        timezone = self.shop.timezone
-        with _no_cyclic_gc():
-            for signature, order in orders:
-                start = len(holdings)
-                holdings.extend(order_holdings(order, timezone))
-                spans.append((signature, start, len(holdings)))
-        verdicts: list[Verdict | None] = []
-        await self._decide(session, holdings, counts=counts, earliest=earliest, verdicts=verdicts)
-        for signature, start, end in spans:
-            mine = verdicts[start:end]
-            self.patterns.learn(signature, None if None in mine else tuple(v for v in mine if v is not None))
-
-    async def _customer_batch(self, session: AsyncSession, customers: list[CustomerRecord]) -> None:
+        """Holdings, plan and steps for these records, with `counts` (records already counted)
+        added to the tally; each record's verdicts are learnt for the alike ones to come."""
         holdings: list[Holding] = []
         gates: dict[str, Holding] = {}
-        for customer in customers:
-            held = customer_holdings(customer, self.shop.timezone)
-            holdings.extend(held)
-            if customer.number_of_orders:
-                gates[f"customer:{customer.id}"] = _last_order_holding(customer, self.shop.timezone)
-        self.tally.customers += len(customers)
-        await self._decide(session, holdings, gates=gates)
+        spans: list[tuple[Signature, int, int]] = []
+        with _no_cyclic_gc():
+            for signature, record in records:
+                start = len(holdings)
+                mine, gate = held(record)
+                holdings.extend(mine)
+                if gate is not None:
+                    # The gate (a customer's newest order) decides about the customer's account.
+                    gates[gate.ref.removesuffix(":last_order")] = gate
+                spans.append((signature, start, len(holdings)))
+        verdicts: list[Verdict | None] = []
+        await self._decide(
+            session, holdings, gates=gates, counts=counts, earliest=earliest, verdicts=verdicts
+        )
+        for signature, start, end in spans:
+            mine_verdicts = verdicts[start:end]
+            patterns.learn(
+                signature,
+                None if None in mine_verdicts else tuple(v for v in mine_verdicts if v is not None),
+            )
 
     async def _tool_batch(self, session: AsyncSession, holdings: list[Holding]) -> None:
         self.tally.tool_records += len(holdings)
