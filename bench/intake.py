@@ -95,8 +95,10 @@ def parse_wrk(output: str) -> Result:
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     return Result(
         rps=float(find(r"Requests/sec:\s+([\d.]+)")),
-        p50_ms=_ms(find(r"50%\s+(\S+)")),
-        p99_ms=_ms(find(r"99%\s+(\S+)")),
+        # Anchored to the start of a line: the thread stats' "+/- Stdev" column also ends in "%"
+        # (e.g. "68.50%"), and an unanchored "50%" matched it.
+        p50_ms=_ms(find(r"(?m)^\s*50%\s+(\S+)")),
+        p99_ms=_ms(find(r"(?m)^\s*99%\s+(\S+)")),
         requests=int(find(r"(\d+) requests in")),
         non_2xx=int(find(r"Non-2xx or 3xx responses: (\d+)", "0")),
         errors=sum(int(g) for g in errors.groups()) if errors else 0,
