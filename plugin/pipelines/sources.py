@@ -4,18 +4,20 @@ retention planner. One small protocol, so the executor is tested with doubles an
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from datetime import date
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Adapter
+from adapters.registry import UnknownAdapter
+from plugin import connections, retention
 from plugin.holdings import Holding
 from plugin.models import Shop
 from plugin.pipelines.steps import DecisionLike
 from plugin.runtime import Runtime
+from plugin.shopify import operations, tokens
 from plugin.shopify.records import OrderRecord
 
 
@@ -41,10 +43,6 @@ class Sources(Protocol):
         ...
 
 
-def _module(name: str) -> Any:
-    return importlib.import_module(name)
-
-
 class LiveSources:
     """The real stages: `plugin.connections`, `plugin.shopify.operations`, `plugin.retention`."""
 
@@ -54,33 +52,23 @@ class LiveSources:
     async def adapters(
         self, session: AsyncSession, shop: Shop, *, step_id: int | None = None
     ) -> list[Adapter]:
-        built = await _module("plugin.connections").build_adapters(
-            self.runtime, session, shop, step_id=step_id
-        )
-        return list(built)
+        return await connections.build_adapters(self.runtime, session, shop, step_id=step_id)
 
     async def adapter(
         self, session: AsyncSession, shop: Shop, name: str, *, step_id: int | None = None
     ) -> Adapter | None:
-        connections = _module("plugin.connections")
         try:
-            built: Adapter = await connections.build_adapter(
-                self.runtime, session, shop, name, step_id=step_id
-            )
-        except (connections.NotConfigured, _module("adapters.registry").UnknownAdapter):
+            return await connections.build_adapter(self.runtime, session, shop, name, step_id=step_id)
+        except (connections.NotConfigured, UnknownAdapter):
             return None
-        return built
 
     async def shopify_orders(self, shop: Shop, order_ids: Sequence[int]) -> list[OrderRecord]:
         if not order_ids or not shop.access_token_enc:
             return []  # nothing to ask, or no way to ask: the shop has no Shopify token
-        tokens = _module("plugin.shopify.tokens")
-        operations = _module("plugin.shopify.operations")
         client = await tokens.admin_client(self.runtime, shop.domain)
         return list(await operations.fetch_orders(client, list(order_ids)))
 
     def plan(self, shop: Shop, holdings: Sequence[Holding], today: date, mode: str) -> Sequence[DecisionLike]:
-        retention = _module("plugin.retention")
         if shop.policy_toml:
             policy = retention.Policy.from_toml(shop.policy_toml)
         else:

@@ -1,51 +1,45 @@
 """The real stages behind a sweep's parts: Shopify's bulk stream, the retention planner, the pipeline
-that turns decisions into steps. Imported by name so the sweep stays testable with doubles and the
-stages stay free to grow without this package importing their internals."""
+that turns decisions into steps. The runner sees only `SweepParts`, so it is tested with doubles."""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import date
-from typing import Any
+from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from plugin import connections, retention
 from plugin.holdings import Holding
 from plugin.models import Request
+from plugin.pipelines import steps
 from plugin.runtime import Runtime
+from plugin.shopify import bulk, tokens
 from plugin.shopify.records import CustomerRecord, OrderRecord
 from plugin.sweeps.parts import Decision, SweepParts
 from plugin.sweeps.runner import load_shop
 
 
-def _module(name: str) -> Any:
-    return importlib.import_module(name)
-
-
-def shop_policy(policy_toml: str | None, country: str | None) -> Any:
-    retention = _module("plugin.retention")
+def shop_policy(policy_toml: str | None, country: str | None) -> retention.Policy:
     if policy_toml:
         return retention.Policy.from_toml(policy_toml)
     return retention.default_policy_for(country)
 
 
-def sweep_planner(policy: Any) -> Any:
+def sweep_planner(policy: retention.Policy) -> Callable[[Sequence[Holding], date], Sequence[Decision]]:
     """`plan(holdings, today)` in sweep mode with one policy (compiled once by the planner)."""
-    retention = _module("plugin.retention")
     mode = retention.Mode.SWEEP
 
     def plan(holdings: Sequence[Holding], today: date) -> Sequence[Decision]:
-        result = retention.plan(list(holdings), policy, today, mode)
-        decisions: Sequence[Decision] = getattr(result, "decisions", result)
-        return decisions
+        return retention.plan(list(holdings), policy, today, mode).decisions
 
     return plan
 
 
 async def enqueue(session: AsyncSession, request: Request, decisions: Sequence[Decision]) -> object:
-    steps = _module("plugin.pipelines.steps")
-    return await steps.enqueue_plan(session, request, decisions, dry_run=False)
+    # The runner hands back what `sweep_planner` produced: the retention engine's decisions.
+    planned = cast(Sequence[retention.Decision], decisions)
+    return await steps.enqueue_plan(session, request, planned, dry_run=False)
 
 
 async def real_parts(runtime: Runtime, shop_domain: str) -> SweepParts:
@@ -54,8 +48,6 @@ async def real_parts(runtime: Runtime, shop_domain: str) -> SweepParts:
         if shop is None:
             raise LookupError(f"no shop {shop_domain!r}")
         policy = shop_policy(shop.policy_toml, shop.country)
-    tokens = _module("plugin.shopify.tokens")
-    bulk = _module("plugin.shopify.bulk")
     # One Admin client per sweep: its cost bucket is the shop's, shared with every other piece of
     # work for the same shop, so a sweep never starves a customer's request of API budget.
     client = await tokens.admin_client(runtime, shop_domain)
@@ -72,7 +64,6 @@ async def real_parts(runtime: Runtime, shop_domain: str) -> SweepParts:
         """Holdings the shop's connected tools keep on their own, from every adapter that offers
         `sweep_holdings()` (an async iterator of holdings with their dates, refs its `erase` accepts
         without a subject: e.g. a newsletter tool's unsubscribed and bounced profiles)."""
-        connections = _module("plugin.connections")
         async with runtime.db.session() as session:
             current = await load_shop(session, shop_domain)
             adapters = await connections.build_adapters(runtime, session, current) if current else []
