@@ -13,7 +13,6 @@ Other stages add a job with `register_job(Job("name", my_coroutine, {"trigger": 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -31,8 +30,10 @@ from plugin.executor.locks import dialect_of
 from plugin.executor.worker import Worker
 from plugin.ledger import OPEN_STATUSES, insert_ignoring_conflicts
 from plugin.models import ClockClaim, Request, Shop, Step, utcnow
+from plugin.outbox import deliver_queued, send_reminders
 from plugin.pipelines.sources import Sources
 from plugin.runtime import Runtime
+from plugin.sweeps.schedule import run_due_sweeps
 
 log = logging.getLogger("gallra.clocks")
 
@@ -159,25 +160,15 @@ async def purge_claims(runtime: Runtime) -> None:
         await session.execute(delete(ClockClaim).where(ClockClaim.claimed_at < utcnow() - timedelta(days=7)))
 
 
-def _stage(module: str, function: str) -> Callable[[Runtime], Awaitable[Any]]:
-    """A job living in another stage, imported when it first fires."""
-
-    async def job(runtime: Runtime) -> Any:
-        return await getattr(importlib.import_module(module), function)(runtime)
-
-    job.__name__ = f"{module}.{function}"
-    return job
-
-
 JOBS: list[Job] = [
     Job("drain", wake_workers, {"trigger": "interval", "seconds": 30}),
     Job("reclaim", reclaim_leases, {"trigger": "interval", "seconds": 60}),
     Job("deadlines", watch_deadlines, {"trigger": "interval", "minutes": 60}),
     Job("holds", expire_holds, {"trigger": "interval", "minutes": 60}),
     Job("purge-claims", purge_claims, {"trigger": "interval", "hours": 24}),
-    Job("sweeps", _stage("plugin.sweeps.schedule", "run_due_sweeps"), {"trigger": "interval", "minutes": 10}),
-    Job("outbox", _stage("plugin.outbox", "deliver_queued"), {"trigger": "interval", "seconds": 60}),
-    Job("reminders", _stage("plugin.outbox", "send_reminders"), {"trigger": "interval", "hours": 6}),
+    Job("sweeps", run_due_sweeps, {"trigger": "interval", "minutes": 10}),
+    Job("outbox", deliver_queued, {"trigger": "interval", "seconds": 60}),
+    Job("reminders", send_reminders, {"trigger": "interval", "hours": 6}),
 ]
 
 
