@@ -5,23 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
-from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 from adapters.carriers import carrier_adapter
 from plugin.holdings import Category, Holding, Shipment
+from plugin.retention.dates import local_date
 from plugin.shopify.records import CustomerRecord, OrderRecord
 
 UNKNOWN_CARRIER = "unknown_carrier"
 
 
-@lru_cache(maxsize=64)
-def _zone(name: str | None) -> ZoneInfo:
-    return ZoneInfo(name or "UTC")
-
-
 def shop_date(moment: datetime | None, timezone: str | None) -> date | None:
-    return None if moment is None else moment.astimezone(_zone(timezone)).date()
+    return None if moment is None else local_date(moment, timezone)
 
 
 def order_shipments(order: OrderRecord, timezone: str | None) -> Iterator[Shipment]:
