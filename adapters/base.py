@@ -9,6 +9,7 @@ itself (the shared HTTP helper does, and the executor reschedules) and it never 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -123,6 +124,7 @@ class Adapter(ABC):
     can_find: ClassVar[bool] = True
     can_erase: ClassVar[bool] = True
     can_export: ClassVar[bool] = True
+    can_sweep: ClassVar[bool] = False  # offers `sweep_holdings()` (see there)
     Config: ClassVar[type[AdapterConfig]]
     rate_limits: ClassVar[tuple[RateLimit, ...]] = ()
     description: ClassVar[str] = ""
@@ -150,3 +152,13 @@ class Adapter(ABC):
     @abstractmethod
     async def export(self, subject: Subject) -> dict[str, Any]:
         """Everything held about the subject, for the register extract."""
+
+    async def sweep_holdings(self) -> AsyncIterator[Holding]:
+        """Optional (`can_sweep = True`): what the provider keeps on its own, for the daily
+        retention sweep, e.g. a newsletter tool's unsubscribed and bounced addresses with the date
+        they stopped (`unsubscribed`). A sweep has no customer, so each holding's `ref` must be one
+        that `erase` accepts with a Subject that has neither e-mail nor phone (provider ids or
+        hashes, never personal data), and its label must carry no personal data either. Yield page
+        by page so memory stays bounded whatever the account's size. The default holds nothing."""
+        return
+        yield  # an async generator that yields nothing

@@ -1,16 +1,26 @@
 """Mailchimp Marketing (provider-apis.md §1.2): find the member across audiences, then
-delete-permanent per audience.
+delete-permanent per audience. For the retention sweep, list every audience's unsubscribed and
+cleaned (bounced) members with the date their status last changed.
 
 Quirks: a plain `DELETE …/members/{hash}` only archives (reversible), so erasure is
 `POST …/actions/delete-permanent`, once per audience. A second call, or an unknown member, answers
 404 "Resource Not Found": already absent. Mailchimp limits concurrent connections (at most 10 per
 user) rather than a rate, and sends no rate-limit headers, so calls share a small per-key pool.
+
+A holding is one member in one audience, ref `member:<list id>:<subscriber hash>`: the hash is
+Mailchimp's own member id, so erase needs no e-mail address (a sweep has none). Refs of the older
+form `audience:<list id>` (still in ledgers) are erased with the subject's address.
+
+Sweep listing (`GET /lists/{list_id}/members`, Mailchimp's Marketing API as its official SDKs
+describe it): `status` = unsubscribed | cleaned, `count` ≤ 1000 and `offset` paging, `fields` so the
+answer carries only the member id, status and `last_changed` (no address, no merge fields).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import httpx
@@ -21,6 +31,10 @@ from adapters.base import AdapterConfig, Outcome, PermanentFailure, Result, iso_
 from plugin.holdings import Category, Holding, Subject
 
 MAX_CONNECTIONS = 10  # Mailchimp's documented cap per user
+MAX_COUNT = 1000  # the largest `count` a Mailchimp collection accepts
+# Statuses of members Mailchimp keeps after they stopped receiving mail: unsubscribed, and
+# "cleaned" (the address bounced). Their `last_changed` is when that happened (or later).
+SWEPT_STATUSES = ("unsubscribed", "cleaned")
 
 
 class MailchimpConfig(AdapterConfig):
@@ -36,6 +50,12 @@ class MailchimpConfig(AdapterConfig):
         le=MAX_CONNECTIONS,
         description="Concurrent connections to use (Mailchimp allows 10 per user, shared with your "
         "other tools).",
+    )
+    page_size: int = Field(
+        default=MAX_COUNT,
+        ge=1,
+        le=MAX_COUNT,
+        description="Members per page when the retention sweep lists unsubscribed and bounced members.",
     )
 
     @model_validator(mode="after")
@@ -54,7 +74,11 @@ class Mailchimp(ApiAdapter):
     name = "mailchimp"
     title = "Mailchimp"
     category = Category.NEWSLETTER
-    description = "Finds the member in every audience and deletes it permanently from each."
+    description = (
+        "Finds the member in every audience and deletes it permanently from each; the retention "
+        "sweep lists unsubscribed and bounced members."
+    )
+    can_sweep = True
     Config: ClassVar[type[AdapterConfig]] = MailchimpConfig
     auth_settings = ("api_key",)
 
@@ -94,35 +118,85 @@ class Mailchimp(ApiAdapter):
         return [m for m in members if m.get("id") == wanted and m.get("list_id")]
 
     async def find(self, subject: Subject) -> list[Holding]:
-        held = []
-        for member in await self._members(subject):
-            status = str(member.get("status") or "")
-            gone = status in {"unsubscribed", "cleaned"}
-            held.append(
-                Holding(
-                    system=self.name,
-                    category=Category.NEWSLETTER,
-                    ref=f"audience:{member['list_id']}",
-                    label=f"Mailchimp audience {member['list_id']}",
-                    last_activity=iso_date(member.get("last_changed")),
-                    unsubscribed=iso_date(member.get("last_changed")) if gone else None,
-                    flags=frozenset({status}) if status else frozenset(),
-                )
-            )
-        return held
+        return [self._holding(str(m["list_id"]), m) for m in await self._members(subject)]
+
+    def _holding(self, list_id: str, member: dict[str, Any]) -> Holding:
+        """One member of one audience, as a holding without personal data."""
+        status = str(member.get("status") or "")
+        changed = iso_date(member.get("last_changed"))
+        flags = {status} if status else set()
+        if status == "cleaned":
+            flags.add("bounced")
+        return Holding(
+            system=self.name,
+            category=Category.NEWSLETTER,
+            ref=f"member:{list_id}:{member['id']}",
+            label=f"Mailchimp member ({status or 'unknown status'}) in audience {list_id}",
+            last_activity=changed,
+            unsubscribed=changed if status in SWEPT_STATUSES else None,
+            flags=frozenset(flags),
+        )
 
     async def erase(self, subject: Subject, holding: Holding) -> Result:
-        if not subject.email:
-            raise PermanentFailure(self.name, "the subject has no e-mail address")
-        kind, _, list_id = holding.ref.partition(":")
-        if kind != "audience" or not list_id:
-            raise PermanentFailure(self.name, f"not a Mailchimp audience holding: {holding.ref}")
-        path = f"/lists/{list_id}/members/{subscriber_hash(subject.email)}/actions/delete-permanent"
+        list_id, member_id = self._member_of(subject, holding)
+        path = f"/lists/{list_id}/members/{member_id}/actions/delete-permanent"
         if await self.call("POST", path) is None:
             return Result(Outcome.ALREADY_ABSENT, detail=f"not a member of audience {list_id}")
         return Result(
             Outcome.ERASED, provider_ref=list_id, detail=f"permanently deleted from audience {list_id}"
         )
+
+    def _member_of(self, subject: Subject, holding: Holding) -> tuple[str, str]:
+        """(list id, subscriber hash) of a holding: from its ref, or for an `audience:` ref from the
+        subject's address."""
+        kind, _, rest = holding.ref.partition(":")
+        if kind == "member":
+            list_id, _, member_id = rest.partition(":")
+            if list_id and len(member_id) == 32:
+                return list_id, member_id
+        elif kind == "audience" and rest:
+            if not subject.email:
+                raise PermanentFailure(self.name, "the subject has no e-mail address")
+            return rest, subscriber_hash(subject.email)
+        raise PermanentFailure(self.name, f"not a Mailchimp member holding: {holding.ref}")
+
+    async def sweep_holdings(self) -> AsyncIterator[Holding]:
+        """Every audience's unsubscribed and cleaned members, page by page (`count`/`offset`),
+        oldest change first, each answer trimmed to id, status and `last_changed`."""
+        async for list_id in self._audience_ids():
+            for status in SWEPT_STATUSES:
+                async for member in self._paged(
+                    f"/lists/{list_id}/members",
+                    "members",
+                    {
+                        "status": status,
+                        "fields": "members.id,members.status,members.last_changed,total_items",
+                        # Oldest change first: a member whose status changes while we page moves to
+                        # the end (seen again, never skipped).
+                        "sort_field": "last_changed",
+                        "sort_dir": "ASC",
+                    },
+                ):
+                    if member.get("id"):
+                        yield self._holding(list_id, member)
+
+    async def _audience_ids(self) -> AsyncIterator[str]:
+        async for audience in self._paged("/lists", "lists", {"fields": "lists.id,total_items"}):
+            if audience.get("id"):
+                yield str(audience["id"])
+
+    async def _paged(self, path: str, key: str, params: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
+        """The items of one Mailchimp collection, one page in memory at a time."""
+        offset = 0
+        while True:
+            page = {**params, "count": str(self.settings.page_size), "offset": str(offset)}
+            body = await self.call_json("GET", path, params=page)
+            items = (body or {}).get(key) or []  # None: the audience was deleted meanwhile
+            for item in items:
+                yield item
+            offset += len(items)
+            if not items or offset >= int((body or {}).get("total_items") or 0):
+                return
 
     async def export(self, subject: Subject) -> dict[str, Any]:
         members = []

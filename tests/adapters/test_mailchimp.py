@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from adapters.base import AuthFailed, Outcome, PermanentFailure, TemporaryFailure
 from adapters.http import ProviderHttp, RateLimiter
 from adapters.mailchimp import Mailchimp, subscriber_hash
-from plugin.holdings import Category, Subject
+from plugin.holdings import Category, Holding, Subject
 from tests.adapters.conftest import Waits
 from tests.fakes.mailchimp import MailchimpFake
 
@@ -43,11 +44,12 @@ async def test_find_lists_every_audience_the_member_is_in(
 
     held = await mailchimp.find(ANNA)
 
+    anna = subscriber_hash("anna.svensson@example.se")
     assert sorted((h.system, h.category, h.ref) for h in held) == [
-        ("mailchimp", Category.NEWSLETTER, "audience:list1"),
-        ("mailchimp", Category.NEWSLETTER, "audience:list2"),
+        ("mailchimp", Category.NEWSLETTER, f"member:list1:{anna}"),
+        ("mailchimp", Category.NEWSLETTER, f"member:list2:{anna}"),
     ]
-    unsubscribed = next(h for h in held if h.ref == "audience:list2")
+    unsubscribed = next(h for h in held if h.ref == f"member:list2:{anna}")
     assert unsubscribed.unsubscribed is not None and "unsubscribed" in unsubscribed.flags
     request = mailchimp_fake.calls[0].request
     assert str(request.url).startswith("https://us21.api.mailchimp.com/3.0/search-members")
@@ -94,10 +96,10 @@ async def test_erase_of_a_member_gone_meanwhile_is_already_absent(
 
 
 async def test_erase_rejects_a_foreign_holding(mailchimp: Mailchimp) -> None:
-    from plugin.holdings import Holding
-
     with pytest.raises(PermanentFailure):
         await mailchimp.erase(ANNA, Holding("mailchimp", Category.NEWSLETTER, "profile:1", "x"))
+    with pytest.raises(PermanentFailure):
+        await mailchimp.erase(ANNA, Holding("mailchimp", Category.NEWSLETTER, "member:list1:short", "x"))
 
 
 async def test_throttled_then_success(
@@ -167,3 +169,128 @@ async def test_concurrent_calls_stay_within_the_connection_pool(
     assert all(len(h) == 1 for h in found)
     assert mailchimp_fake.max_in_flight == 3
     assert mailchimp_fake.over_limit["connections"] == 0
+
+
+# ----- the retention sweep ------------------------------------------------------------------------
+
+NOBODY = Subject(shop_domain="butik-a.myshopify.com")  # what the executor builds for a sweep
+
+
+async def test_sweep_lists_unsubscribed_and_cleaned_members_with_their_dates(
+    mailchimp: Mailchimp, mailchimp_fake: MailchimpFake
+) -> None:
+    left = mailchimp_fake.add_member(
+        "list1", "left@example.se", status="unsubscribed", last_changed="2022-05-03T10:00:00+00:00"
+    )
+    bounced = mailchimp_fake.add_member(
+        "list2", "bounced@example.se", status="cleaned", last_changed="2024-01-09T23:30:00+00:00"
+    )
+    mailchimp_fake.add_member("list1", "still@example.se")  # subscribed: not the sweep's business
+    mailchimp_fake.add_member("list2", "pending@example.se", status="pending")
+
+    swept = [h async for h in mailchimp.sweep_holdings()]
+
+    by_ref = {h.ref: h for h in swept}
+    assert set(by_ref) == {f"member:list1:{left}", f"member:list2:{bounced}"}
+    gone = by_ref[f"member:list1:{left}"]
+    assert gone.category is Category.NEWSLETTER and gone.system == "mailchimp"
+    assert gone.unsubscribed == date(2022, 5, 3) and "unsubscribed" in gone.flags
+    cleaned = by_ref[f"member:list2:{bounced}"]
+    assert cleaned.unsubscribed == date(2024, 1, 9) and {"cleaned", "bounced"} <= cleaned.flags
+    assert cleaned.label == "Mailchimp member (cleaned) in audience list2"
+
+
+async def test_sweep_carries_no_personal_data_and_asks_only_for_ids_and_dates(
+    mailchimp: Mailchimp, mailchimp_fake: MailchimpFake
+) -> None:
+    mailchimp_fake.add_member("list1", "Anna.Svensson@Example.se", status="unsubscribed")
+
+    swept = [h async for h in mailchimp.sweep_holdings()]
+
+    assert len(swept) == 1
+    assert "@" not in repr(swept) and "anna" not in repr(swept).lower()
+    listing = [c.request for c in mailchimp_fake.calls if c.path.endswith("/members")]
+    assert listing and all(
+        r.url.params["fields"] == "members.id,members.status,members.last_changed,total_items"
+        for r in listing
+    )
+    assert {r.url.params["status"] for r in listing} == {"unsubscribed", "cleaned"}
+    assert all(c.status == 200 and b"@" not in c.request.content for c in mailchimp_fake.calls)
+
+
+async def test_sweep_pages_with_count_and_offset(make_adapter: Any, mailchimp_fake: MailchimpFake) -> None:
+    adapter = make_adapter(Mailchimp, api_key="key-us21", page_size=2)
+    for i in range(5):
+        mailchimp_fake.add_member(
+            "list1",
+            f"u{i}@example.se",
+            status="unsubscribed",
+            last_changed=f"2023-01-0{i + 1}T00:00:00+00:00",
+        )
+    mailchimp_fake.add_member("list1", "c@example.se", status="cleaned")
+
+    swept = [h async for h in adapter.sweep_holdings()]
+
+    assert len(swept) == 6 and len({h.ref for h in swept}) == 6
+    pages = [
+        (c.request.url.params["status"], c.request.url.params["offset"], c.request.url.params["count"])
+        for c in mailchimp_fake.calls
+        if c.path.endswith("/members")
+    ]
+    assert pages == [
+        ("unsubscribed", "0", "2"),
+        ("unsubscribed", "2", "2"),
+        ("unsubscribed", "4", "2"),
+        ("cleaned", "0", "2"),
+    ]
+    # Oldest change first, as asked.
+    assert [h.unsubscribed for h in swept[:5]] == sorted(h.unsubscribed for h in swept[:5] if h.unsubscribed)
+
+
+async def test_sweep_pages_through_audiences_too(make_adapter: Any, mailchimp_fake: MailchimpFake) -> None:
+    adapter = make_adapter(Mailchimp, api_key="key-us21", page_size=1)
+    for list_id in ("a", "b", "c"):
+        mailchimp_fake.add_member(list_id, "x@example.se", status="unsubscribed")
+
+    swept = [h async for h in adapter.sweep_holdings()]
+
+    assert sorted(h.ref.split(":")[1] for h in swept) == ["a", "b", "c"]
+    assert mailchimp_fake.count("GET", "/lists") == 3  # one audience a page
+
+
+async def test_sweep_of_an_account_with_nothing_to_sweep(
+    mailchimp: Mailchimp, mailchimp_fake: MailchimpFake
+) -> None:
+    mailchimp_fake.add_audience("empty")
+    assert [h async for h in mailchimp.sweep_holdings()] == []
+
+
+async def test_swept_member_is_erased_by_ref_without_an_address(
+    mailchimp: Mailchimp, mailchimp_fake: MailchimpFake
+) -> None:
+    member = mailchimp_fake.add_member("list1", "left@example.se", status="unsubscribed")
+    mailchimp_fake.add_member("list2", "left@example.se", status="subscribed")
+    (holding,) = [h async for h in mailchimp.sweep_holdings()]
+
+    result = await mailchimp.erase(NOBODY, holding)
+
+    assert result.outcome is Outcome.ERASED and result.provider_ref == "list1"
+    assert mailchimp_fake.forgotten == {("list1", member)}  # only the swept audience
+    assert mailchimp_fake.count("GET", "/search-members") == 0
+    assert (await mailchimp.erase(NOBODY, holding)).outcome is Outcome.ALREADY_ABSENT
+
+
+async def test_legacy_audience_ref_still_needs_the_address(
+    mailchimp: Mailchimp, mailchimp_fake: MailchimpFake
+) -> None:
+    member = mailchimp_fake.add_member("list1", "anna.svensson@example.se")
+    legacy = Holding("mailchimp", Category.NEWSLETTER, "audience:list1", "Mailchimp audience list1")
+
+    with pytest.raises(PermanentFailure, match="no e-mail"):
+        await mailchimp.erase(NOBODY, legacy)
+    assert (await mailchimp.erase(ANNA, legacy)).outcome is Outcome.ERASED
+    assert mailchimp_fake.forgotten == {("list1", member)}
+
+
+def test_mailchimp_offers_the_sweep() -> None:
+    assert Mailchimp.can_sweep is True

@@ -1,6 +1,7 @@
 """A stateful respx fake of the Mailchimp Marketing API (provider-apis.md §1.2): audiences with
-members, search-members, archive (plain DELETE), delete-permanent, and the 404 "Resource Not Found"
-problem document for anything unknown.
+members, search-members, list members (`status`, `count` ≤ 1000 with `offset`, default 10, `fields`
+projection, `sort_field=last_changed`), archive (plain DELETE), delete-permanent, and the 404
+"Resource Not Found" problem document for anything unknown.
 
     fake = MailchimpFake()                    # https://us21.api.mailchimp.com/3.0, key "key-us21"
     with fake.mocked():
@@ -45,12 +46,20 @@ class MailchimpFake(ProviderFake):
         self._instances = itertools.count(1)
         member = r"/lists/(?P<list_id>[^/]+)/members/(?P<member>[0-9a-f]{32})"
         self.route("GET", r"/lists/?", self._lists)
+        self.route("GET", r"/lists/(?P<list_id>[^/]+)/members/?", self._list_members)
         self.route("GET", r"/search-members/?", self._search)
         self.route("GET", member + "/?", self._get_member)
         self.route("DELETE", member + "/?", self._archive)
         self.route("POST", member + r"/actions/delete-permanent/?", self._delete_permanent)
 
-    def add_member(self, list_id: str, email: str, *, status: str = "subscribed") -> str:
+    def add_member(
+        self,
+        list_id: str,
+        email: str,
+        *,
+        status: str = "subscribed",
+        last_changed: str = "2026-02-01T09:00:00+00:00",
+    ) -> str:
         member_id = subscriber_hash(email)
         if (list_id, member_id) in self.forgotten:
             raise ValueError("Forgotten Email Not Subscribed")  # what Mailchimp answers with a 400
@@ -60,7 +69,7 @@ class MailchimpFake(ProviderFake):
             "list_id": list_id,
             "status": status,
             "merge_fields": {"FNAME": "Anna"},
-            "last_changed": "2026-02-01T09:00:00+00:00",
+            "last_changed": last_changed,
         }
         return member_id
 
@@ -95,9 +104,41 @@ class MailchimpFake(ProviderFake):
     def _not_found(self) -> httpx.Response:
         return self._problem(404, "Resource Not Found", "The requested resource could not be found.")
 
+    def _page(self, request: httpx.Request, key: str, items: list[dict[str, Any]]) -> httpx.Response:
+        """One page of a collection as Mailchimp pages them: `count` (default 10, at most 1000) from
+        `offset`, `total_items` for the whole, and only the `fields` asked for (dot notation)."""
+        params = request.url.params
+        count = int(params.get("count") or 10)
+        if count > 1000:
+            return self._problem(400, "Invalid Resource", "count must be at most 1000.")
+        offset = int(params.get("offset") or 0)
+        body: dict[str, Any] = {key: items[offset : offset + count], "total_items": len(items)}
+        wanted = [f for f in (params.get("fields") or "").split(",") if f]
+        if wanted:
+            top = {f for f in wanted if "." not in f}
+            inner = {f.split(".", 1)[1] for f in wanted if f.startswith(key + ".")}
+            body = {k: v for k, v in body.items() if k in top or k == key}
+            body[key] = [{k: v for k, v in item.items() if k in inner} for item in body[key]]
+        return httpx.Response(200, json=body)
+
     def _lists(self, request: httpx.Request) -> httpx.Response:
         lists = [{"id": list_id, "name": list_id} for list_id in self.audiences]
-        return httpx.Response(200, json={"lists": lists, "total_items": len(lists)})
+        return self._page(request, "lists", lists)
+
+    def _list_members(self, request: httpx.Request, list_id: str) -> httpx.Response:
+        if list_id not in self.audiences:
+            return self._not_found()
+        status = request.url.params.get("status")
+        members = [
+            dict(m)
+            for member_id, m in self.audiences[list_id].items()
+            if (list_id, member_id) not in self.archived and (status is None or m["status"] == status)
+        ]
+        if request.url.params.get("sort_field") == "last_changed":
+            members.sort(key=lambda m: str(m["last_changed"]))
+            if request.url.params.get("sort_dir") == "DESC":
+                members.reverse()
+        return self._page(request, "members", members)
 
     def _search(self, request: httpx.Request) -> httpx.Response:
         query = (request.url.params.get("query") or "").strip().lower()
