@@ -6,11 +6,22 @@ shows only on Klaviyo's "Deleted Profiles" page), and what it does for an addres
 is undocumented. So erase looks the profile up first: no profile is `already_absent`, a profile gets
 the job and the result `erase_requested` with no provider reference. A repeated erase after Klaviyo
 finished finds no profile; one before re-submits the job, which deletes nothing twice.
+
+For the retention sweep, `sweep_holdings` lists the suppressed profiles (unsubscribed, bounced,
+marked as spam, invalid, suppressed by hand) with the date of their suppression: Get Profiles with
+a filter on `subscriptions.email.marketing.suppression.timestamp`, the `subscriptions` additional
+field, a sparse fieldset without any address, and cursor paging (klaviyo/openapi stable.json,
+revision 2026-07-15; Klaviyo's Profiles API overview, "Fetching suppressed profiles"). Such a
+holding's ref is `profile:<id>`, and a subject without an address is erased by a deletion job
+naming the profile id (one identifier: `email`, `phone_number` or `id`).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import date
 from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from pydantic import Field, SecretStr
@@ -22,6 +33,11 @@ from plugin.holdings import Category, Holding, Subject
 
 REVISION = "2026-07-15"  # pinned per adapter release; Klaviyo requires it on every call
 JSONAPI = "application/vnd.api+json"
+PAGE_SIZE = 100  # Get Profiles' maximum page[size]
+# Every suppressed profile has a suppression timestamp, so "after the epoch" selects exactly them.
+SUPPRESSED = "greater-than(subscriptions.email.marketing.suppression.timestamp,1970-01-01T00:00:00Z)"
+SUPPRESSION_FIELDS = "updated,subscriptions.email.marketing.suppression"
+BOUNCES = frozenset({"HARD_BOUNCE", "INVALID_EMAIL"})
 
 
 class KlaviyoConfig(AdapterConfig):
@@ -45,7 +61,11 @@ class Klaviyo(ApiAdapter):
     name = "klaviyo"
     title = "Klaviyo"
     category = Category.NEWSLETTER
-    description = "Finds the profile, suppresses the address and requests GDPR deletion."
+    description = (
+        "Finds the profile, suppresses the address and requests GDPR deletion; the retention sweep "
+        "lists suppressed (unsubscribed or bounced) profiles."
+    )
+    can_sweep = True
     Config: ClassVar[type[AdapterConfig]] = KlaviyoConfig
     auth_settings = ("api_key",)
     # Per account, burst and steady windows (§1.1). Suppression jobs have no documented tier in the
@@ -101,7 +121,7 @@ class Klaviyo(ApiAdapter):
 
     async def erase(self, subject: Subject, holding: Holding) -> Result:
         if not _identifiers(subject):
-            raise PermanentFailure(self.name, "the subject has neither an e-mail address nor a phone number")
+            return await self._erase_by_id(holding)
         found = (await self._profiles(subject)).get(holding.ref.removeprefix("profile:"))
         if found is None:
             return Result(Outcome.ALREADY_ABSENT, detail="no such Klaviyo profile")
@@ -113,6 +133,29 @@ class Klaviyo(ApiAdapter):
             return Result(Outcome.SUPPRESSED, provider_ref=job_id, detail="address suppressed in Klaviyo")
         # Exactly one identifier: Klaviyo rejects a job naming more than one, and deletes every
         # profile matching it.
+        return await self._deletion_job(job_id, {"type": "profile", "attributes": identifier})
+
+    async def _erase_by_id(self, holding: Holding) -> Result:
+        """A holding from the sweep: no address, only the profile id in its ref."""
+        kind, _, pid = holding.ref.partition(":")
+        if kind != "profile" or not pid:
+            raise PermanentFailure(self.name, f"not a Klaviyo profile holding: {holding.ref}")
+        profile = await self.call_json(
+            "GET",
+            f"/api/profiles/{pid}",
+            params={"additional-fields[profile]": "subscriptions", "fields[profile]": SUPPRESSION_FIELDS},
+            scope="profiles",
+        )
+        if not profile:
+            return Result(Outcome.ALREADY_ABSENT, detail="no such Klaviyo profile")
+        if not self.settings.delete:
+            # Without an address Gallra cannot suppress; a swept profile is suppressed already.
+            if _suppressions(profile.get("data") or {}):
+                return Result(Outcome.SUPPRESSED, detail="already suppressed in Klaviyo; deletion is off")
+            raise PermanentFailure(self.name, "deletion is off and the profile is not suppressed")
+        return await self._deletion_job(None, {"type": "profile", "id": pid, "attributes": {}})
+
+    async def _deletion_job(self, job_id: str | None, profile: dict[str, Any]) -> Result:
         deleted = await self.call(
             "POST",
             "/api/data-privacy-deletion-jobs",
@@ -121,7 +164,7 @@ class Klaviyo(ApiAdapter):
             json={
                 "data": {
                     "type": "data-privacy-deletion-job",
-                    "attributes": {"profile": {"data": {"type": "profile", "attributes": identifier}}},
+                    "attributes": {"profile": {"data": profile}},
                 }
             },
         )
@@ -153,6 +196,45 @@ class Klaviyo(ApiAdapter):
         job = (body or {}).get("data") or {}
         return str(job["id"]) if job.get("id") else None
 
+    async def sweep_holdings(self) -> AsyncIterator[Holding]:
+        """Every suppressed profile, 100 a page, following Klaviyo's cursor."""
+        cursor: str | None = None
+        while True:
+            params = {
+                "filter": SUPPRESSED,
+                "additional-fields[profile]": "subscriptions",
+                "fields[profile]": SUPPRESSION_FIELDS,
+                "page[size]": str(PAGE_SIZE),
+            }
+            if cursor:
+                params["page[cursor]"] = cursor
+            body = await self.call_json("GET", "/api/profiles", params=params, scope="profiles") or {}
+            for profile in body.get("data") or []:
+                holding = self._swept(profile)
+                if holding is not None:
+                    yield holding
+            cursor = _next_cursor(body)
+            if cursor is None:
+                return
+
+    def _swept(self, profile: dict[str, Any]) -> Holding | None:
+        suppressions = _suppressions(profile)
+        if not profile.get("id") or not suppressions:
+            return None
+        # The newest suppression: a date never earlier than the one the person stopped receiving
+        # mail, so the period is never counted from too early.
+        reason, since = max(suppressions, key=lambda s: s[1])
+        flags = {reason.lower()} | ({"bounced"} if reason in BOUNCES else set())
+        return Holding(
+            system=self.name,
+            category=Category.NEWSLETTER,
+            ref=f"profile:{profile['id']}",
+            label=f"Klaviyo profile (suppressed: {reason.lower().replace('_', ' ')})",
+            last_activity=iso_date((profile.get("attributes") or {}).get("updated")),
+            unsubscribed=since,
+            flags=frozenset(flags),
+        )
+
     async def export(self, subject: Subject) -> dict[str, Any]:
         profiles = []
         for profile, _ in (await self._profiles(subject)).values():
@@ -176,6 +258,28 @@ def _identifiers(subject: Subject) -> list[tuple[str, str]]:
     if subject.phone and subject.phone.strip():
         found.append(("phone_number", subject.phone.strip()))
     return found
+
+
+def _suppressions(profile: dict[str, Any]) -> list[tuple[str, date]]:
+    """(reason, date) of a profile's global e-mail marketing suppressions."""
+    subscriptions = (profile.get("attributes") or {}).get("subscriptions") or {}
+    marketing = ((subscriptions.get("email") or {}).get("marketing")) or {}
+    found = []
+    for entry in marketing.get("suppression") or []:
+        when = iso_date(entry.get("timestamp")) if isinstance(entry, dict) else None
+        if when is not None:
+            found.append((str(entry.get("reason") or "SUPPRESSED"), when))
+    return found
+
+
+def _next_cursor(body: dict[str, Any]) -> str | None:
+    """The `page[cursor]` of the next page's link; only the cursor is taken, so calls always go to
+    the configured base URL."""
+    link = (body.get("links") or {}).get("next")
+    if not link:
+        return None
+    values = parse_qs(urlsplit(str(link)).query).get("page[cursor]")
+    return values[0] if values else None
 
 
 def _not_found(response: httpx.Response) -> bool:

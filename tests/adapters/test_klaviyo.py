@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date
 from typing import Any
 
 import pytest
 
-from adapters.base import AuthFailed, Outcome, RateLimited
+from adapters.base import AuthFailed, Outcome, PermanentFailure, RateLimited
 from adapters.klaviyo import REVISION, Klaviyo
-from plugin.holdings import Category, Subject
+from plugin.holdings import Category, Holding, Subject
 from tests.adapters.conftest import Waits
 from tests.fakes.klaviyo import KlaviyoFake
 
@@ -221,3 +223,123 @@ async def test_profiles_found_by_phone_are_deleted_by_phone(
 
     assert klaviyo_fake.deletion_jobs == [{"phone_number": "+46701234567"}]
     assert set(klaviyo_fake.profiles) == {by_email}
+
+
+# ----- the retention sweep ------------------------------------------------------------------------
+
+NOBODY = Subject(shop_domain="butik-a.myshopify.com")  # what the executor builds for a sweep
+
+
+async def test_sweep_lists_suppressed_profiles_with_the_suppression_date(
+    klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake
+) -> None:
+    left = klaviyo_fake.add_profile("left@example.se")
+    klaviyo_fake.suppress(left, "UNSUBSCRIBE", "2022-05-03T10:00:00+00:00")
+    bounced = klaviyo_fake.add_profile("bounced@example.se")
+    klaviyo_fake.suppress(bounced, "HARD_BOUNCE", "2024-01-09T20:07:38+00:00")
+    klaviyo_fake.add_profile("active@example.se")  # not suppressed: not the sweep's business
+
+    swept = {h.ref: h for h in [h async for h in klaviyo.sweep_holdings()]}
+
+    assert set(swept) == {f"profile:{left}", f"profile:{bounced}"}
+    gone = swept[f"profile:{left}"]
+    assert gone.system == "klaviyo" and gone.category is Category.NEWSLETTER
+    assert gone.unsubscribed == date(2022, 5, 3) and "unsubscribe" in gone.flags
+    assert gone.last_activity == date(2026, 3, 1)
+    hard = swept[f"profile:{bounced}"]
+    assert hard.unsubscribed == date(2024, 1, 9) and {"hard_bounce", "bounced"} <= hard.flags
+    assert hard.label == "Klaviyo profile (suppressed: hard bounce)"
+
+
+async def test_sweep_counts_from_the_newest_suppression(klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake) -> None:
+    pid = klaviyo_fake.add_profile("twice@example.se")
+    klaviyo_fake.suppress(pid, "UNSUBSCRIBE", "2021-01-01T00:00:00+00:00")
+    klaviyo_fake.suppress(pid, "SPAM_COMPLAINT", "2023-06-30T00:00:00+00:00")
+
+    (holding,) = [h async for h in klaviyo.sweep_holdings()]
+
+    assert holding.unsubscribed == date(2023, 6, 30) and "spam_complaint" in holding.flags
+
+
+async def test_sweep_asks_for_suppressed_profiles_without_addresses(
+    klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake
+) -> None:
+    pid = klaviyo_fake.add_profile("anna@example.se", phone="+46701234567")
+    klaviyo_fake.suppress(pid)
+
+    swept = [h async for h in klaviyo.sweep_holdings()]
+
+    assert len(swept) == 1 and "@" not in repr(swept) and "4670" not in repr(swept)
+    params = klaviyo_fake.calls[0].request.url.params
+    assert params["filter"] == (
+        "greater-than(subscriptions.email.marketing.suppression.timestamp,1970-01-01T00:00:00Z)"
+    )
+    assert params["additional-fields[profile]"] == "subscriptions"
+    assert params["fields[profile]"] == "updated,subscriptions.email.marketing.suppression"
+    assert params["page[size]"] == "100"
+    assert klaviyo_fake.calls[0].request.headers["revision"] == REVISION
+
+
+async def test_sweep_follows_the_cursor_page_by_page(klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake) -> None:
+    pids = [klaviyo_fake.add_profile(f"u{i}@example.se") for i in range(250)]
+    for pid in pids:
+        klaviyo_fake.suppress(pid)
+
+    swept = [h async for h in klaviyo.sweep_holdings()]
+
+    assert [h.ref for h in swept] == [f"profile:{pid}" for pid in pids]
+    cursors = [c.request.url.params.get("page[cursor]") for c in klaviyo_fake.calls]
+    assert cursors == [None, "100", "200"]
+    # The next link's host is never followed, only its cursor: every call goes to the base URL.
+    assert all(
+        str(c.request.url).startswith("https://a.klaviyo.com/api/profiles") for c in klaviyo_fake.calls
+    )
+
+
+async def test_swept_profile_is_deleted_by_id_without_an_address(
+    klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake
+) -> None:
+    pid = klaviyo_fake.add_profile("left@example.se")
+    klaviyo_fake.suppress(pid)
+    (holding,) = [h async for h in klaviyo.sweep_holdings()]
+
+    result = await klaviyo.erase(NOBODY, holding)
+
+    assert result.outcome is Outcome.ERASE_REQUESTED
+    assert klaviyo_fake.deletion_jobs == [{"id": pid}]  # exactly one identifier: the profile id
+    assert klaviyo_fake.suppression_jobs == []  # suppressed already; no address to suppress with
+    assert pid not in klaviyo_fake.profiles
+    body = next(c.request for c in klaviyo_fake.calls if c.path.endswith("/data-privacy-deletion-jobs"))
+    assert json.loads(body.content)["data"]["attributes"]["profile"]["data"] == {
+        "type": "profile",
+        "id": pid,
+        "attributes": {},
+    }
+    again = await klaviyo.erase(NOBODY, holding)
+    assert again.outcome is Outcome.ALREADY_ABSENT and len(klaviyo_fake.deletion_jobs) == 1
+
+
+async def test_subjectless_erase_with_deletion_off_reports_the_existing_suppression(
+    make_adapter: Any, klaviyo_fake: KlaviyoFake
+) -> None:
+    adapter = make_adapter(Klaviyo, api_key="pk_test", delete=False)
+    pid = klaviyo_fake.add_profile("left@example.se")
+    klaviyo_fake.suppress(pid)
+    holding = Holding("klaviyo", Category.NEWSLETTER, f"profile:{pid}", "Klaviyo profile")
+
+    result = await adapter.erase(NOBODY, holding)
+
+    assert result.outcome is Outcome.SUPPRESSED and klaviyo_fake.deletion_jobs == []
+    active = klaviyo_fake.add_profile("active@example.se")
+    with pytest.raises(PermanentFailure, match="not suppressed"):
+        await adapter.erase(NOBODY, Holding("klaviyo", Category.NEWSLETTER, f"profile:{active}", "x"))
+
+
+async def test_subjectless_erase_rejects_a_foreign_ref(klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake) -> None:
+    with pytest.raises(PermanentFailure):
+        await klaviyo.erase(NOBODY, Holding("klaviyo", Category.NEWSLETTER, "member:x:y", "x"))
+    assert klaviyo_fake.calls == []
+
+
+def test_klaviyo_offers_the_sweep() -> None:
+    assert Klaviyo.can_sweep is True
