@@ -88,6 +88,27 @@ REQUEST_COLUMNS = (
     "updated_at",
 )
 REQUEST_RETURNING = ("id", "shop_domain", "kind", "business_key")
+# PostgreSQL array types the values of REQUEST_COLUMNS travel in (see `unnest_insert_sql`).
+REQUEST_PG_TYPES = (
+    "text",
+    "text",
+    "text",
+    "bigint",
+    "bigint",
+    "text",
+    "text",
+    "text",
+    "text",
+    "json",
+    "bigint",
+    "timestamptz",
+    "timestamptz",
+    "text",
+    "boolean",
+    "integer",
+    "timestamptz",
+    "timestamptz",
+)
 
 
 @lru_cache(maxsize=1024)
@@ -117,6 +138,25 @@ def multirow_insert_sql(
     return (  # identifiers are this module's constants; every value is a bound parameter
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(groups)} "  # noqa: S608
         f"ON CONFLICT DO NOTHING RETURNING {', '.join(returning)}"
+    )
+
+
+@lru_cache(maxsize=64)
+def unnest_insert_sql(
+    table: str, columns: tuple[str, ...], pg_types: tuple[str, ...], returning: tuple[str, ...]
+) -> str:
+    """PostgreSQL: `INSERT ... SELECT FROM unnest(one array per column) ON CONFLICT DO NOTHING
+    RETURNING ...`. One statement text whatever the number of rows, so the driver prepares it once
+    per connection (a multi-row VALUES list is a new statement for every batch size). JSON travels
+    as text and is cast, so the driver's own JSON codec is not involved."""
+    names = [f"c{i}" for i in range(len(columns))]
+    arrays = ", ".join(f"${i + 1}::{'text' if kind == 'json' else kind}[]" for i, kind in enumerate(pg_types))
+    picks = ", ".join(
+        f"{name}::json" if kind == "json" else name for name, kind in zip(names, pg_types, strict=True)
+    )
+    return (  # identifiers are this module's constants; every value is a bound parameter
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {picks} FROM unnest({arrays}) "  # noqa: S608
+        f"AS given({', '.join(names)}) ON CONFLICT DO NOTHING RETURNING {', '.join(returning)}"
     )
 
 

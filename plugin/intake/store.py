@@ -28,10 +28,12 @@ from plugin.db import sqlite_pragmas
 from plugin.intake.headers import WebhookHeaders
 from plugin.ledger import (
     REQUEST_COLUMNS,
+    REQUEST_PG_TYPES,
     REQUEST_RETURNING,
     NewRequest,
     RequestKey,
     multirow_insert_sql,
+    unnest_insert_sql,
 )
 from plugin.models import Delivery, Request, Shop, utcnow
 from plugin.runtime import Runtime
@@ -230,6 +232,7 @@ _DELIVERY_COLUMNS = (
     "request_id",
 )
 _DELIVERY_RETURNING = ("topic", "webhook_id")
+_DELIVERY_PG_TYPES = ("text", "text", "text", "text", "text", "text", "timestamptz", "text", "integer")
 # Rows per statement: well under SQLite's and PostgreSQL's limits on bound parameters.
 _ROWS_PER_STATEMENT = 500
 
@@ -252,6 +255,12 @@ def _insert_many(
     rows: list[tuple[object, ...]],
 ) -> list[Any]:
     dialect = conn.dialect
+    if dialect.name == "postgresql":
+        pg_types = REQUEST_PG_TYPES if table == "requests" else _DELIVERY_PG_TYPES
+        sql = unnest_insert_sql(table, columns, pg_types, returning)
+        return list(
+            conn.exec_driver_sql(sql, tuple(list(column) for column in zip(*rows, strict=True))).all()
+        )
     found: list[Any] = []
     for start in range(0, len(rows), _ROWS_PER_STATEMENT):
         chunk = rows[start : start + _ROWS_PER_STATEMENT]
