@@ -83,14 +83,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
 @asynccontextmanager
 async def _background(runtime: Runtime) -> AsyncIterator[None]:
     # Imported here: the clocks pull in the scheduler and every stage they wake.
-    try:
-        clocks = importlib.import_module("plugin.clocks")
-    except ModuleNotFoundError as exc:
-        if exc.name != "plugin.clocks":
-            raise
-        # Until the clocks stage exists, requests are stored and wait in the ledger; say so loudly.
-        log.warning("workers not started: plugin.clocks is not part of this build yet")
-        yield
-        return
-    async with clocks.background(runtime):
+    from plugin.clocks import background
+
+    async with background(runtime):
         yield

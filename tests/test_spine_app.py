@@ -89,14 +89,3 @@ async def test_given_runtime_is_used_and_left_open(tmp_path: Path) -> None:
         assert (await client.get("/readyz")).status_code == 200
     assert not runtime.http.is_closed
     await runtime.close()
-
-
-async def test_workers_absent_until_the_clocks_exist(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # Until plugin/clocks.py is part of the build, serving still works and says so in the log.
-    import importlib.util
-
-    if importlib.util.find_spec("plugin.clocks") is not None:
-        monkeypatch.setitem(sys.modules, "plugin.clocks", None)  # import of it now fails
-    url = f"sqlite+aiosqlite:///{tmp_path}/app.db"
-    async with running(create_app(settings=make_settings(url, run_workers=True))) as client:
-        assert (await client.get("/healthz")).status_code == 200

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from plugin.admin.routes import routes
+from plugin.app import create_app
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.runtime import Runtime
@@ -27,11 +27,8 @@ async def runtime(db: Database, vault: Vault) -> AsyncIterator[Runtime]:
 
 
 def admin_app(runtime: Runtime) -> Starlette:
-    """Only the admin's routes, as `create_app` mounts them (ROUTE_MODULES), so these tests do not
-    depend on other stages' routes."""
-    app = Starlette(routes=routes())
-    app.state.runtime = runtime
-    return app
+    """The whole app, as `gallra serve` builds it (the test settings run no workers)."""
+    return create_app(runtime)
 
 
 @pytest.fixture
