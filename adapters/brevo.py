@@ -3,6 +3,12 @@
 API: https://api.brevo.com/v3, header `api-key` (developers.brevo.com). Deleting an unknown
 contact answers 404 `document_not_found`, which counts as already absent. A 429 carries no
 Retry-After; `x-sib-ratelimit-reset` says when the window resets.
+
+No retention sweep (`can_sweep` stays off): Get all contacts shows `emailBlacklisted` but not when
+the contact unsubscribed or bounced, and `modifiedAt` moves on any update (Brevo's changelog,
+2026-10-14); a contact's unsubscription and bounce events come only from its statistics, at most
+90 days a call (Get email campaigns' statistics for a contact). Erase needs no address: the
+holding names the contact id.
 """
 
 from __future__ import annotations

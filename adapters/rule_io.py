@@ -4,6 +4,10 @@ API: https://app.rule.io/api/v2 (look-up) and /api/v3 (delete), `Authorization: 
 (rulecom/rule-io-sdk). Rule.io blocks a client whose error rate reaches 49 %, so nothing but 429
 and gateway errors is retried, and a 404 is never provoked twice: the subscriber is looked up
 first and a 404 on delete counts as already absent.
+
+No retention sweep (`can_sweep` stays off): the v2 subscriber list says `suppressed` but not since
+when, and the v3 suppressions can only be created and deleted, not listed (rule-io-sdk). Erase
+needs no address: the holding names the subscriber id.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import respx
 
 from adapters.base import Outcome
 from adapters.brevo import Brevo
+from plugin.holdings import Category, Holding, Subject
 from tests.adapters.support import (
     EMAIL,
     assert_auth_failure_named,
@@ -78,3 +79,19 @@ async def test_rejected_key_names_the_setting() -> None:
     adapter, _, _ = brevo()
     route = respx.get(f"{API}/account")
     await assert_auth_failure_named(route, adapter.check, "brevo", "api_key")
+
+
+@respx.mock
+async def test_contact_is_erased_by_id_for_a_subject_without_an_address() -> None:
+    # A sweep's (or a request's) holding names the contact id; the delete needs no e-mail.
+    adapter, _, _ = brevo()
+    delete = respx.delete(f"{API}/contacts/42", params={"identifierType": "contact_id"}).respond(204)
+    nobody = Subject(shop_domain="butik-a.myshopify.com")
+    result = await adapter.erase(nobody, Holding("brevo", Category.NEWSLETTER, "contact:42", "Brevo contact"))
+    assert result.outcome is Outcome.ERASED and delete.called
+
+
+def test_brevo_offers_no_sweep() -> None:
+    # Brevo's contact listing has `emailBlacklisted` but no unsubscribe date (`modifiedAt` moves on
+    # any update), and a contact's statistics cover at most 90 days a call.
+    assert Brevo.can_sweep is False

@@ -12,7 +12,7 @@ import respx
 
 from adapters.base import Outcome, PermanentFailure
 from adapters.rule_io import RuleIo
-from plugin.holdings import Category
+from plugin.holdings import Category, Holding, Subject
 from tests.adapters.support import (
     EMAIL,
     assert_auth_failure_named,
@@ -116,3 +116,18 @@ async def test_rejected_key_names_the_setting() -> None:
     route.side_effect = None
     route.respond(200, json={"subscribers": []})
     await adapter.check()
+
+
+@respx.mock
+async def test_subscriber_is_erased_by_id_for_a_subject_without_an_address() -> None:
+    adapter, _, _ = rule_io()
+    delete = respx.delete(f"{API}/v3/subscribers/4711", params={"identified_by": "id"}).respond(204)
+    nobody = Subject(shop_domain="butik-a.myshopify.com")
+    holding = Holding("rule_io", Category.NEWSLETTER, "subscriber:4711", "Rule.io subscriber")
+    assert (await adapter.erase(nobody, holding)).outcome is Outcome.ERASED and delete.called
+
+
+def test_rule_io_offers_no_sweep() -> None:
+    # Rule.io's subscriber list says `suppressed` but not since when, and suppressions cannot be
+    # listed (only created and deleted).
+    assert RuleIo.can_sweep is False
