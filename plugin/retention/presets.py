@@ -11,10 +11,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from plugin.holdings import Category
+from plugin.manifest import manifest_path
 from plugin.retention.errors import PolicyError, describe_validation_error
 from plugin.retention.rules import Action, Anchor, Period, Rule
 
-MANIFEST_PATH = Path(__file__).resolve().parents[2] / "manifest.toml"
 FALLBACK_PRESET = "STRICTEST"
 
 
@@ -140,7 +140,7 @@ def _load(path: Path) -> dict[str, tuple[Rule, ...]]:
 
 
 def presets(path: Path | None = None) -> dict[str, tuple[Rule, ...]]:
-    return _load(path or MANIFEST_PATH)
+    return _load(path or manifest_path())
 
 
 def preset_rules(name: str) -> tuple[Rule, ...]:

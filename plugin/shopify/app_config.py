@@ -5,12 +5,10 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
+from plugin.manifest import manifest_text
 from plugin.settings import Settings
-
-MANIFEST_PATH = Path(__file__).resolve().parents[2] / "manifest.toml"
 
 
 @dataclass(frozen=True)
@@ -18,6 +16,7 @@ class AppConfig:
     name: str
     handle: str
     embedded: bool
+    application_path: str
     api_version: str
     scopes: tuple[str, ...]
     webhooks_api_version: str
@@ -32,6 +31,7 @@ def parse_app_config(text: str) -> AppConfig:
         name=str(app["name"]),
         handle=str(app.get("handle", app["name"]).lower()),
         embedded=bool(app.get("embedded", True)),
+        application_path=str(app.get("application_path", "/")),
         api_version=str(app["api_version"]),
         scopes=tuple(data["access_scopes"]["scopes"]),
         webhooks_api_version=str(webhooks.get("api_version", app["api_version"])),
@@ -41,7 +41,7 @@ def parse_app_config(text: str) -> AppConfig:
 
 @lru_cache(maxsize=1)
 def app_config() -> AppConfig:
-    return parse_app_config(MANIFEST_PATH.read_text())
+    return parse_app_config(manifest_text())
 
 
 def api_version(settings: Settings) -> str:

@@ -32,7 +32,7 @@ def render_app_toml(settings: Settings, config: AppConfig | None = None) -> str:
         "client_id": settings.shopify_api_key,
         "name": config.name,
         "handle": config.handle,
-        "application_url": app_url,
+        "application_url": app_url + config.application_path.rstrip("/"),
         "embedded": config.embedded,
         "access_scopes": {"scopes": ",".join(config.scopes)},
         "auth": {"redirect_urls": [app_url + CALLBACK_PATH]},

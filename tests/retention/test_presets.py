@@ -8,8 +8,9 @@ from datetime import date
 import pytest
 
 from plugin.holdings import Category, Holding
+from plugin.manifest import manifest_path
 from plugin.retention import Action, Decision, Mode, Policy, plan
-from plugin.retention.presets import MANIFEST_PATH, parse_presets, presets
+from plugin.retention.presets import parse_presets, presets
 
 
 def _one(policy: Policy, holding: Holding, now: date, mode: Mode = Mode.SWEEP) -> Decision:
@@ -189,12 +190,12 @@ def test_every_preset_covers_every_category_and_cites_its_sources(country: str) 
 
 
 def test_the_manifest_is_where_the_presets_live() -> None:
-    assert MANIFEST_PATH.name == "manifest.toml"
+    assert manifest_path().name == "manifest.toml"
     assert set(presets()) == {"SE", "FI", "NO", "DK", "DE", "STRICTEST"}
 
 
 def test_a_broken_preset_is_refused_with_the_key_named() -> None:
-    text = MANIFEST_PATH.read_text(encoding="utf-8").replace('period = "7y"', 'period = "seven"', 1)
+    text = manifest_path().read_text(encoding="utf-8").replace('period = "7y"', 'period = "seven"', 1)
     with pytest.raises(ValueError, match=r"retention\.presets\.SE\.\d+\.period: .*expected a period"):
         parse_presets(text)
 

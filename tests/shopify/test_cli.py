@@ -52,7 +52,7 @@ def test_shopify_toml(env: str) -> None:
     assert result.exit_code == 0, result.output
     doc = tomllib.loads(result.output)
     assert doc["client_id"] == "client-123" and doc["embedded"] is True
-    assert doc["application_url"] == "https://gallra.example.com"
+    assert doc["application_url"] == "https://gallra.example.com/admin"  # the embedded admin page
     assert doc["auth"]["redirect_urls"] == ["https://gallra.example.com/auth/callback"]
     assert set(doc["access_scopes"]["scopes"].split(",")) >= {
         "read_customers",
