@@ -2,7 +2,8 @@
 
 An adapter is a class with a `name`, a pydantic `Config` (what the shop owner enters), the rate
 limits its provider documents, and four calls: `check` the connection, `find` what the system holds
-about a subject, `erase` one holding, `export` everything for an access report. It never retries by
+about a subject, `erase` one holding, `export` everything for an access report. Adapters that can
+remove part of a record and keep the rest also offer `reduce` (`can_reduce`). It never retries by
 itself (the shared HTTP helper does, and the executor reschedules) and it never logs personal data.
 """
 
@@ -24,7 +25,8 @@ from plugin.holdings import Category, Holding, Subject
 class Outcome(StrEnum):
     ERASED = "erased"  # gone at the provider, synchronously
     ERASE_REQUESTED = "erase_requested"  # accepted by an asynchronous erasure job
-    SUPPRESSED = "suppressed"  # unsubscribed/suppressed only (the provider has no deletion API)
+    # Unsubscribed/suppressed only: the provider has no deletion API, or a `reduce` kept the record.
+    SUPPRESSED = "suppressed"
     CANCELLED = "cancelled"  # a shipment cancelled at the provider (kept by it, no longer active)
     ALREADY_ABSENT = "already_absent"  # "not found" counts as done
     REQUEST_SENT = "request_sent"  # e-mail channel: awaiting the processor's confirmation
@@ -125,6 +127,7 @@ class Adapter(ABC):
     can_erase: ClassVar[bool] = True
     can_export: ClassVar[bool] = True
     can_sweep: ClassVar[bool] = False  # offers `sweep_holdings()` (see there)
+    can_reduce: ClassVar[bool] = False  # implements `reduce()` (see there)
     Config: ClassVar[type[AdapterConfig]]
     rate_limits: ClassVar[tuple[RateLimit, ...]] = ()
     description: ClassVar[str] = ""
@@ -152,6 +155,23 @@ class Adapter(ABC):
     @abstractmethod
     async def export(self, subject: Subject) -> dict[str, Any]:
         """Everything held about the subject, for the register extract."""
+
+    async def reduce(self, subject: Subject, holding: Holding, fields: tuple[str, ...]) -> Result:
+        """Remove only what the retention rule lets go (`fields`, the planner's
+        `Decision.reduce_fields`) and keep the rest of the record until the rule ends. Never
+        erases, archives or deletes: a rule said to keep this.
+
+        For a newsletter holding this means: stop all marketing (unsubscribe, and suppress where
+        the provider supports it) and keep the profile as the suppression entry, so the person is
+        not re-imported and mailed again (retention-law.md MK-1). Returns `SUPPRESSED`, also when
+        there was nothing left to stop; "not found" is `ALREADY_ABSENT`. Like `erase` it must be
+        safe to repeat and must work for a Subject without e-mail or phone when the holding's ref
+        carries the provider's ids (the retention sweep has no address).
+
+        The default keeps the record whole and says so; it never falls back to `erase`."""
+        raise PermanentFailure(
+            self.name, "cannot remove only part of this record; it is kept whole until its rule ends"
+        )
 
     async def sweep_holdings(self) -> AsyncIterator[Holding]:
         """Optional (`can_sweep = True`): what the provider keeps on its own, for the daily

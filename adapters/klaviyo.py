@@ -14,6 +14,11 @@ field, a sparse fieldset without any address, and cursor paging (klaviyo/openapi
 revision 2026-07-15; Klaviyo's Profiles API overview, "Fetching suppressed profiles"). Such a
 holding's ref is `profile:<id>`, and a subject without an address is erased by a deletion job
 naming the profile id (one identifier: `email`, `phone_number` or `id`).
+
+Reduce (a profile the retention rule keeps as a suppression entry) reads the profile by the id in
+its ref, address and suppressions only, and suppresses its address globally (suppression bulk-create
+job, §1.1 (b); the job takes addresses, hence the look-up) unless it is suppressed already. It
+never submits a deletion job.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ PAGE_SIZE = 100  # Get Profiles' maximum page[size]
 # Every suppressed profile has a suppression timestamp, so "after the epoch" selects exactly them.
 SUPPRESSED = "greater-than(subscriptions.email.marketing.suppression.timestamp,1970-01-01T00:00:00Z)"
 SUPPRESSION_FIELDS = "updated,subscriptions.email.marketing.suppression"
+REDUCE_FIELDS = "email,subscriptions.email.marketing.suppression"
 BOUNCES = frozenset({"HARD_BOUNCE", "INVALID_EMAIL"})
 
 
@@ -66,6 +72,7 @@ class Klaviyo(ApiAdapter):
         "lists suppressed (unsubscribed or bounced) profiles."
     )
     can_sweep = True
+    can_reduce = True
     Config: ClassVar[type[AdapterConfig]] = KlaviyoConfig
     auth_settings = ("api_key",)
     # Per account, burst and steady windows (§1.1). Suppression jobs have no documented tier in the
@@ -135,17 +142,36 @@ class Klaviyo(ApiAdapter):
         # profile matching it.
         return await self._deletion_job(job_id, {"type": "profile", "attributes": identifier})
 
-    async def _erase_by_id(self, holding: Holding) -> Result:
-        """A holding from the sweep: no address, only the profile id in its ref."""
+    async def reduce(self, subject: Subject, holding: Holding, fields: tuple[str, ...]) -> Result:
+        body = await self._profile_by_id(holding, REDUCE_FIELDS)
+        if not body:
+            return Result(Outcome.ALREADY_ABSENT, detail="no such Klaviyo profile")
+        profile = body.get("data") or {}
+        if _suppressions(profile):
+            return Result(Outcome.SUPPRESSED, detail="already suppressed in Klaviyo; profile kept")
+        email = str((profile.get("attributes") or {}).get("email") or "").strip()
+        if not email:
+            raise PermanentFailure(self.name, "the profile has no e-mail address to suppress; it is kept")
+        job_id = await self._suppress(email)
+        return Result(
+            Outcome.SUPPRESSED, provider_ref=job_id, detail="address suppressed in Klaviyo; profile kept"
+        )
+
+    async def _profile_by_id(self, holding: Holding, fields: str) -> Any:
+        """The profile a `profile:<id>` holding names, with its suppressions; None when gone."""
         kind, _, pid = holding.ref.partition(":")
         if kind != "profile" or not pid:
             raise PermanentFailure(self.name, f"not a Klaviyo profile holding: {holding.ref}")
-        profile = await self.call_json(
+        return await self.call_json(
             "GET",
             f"/api/profiles/{pid}",
-            params={"additional-fields[profile]": "subscriptions", "fields[profile]": SUPPRESSION_FIELDS},
+            params={"additional-fields[profile]": "subscriptions", "fields[profile]": fields},
             scope="profiles",
         )
+
+    async def _erase_by_id(self, holding: Holding) -> Result:
+        """A holding from the sweep: no address, only the profile id in its ref."""
+        profile = await self._profile_by_id(holding, SUPPRESSION_FIELDS)
         if not profile:
             return Result(Outcome.ALREADY_ABSENT, detail="no such Klaviyo profile")
         if not self.settings.delete:
@@ -153,6 +179,7 @@ class Klaviyo(ApiAdapter):
             if _suppressions(profile.get("data") or {}):
                 return Result(Outcome.SUPPRESSED, detail="already suppressed in Klaviyo; deletion is off")
             raise PermanentFailure(self.name, "deletion is off and the profile is not suppressed")
+        pid = holding.ref.partition(":")[2]
         return await self._deletion_job(None, {"type": "profile", "id": pid, "attributes": {}})
 
     async def _deletion_job(self, job_id: str | None, profile: dict[str, Any]) -> Result:

@@ -11,6 +11,10 @@ A holding is one member in one audience, ref `member:<list id>:<subscriber hash>
 Mailchimp's own member id, so erase needs no e-mail address (a sweep has none). Refs of the older
 form `audience:<list id>` (still in ledgers) are erased with the subject's address.
 
+Reduce (a member the retention rule keeps as a suppression entry): read the member's status;
+`subscribed` or `pending` is PATCHed to `unsubscribed` (§1.2 (b)), anything else (unsubscribed,
+cleaned, transactional, archived) already gets no marketing. Never archived or deleted.
+
 Sweep listing (`GET /lists/{list_id}/members`, Mailchimp's Marketing API as its official SDKs
 describe it): `status` = unsubscribed | cleaned, `count` ≤ 1000 and `offset` paging, `fields` so the
 answer carries only the member id, status and `last_changed` (no address, no merge fields).
@@ -35,6 +39,7 @@ MAX_COUNT = 1000  # the largest `count` a Mailchimp collection accepts
 # Statuses of members Mailchimp keeps after they stopped receiving mail: unsubscribed, and
 # "cleaned" (the address bounced). Their `last_changed` is when that happened (or later).
 SWEPT_STATUSES = ("unsubscribed", "cleaned")
+MAILED_STATUSES = frozenset({"subscribed", "pending"})  # statuses a reduce unsubscribes
 
 
 class MailchimpConfig(AdapterConfig):
@@ -79,6 +84,7 @@ class Mailchimp(ApiAdapter):
         "sweep lists unsubscribed and bounced members."
     )
     can_sweep = True
+    can_reduce = True
     Config: ClassVar[type[AdapterConfig]] = MailchimpConfig
     auth_settings = ("api_key",)
 
@@ -145,6 +151,19 @@ class Mailchimp(ApiAdapter):
         return Result(
             Outcome.ERASED, provider_ref=list_id, detail=f"permanently deleted from audience {list_id}"
         )
+
+    async def reduce(self, subject: Subject, holding: Holding, fields: tuple[str, ...]) -> Result:
+        list_id, member_id = self._member_of(subject, holding)
+        path = f"/lists/{list_id}/members/{member_id}"
+        member = await self.call_json("GET", path, params={"fields": "status"})
+        if member is None:
+            return Result(Outcome.ALREADY_ABSENT, detail=f"not a member of audience {list_id}")
+        status = str(member.get("status") or "")
+        if status not in MAILED_STATUSES:
+            return Result(Outcome.SUPPRESSED, list_id, f"member already {status or 'not mailed'}; kept")
+        if await self.call("PATCH", path, json={"status": "unsubscribed"}) is None:
+            return Result(Outcome.ALREADY_ABSENT, detail=f"not a member of audience {list_id}")
+        return Result(Outcome.SUPPRESSED, list_id, f"unsubscribed in audience {list_id}; member kept")
 
     def _member_of(self, subject: Subject, holding: Holding) -> tuple[str, str]:
         """(list id, subscriber hash) of a holding: from its ref, or for an `audience:` ref from the

@@ -343,3 +343,68 @@ async def test_subjectless_erase_rejects_a_foreign_ref(klaviyo: Klaviyo, klaviyo
 
 def test_klaviyo_offers_the_sweep() -> None:
     assert Klaviyo.can_sweep is True
+
+
+async def test_reduce_suppresses_the_address_and_keeps_the_profile(
+    klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake
+) -> None:
+    pid = klaviyo_fake.add_profile("anna@example.se")
+    (holding,) = await klaviyo.find(ANNA)
+
+    result = await klaviyo.reduce(ANNA, holding, ("first_name", "phone_number"))
+
+    assert result.outcome is Outcome.SUPPRESSED and result.provider_ref == klaviyo_fake.suppression_jobs[0]
+    assert klaviyo_fake.suppressed == {"anna@example.se"} and pid in klaviyo_fake.profiles
+    assert (
+        klaviyo_fake.deletion_jobs == [] and klaviyo_fake.count("POST", "/data-privacy-deletion-jobs/") == 0
+    )
+    assert klaviyo_fake.count("DELETE") == 0
+
+
+async def test_repeated_reduce_sends_no_second_job(klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake) -> None:
+    klaviyo_fake.add_profile("anna@example.se")
+    (holding,) = await klaviyo.find(ANNA)
+    await klaviyo.reduce(ANNA, holding, ())
+
+    again = await klaviyo.reduce(ANNA, holding, ())
+
+    assert again.outcome is Outcome.SUPPRESSED
+    assert len(klaviyo_fake.suppression_jobs) == 1 and klaviyo_fake.deletion_jobs == []
+
+
+async def test_reduce_of_a_swept_profile_looks_up_its_address_by_id(
+    klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake
+) -> None:
+    pid = klaviyo_fake.add_profile("anna@example.se")
+    holding = Holding("klaviyo", Category.NEWSLETTER, f"profile:{pid}", "Klaviyo profile")
+
+    result = await klaviyo.reduce(NOBODY, holding, ())
+
+    assert result.outcome is Outcome.SUPPRESSED and klaviyo_fake.suppressed == {"anna@example.se"}
+    lookup = next(c for c in klaviyo_fake.calls if c.path == f"/api/profiles/{pid}")
+    assert "email" in lookup.request.url.params["fields[profile]"].split(",")
+    assert klaviyo_fake.deletion_jobs == [] and pid in klaviyo_fake.profiles
+
+
+async def test_reduce_of_an_already_suppressed_profile_changes_nothing(
+    klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake
+) -> None:
+    pid = klaviyo_fake.add_profile("anna@example.se")
+    klaviyo_fake.suppress(pid, "HARD_BOUNCE")
+    holding = Holding("klaviyo", Category.NEWSLETTER, f"profile:{pid}", "Klaviyo profile")
+
+    assert (await klaviyo.reduce(NOBODY, holding, ())).outcome is Outcome.SUPPRESSED
+    assert klaviyo_fake.suppression_jobs == [] and klaviyo_fake.deletion_jobs == []
+
+
+async def test_reduce_of_a_missing_profile_is_already_absent(
+    klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake
+) -> None:
+    holding = Holding("klaviyo", Category.NEWSLETTER, "profile:01GONE", "Klaviyo profile")
+
+    assert (await klaviyo.reduce(NOBODY, holding, ())).outcome is Outcome.ALREADY_ABSENT
+    assert klaviyo_fake.suppression_jobs == [] and klaviyo_fake.deletion_jobs == []
+
+
+def test_klaviyo_offers_reduce() -> None:
+    assert Klaviyo.can_reduce is True

@@ -294,3 +294,56 @@ async def test_legacy_audience_ref_still_needs_the_address(
 
 def test_mailchimp_offers_the_sweep() -> None:
     assert Mailchimp.can_sweep is True
+
+
+async def test_reduce_unsubscribes_and_keeps_the_member(
+    mailchimp: Mailchimp, mailchimp_fake: MailchimpFake
+) -> None:
+    member = mailchimp_fake.add_member("list1", "anna.svensson@example.se")
+    mailchimp_fake.add_member("list2", "anna.svensson@example.se", status="pending")
+    held = await mailchimp.find(ANNA)
+
+    results = [await mailchimp.reduce(ANNA, h, ("email", "merge_fields")) for h in held]
+
+    assert [r.outcome for r in results] == [Outcome.SUPPRESSED, Outcome.SUPPRESSED]
+    assert {m["status"] for a in mailchimp_fake.audiences.values() for m in a.values()} == {"unsubscribed"}
+    assert mailchimp_fake.audiences["list1"][member]["email_address"] == "anna.svensson@example.se"
+    assert mailchimp_fake.count("PATCH") == 2
+    assert mailchimp_fake.count("DELETE") == 0 and mailchimp_fake.count("POST") == 0
+    assert mailchimp_fake.forgotten == set() and mailchimp_fake.archived == set()
+
+
+async def test_repeated_reduce_and_bounced_members_change_nothing(
+    mailchimp: Mailchimp, mailchimp_fake: MailchimpFake
+) -> None:
+    mailchimp_fake.add_member("list1", "anna.svensson@example.se")
+    mailchimp_fake.add_member("list2", "anna.svensson@example.se", status="cleaned")
+    held = await mailchimp.find(ANNA)
+    for holding in held:
+        await mailchimp.reduce(ANNA, holding, ())
+
+    again = [await mailchimp.reduce(ANNA, h, ()) for h in held]
+
+    assert [r.outcome for r in again] == [Outcome.SUPPRESSED, Outcome.SUPPRESSED]
+    assert mailchimp_fake.count("PATCH") == 1  # only the subscribed member, only once
+    assert mailchimp_fake.audiences["list2"][subscriber_hash(ANNA.email or "")]["status"] == "cleaned"
+
+
+async def test_reduce_of_a_swept_member_without_an_address(
+    mailchimp: Mailchimp, mailchimp_fake: MailchimpFake
+) -> None:
+    member = mailchimp_fake.add_member("list1", "anna.svensson@example.se", status="subscribed")
+    nobody = Subject(shop_domain="butik-a.myshopify.com")
+    holding = Holding("mailchimp", Category.NEWSLETTER, f"member:list1:{member}", "Mailchimp member")
+
+    result = await mailchimp.reduce(nobody, holding, ())
+
+    assert result.outcome is Outcome.SUPPRESSED
+    assert mailchimp_fake.audiences["list1"][member]["status"] == "unsubscribed"
+    gone = Holding("mailchimp", Category.NEWSLETTER, f"member:list9:{member}", "Mailchimp member")
+    assert (await mailchimp.reduce(nobody, gone, ())).outcome is Outcome.ALREADY_ABSENT
+    assert mailchimp_fake.count("DELETE") == 0 and mailchimp_fake.count("POST") == 0
+
+
+def test_mailchimp_offers_reduce() -> None:
+    assert Mailchimp.can_reduce is True

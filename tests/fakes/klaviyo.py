@@ -199,7 +199,10 @@ class KlaviyoFake(ProviderFake):
         if len(profiles) > 100:
             return _error(400, "invalid", "At most 100 profiles.")
         for profile in profiles:
-            self.suppressed.add(profile["attributes"]["email"])
+            email = profile["attributes"]["email"]
+            self.suppressed.add(email)
+            for pid in self._matching("email", email):  # Klaviyo suppresses every profile with it
+                self.suppress(pid, "USER_SUPPRESSED")
         job_id = f"01SUPPRESS{len(self.suppression_jobs) + 1:06d}"
         self.suppression_jobs.append(job_id)
         attributes = {"status": "queued", "total_count": len(profiles), "completed_count": 0}

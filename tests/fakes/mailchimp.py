@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 from typing import Any
 
 import httpx
@@ -49,6 +50,7 @@ class MailchimpFake(ProviderFake):
         self.route("GET", r"/lists/(?P<list_id>[^/]+)/members/?", self._list_members)
         self.route("GET", r"/search-members/?", self._search)
         self.route("GET", member + "/?", self._get_member)
+        self.route("PATCH", member + "/?", self._update_member)
         self.route("DELETE", member + "/?", self._archive)
         self.route("POST", member + r"/actions/delete-permanent/?", self._delete_permanent)
 
@@ -160,6 +162,16 @@ class MailchimpFake(ProviderFake):
         found = self.audiences.get(list_id, {}).get(member)
         if found is None or (list_id, member) in self.archived:
             return self._not_found()
+        return httpx.Response(200, json=found)
+
+    def _update_member(self, request: httpx.Request, list_id: str, member: str) -> httpx.Response:
+        found = self.audiences.get(list_id, {}).get(member)
+        if found is None or (list_id, member) in self.archived:
+            return self._not_found()
+        status = json.loads(request.content).get("status")
+        if status is not None:
+            found["status"] = status
+            found["last_changed"] = "2026-04-01T09:00:00+00:00"
         return httpx.Response(200, json=found)
 
     def _archive(self, request: httpx.Request, list_id: str, member: str) -> httpx.Response:
