@@ -9,6 +9,10 @@ the contact unsubscribed or bounced, and `modifiedAt` moves on any update (Brevo
 2026-10-14); a contact's unsubscription and bounce events come only from its statistics, at most
 90 days a call (Get email campaigns' statistics for a contact). Erase needs no address: the
 holding names the contact id.
+
+Reduce (a contact the retention rule keeps as a suppression entry): `PUT /contacts/{id}` with
+`emailBlacklisted` and `smsBlacklisted` true (Update a contact, by contact id), never DELETE.
+Setting both again changes nothing, and an unknown contact answers 404: already absent.
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ class Brevo(ApiAdapter):
     title = "Brevo"
     category = Category.NEWSLETTER
     Config = BrevoConfig
-    description = "Finds the contact by e-mail and deletes it (synchronous)."
+    description = "Finds the contact by e-mail and deletes it (synchronous); reduce blocklists it."
+    can_reduce = True
     # General tier: /v3/contacts 10 req/s and 36,000 req/h; unlisted endpoints 100 req/h.
     rate_limits = (
         RateLimit(10, 1.0, scope="contacts"),
@@ -78,6 +83,14 @@ class Brevo(ApiAdapter):
         path = f"/contacts/{contact_id}?identifierType=contact_id"
         done = await self.call("DELETE", path, scope="contacts")
         return Result(Outcome.ERASED if done else Outcome.ALREADY_ABSENT, provider_ref=contact_id)
+
+    async def reduce(self, subject: Subject, holding: Holding, fields: tuple[str, ...]) -> Result:
+        contact_id = holding.ref.removeprefix("contact:")
+        path = f"/contacts/{contact_id}?identifierType=contact_id"
+        body = {"emailBlacklisted": True, "smsBlacklisted": True}
+        if await self.call("PUT", path, scope="contacts", json=body) is None:
+            return Result(Outcome.ALREADY_ABSENT, provider_ref=contact_id)
+        return Result(Outcome.SUPPRESSED, contact_id, "blocklisted for e-mail and SMS in Brevo; contact kept")
 
     async def export(self, subject: Subject) -> dict[str, Any]:
         found = await self._contact(subject)

@@ -4,6 +4,11 @@
 API: https://api.omnisend.com/api, `Authorization: Omnisend-API-Key <key>` and the required
 `Omnisend-Version` header (a retired version answers 410). 400 requests a minute per brand; a 429
 says how long to wait in the body's `retryAfter`, not necessarily in a header.
+
+Reduce (a contact the retention rule keeps as a suppression entry): `GET /contacts/{id}` (404:
+already absent), then `PATCH /contacts/{id}` setting every still `subscribed` channel of each
+identifier (e-mail, SMS) to `unsubscribed`; the addresses come from the contact itself, so no
+subject address is needed. Nothing subscribed: nothing sent. No deletion request is e-mailed.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class Omnisend(ApiWithEmailAdapter):
     country = "LT"
     privacy_address = "info@omnisend.com"  # the contact its data processing agreement gives
     rate_limits = (RateLimit(400, 60.0),)
+    can_reduce = True
 
     def retry_after(self, response: httpx.Response) -> float | None:
         return _retry_after_body(response)
@@ -113,6 +119,39 @@ class Omnisend(ApiWithEmailAdapter):
             )
         return await self.request_by_email(subject, [], done="unsubscribed through the API")
 
+    async def reduce(self, subject: Subject, holding: Holding, fields: tuple[str, ...]) -> Result:
+        contact_id = holding.ref.removeprefix("contact:")
+        contact = await self.call_json("GET", f"/contacts/{contact_id}")
+        if contact is None:
+            return Result(Outcome.ALREADY_ABSENT, provider_ref=contact_id)
+        identifiers = _unsubscribed_identifiers(contact)
+        path = f"/contacts/{contact_id}"
+        if identifiers and await self.call("PATCH", path, json={"identifiers": identifiers}) is None:
+            return Result(Outcome.ALREADY_ABSENT, provider_ref=contact_id)
+        return Result(
+            Outcome.SUPPRESSED, contact_id, "unsubscribed from every channel in Omnisend; contact kept"
+        )
+
     async def export(self, subject: Subject) -> dict[str, Any]:
         found = await self._contact(subject)
         return {"contact": found} if found else {}
+
+
+def _unsubscribed_identifiers(contact: dict[str, Any]) -> list[dict[str, Any]]:
+    """The contact's identifiers with each still subscribed channel set to unsubscribed (the
+    PATCH body's shape); empty when no channel is subscribed any more."""
+    changed = []
+    for identifier in contact.get("identifiers") or []:
+        channels = identifier.get("channels") or {}
+        subscribed = [
+            name for name, channel in channels.items() if (channel or {}).get("status") == "subscribed"
+        ]
+        if subscribed and identifier.get("type") and identifier.get("id"):
+            changed.append(
+                {
+                    "type": identifier["type"],
+                    "id": identifier["id"],
+                    "channels": {name: {"status": "unsubscribed"} for name in subscribed},
+                }
+            )
+    return changed

@@ -8,6 +8,12 @@ first and a 404 on delete counts as already absent.
 No retention sweep (`can_sweep` stays off): the v2 subscriber list says `suppressed` but not since
 when, and the v3 suppressions can only be created and deleted, not listed (rule-io-sdk). Erase
 needs no address: the holding names the subscriber id.
+
+Reduce (a subscriber the retention rule keeps as a suppression entry): the subscriber is looked up
+by id on v2 (a 404 is already absent, and no suppression is sent for nobody), then suppressed on
+v3 `POST /suppressions/` by id without `message_types`, which suppresses every marketing channel
+(rule-io-sdk suppressions.types.ts); already-suppressed subscribers are skipped, so it repeats
+safely. The suppression is processed asynchronously. Never deleted.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from urllib.parse import quote
 from pydantic import Field, SecretStr
 
 from adapters._rest import ApiAdapter
-from adapters.base import AdapterConfig, Outcome, Result
+from adapters.base import AdapterConfig, Outcome, PermanentFailure, Result
 from adapters.http import RateLimit
 from plugin.holdings import Category, Holding, Subject
 
@@ -33,7 +39,8 @@ class RuleIo(ApiAdapter):
     title = "Rule.io"
     category = Category.NEWSLETTER
     Config = RuleIoConfig
-    description = "Finds the subscriber by e-mail and deletes it (synchronous)."
+    description = "Finds the subscriber by e-mail and deletes it (synchronous); reduce suppresses it."
+    can_reduce = True
     # No published request quota; 4xx answers count towards the 49 % error-rate block.
     rate_limits = (RateLimit(10, 1.0),)
     retry_statuses = frozenset({429, 502, 503, 504})
@@ -63,6 +70,17 @@ class RuleIo(ApiAdapter):
         # By id, so that no e-mail address travels in a URL.
         done = await self.call("DELETE", f"/v3/subscribers/{subscriber_id}?identified_by=id")
         return Result(Outcome.ERASED if done else Outcome.ALREADY_ABSENT, provider_ref=subscriber_id)
+
+    async def reduce(self, subject: Subject, holding: Holding, fields: tuple[str, ...]) -> Result:
+        subscriber_id = holding.ref.removeprefix("subscriber:")
+        if not subscriber_id.isdigit():
+            raise PermanentFailure(self.name, f"not a Rule.io subscriber holding: {holding.ref}")
+        if await self.call("GET", f"/v2/subscribers/{subscriber_id}?identified_by=id") is None:
+            return Result(Outcome.ALREADY_ABSENT, provider_ref=subscriber_id)
+        await self.call("POST", "/v3/suppressions/", json={"subscribers": [{"id": int(subscriber_id)}]})
+        return Result(
+            Outcome.SUPPRESSED, subscriber_id, "suppressed for all marketing in Rule.io; subscriber kept"
+        )
 
     async def export(self, subject: Subject) -> dict[str, Any]:
         found = await self._subscriber(subject)

@@ -8,6 +8,9 @@ while keeping what was sold for bookkeeping. Orders cannot be erased one by one 
 Calls go through Gallra's Admin client (`plugin.shopify`), which paces by query cost, so this
 adapter declares no rate limits of its own. `find` also returns each order's shipments at the
 carriers' adapters (refs as the carrier adapters give them), so nothing shipped is left unlisted.
+
+Reduce applies to the marketing (newsletter) holding only: consent set to UNSUBSCRIBED, as erase
+does for it, and the customer is kept. Any other holding is kept whole (the default `reduce`).
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ class Shopify(Adapter):
     category = Category.CUSTOMER_ACCOUNT
     description = "The customer account, marketing consent and orders in the shop itself."
     Config: ClassVar[type[AdapterConfig]] = ShopifyConfig
+    can_reduce = True  # the marketing holding only (see `reduce`)
 
     @property
     def settings(self) -> ShopifyConfig:
@@ -141,6 +145,12 @@ class Shopify(Adapter):
         if holding.category is Category.NEWSLETTER:
             return await self._unsubscribe(customer_id)
         return await self._request_erasure(customer_id)
+
+    async def reduce(self, subject: Subject, holding: Holding, fields: tuple[str, ...]) -> Result:
+        customer_id = _customer_id(holding.ref)
+        if holding.system != NAME or customer_id is None or holding.category is not Category.NEWSLETTER:
+            return await super().reduce(subject, holding, fields)
+        return await self._unsubscribe(customer_id)
 
     async def _unsubscribe(self, customer_id: int) -> Result:
         client = await self._client()

@@ -3,6 +3,10 @@
 API: https://<tenant>.voyado.com/api/v2, header `apikey`; Engage answers 500 unless every call
 carries a `User-Agent: <system>/<version>` (developer.voyado.com). 429 above 200 requests a second
 per key; Voyado asks integrations to stay under 50.
+
+Reduce (a contact the retention rule keeps as a suppression entry): `POST
+/api/v2/contacts/{id}/unsubscribeEmail` (provider-apis.md §1.6 (b)), never DELETE; a 404 is
+already absent. Voyado documents no answer for a repeat; unsubscribing twice leaves it unsubscribed.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ class Voyado(ApiAdapter):
     title = "Voyado Engage"
     category = Category.NEWSLETTER
     Config = VoyadoConfig
-    description = "Finds the contact by e-mail and deletes it."
+    description = "Finds the contact by e-mail and deletes it; reduce unsubscribes it from e-mail."
+    can_reduce = True
     rate_limits = (RateLimit(50, 1.0),)
 
     def headers(self) -> dict[str, str]:
@@ -56,6 +61,12 @@ class Voyado(ApiAdapter):
         contact_id = holding.ref.removeprefix("contact:")
         done = await self.call("DELETE", f"/api/v2/contacts/{contact_id}")
         return Result(Outcome.ERASED if done else Outcome.ALREADY_ABSENT, provider_ref=contact_id)
+
+    async def reduce(self, subject: Subject, holding: Holding, fields: tuple[str, ...]) -> Result:
+        contact_id = holding.ref.removeprefix("contact:")
+        if await self.call("POST", f"/api/v2/contacts/{contact_id}/unsubscribeEmail") is None:
+            return Result(Outcome.ALREADY_ABSENT, provider_ref=contact_id)
+        return Result(Outcome.SUPPRESSED, contact_id, "unsubscribed from e-mail in Voyado; contact kept")
 
     async def export(self, subject: Subject) -> dict[str, Any]:
         contact_id = await self._contact_id(subject)

@@ -41,6 +41,7 @@ def describe_adapter(cls: type[Adapter]) -> dict[str, Any]:
         "erase": cls.can_erase,
         "export": cls.can_export,
         "sweep": cls.can_sweep,
+        "reduce": cls.can_reduce,
         "settings": {
             key: {"required": field.is_required(), "help": field.description or ""}
             for key, field in cls.Config.model_fields.items()
@@ -91,12 +92,12 @@ def list_command(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
         typer.echo(json.dumps(rows, indent=2))
         return
     mark = {True: "yes", False: "-"}
-    header = f"{'NAME':<16}{'TITLE':<22}{'CATEGORY':<18}{'CHANNEL':<9}FIND ERASE EXPORT SWEEP"
+    header = f"{'NAME':<16}{'TITLE':<22}{'CATEGORY':<18}{'CHANNEL':<9}FIND ERASE EXPORT SWEEP REDUCE"
     typer.echo(header)
     for row in rows:
         typer.echo(
             f"{row['name']:<16}{row['title'][:21]:<22}{row['category']:<18}{row['channel']:<9}"
-            f"{mark[row['find']]:<5}{mark[row['erase']]:<6}{mark[row['export']]:<7}{mark[row['sweep']]}"
+            f"{mark[row['find']]:<5}{mark[row['erase']]:<6}{mark[row['export']]:<7}{mark[row['sweep']]:<6}{mark[row['reduce']]}"
         )
 
 

@@ -3,6 +3,8 @@ contact id, 404 `document_not_found` as absent, 429 timed by `x-sib-ratelimit-re
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import respx
 
@@ -95,3 +97,34 @@ def test_brevo_offers_no_sweep() -> None:
     # Brevo's contact listing has `emailBlacklisted` but no unsubscribe date (`modifiedAt` moves on
     # any update), and a contact's statistics cover at most 90 days a call.
     assert Brevo.can_sweep is False
+
+
+NOBODY = Subject(shop_domain="butik-a.myshopify.com")  # a swept holding: no address, only the id
+HOLDING = Holding("brevo", Category.NEWSLETTER, "contact:42", "Brevo contact")
+
+
+@respx.mock
+async def test_reduce_blocklists_the_contact_and_never_deletes_it() -> None:
+    adapter, _, _ = brevo()
+    update = respx.put(f"{API}/contacts/42", params={"identifierType": "contact_id"}).respond(204)
+
+    first = await adapter.reduce(NOBODY, HOLDING, ("FIRSTNAME",))
+    again = await adapter.reduce(NOBODY, HOLDING, ("FIRSTNAME",))
+
+    assert first.outcome is again.outcome is Outcome.SUPPRESSED and update.call_count == 2
+    sent = json.loads(update.calls.last.request.content)
+    assert sent == {"emailBlacklisted": True, "smsBlacklisted": True}
+    assert {c.request.method for c in respx.calls} == {"PUT"}
+
+
+@respx.mock
+async def test_reduce_of_an_unknown_contact_is_already_absent() -> None:
+    adapter, _, _ = brevo()
+    respx.put(f"{API}/contacts/42").respond(404, json=MISSING)
+
+    assert (await adapter.reduce(NOBODY, HOLDING, ())).outcome is Outcome.ALREADY_ABSENT
+    assert {c.request.method for c in respx.calls} == {"PUT"}
+
+
+def test_brevo_offers_reduce() -> None:
+    assert Brevo.can_reduce is True

@@ -70,6 +70,21 @@ def test_list_as_a_table() -> None:
     assert any(line.startswith("postnord") and "email" in line for line in result.output.splitlines())
 
 
+def test_list_shows_which_adapters_can_reduce() -> None:
+    rows = {
+        r["name"]: r
+        for r in json.loads(CliRunner().invoke(_assemble(), ["adapters", "list", "--json"]).output)
+    }
+    assert rows["mailchimp"]["reduce"] is True and rows["klaviyo"]["reduce"] is True
+    assert rows["postnord"]["reduce"] is False and rows["budbee"]["reduce"] is False
+
+    lines = CliRunner().invoke(_assemble(), ["adapters", "list"]).output.splitlines()
+    assert lines[0].split()[-2:] == ["SWEEP", "REDUCE"]
+    row = {line.split()[0]: line.split()[-2:] for line in lines[1:]}
+    assert row["mailchimp"] == ["yes", "yes"] and row["brevo"] == ["-", "yes"]
+    assert row["postnord"] == ["-", "-"]
+
+
 def test_configure_validates_masks_and_stores_encrypted(env: dict[str, str]) -> None:
     code, output = run(env, "configure", SHOP, "klaviyo", "api_key=pk_secret_1", "suppress=false")
 

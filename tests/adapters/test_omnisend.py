@@ -10,7 +10,7 @@ import respx
 
 from adapters.base import Outcome
 from adapters.omnisend import Omnisend
-from plugin.holdings import Category, Holding
+from plugin.holdings import Category, Holding, Subject
 from tests.adapters.support import (
     EMAIL,
     assert_auth_failure_named,
@@ -102,3 +102,52 @@ async def test_throttling_honours_retry_after_in_header_or_body() -> None:
 async def test_rejected_key_names_the_setting() -> None:
     adapter, _, _ = build(Omnisend, api_key="om-key")
     await assert_auth_failure_named(respx.get(f"{API}/contacts"), adapter.check, "omnisend", "api_key")
+
+
+NOBODY = Subject(shop_domain="butik-a.myshopify.com")  # a swept holding: no address, only the id
+
+
+def full_contact(email_status: str, sms_status: str) -> dict[str, object]:
+    """A contact as `GET /contacts/{id}` answers it (ContactResponse, 2026-03-15)."""
+    return {
+        "id": CONTACT_ID,
+        "email": EMAIL,
+        "identifiers": [
+            {"type": "email", "id": EMAIL, "channels": {"email": {"status": email_status}}},
+            {"type": "phone", "id": "+46701234567", "channels": {"sms": {"status": sms_status}}},
+        ],
+    }
+
+
+@respx.mock
+async def test_reduce_unsubscribes_every_subscribed_channel_and_sends_no_deletion_request() -> None:
+    adapter, outbox, _ = build(Omnisend, api_key="om-key")
+    respx.get(f"{API}/contacts/{CONTACT_ID}").mock(
+        side_effect=[
+            httpx.Response(200, json=full_contact("subscribed", "subscribed")),
+            httpx.Response(200, json=full_contact("unsubscribed", "unsubscribed")),
+        ]
+    )
+    patch = respx.patch(f"{API}/contacts/{CONTACT_ID}").respond(200, json={})
+
+    first = await adapter.reduce(NOBODY, HOLDING, ("firstName",))
+    again = await adapter.reduce(NOBODY, HOLDING, ("firstName",))  # nothing subscribed: no PATCH
+
+    assert first.outcome is again.outcome is Outcome.SUPPRESSED and patch.call_count == 1
+    sent = json.loads(patch.calls.last.request.content)
+    assert sent == {
+        "identifiers": [
+            {"type": "email", "id": EMAIL, "channels": {"email": {"status": "unsubscribed"}}},
+            {"type": "phone", "id": "+46701234567", "channels": {"sms": {"status": "unsubscribed"}}},
+        ]
+    }
+    assert outbox.sent == [] and "DELETE" not in {c.request.method for c in respx.calls}
+
+
+@respx.mock
+async def test_reduce_of_an_unknown_contact_is_already_absent() -> None:
+    adapter, outbox, _ = build(Omnisend, api_key="om-key")
+    respx.get(f"{API}/contacts/{CONTACT_ID}").respond(404, json=PROBLEM)
+
+    assert (await adapter.reduce(NOBODY, HOLDING, ())).outcome is Outcome.ALREADY_ABSENT
+    assert outbox.sent == [] and {c.request.method for c in respx.calls} == {"GET"}

@@ -3,6 +3,7 @@ id on v3, 404 as absent, 429 with either Retry-After form, 4xx never retried."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -131,3 +132,41 @@ def test_rule_io_offers_no_sweep() -> None:
     # Rule.io's subscriber list says `suppressed` but not since when, and suppressions cannot be
     # listed (only created and deleted).
     assert RuleIo.can_sweep is False
+
+
+NOBODY = Subject(shop_domain="butik-a.myshopify.com")  # a swept holding: no address, only the id
+SUBSCRIBED = Holding("rule_io", Category.NEWSLETTER, "subscriber:4711", "Rule.io subscriber")
+
+
+@respx.mock
+async def test_reduce_suppresses_by_id_on_every_channel_and_never_deletes() -> None:
+    adapter, _, _ = build(RuleIo, api_key="rk")
+    lookup = respx.get(f"{API}/v2/subscribers/4711", params={"identified_by": "id"}).respond(
+        200, json=SUBSCRIBER
+    )
+    suppress = respx.post(f"{API}/v3/suppressions/").respond(204)
+
+    first = await adapter.reduce(NOBODY, SUBSCRIBED, ("first_name",))
+    again = await adapter.reduce(NOBODY, SUBSCRIBED, ("first_name",))  # Rule.io skips the suppressed
+
+    assert first.outcome is again.outcome is Outcome.SUPPRESSED
+    assert lookup.call_count == 2 and suppress.call_count == 2
+    # By id, no address, and no message_types: all marketing channels.
+    assert json.loads(suppress.calls.last.request.content) == {"subscribers": [{"id": 4711}]}
+    assert {c.request.method for c in respx.calls} == {"GET", "POST"}
+
+
+@respx.mock
+async def test_reduce_of_an_unknown_subscriber_is_already_absent_and_suppresses_nothing() -> None:
+    adapter, _, _ = build(RuleIo, api_key="rk")
+    respx.get(f"{API}/v2/subscribers/4711").respond(404, json={"error": "Subscriber not found"})
+    suppress = respx.post(f"{API}/v3/suppressions/").respond(204)
+
+    assert (await adapter.reduce(NOBODY, SUBSCRIBED, ())).outcome is Outcome.ALREADY_ABSENT
+    assert not suppress.called and {c.request.method for c in respx.calls} == {"GET"}
+
+
+async def test_reduce_rejects_a_foreign_ref() -> None:
+    adapter, _, _ = build(RuleIo, api_key="rk")
+    with pytest.raises(PermanentFailure):
+        await adapter.reduce(NOBODY, Holding("rule_io", Category.NEWSLETTER, "contact:x", "x"), ())

@@ -229,3 +229,43 @@ async def test_built_for_a_shop_through_its_stored_token(store: Any, sqlite_db: 
         await adapter.check()
 
     assert any(h.ref == f"customer:{CUSTOMER}" for h in held)
+
+
+async def test_reduce_marketing_unsubscribes_and_keeps_the_customer(store: Any, client_factory: Any) -> None:
+    adapter = shopify(client_factory)
+    marketing = next(h for h in await adapter.find(ANNA) if h.category is Category.NEWSLETTER)
+    nobody = Subject(shop_domain=SHOP)  # a swept holding: the ref carries the customer id
+
+    first = await adapter.reduce(nobody, marketing, ("email", "phone"))
+    again = await adapter.reduce(nobody, marketing, ("email", "phone"))
+
+    assert first.outcome is again.outcome is Outcome.SUPPRESSED
+    assert store.customer(SHOP, CUSTOMER)["email_marketing"] == "UNSUBSCRIBED"
+    assert store.customer(SHOP, CUSTOMER)["sms_marketing"] == "UNSUBSCRIBED"
+    assert sorted(m.name for m in store.mutations) == [
+        "customerEmailMarketingConsentUpdate",
+        "customerSmsMarketingConsentUpdate",
+    ]
+    assert store.shops[SHOP].erasure_requested == set() and CUSTOMER in store.shops[SHOP].customers
+
+
+async def test_reduce_of_a_missing_customer_is_already_absent(store: Any, client_factory: Any) -> None:
+    adapter = shopify(client_factory)
+    marketing = next(h for h in await adapter.find(ANNA) if h.category is Category.NEWSLETTER)
+    del store.shops[SHOP].customers[CUSTOMER]
+
+    assert (await adapter.reduce(ANNA, marketing, ())).outcome is Outcome.ALREADY_ABSENT
+    assert store.mutations == [] and store.shops[SHOP].erasure_requested == set()
+
+
+async def test_reduce_keeps_the_account_and_orders_whole(store: Any, client_factory: Any) -> None:
+    adapter = shopify(client_factory)
+    held = [h for h in await adapter.find(ANNA) if h.system == "shopify"]
+    others = [h for h in held if h.category is not Category.NEWSLETTER]
+    assert {Category.CUSTOMER_ACCOUNT, Category.ACCOUNTING_RECORD} <= {h.category for h in others}
+
+    for holding in others:
+        with pytest.raises(PermanentFailure, match="kept whole until its rule ends"):
+            await adapter.reduce(ANNA, holding, ("email",))
+
+    assert store.mutations == [] and store.shops[SHOP].erasure_requested == set()

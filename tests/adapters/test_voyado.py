@@ -8,6 +8,7 @@ import respx
 
 from adapters.base import Outcome
 from adapters.voyado import Voyado
+from plugin.holdings import Category, Holding, Subject
 from tests.adapters.support import (
     EMAIL,
     assert_auth_failure_named,
@@ -67,3 +68,29 @@ async def test_rejected_key_names_the_setting() -> None:
     route.side_effect = None
     route.respond(404)
     await adapter.check()
+
+
+NOBODY = Subject(shop_domain="butik-a.myshopify.com")  # a swept holding: no address, only the id
+HOLDING = Holding("voyado", Category.NEWSLETTER, f"contact:{CONTACT_ID}", "Voyado contact")
+
+
+@respx.mock
+async def test_reduce_unsubscribes_from_e_mail_and_never_deletes() -> None:
+    adapter, _, _ = voyado()
+    unsubscribe = respx.post(f"{API}/contacts/{CONTACT_ID}/unsubscribeEmail").respond(200, json=True)
+
+    first = await adapter.reduce(NOBODY, HOLDING, ("firstName",))
+    again = await adapter.reduce(NOBODY, HOLDING, ("firstName",))
+
+    assert first.outcome is again.outcome is Outcome.SUPPRESSED and unsubscribe.call_count == 2
+    assert unsubscribe.calls.last.request.headers["User-Agent"] == "Gallra/0.1"
+    assert {c.request.method for c in respx.calls} == {"POST"}
+
+
+@respx.mock
+async def test_reduce_of_an_unknown_contact_is_already_absent() -> None:
+    adapter, _, _ = voyado()
+    respx.post(f"{API}/contacts/{CONTACT_ID}/unsubscribeEmail").respond(404)
+
+    assert (await adapter.reduce(NOBODY, HOLDING, ())).outcome is Outcome.ALREADY_ABSENT
+    assert {c.request.method for c in respx.calls} == {"POST"}
