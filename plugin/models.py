@@ -163,6 +163,11 @@ class Step(Base):
         Index("ix_steps_due_work", "state", "next_attempt_at"),
         # The retention sweep asks "is this holding already being erased?" for every batch.
         Index("ix_steps_shop_holding", "shop_domain", "holding_ref"),
+        # Per step the executor asks "is any step of this request still busy / failed / awaiting?"
+        # and "which of its steps are shipments / the customer's erasure?": indexed, so a sweep
+        # request of 100,000 steps answers as fast as a request of three.
+        Index("ix_steps_request_state", "request_id", "state", "system"),
+        Index("ix_steps_request_category", "request_id", "category", "system", "action"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Adapter, AdapterError, Outcome, Result
@@ -31,7 +31,7 @@ from plugin.crypto import Vault
 from plugin.executor.backoff import next_attempt_at
 from plugin.executor.context import ExecContext
 from plugin.executor.leases import OWN_SYSTEM, renew_step
-from plugin.holdings import Shipment, Subject
+from plugin.holdings import Category, Shipment, Subject
 from plugin.models import Artifact, Delivery, Request, Shop, Step, utcnow
 from plugin.pipelines.steps import holding_from_dict
 
@@ -63,22 +63,36 @@ def shipments_of(steps: list[Step]) -> tuple[Shipment, ...]:
     return shipments_of_holdings(holdings)
 
 
-def _shopify_cover(step: Step, siblings: list[Step]) -> Step | None:
+def _siblings(step: Step, *conditions: ColumnElement[bool]) -> Select[Any]:
+    """The step's siblings in its request that meet `conditions` (by the request's indexes)."""
+    mine = (Step.request_id == step.request_id, Step.shop_domain == step.shop_domain)
+    return select(Step).where(*mine, *conditions).order_by(Step.id)
+
+
+async def shipment_steps(session: AsyncSession, step: Step) -> list[Step]:
+    """The request's shipment steps, the only siblings `shipments_of` reads: one indexed query
+    (request, category), never the request's other steps."""
+    shipments = _siblings(step, Step.category == Category.SHIPMENT.value)
+    return list((await session.execute(shipments)).scalars())
+
+
+async def _shopify_cover(session: AsyncSession, step: Step) -> Step | None:
     """Shopify cannot erase an order's personal data on its own: its customer data erasure
     redacts it on every order of the customer. So an order holding planned for erasure (or
-    reduction) is fulfilled by the request's erasure of the customer account, when there is one."""
+    reduction) is fulfilled by the request's erasure of the customer account, when there is one.
+    One indexed lookup of that step, whatever the size of the request."""
     if step.system != "shopify" or step.action not in ("erase", "reduce"):
         return None
     if (step.holding_ref or "").startswith("customer:"):
         return None
-    return next(
-        (
-            s
-            for s in siblings
-            if s.system == "shopify" and s.action == "erase" and s.category == "customer_account"
-        ),
-        None,
+    account = _siblings(
+        step,
+        Step.category == Category.CUSTOMER_ACCOUNT.value,
+        Step.system == "shopify",
+        Step.action == "erase",
     )
+    cover: Step | None = (await session.execute(account.limit(1))).scalar_one_or_none()
+    return cover
 
 
 def subject_of(vault: Vault, request: Request, shipments: tuple[Shipment, ...] = ()) -> Subject:
@@ -166,19 +180,12 @@ async def run_step(ctx: ExecContext, step_id: int) -> None:
             await session.close()
             await run_own_step(ctx, step_id)
             return
-        siblings = list(
-            (
-                await session.execute(
-                    select(Step).where(Step.request_id == request.id, Step.shop_domain == request.shop_domain)
-                )
-            ).scalars()
-        )
-        cover = _shopify_cover(step, siblings)
+        cover = await _shopify_cover(session, step)
         if cover is not None:
             detail = f"covered by step {cover.key}: Shopify's customer data erasure redacts the orders"
             await record_success(ctx, step_id, Result(Outcome.ERASE_REQUESTED, cover.provider_ref, detail))
             return
-        subject = subject_of(ctx.runtime.vault, request, shipments_of(siblings))
+        subject = subject_of(ctx.runtime.vault, request, shipments_of(await shipment_steps(session, step)))
         holding = holding_from_dict(step.decision["holding"]) if step.decision.get("holding") else None
         action = step.action
         try:
@@ -314,28 +321,20 @@ async def refresh_request(session: AsyncSession, request_id: int, now: datetime 
     ).scalar_one()
     if request.status in ("received", "planning"):
         return request.status
-    rows = (
-        await session.execute(
-            select(Step.state, Step.system, func.count())
-            .where(Step.request_id == request_id, Step.shop_domain == request.shop_domain)
-            .group_by(Step.state, Step.system)
-        )
-    ).all()
-    states: dict[str, int] = {}
-    own_pending = False
-    for state, system, count in rows:
-        if state == "pending" and system == OWN_SYSTEM:
-            own_pending = True
-            continue
-        states[state] = states.get(state, 0) + int(count)
-    if states.get("pending") or states.get("running"):
+    # Indexed existence checks (request, state, system), not a tally of every step: a step
+    # finishing in a sweep of 100,000 steps costs what it costs in a request of three.
+    mine = and_(Step.request_id == request_id, Step.shop_domain == request.shop_domain)
+    busy = or_(Step.state == "running", and_(Step.state == "pending", Step.system != OWN_SYSTEM))
+    if await _any_step(session, mine, busy):
         status = "in_progress"
-    elif states.get("failed"):
+    elif failed := await _count_steps(session, mine, Step.state == "failed"):
         status = "failed"
-        request.last_error = f"{states['failed']} step(s) failed; retry them once the cause is fixed"
-    elif states.get("awaiting_confirmation"):
+        request.last_error = f"{failed} step(s) failed; retry them once the cause is fixed"
+    elif await _any_step(session, mine, Step.state == "awaiting_confirmation"):
         status = "awaiting"
-    elif request.status == "done" and not own_pending:
+    elif request.status == "done" and not await _any_step(
+        session, mine, and_(Step.state == "pending", Step.system == OWN_SYSTEM)
+    ):
         status = "done"
     else:
         status = "finalizing"
@@ -344,9 +343,19 @@ async def refresh_request(session: AsyncSession, request_id: int, now: datetime 
         request.status = status
         if status == "failed":
             await evidence.append(
-                session, request.shop_domain, "request_failed", {"failed_steps": states["failed"]}, request.id
+                session, request.shop_domain, "request_failed", {"failed_steps": failed}, request.id
             )
     return status
+
+
+async def _any_step(session: AsyncSession, *conditions: ColumnElement[bool]) -> bool:
+    found = await session.execute(select(Step.id).where(*conditions).limit(1))
+    return found.first() is not None
+
+
+async def _count_steps(session: AsyncSession, *conditions: ColumnElement[bool]) -> int:
+    counted = await session.execute(select(func.count()).select_from(Step).where(*conditions))
+    return int(counted.scalar_one())
 
 
 async def erase_own_data(session: AsyncSession, vault: Vault, shop_domain: str, ref: str) -> str:

@@ -10,8 +10,11 @@ For each decision (anything with `holding`, `action`, `keep_until`, `rule_id`, `
 - in dry-run every step is recorded `skipped` with outcome `would_erase` / `would_reduce` /
   `would_keep`, and nothing is ever sent.
 Step keys are stable (`system:action:ref` + suffix), so enqueueing the same plan twice (a crash
-during planning, a duplicate request) adds nothing. The request moves to `in_progress`; the caller
-commits. The retention sweep creates a `Request(kind="sweep")` and calls this.
+during planning, a duplicate request) adds nothing: the steps go in as one set-based
+`INSERT ... ON CONFLICT (request_id, key) DO NOTHING` (SQLite and PostgreSQL), which checks only
+the batch's keys, so the cost of a call does not grow with the steps the request already has.
+The steps returned are the ones this call created, in the plan's order. The request moves to
+`in_progress`; the caller commits. The retention sweep creates a `Request(kind="sweep")` and calls this.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from datetime import UTC, date, datetime, time
 from enum import Enum
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from plugin.executor.locks import dialect_of
 from plugin.holdings import Category, Holding
 from plugin.models import Request, Step, utcnow
 
@@ -122,49 +127,62 @@ async def enqueue_plan(
     key_suffix: str = "",
 ) -> list[Step]:
     now = now or utcnow()
-    existing = {
-        key
-        for key in (
-            await session.execute(
-                select(Step.key).where(Step.shop_domain == request.shop_domain, Step.request_id == request.id)
-            )
-        ).scalars()
-    }
-    created: list[Step] = []
+    rows: dict[str, dict[str, Any]] = {}
     for decision in decisions:
         action = action_name(decision.action)
         holding = decision.holding
         key = step_key(holding.system, action, holding.ref, key_suffix)
-        if key in existing:
+        if key in rows:  # the first decision for a key wins, as the unique key would have it
             continue
-        existing.add(key)
-        step = Step(
-            request_id=request.id,
-            shop_domain=request.shop_domain,
-            key=key,
-            system=holding.system,
-            action=action,
-            category=holding.category.value,
-            holding_ref=holding.ref,
-            decision=decision_to_dict(decision),
-            attempts=0,
-            created_at=now,
-        )
-        if dry_run:
-            step.state, step.outcome, step.finished_at = "skipped", f"would_{action}", now
-            step.next_attempt_at = None
-        elif action == "keep":
-            if decision.keep_until is None:
-                raise ValueError(f"keep decision for {holding.ref} without a keep-until date")
-            step.state, step.next_attempt_at = "held", due_on(decision.keep_until)
-        else:
-            step.state, step.next_attempt_at = "pending", now
-        session.add(step)
-        created.append(step)
+        rows[key] = _step_row(request, decision, action, key, dry_run=dry_run, now=now)
+    if not rows:
+        return []
+    # One multi-row INSERT per page that skips keys the request already has: only this batch's
+    # keys are looked at (by the unique index), never the request's other steps, so a sweep of
+    # 100,000 steps costs the same per batch as its first one.
+    insert = pg_insert if dialect_of(session) == "postgresql" else sqlite_insert
+    statement = (
+        insert(Step).on_conflict_do_nothing(index_elements=[Step.request_id, Step.key]).returning(Step)
+    )
+    created = list((await session.scalars(statement, list(rows.values()))).all())
+    # RETURNING gives no order across pages; the caller gets the steps in the plan's order.
+    order = {key: index for index, key in enumerate(rows)}
+    created.sort(key=lambda step: order[step.key])
     if request.status in ("received", "planning", "done", "finalizing") and created:
         request.status = "in_progress"
     await session.flush()
     return created
+
+
+def _step_row(
+    request: Request, decision: DecisionLike, action: str, key: str, *, dry_run: bool, now: datetime
+) -> dict[str, Any]:
+    """One step's column values (every row has the same columns: one executemany)."""
+    holding = decision.holding
+    if dry_run:
+        state, outcome, finished, due = "skipped", f"would_{action}", now, None
+    elif action == "keep":
+        if decision.keep_until is None:
+            raise ValueError(f"keep decision for {holding.ref} without a keep-until date")
+        state, outcome, finished, due = "held", None, None, due_on(decision.keep_until)
+    else:
+        state, outcome, finished, due = "pending", None, None, now
+    return {
+        "request_id": request.id,
+        "shop_domain": request.shop_domain,
+        "key": key,
+        "system": holding.system,
+        "action": action,
+        "category": holding.category.value,
+        "holding_ref": holding.ref,
+        "decision": decision_to_dict(decision),
+        "state": state,
+        "attempts": 0,
+        "next_attempt_at": due,
+        "outcome": outcome,
+        "created_at": now,
+        "finished_at": finished,
+    }
 
 
 def _iso(day: date | None) -> str | None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 22:33:05.259206
+Create Date: 2026-11-22 23:43:10.663235
 """
 
 from collections.abc import Sequence
@@ -236,7 +236,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('steps', schema=None) as batch_op:
         batch_op.create_index('ix_steps_due_work', ['state', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_steps_request_category', ['request_id', 'category', 'system', 'action'], unique=False)
         batch_op.create_index(batch_op.f('ix_steps_request_id'), ['request_id'], unique=False)
+        batch_op.create_index('ix_steps_request_state', ['request_id', 'state', 'system'], unique=False)
         batch_op.create_index(batch_op.f('ix_steps_shop_domain'), ['shop_domain'], unique=False)
         batch_op.create_index('ix_steps_shop_holding', ['shop_domain', 'holding_ref'], unique=False)
 
@@ -248,7 +250,9 @@ def downgrade() -> None:
     with op.batch_alter_table('steps', schema=None) as batch_op:
         batch_op.drop_index('ix_steps_shop_holding')
         batch_op.drop_index(batch_op.f('ix_steps_shop_domain'))
+        batch_op.drop_index('ix_steps_request_state')
         batch_op.drop_index(batch_op.f('ix_steps_request_id'))
+        batch_op.drop_index('ix_steps_request_category')
         batch_op.drop_index('ix_steps_due_work')
 
     op.drop_table('steps')
