@@ -33,6 +33,9 @@ from plugin.holdings import Category, Holding
 from plugin.models import Request, Step, utcnow
 
 ACTIONS = ("erase", "reduce", "keep")
+# Rows per INSERT: a sweep hands over thousands of decisions at once, and building them all
+# before inserting any would hold them all in memory together.
+INSERT_CHUNK = 500
 
 
 class DecisionLike(Protocol):
@@ -127,30 +130,40 @@ async def enqueue_plan(
     key_suffix: str = "",
 ) -> list[Step]:
     now = now or utcnow()
-    rows: dict[str, dict[str, Any]] = {}
+    seen: set[str] = set()  # this call's keys only: the first decision for a key wins
+    chunk: list[dict[str, Any]] = []
+    created: list[Step] = []
     for decision in decisions:
         action = action_name(decision.action)
         holding = decision.holding
         key = step_key(holding.system, action, holding.ref, key_suffix)
-        if key in rows:  # the first decision for a key wins, as the unique key would have it
+        if key in seen:
             continue
-        rows[key] = _step_row(request, decision, action, key, dry_run=dry_run, now=now)
-    if not rows:
-        return []
-    # One multi-row INSERT per page that skips keys the request already has: only this batch's
-    # keys are looked at (by the unique index), never the request's other steps, so a sweep of
-    # 100,000 steps costs the same per batch as its first one.
+        seen.add(key)
+        chunk.append(_step_row(request, decision, action, key, dry_run=dry_run, now=now))
+        if len(chunk) >= INSERT_CHUNK:
+            created += await _insert_new(session, chunk)
+            chunk = []
+    if chunk:
+        created += await _insert_new(session, chunk)
+    if request.status in ("received", "planning", "done", "finalizing") and created:
+        request.status = "in_progress"
+    await session.flush()
+    return created
+
+
+async def _insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Step]:
+    """Insert the rows whose key the request does not have yet; the steps created, in the rows'
+    order. One multi-row INSERT that only looks at these keys (by the unique index), never at the
+    request's other steps, so the 100,000th step of a sweep costs what its first one did."""
     insert = pg_insert if dialect_of(session) == "postgresql" else sqlite_insert
     statement = (
         insert(Step).on_conflict_do_nothing(index_elements=[Step.request_id, Step.key]).returning(Step)
     )
-    created = list((await session.scalars(statement, list(rows.values()))).all())
-    # RETURNING gives no order across pages; the caller gets the steps in the plan's order.
-    order = {key: index for index, key in enumerate(rows)}
+    created = list((await session.scalars(statement, rows)).all())
+    # RETURNING promises no order; the caller gets the steps in the plan's order.
+    order = {row["key"]: index for index, row in enumerate(rows)}
     created.sort(key=lambda step: order[step.key])
-    if request.status in ("received", "planning", "done", "finalizing") and created:
-        request.status = "in_progress"
-    await session.flush()
     return created
 
 
