@@ -174,7 +174,11 @@ async def test_two_worker_processes_on_postgres_erase_each_once(pg_db: Database,
                 worker.wait(timeout=20)
     assert dict(providers.deletions) == {email: 1 for email in emails}
     async with pg_db.session() as session:
-        repeated = (await session.execute(select(Step.id).where(Step.attempts > 1))).all()
+        attempts = list((await session.execute(select(Step.attempts))).scalars())
         assert (await evidence.verify(session, SHOP)).ok
-    assert repeated == []
+    # Rate limits are counted per worker process, so two processes together can exceed Klaviyo's
+    # window and get a 429, which legitimately retries a step. Every extra attempt must be such a
+    # retry: a step claimed twice would add attempts without a refused call.
+    refused = sum(stats.over_limit for stats in providers.stats.values())
+    assert sum(a - 1 for a in attempts) <= refused
     await runtime.http.aclose()
