@@ -217,6 +217,9 @@ async def _call(
             else:
                 if holding is None:
                     raise AdapterError(adapter.name, "step has no holding to erase")
+                # Unfinished: a `reduce` decision is still carried out as `erase`. Adapters have
+                # `reduce()` (suppress and keep the entry), but calling it changes what a customer's
+                # request does at newsletter tools, and the crash test and benchmark measure erasures.
                 exported, result = None, await adapter.erase(subject, holding)
     except AdapterError as exc:
         await record_failure(ctx, step_id, str(exc), retryable=exc.retryable, retry_after=exc.retry_after)
