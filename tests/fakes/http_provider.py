@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from abc import ABC, abstractmethod
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -42,7 +43,7 @@ class _Failure:
     body: Any
 
 
-class ProviderFake:
+class ProviderFake(ABC):
     # scope → [(requests, per_seconds)], the limits the provider documents
     limits: ClassVar[dict[str, list[tuple[int, float]]]] = {}
     max_connections: int | None = None  # answered 429 above this many calls in flight
@@ -98,8 +99,9 @@ class ProviderFake:
 
     # ----- for subclasses -------------------------------------------------------------------------
 
+    @abstractmethod
     def authorized(self, request: httpx.Request) -> bool:
-        raise NotImplementedError
+        """Whether the request carries this provider's credentials."""
 
     def unauthorized(self) -> httpx.Response:
         return httpx.Response(401, json={"error": "unauthorized"})
