@@ -26,9 +26,8 @@ from sqlalchemy import select
 from plugin import evidence
 from plugin.executor.context import WorkerConfig
 from plugin.executor.leases import reclaim_expired
-from plugin.executor.locks import dialect_of
 from plugin.executor.worker import Worker
-from plugin.ledger import OPEN_STATUSES, insert_ignoring_conflicts
+from plugin.ledger import OPEN_STATUSES, dialect_of, insert_ignoring_conflicts
 from plugin.models import ClockClaim, Request, Shop, Step, utcnow
 from plugin.outbox import deliver_queued, send_reminders
 from plugin.pipelines.sources import Sources

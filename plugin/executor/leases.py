@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin.executor.locks import dialect_of
+from plugin.ledger import dialect_of
 from plugin.models import Request, Step
 
 # The app's own data about a subject is erased last, when the request finalises: the other

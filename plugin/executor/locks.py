@@ -12,9 +12,7 @@ import hashlib
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-
-def dialect_of(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
+from plugin.ledger import dialect_of
 
 
 def _lock_id(key: str) -> int:

@@ -28,8 +28,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin.executor.locks import dialect_of
 from plugin.holdings import Category, Holding
+from plugin.ledger import dialect_of
 from plugin.models import Request, Step, utcnow
 
 ACTIONS = ("erase", "reduce", "keep")
