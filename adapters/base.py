@@ -2,9 +2,10 @@
 
 An adapter is a class with a `name`, a pydantic `Config` (what the shop owner enters), the rate
 limits its provider documents, and four calls: `check` the connection, `find` what the system holds
-about a subject, `erase` one holding, `export` everything for an access report. Adapters that can
-remove part of a record and keep the rest also offer `reduce` (`can_reduce`). It never retries by
-itself (the shared HTTP helper does, and the executor reschedules) and it never logs personal data.
+about a subject, `erase` one holding, `export` everything for an access report. Adapters whose
+provider can keep a suppression entry while the rest goes also offer `reduce` (`can_reduce`). It
+never retries by itself (the shared HTTP helper does, and the executor reschedules) and it never
+logs personal data.
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ from plugin.holdings import Category, Holding, Subject
 class Outcome(StrEnum):
     ERASED = "erased"  # gone at the provider, synchronously
     ERASE_REQUESTED = "erase_requested"  # accepted by an asynchronous erasure job
-    # Unsubscribed/suppressed only: the provider has no deletion API, or a `reduce` kept the record.
+    # Unsubscribed/suppressed only: the provider has no deletion API, or a `reduce` could not remove
+    # the fields it was given (`Result.still_held` names them).
     SUPPRESSED = "suppressed"
+    # `reduce`: the fields are gone (or an accepted deletion job removes them); the provider keeps
+    # only its suppression entry for the address.
+    REDUCED = "reduced"
     CANCELLED = "cancelled"  # a shipment cancelled at the provider (kept by it, no longer active)
     ALREADY_ABSENT = "already_absent"  # "not found" counts as done
     REQUEST_SENT = "request_sent"  # e-mail channel: awaiting the processor's confirmation
@@ -37,6 +42,22 @@ class Result:
     outcome: Outcome
     provider_ref: str | None = None  # the provider's job or request id, or the e-mail reference
     detail: str = ""  # for the certificate; never personal data
+    # `reduce` only, the planner's field names: what the provider no longer holds, and what it still
+    # holds. A field is listed as removed only when the provider's documented call removes it.
+    removed: tuple[str, ...] = ()
+    still_held: tuple[str, ...] = ()
+
+
+def reduced(fields: tuple[str, ...], provider_ref: str | None, detail: str) -> Result:
+    """A `reduce` that left only the provider's suppression entry: every field in `fields` went."""
+    return Result(Outcome.REDUCED, provider_ref, detail, removed=tuple(fields))
+
+
+def suppressed_only(fields: tuple[str, ...], provider_ref: str | None, done: str, why: str) -> Result:
+    """A `reduce` that stopped the marketing but could not remove `fields`: the detail names each
+    field still held at the provider and why, so the evidence and the certificate say so too."""
+    held = f"; still held at the provider: {', '.join(fields)} ({why})" if fields else ""
+    return Result(Outcome.SUPPRESSED, provider_ref, done + held, still_held=tuple(fields))
 
 
 class AdapterError(Exception):
@@ -157,18 +178,23 @@ class Adapter(ABC):
         """Everything held about the subject, for the register extract."""
 
     async def reduce(self, subject: Subject, holding: Holding, fields: tuple[str, ...]) -> Result:
-        """Remove only what the retention rule lets go (`fields`, the planner's
-        `Decision.reduce_fields`) and keep the rest of the record until the rule ends. Never
-        erases, archives or deletes: a rule said to keep this.
+        """Optional (`can_reduce = True`): carry out a retention rule that keeps only a suppression
+        entry (retention-law.md MK-1). Afterwards the provider holds no more than that entry for
+        the address (address or hash, date, channel), and the address is never mailed again.
 
-        For a newsletter holding this means: stop all marketing (unsubscribe, and suppress where
-        the provider supports it) and keep the profile as the suppression entry, so the person is
-        not re-imported and mailed again (retention-law.md MK-1). Returns `SUPPRESSED`, also when
-        there was nothing left to stop; "not found" is `ALREADY_ABSENT`. Like `erase` it must be
-        safe to repeat and must work for a Subject without e-mail or phone when the holding's ref
-        carries the provider's ids (the retention sweep has no address).
+        `fields` are the planner's `Decision.reduce_fields` (e.g. `name, phone, address,
+        profile_properties, activity_history`). Stop all marketing first (unsubscribe, suppress or
+        blocklist), then remove the fields with the provider's documented call: an update that
+        clears them, or a deletion where the provider documents that its suppression entry
+        survives it (Klaviyo keeps a record of deleted profiles' contact information, Mailchimp
+        blocks re-importing a permanently deleted address). Return `reduced(fields, …)` only then;
+        a field the provider still holds must be named: `suppressed_only(fields, …, why)`. "Not
+        found" is `ALREADY_ABSENT`. Like `erase` it must be safe to repeat and must work for a
+        Subject without e-mail or phone when the holding's ref carries the provider's ids (the
+        retention sweep has no address).
 
-        The default keeps the record whole and says so; it never falls back to `erase`."""
+        The default refuses: the record is kept whole and the executor never falls back to
+        `erase`, which would also remove the suppression entry the rule keeps."""
         raise PermanentFailure(
             self.name, "cannot remove only part of this record; it is kept whole until its rule ends"
         )

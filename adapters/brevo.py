@@ -10,9 +10,12 @@ the contact unsubscribed or bounced, and `modifiedAt` moves on any update (Brevo
 90 days a call (Get email campaigns' statistics for a contact). Erase needs no address: the
 holding names the contact id.
 
-Reduce (a contact the retention rule keeps as a suppression entry): `PUT /contacts/{id}` with
-`emailBlacklisted` and `smsBlacklisted` true (Update a contact, by contact id), never DELETE.
-Setting both again changes nothing, and an unknown contact answers 404: already absent.
+Reduce (the retention rule keeps only a suppression entry): `PUT /contacts/{id}` with
+`emailBlacklisted` and `smsBlacklisted` true (Update a contact, by contact id), never DELETE:
+deleting a contact loses its blocklist status, so it could be re-imported and mailed (Brevo help
+centre, "Why not delete contacts who are blocklisted?"). Update a contact documents setting
+attributes, not clearing them, so the contact's fields stay and the result names them. Setting both
+flags again changes nothing, and an unknown contact answers 404: already absent.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import httpx
 from pydantic import Field, SecretStr
 
 from adapters._rest import ApiAdapter
-from adapters.base import AdapterConfig, Outcome, Result
+from adapters.base import AdapterConfig, Outcome, Result, suppressed_only
 from adapters.http import RateLimit
 from plugin.holdings import Category, Holding, Subject
 
@@ -90,7 +93,8 @@ class Brevo(ApiAdapter):
         body = {"emailBlacklisted": True, "smsBlacklisted": True}
         if await self.call("PUT", path, scope="contacts", json=body) is None:
             return Result(Outcome.ALREADY_ABSENT, provider_ref=contact_id)
-        return Result(Outcome.SUPPRESSED, contact_id, "blocklisted for e-mail and SMS in Brevo; contact kept")
+        why = "deleting the contact would drop its blocklist; Brevo documents no call that clears attributes"
+        return suppressed_only(fields, contact_id, "blocklisted for e-mail and SMS in Brevo", why)
 
     async def export(self, subject: Subject) -> dict[str, Any]:
         found = await self._contact(subject)

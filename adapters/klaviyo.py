@@ -15,10 +15,14 @@ revision 2026-07-15; Klaviyo's Profiles API overview, "Fetching suppressed profi
 holding's ref is `profile:<id>`, and a subject without an address is erased by a deletion job
 naming the profile id (one identifier: `email`, `phone_number` or `id`).
 
-Reduce (a profile the retention rule keeps as a suppression entry) reads the profile by the id in
-its ref, address and suppressions only, and suppresses its address globally (suppression bulk-create
-job, §1.1 (b); the job takes addresses, hence the look-up) unless it is suppressed already. It
-never submits a deletion job.
+Reduce (the retention rule keeps only a suppression entry) reads the profile by the id in its ref,
+address and suppressions only, suppresses its address globally unless it is suppressed already (the
+suppression job takes addresses, hence the look-up; always, whatever `suppress` says, since the
+suppression is what the rule keeps), then submits the deletion job naming the profile id. Klaviyo
+documents that it keeps the contact information of deleted profiles as a record, as GDPR requires
+(data_privacy_api_overview): that record is the suppression entry, and the job is the only way to
+remove a profile's properties and activity. With `delete` off it suppresses only and says which
+fields stay at Klaviyo.
 """
 
 from __future__ import annotations
@@ -32,7 +36,15 @@ import httpx
 from pydantic import Field, SecretStr
 
 from adapters._rest import ApiAdapter, safe_reason
-from adapters.base import AdapterConfig, Outcome, PermanentFailure, Result, iso_date
+from adapters.base import (
+    AdapterConfig,
+    Outcome,
+    PermanentFailure,
+    Result,
+    iso_date,
+    reduced,
+    suppressed_only,
+)
 from adapters.http import RateLimit
 from plugin.holdings import Category, Holding, Subject
 
@@ -147,14 +159,25 @@ class Klaviyo(ApiAdapter):
         if not body:
             return Result(Outcome.ALREADY_ABSENT, detail="no such Klaviyo profile")
         profile = body.get("data") or {}
-        if _suppressions(profile):
-            return Result(Outcome.SUPPRESSED, detail="already suppressed in Klaviyo; profile kept")
-        email = str((profile.get("attributes") or {}).get("email") or "").strip()
-        if not email:
-            raise PermanentFailure(self.name, "the profile has no e-mail address to suppress; it is kept")
-        job_id = await self._suppress(email)
-        return Result(
-            Outcome.SUPPRESSED, provider_ref=job_id, detail="address suppressed in Klaviyo; profile kept"
+        job_id = None
+        if not _suppressions(profile):
+            email = str((profile.get("attributes") or {}).get("email") or "").strip()
+            if email:
+                job_id = await self._suppress(email)
+            elif not self.settings.delete:
+                raise PermanentFailure(self.name, "the profile has no e-mail address to suppress; it is kept")
+        if not self.settings.delete:
+            why = "deletion is off in the Klaviyo connection, and only a deletion job removes them"
+            return suppressed_only(fields, job_id, "address suppressed in Klaviyo", why)
+        pid = holding.ref.partition(":")[2]
+        deleted = await self._deletion_job(job_id, {"type": "profile", "id": pid, "attributes": {}})
+        if deleted.outcome is not Outcome.ERASE_REQUESTED:
+            return deleted
+        return reduced(
+            fields,
+            job_id,
+            "address suppressed, then Klaviyo accepted the deletion job for the profile (asynchronous, "
+            "no job id); Klaviyo keeps the deleted profile's contact information as its record",
         )
 
     async def _profile_by_id(self, holding: Holding, fields: str) -> Any:

@@ -11,9 +11,9 @@ A holding is one member in one audience, ref `member:<list id>:<subscriber hash>
 Mailchimp's own member id, so erase needs no e-mail address (a sweep has none). Refs of the older
 form `audience:<list id>` (still in ledgers) are erased with the subject's address.
 
-Reduce (a member the retention rule keeps as a suppression entry): read the member's status;
-`subscribed` or `pending` is PATCHed to `unsubscribed` (§1.2 (b)), anything else (unsubscribed,
-cleaned, transactional, archived) already gets no marketing. Never archived or deleted.
+Reduce (the retention rule keeps only a suppression entry) is the same delete-permanent call:
+Mailchimp then refuses to re-import the address ("Forgotten Email Not Subscribed", §1.2 (c)), so it
+keeps exactly the block the rule asks for, while the member's merge fields and activity go.
 
 Sweep listing (`GET /lists/{list_id}/members`, Mailchimp's Marketing API as its official SDKs
 describe it): `status` = unsubscribed | cleaned, `count` ≤ 1000 and `offset` paging, `fields` so the
@@ -22,16 +22,16 @@ answer carries only the member id, status and `last_changed` (no address, no mer
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar
 
 import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from adapters._rest import ApiAdapter
-from adapters.base import AdapterConfig, Outcome, PermanentFailure, Result, iso_date
+from adapters.base import AdapterConfig, Outcome, PermanentFailure, Result, iso_date, reduced
 from plugin.holdings import Category, Holding, Subject
 
 MAX_CONNECTIONS = 10  # Mailchimp's documented cap per user
@@ -39,7 +39,6 @@ MAX_COUNT = 1000  # the largest `count` a Mailchimp collection accepts
 # Statuses of members Mailchimp keeps after they stopped receiving mail: unsubscribed, and
 # "cleaned" (the address bounced). Their `last_changed` is when that happened (or later).
 SWEPT_STATUSES = ("unsubscribed", "cleaned")
-MAILED_STATUSES = frozenset({"subscribed", "pending"})  # statuses a reduce unsubscribes
 
 
 class MailchimpConfig(AdapterConfig):
@@ -104,7 +103,7 @@ class Mailchimp(ApiAdapter):
             base = f"https://{data_centre}.api.mailchimp.com/3.0"
         return base.rstrip("/") + path
 
-    def _pool(self) -> asyncio.Semaphore:
+    def _pool(self) -> AbstractAsyncContextManager[Any]:
         return self.ctx.http.limiter.pool(self.name, self.credential_key(), self.settings.connections)
 
     async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response | None:
@@ -144,26 +143,28 @@ class Mailchimp(ApiAdapter):
         )
 
     async def erase(self, subject: Subject, holding: Holding) -> Result:
-        list_id, member_id = self._member_of(subject, holding)
-        path = f"/lists/{list_id}/members/{member_id}/actions/delete-permanent"
-        if await self.call("POST", path) is None:
+        list_id, deleted = await self._delete_permanent(subject, holding)
+        if not deleted:
             return Result(Outcome.ALREADY_ABSENT, detail=f"not a member of audience {list_id}")
         return Result(
             Outcome.ERASED, provider_ref=list_id, detail=f"permanently deleted from audience {list_id}"
         )
 
     async def reduce(self, subject: Subject, holding: Holding, fields: tuple[str, ...]) -> Result:
+        list_id, deleted = await self._delete_permanent(subject, holding)
+        if not deleted:
+            return Result(Outcome.ALREADY_ABSENT, detail=f"not a member of audience {list_id}")
+        detail = (
+            f"permanently deleted from audience {list_id}; Mailchimp keeps the address blocked from "
+            "re-import (its suppression entry)"
+        )
+        return reduced(fields, list_id, detail)
+
+    async def _delete_permanent(self, subject: Subject, holding: Holding) -> tuple[str, bool]:
+        """(audience, whether the member was there and is now permanently deleted)."""
         list_id, member_id = self._member_of(subject, holding)
-        path = f"/lists/{list_id}/members/{member_id}"
-        member = await self.call_json("GET", path, params={"fields": "status"})
-        if member is None:
-            return Result(Outcome.ALREADY_ABSENT, detail=f"not a member of audience {list_id}")
-        status = str(member.get("status") or "")
-        if status not in MAILED_STATUSES:
-            return Result(Outcome.SUPPRESSED, list_id, f"member already {status or 'not mailed'}; kept")
-        if await self.call("PATCH", path, json={"status": "unsubscribed"}) is None:
-            return Result(Outcome.ALREADY_ABSENT, detail=f"not a member of audience {list_id}")
-        return Result(Outcome.SUPPRESSED, list_id, f"unsubscribed in audience {list_id}; member kept")
+        path = f"/lists/{list_id}/members/{member_id}/actions/delete-permanent"
+        return list_id, await self.call("POST", path) is not None
 
     def _member_of(self, subject: Subject, holding: Holding) -> tuple[str, str]:
         """(list id, subscriber hash) of a holding: from its ref, or for an `audience:` ref from the

@@ -8,7 +8,9 @@ says how long to wait in the body's `retryAfter`, not necessarily in a header.
 Reduce (a contact the retention rule keeps as a suppression entry): `GET /contacts/{id}` (404:
 already absent), then `PATCH /contacts/{id}` setting every still `subscribed` channel of each
 identifier (e-mail, SMS) to `unsubscribed`; the addresses come from the contact itself, so no
-subject address is needed. Nothing subscribed: nothing sent. No deletion request is e-mailed.
+subject address is needed. Nothing subscribed: nothing sent. No deletion request is e-mailed: the
+contact is the suppression entry the rule keeps. The Contacts API documents setting fields, not
+clearing them, so the contact's fields stay and the result names them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import httpx
 from pydantic import Field, SecretStr
 
 from adapters._rest import ApiWithEmailAdapter
-from adapters.base import Outcome, Result
+from adapters.base import Outcome, Result, suppressed_only
 from adapters.email_request import EmailRequestConfig
 from adapters.http import RateLimit
 from plugin.holdings import Category, Holding, Shipment, Subject
@@ -128,9 +130,8 @@ class Omnisend(ApiWithEmailAdapter):
         path = f"/contacts/{contact_id}"
         if identifiers and await self.call("PATCH", path, json={"identifiers": identifiers}) is None:
             return Result(Outcome.ALREADY_ABSENT, provider_ref=contact_id)
-        return Result(
-            Outcome.SUPPRESSED, contact_id, "unsubscribed from every channel in Omnisend; contact kept"
-        )
+        why = "the Contacts API has no DELETE and documents no call that clears fields"
+        return suppressed_only(fields, contact_id, "unsubscribed from every channel in Omnisend", why)
 
     async def export(self, subject: Subject) -> dict[str, Any]:
         found = await self._contact(subject)

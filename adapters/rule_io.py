@@ -13,7 +13,9 @@ Reduce (a subscriber the retention rule keeps as a suppression entry): the subsc
 by id on v2 (a 404 is already absent, and no suppression is sent for nobody), then suppressed on
 v3 `POST /suppressions/` by id without `message_types`, which suppresses every marketing channel
 (rule-io-sdk suppressions.types.ts); already-suppressed subscribers are skipped, so it repeats
-safely. The suppression is processed asynchronously. Never deleted.
+safely. The suppression is processed asynchronously. Never deleted: Rule.io documents neither a
+call that clears a subscriber's fields nor that a suppression outlives deleting the subscriber, so
+the fields stay and the result names them.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from urllib.parse import quote
 from pydantic import Field, SecretStr
 
 from adapters._rest import ApiAdapter
-from adapters.base import AdapterConfig, Outcome, PermanentFailure, Result
+from adapters.base import AdapterConfig, Outcome, PermanentFailure, Result, suppressed_only
 from adapters.http import RateLimit
 from plugin.holdings import Category, Holding, Subject
 
@@ -78,9 +80,8 @@ class RuleIo(ApiAdapter):
         if await self.call("GET", f"/v2/subscribers/{subscriber_id}?identified_by=id") is None:
             return Result(Outcome.ALREADY_ABSENT, provider_ref=subscriber_id)
         await self.call("POST", "/v3/suppressions/", json={"subscribers": [{"id": int(subscriber_id)}]})
-        return Result(
-            Outcome.SUPPRESSED, subscriber_id, "suppressed for all marketing in Rule.io; subscriber kept"
-        )
+        why = "Rule.io documents no call that clears them, nor that a suppression survives deletion"
+        return suppressed_only(fields, subscriber_id, "suppressed for all marketing in Rule.io", why)
 
     async def export(self, subject: Subject) -> dict[str, Any]:
         found = await self._subscriber(subject)

@@ -10,7 +10,9 @@ adapter declares no rate limits of its own. `find` also returns each order's shi
 carriers' adapters (refs as the carrier adapters give them), so nothing shipped is left unlisted.
 
 Reduce applies to the marketing (newsletter) holding only: consent set to UNSUBSCRIBED, as erase
-does for it, and the customer is kept. Any other holding is kept whole (the default `reduce`).
+does for it; that state is Shopify's suppression entry. The personal fields a rule removes live on
+the customer record, which the customer account's own step handles, and the result says so. Any
+other holding is kept whole (the default `reduce`).
 """
 
 from __future__ import annotations
@@ -150,7 +152,13 @@ class Shopify(Adapter):
         customer_id = _customer_id(holding.ref)
         if holding.system != NAME or customer_id is None or holding.category is not Category.NEWSLETTER:
             return await super().reduce(subject, holding, fields)
-        return await self._unsubscribe(customer_id)
+        done = await self._unsubscribe(customer_id)
+        if done.outcome is Outcome.ALREADY_ABSENT or not fields:
+            return done
+        # The consent state is Shopify's suppression entry; the listed fields live on the customer
+        # record, which the customer account's own step erases (or keeps by its rule).
+        held = f"; {', '.join(fields)} are on the customer account, handled by its own step"
+        return Result(done.outcome, done.provider_ref, done.detail + held)
 
     async def _unsubscribe(self, customer_id: int) -> Result:
         client = await self._client()

@@ -7,6 +7,8 @@ per key; Voyado asks integrations to stay under 50.
 Reduce (a contact the retention rule keeps as a suppression entry): `POST
 /api/v2/contacts/{id}/unsubscribeEmail` (provider-apis.md §1.6 (b)), never DELETE; a 404 is
 already absent. Voyado documents no answer for a repeat; unsubscribing twice leaves it unsubscribed.
+Voyado documents neither a call that clears a contact's fields nor whether DELETE keeps the
+unsubscription, so the fields stay and the result names them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from urllib.parse import quote
 from pydantic import Field, HttpUrl, SecretStr
 
 from adapters._rest import ApiAdapter
-from adapters.base import AdapterConfig, Outcome, Result
+from adapters.base import AdapterConfig, Outcome, Result, suppressed_only
 from adapters.http import RateLimit
 from plugin.holdings import Category, Holding, Subject
 
@@ -66,7 +68,8 @@ class Voyado(ApiAdapter):
         contact_id = holding.ref.removeprefix("contact:")
         if await self.call("POST", f"/api/v2/contacts/{contact_id}/unsubscribeEmail") is None:
             return Result(Outcome.ALREADY_ABSENT, provider_ref=contact_id)
-        return Result(Outcome.SUPPRESSED, contact_id, "unsubscribed from e-mail in Voyado; contact kept")
+        why = "Voyado documents no call that clears them, nor whether deletion keeps the unsubscription"
+        return suppressed_only(fields, contact_id, "unsubscribed from e-mail in Voyado", why)
 
     async def export(self, subject: Subject) -> dict[str, Any]:
         contact_id = await self._contact_id(subject)

@@ -103,18 +103,26 @@ NOBODY = Subject(shop_domain="butik-a.myshopify.com")  # a swept holding: no add
 HOLDING = Holding("brevo", Category.NEWSLETTER, "contact:42", "Brevo contact")
 
 
+MK1_FIELDS = ("name", "phone", "address", "profile_properties", "activity_history")
+
+
 @respx.mock
-async def test_reduce_blocklists_the_contact_and_never_deletes_it() -> None:
+async def test_reduce_blocklists_the_contact_and_names_what_brevo_still_holds() -> None:
     adapter, _, _ = brevo()
     update = respx.put(f"{API}/contacts/42", params={"identifierType": "contact_id"}).respond(204)
 
-    first = await adapter.reduce(NOBODY, HOLDING, ("FIRSTNAME",))
-    again = await adapter.reduce(NOBODY, HOLDING, ("FIRSTNAME",))
+    first = await adapter.reduce(NOBODY, HOLDING, MK1_FIELDS)
+    again = await adapter.reduce(NOBODY, HOLDING, MK1_FIELDS)  # setting the flags twice is harmless
 
-    assert first.outcome is again.outcome is Outcome.SUPPRESSED and update.call_count == 2
-    sent = json.loads(update.calls.last.request.content)
-    assert sent == {"emailBlacklisted": True, "smsBlacklisted": True}
-    assert {c.request.method for c in respx.calls} == {"PUT"}
+    assert first == again and first.outcome is Outcome.SUPPRESSED and update.call_count == 2
+    assert json.loads(update.calls.last.request.content) == {"emailBlacklisted": True, "smsBlacklisted": True}
+    assert {c.request.method for c in respx.calls} == {"PUT"}  # never DELETE: it drops the blocklist
+    # Nothing is reported removed: Brevo documents no call that clears attributes.
+    assert first.removed == () and first.still_held == MK1_FIELDS
+    assert "still held at the provider: name, phone, address, profile_properties, activity_history" in (
+        first.detail
+    )
+    assert "blocklist" in first.detail and first.provider_ref == "42"
 
 
 @respx.mock
@@ -122,8 +130,20 @@ async def test_reduce_of_an_unknown_contact_is_already_absent() -> None:
     adapter, _, _ = brevo()
     respx.put(f"{API}/contacts/42").respond(404, json=MISSING)
 
-    assert (await adapter.reduce(NOBODY, HOLDING, ())).outcome is Outcome.ALREADY_ABSENT
+    assert (await adapter.reduce(NOBODY, HOLDING, MK1_FIELDS)).outcome is Outcome.ALREADY_ABSENT
     assert {c.request.method for c in respx.calls} == {"PUT"}
+
+
+@respx.mock
+async def test_reduce_honours_throttling_and_names_a_rejected_key() -> None:
+    adapter, _, sleeps = brevo()
+    route = respx.put(f"{API}/contacts/42")
+    await assert_throttling_honoured(
+        route, httpx.Response(204), lambda: adapter.reduce(NOBODY, HOLDING, MK1_FIELDS), sleeps
+    )
+    await assert_auth_failure_named(
+        route, lambda: adapter.reduce(NOBODY, HOLDING, MK1_FIELDS), "brevo", "api_key"
+    )
 
 
 def test_brevo_offers_reduce() -> None:

@@ -345,55 +345,104 @@ def test_klaviyo_offers_the_sweep() -> None:
     assert Klaviyo.can_sweep is True
 
 
-async def test_reduce_suppresses_the_address_and_keeps_the_profile(
+MK1_FIELDS = ("name", "phone", "address", "profile_properties", "activity_history")
+
+
+def _bodies(fake: KlaviyoFake, path: str) -> list[Any]:
+    return [json.loads(c.request.content) for c in fake.calls if c.path == path]
+
+
+async def test_reduce_suppresses_then_deletes_the_profile_by_id(
     klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake
 ) -> None:
-    pid = klaviyo_fake.add_profile("anna@example.se")
+    pid = klaviyo_fake.add_profile("anna@example.se", phone="+46701234567")
     (holding,) = await klaviyo.find(ANNA)
+    klaviyo_fake.calls.clear()
 
-    result = await klaviyo.reduce(ANNA, holding, ("first_name", "phone_number"))
+    result = await klaviyo.reduce(ANNA, holding, MK1_FIELDS)
 
-    assert result.outcome is Outcome.SUPPRESSED and result.provider_ref == klaviyo_fake.suppression_jobs[0]
-    assert klaviyo_fake.suppressed == {"anna@example.se"} and pid in klaviyo_fake.profiles
-    assert (
-        klaviyo_fake.deletion_jobs == [] and klaviyo_fake.count("POST", "/data-privacy-deletion-jobs/") == 0
-    )
-    assert klaviyo_fake.count("DELETE") == 0
+    assert result.outcome is Outcome.REDUCED and result.removed == MK1_FIELDS and result.still_held == ()
+    assert result.provider_ref == klaviyo_fake.suppression_jobs[0]  # the deletion job has no id
+    assert "keeps the deleted profile's contact information" in result.detail
+    # Exactly: read the profile by id (address and suppressions only), suppress, delete by id.
+    assert [(c.request.method, c.path) for c in klaviyo_fake.calls] == [
+        ("GET", f"/api/profiles/{pid}"),
+        ("POST", "/api/profile-suppression-bulk-create-jobs"),
+        ("POST", "/api/data-privacy-deletion-jobs"),
+    ]
+    lookup = klaviyo_fake.calls[0].request.url.params
+    assert lookup["fields[profile]"] == "email,subscriptions.email.marketing.suppression"
+    assert lookup["additional-fields[profile]"] == "subscriptions"
+    (suppression,) = _bodies(klaviyo_fake, "/api/profile-suppression-bulk-create-jobs")
+    assert suppression["data"]["attributes"]["profiles"]["data"] == [
+        {"type": "profile", "attributes": {"email": "anna@example.se"}}
+    ]
+    (deletion,) = _bodies(klaviyo_fake, "/api/data-privacy-deletion-jobs")
+    assert deletion["data"] == {
+        "type": "data-privacy-deletion-job",
+        "attributes": {"profile": {"data": {"type": "profile", "id": pid, "attributes": {}}}},
+    }
+    assert klaviyo_fake.suppressed == {"anna@example.se"} and pid not in klaviyo_fake.profiles
 
 
-async def test_repeated_reduce_sends_no_second_job(klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake) -> None:
-    klaviyo_fake.add_profile("anna@example.se")
-    (holding,) = await klaviyo.find(ANNA)
-    await klaviyo.reduce(ANNA, holding, ())
-
-    again = await klaviyo.reduce(ANNA, holding, ())
-
-    assert again.outcome is Outcome.SUPPRESSED
-    assert len(klaviyo_fake.suppression_jobs) == 1 and klaviyo_fake.deletion_jobs == []
-
-
-async def test_reduce_of_a_swept_profile_looks_up_its_address_by_id(
-    klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake
-) -> None:
+async def test_repeated_reduce_is_safe(klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake) -> None:
+    klaviyo_fake.delete_immediately = False  # Klaviyo's deletion runs later
     pid = klaviyo_fake.add_profile("anna@example.se")
     holding = Holding("klaviyo", Category.NEWSLETTER, f"profile:{pid}", "Klaviyo profile")
+    await klaviyo.reduce(ANNA, holding, MK1_FIELDS)
 
-    result = await klaviyo.reduce(NOBODY, holding, ())
+    # Still deleting: suppressed already, so only the job is re-submitted (it deletes nothing twice).
+    meanwhile = await klaviyo.reduce(ANNA, holding, MK1_FIELDS)
+    klaviyo_fake.complete_deletions()
+    done = await klaviyo.reduce(ANNA, holding, MK1_FIELDS)
 
-    assert result.outcome is Outcome.SUPPRESSED and klaviyo_fake.suppressed == {"anna@example.se"}
-    lookup = next(c for c in klaviyo_fake.calls if c.path == f"/api/profiles/{pid}")
-    assert "email" in lookup.request.url.params["fields[profile]"].split(",")
-    assert klaviyo_fake.deletion_jobs == [] and pid in klaviyo_fake.profiles
+    assert meanwhile.outcome is Outcome.REDUCED
+    assert len(klaviyo_fake.suppression_jobs) == 1 and len(klaviyo_fake.deletion_jobs) == 2
+    assert done.outcome is Outcome.ALREADY_ABSENT and len(klaviyo_fake.deletion_jobs) == 2
 
 
-async def test_reduce_of_an_already_suppressed_profile_changes_nothing(
+async def test_reduce_of_a_swept_profile_needs_no_subject_address(
     klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake
 ) -> None:
-    pid = klaviyo_fake.add_profile("anna@example.se")
+    pid = klaviyo_fake.add_profile("left@example.se")
     klaviyo_fake.suppress(pid, "HARD_BOUNCE")
+    (holding,) = [h async for h in klaviyo.sweep_holdings()]
+
+    result = await klaviyo.reduce(NOBODY, holding, MK1_FIELDS)
+
+    assert result.outcome is Outcome.REDUCED
+    assert klaviyo_fake.suppression_jobs == []  # suppressed already
+    assert klaviyo_fake.deletion_jobs == [{"id": pid}]
+
+
+async def test_reduce_with_deletion_off_suppresses_and_names_what_klaviyo_still_holds(
+    make_adapter: Any, klaviyo_fake: KlaviyoFake
+) -> None:
+    adapter = make_adapter(Klaviyo, api_key="pk_test", delete=False)
+    pid = klaviyo_fake.add_profile("anna@example.se")
     holding = Holding("klaviyo", Category.NEWSLETTER, f"profile:{pid}", "Klaviyo profile")
 
-    assert (await klaviyo.reduce(NOBODY, holding, ())).outcome is Outcome.SUPPRESSED
+    result = await adapter.reduce(NOBODY, holding, MK1_FIELDS)
+
+    assert result.outcome is Outcome.SUPPRESSED
+    assert result.removed == () and result.still_held == MK1_FIELDS
+    assert "still held at the provider: name, phone, address, profile_properties, activity_history" in (
+        result.detail
+    )
+    assert "deletion is off" in result.detail
+    assert klaviyo_fake.suppressed == {"anna@example.se"} and klaviyo_fake.deletion_jobs == []
+    assert pid in klaviyo_fake.profiles
+
+
+async def test_reduce_with_deletion_off_and_no_address_fails_visibly(
+    make_adapter: Any, klaviyo_fake: KlaviyoFake
+) -> None:
+    adapter = make_adapter(Klaviyo, api_key="pk_test", delete=False)
+    pid = klaviyo_fake.add_profile(None, phone="+46701234567")
+    holding = Holding("klaviyo", Category.NEWSLETTER, f"profile:{pid}", "Klaviyo profile")
+
+    with pytest.raises(PermanentFailure, match="no e-mail address to suppress"):
+        await adapter.reduce(NOBODY, holding, MK1_FIELDS)
     assert klaviyo_fake.suppression_jobs == [] and klaviyo_fake.deletion_jobs == []
 
 
@@ -402,8 +451,34 @@ async def test_reduce_of_a_missing_profile_is_already_absent(
 ) -> None:
     holding = Holding("klaviyo", Category.NEWSLETTER, "profile:01GONE", "Klaviyo profile")
 
-    assert (await klaviyo.reduce(NOBODY, holding, ())).outcome is Outcome.ALREADY_ABSENT
+    assert (await klaviyo.reduce(NOBODY, holding, MK1_FIELDS)).outcome is Outcome.ALREADY_ABSENT
     assert klaviyo_fake.suppression_jobs == [] and klaviyo_fake.deletion_jobs == []
+
+
+async def test_reduce_honours_retry_after(klaviyo: Klaviyo, klaviyo_fake: KlaviyoFake, waits: Waits) -> None:
+    pid = klaviyo_fake.add_profile("anna@example.se")
+    holding = Holding("klaviyo", Category.NEWSLETTER, f"profile:{pid}", "Klaviyo profile")
+    klaviyo_fake.fail_next(429, headers={"Retry-After": "3"})
+
+    result = await klaviyo.reduce(NOBODY, holding, MK1_FIELDS)
+
+    assert result.outcome is Outcome.REDUCED and waits.slept == [3.0]
+    klaviyo_fake.fail_next(429, headers={"Retry-After": "120"})
+    with pytest.raises(RateLimited) as raised:
+        await klaviyo.reduce(NOBODY, holding, MK1_FIELDS)
+    assert raised.value.retry_after == 120.0
+
+
+async def test_reduce_with_a_rejected_key_names_the_setting(
+    make_adapter: Any, klaviyo_fake: KlaviyoFake
+) -> None:
+    adapter = make_adapter(Klaviyo, api_key="pk_wrong")
+    pid = klaviyo_fake.add_profile("anna@example.se")
+    holding = Holding("klaviyo", Category.NEWSLETTER, f"profile:{pid}", "Klaviyo profile")
+
+    with pytest.raises(AuthFailed, match="api_key") as raised:
+        await adapter.reduce(NOBODY, holding, MK1_FIELDS)
+    assert "pk_wrong" not in str(raised.value) and pid in klaviyo_fake.profiles
 
 
 def test_klaviyo_offers_reduce() -> None:

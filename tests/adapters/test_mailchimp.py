@@ -296,53 +296,84 @@ def test_mailchimp_offers_the_sweep() -> None:
     assert Mailchimp.can_sweep is True
 
 
-async def test_reduce_unsubscribes_and_keeps_the_member(
+MK1_FIELDS = ("name", "phone", "address", "profile_properties", "activity_history")
+
+
+async def test_reduce_deletes_permanently_per_audience_and_mailchimp_keeps_the_block(
     mailchimp: Mailchimp, mailchimp_fake: MailchimpFake
 ) -> None:
     member = mailchimp_fake.add_member("list1", "anna.svensson@example.se")
-    mailchimp_fake.add_member("list2", "anna.svensson@example.se", status="pending")
+    mailchimp_fake.add_member("list2", "anna.svensson@example.se", status="unsubscribed")
     held = await mailchimp.find(ANNA)
+    mailchimp_fake.calls.clear()
 
-    results = [await mailchimp.reduce(ANNA, h, ("email", "merge_fields")) for h in held]
+    results = [await mailchimp.reduce(ANNA, h, MK1_FIELDS) for h in held]
 
-    assert [r.outcome for r in results] == [Outcome.SUPPRESSED, Outcome.SUPPRESSED]
-    assert {m["status"] for a in mailchimp_fake.audiences.values() for m in a.values()} == {"unsubscribed"}
-    assert mailchimp_fake.audiences["list1"][member]["email_address"] == "anna.svensson@example.se"
-    assert mailchimp_fake.count("PATCH") == 2
-    assert mailchimp_fake.count("DELETE") == 0 and mailchimp_fake.count("POST") == 0
-    assert mailchimp_fake.forgotten == set() and mailchimp_fake.archived == set()
+    assert [r.outcome for r in results] == [Outcome.REDUCED, Outcome.REDUCED]
+    assert all(r.removed == MK1_FIELDS and r.still_held == () for r in results)
+    assert [r.provider_ref for r in results] == ["list1", "list2"]
+    assert "keeps the address blocked from re-import" in results[0].detail
+    # Exactly one call per audience: delete-permanent by the member id, no body, no address.
+    assert [(c.method, c.path) for c in mailchimp_fake.calls] == [
+        ("POST", f"/3.0/lists/{list_id}/members/{member}/actions/delete-permanent")
+        for list_id in ("list1", "list2")
+    ]
+    assert all(c.request.content == b"" for c in mailchimp_fake.calls)
+    assert mailchimp_fake.forgotten == {("list1", member), ("list2", member)}
+    assert mailchimp_fake.archived == set()  # never the reversible archive
+    with pytest.raises(ValueError, match="Forgotten"):  # the block Mailchimp keeps
+        mailchimp_fake.add_member("list1", "anna.svensson@example.se")
 
 
-async def test_repeated_reduce_and_bounced_members_change_nothing(
-    mailchimp: Mailchimp, mailchimp_fake: MailchimpFake
-) -> None:
+async def test_repeated_reduce_is_already_absent(mailchimp: Mailchimp, mailchimp_fake: MailchimpFake) -> None:
     mailchimp_fake.add_member("list1", "anna.svensson@example.se")
-    mailchimp_fake.add_member("list2", "anna.svensson@example.se", status="cleaned")
-    held = await mailchimp.find(ANNA)
-    for holding in held:
-        await mailchimp.reduce(ANNA, holding, ())
+    (holding,) = await mailchimp.find(ANNA)
+    await mailchimp.reduce(ANNA, holding, MK1_FIELDS)
 
-    again = [await mailchimp.reduce(ANNA, h, ()) for h in held]
+    again = await mailchimp.reduce(ANNA, holding, MK1_FIELDS)
 
-    assert [r.outcome for r in again] == [Outcome.SUPPRESSED, Outcome.SUPPRESSED]
-    assert mailchimp_fake.count("PATCH") == 1  # only the subscribed member, only once
-    assert mailchimp_fake.audiences["list2"][subscriber_hash(ANNA.email or "")]["status"] == "cleaned"
+    assert again.outcome is Outcome.ALREADY_ABSENT and again.removed == ()
+    assert mailchimp_fake.count("POST", "/delete-permanent") == 2
 
 
 async def test_reduce_of_a_swept_member_without_an_address(
     mailchimp: Mailchimp, mailchimp_fake: MailchimpFake
 ) -> None:
-    member = mailchimp_fake.add_member("list1", "anna.svensson@example.se", status="subscribed")
+    member = mailchimp_fake.add_member("list1", "anna.svensson@example.se", status="cleaned")
     nobody = Subject(shop_domain="butik-a.myshopify.com")
     holding = Holding("mailchimp", Category.NEWSLETTER, f"member:list1:{member}", "Mailchimp member")
 
-    result = await mailchimp.reduce(nobody, holding, ())
-
-    assert result.outcome is Outcome.SUPPRESSED
-    assert mailchimp_fake.audiences["list1"][member]["status"] == "unsubscribed"
+    assert (await mailchimp.reduce(nobody, holding, MK1_FIELDS)).outcome is Outcome.REDUCED
     gone = Holding("mailchimp", Category.NEWSLETTER, f"member:list9:{member}", "Mailchimp member")
-    assert (await mailchimp.reduce(nobody, gone, ())).outcome is Outcome.ALREADY_ABSENT
-    assert mailchimp_fake.count("DELETE") == 0 and mailchimp_fake.count("POST") == 0
+    assert (await mailchimp.reduce(nobody, gone, MK1_FIELDS)).outcome is Outcome.ALREADY_ABSENT
+    legacy = Holding("mailchimp", Category.NEWSLETTER, "audience:list1", "Mailchimp audience")
+    with pytest.raises(PermanentFailure, match="no e-mail address"):
+        await mailchimp.reduce(nobody, legacy, MK1_FIELDS)
+    assert mailchimp_fake.count("PATCH") == 0 and mailchimp_fake.count("DELETE") == 0
+
+
+async def test_reduce_throttled_then_done(
+    mailchimp: Mailchimp, mailchimp_fake: MailchimpFake, waits: Waits
+) -> None:
+    member = mailchimp_fake.add_member("list1", "anna.svensson@example.se")
+    holding = Holding("mailchimp", Category.NEWSLETTER, f"member:list1:{member}", "Mailchimp member")
+    mailchimp_fake.fail_next(429, headers={"Retry-After": "2"})
+
+    result = await mailchimp.reduce(ANNA, holding, MK1_FIELDS)
+
+    assert result.outcome is Outcome.REDUCED and waits.slept == [2.0]
+
+
+async def test_reduce_with_a_rejected_key_names_the_setting(
+    make_adapter: Any, mailchimp_fake: MailchimpFake
+) -> None:
+    adapter = make_adapter(Mailchimp, api_key="wrong-us21")
+    member = mailchimp_fake.add_member("list1", "anna.svensson@example.se")
+    holding = Holding("mailchimp", Category.NEWSLETTER, f"member:list1:{member}", "Mailchimp member")
+
+    with pytest.raises(AuthFailed, match="api_key"):
+        await adapter.reduce(ANNA, holding, MK1_FIELDS)
+    assert mailchimp_fake.forgotten == set()
 
 
 def test_mailchimp_offers_reduce() -> None:

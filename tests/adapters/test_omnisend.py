@@ -119,6 +119,9 @@ def full_contact(email_status: str, sms_status: str) -> dict[str, object]:
     }
 
 
+MK1_FIELDS = ("name", "phone", "address", "profile_properties", "activity_history")
+
+
 @respx.mock
 async def test_reduce_unsubscribes_every_subscribed_channel_and_sends_no_deletion_request() -> None:
     adapter, outbox, _ = build(Omnisend, api_key="om-key")
@@ -130,10 +133,15 @@ async def test_reduce_unsubscribes_every_subscribed_channel_and_sends_no_deletio
     )
     patch = respx.patch(f"{API}/contacts/{CONTACT_ID}").respond(200, json={})
 
-    first = await adapter.reduce(NOBODY, HOLDING, ("firstName",))
-    again = await adapter.reduce(NOBODY, HOLDING, ("firstName",))  # nothing subscribed: no PATCH
+    first = await adapter.reduce(NOBODY, HOLDING, MK1_FIELDS)
+    again = await adapter.reduce(NOBODY, HOLDING, MK1_FIELDS)  # nothing subscribed: no PATCH
 
-    assert first.outcome is again.outcome is Outcome.SUPPRESSED and patch.call_count == 1
+    assert first == again and first.outcome is Outcome.SUPPRESSED and patch.call_count == 1
+    # Nothing is reported removed: there is no DELETE and no documented way to clear fields.
+    assert first.removed == () and first.still_held == MK1_FIELDS
+    assert "still held at the provider: name, phone, address, profile_properties, activity_history" in (
+        first.detail
+    )
     sent = json.loads(patch.calls.last.request.content)
     assert sent == {
         "identifiers": [
@@ -151,3 +159,16 @@ async def test_reduce_of_an_unknown_contact_is_already_absent() -> None:
 
     assert (await adapter.reduce(NOBODY, HOLDING, ())).outcome is Outcome.ALREADY_ABSENT
     assert outbox.sent == [] and {c.request.method for c in respx.calls} == {"GET"}
+
+
+@respx.mock
+async def test_reduce_honours_throttling_and_names_a_rejected_key() -> None:
+    adapter, _, sleeps = build(Omnisend, api_key="om-key")
+    respx.get(f"{API}/contacts/{CONTACT_ID}").respond(200, json=full_contact("subscribed", "unsubscribed"))
+    patch = respx.patch(f"{API}/contacts/{CONTACT_ID}")
+    await assert_throttling_honoured(
+        patch, httpx.Response(200, json={}), lambda: adapter.reduce(NOBODY, HOLDING, MK1_FIELDS), sleeps
+    )
+    await assert_auth_failure_named(
+        patch, lambda: adapter.reduce(NOBODY, HOLDING, MK1_FIELDS), "omnisend", "api_key"
+    )

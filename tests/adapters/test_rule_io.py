@@ -138,22 +138,42 @@ NOBODY = Subject(shop_domain="butik-a.myshopify.com")  # a swept holding: no add
 SUBSCRIBED = Holding("rule_io", Category.NEWSLETTER, "subscriber:4711", "Rule.io subscriber")
 
 
+MK1_FIELDS = ("name", "phone", "address", "profile_properties", "activity_history")
+
+
 @respx.mock
-async def test_reduce_suppresses_by_id_on_every_channel_and_never_deletes() -> None:
+async def test_reduce_suppresses_by_id_on_every_channel_and_names_what_rule_io_still_holds() -> None:
     adapter, _, _ = build(RuleIo, api_key="rk")
     lookup = respx.get(f"{API}/v2/subscribers/4711", params={"identified_by": "id"}).respond(
         200, json=SUBSCRIBER
     )
     suppress = respx.post(f"{API}/v3/suppressions/").respond(204)
 
-    first = await adapter.reduce(NOBODY, SUBSCRIBED, ("first_name",))
-    again = await adapter.reduce(NOBODY, SUBSCRIBED, ("first_name",))  # Rule.io skips the suppressed
+    first = await adapter.reduce(NOBODY, SUBSCRIBED, MK1_FIELDS)
+    again = await adapter.reduce(NOBODY, SUBSCRIBED, MK1_FIELDS)  # Rule.io skips the suppressed
 
-    assert first.outcome is again.outcome is Outcome.SUPPRESSED
+    assert first == again and first.outcome is Outcome.SUPPRESSED
     assert lookup.call_count == 2 and suppress.call_count == 2
     # By id, no address, and no message_types: all marketing channels.
     assert json.loads(suppress.calls.last.request.content) == {"subscribers": [{"id": 4711}]}
-    assert {c.request.method for c in respx.calls} == {"GET", "POST"}
+    assert {c.request.method for c in respx.calls} == {"GET", "POST"}  # never DELETE
+    assert first.removed == () and first.still_held == MK1_FIELDS
+    assert "still held at the provider: name, phone, address, profile_properties, activity_history" in (
+        first.detail
+    )
+
+
+@respx.mock
+async def test_reduce_honours_throttling_and_names_a_rejected_key() -> None:
+    adapter, _, sleeps = build(RuleIo, api_key="rk")
+    respx.get(f"{API}/v2/subscribers/4711").respond(200, json=SUBSCRIBER)
+    suppress = respx.post(f"{API}/v3/suppressions/")
+    await assert_throttling_honoured(
+        suppress, httpx.Response(204), lambda: adapter.reduce(NOBODY, SUBSCRIBED, MK1_FIELDS), sleeps
+    )
+    await assert_auth_failure_named(
+        suppress, lambda: adapter.reduce(NOBODY, SUBSCRIBED, MK1_FIELDS), "rule_io", "api_key"
+    )
 
 
 @respx.mock

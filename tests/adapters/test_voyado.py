@@ -74,17 +74,40 @@ NOBODY = Subject(shop_domain="butik-a.myshopify.com")  # a swept holding: no add
 HOLDING = Holding("voyado", Category.NEWSLETTER, f"contact:{CONTACT_ID}", "Voyado contact")
 
 
+MK1_FIELDS = ("name", "phone", "address", "profile_properties", "activity_history")
+
+
 @respx.mock
-async def test_reduce_unsubscribes_from_e_mail_and_never_deletes() -> None:
+async def test_reduce_unsubscribes_from_e_mail_and_names_what_voyado_still_holds() -> None:
     adapter, _, _ = voyado()
     unsubscribe = respx.post(f"{API}/contacts/{CONTACT_ID}/unsubscribeEmail").respond(200, json=True)
 
-    first = await adapter.reduce(NOBODY, HOLDING, ("firstName",))
-    again = await adapter.reduce(NOBODY, HOLDING, ("firstName",))
+    first = await adapter.reduce(NOBODY, HOLDING, MK1_FIELDS)
+    again = await adapter.reduce(NOBODY, HOLDING, MK1_FIELDS)
 
-    assert first.outcome is again.outcome is Outcome.SUPPRESSED and unsubscribe.call_count == 2
+    assert first == again and first.outcome is Outcome.SUPPRESSED and unsubscribe.call_count == 2
     assert unsubscribe.calls.last.request.headers["User-Agent"] == "Gallra/0.1"
-    assert {c.request.method for c in respx.calls} == {"POST"}
+    assert unsubscribe.calls.last.request.content == b""
+    assert {c.request.method for c in respx.calls} == {"POST"}  # never DELETE
+    assert first.removed == () and first.still_held == MK1_FIELDS
+    assert "still held at the provider: name, phone, address, profile_properties, activity_history" in (
+        first.detail
+    )
+
+
+@respx.mock
+async def test_reduce_honours_throttling_and_names_a_rejected_key() -> None:
+    adapter, _, sleeps = voyado()
+    unsubscribe = respx.post(f"{API}/contacts/{CONTACT_ID}/unsubscribeEmail")
+    await assert_throttling_honoured(
+        unsubscribe,
+        httpx.Response(200, json=True),
+        lambda: adapter.reduce(NOBODY, HOLDING, MK1_FIELDS),
+        sleeps,
+    )
+    await assert_auth_failure_named(
+        unsubscribe, lambda: adapter.reduce(NOBODY, HOLDING, MK1_FIELDS), "voyado", "api_key"
+    )
 
 
 @respx.mock
