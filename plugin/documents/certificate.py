@@ -1,6 +1,11 @@
 """The certificate of erasure: per request, every system, what was done and when, the provider's
-reference, and what was kept, until when and by which rule. No personal data: the subject is named
-by keyed hashes and the shop's customer id; the evidence chain's head hash ties it to the log."""
+reference, what was reduced (removed, kept, until when, by which rule), and what was kept, until
+when and by which rule. No personal data: the subject is named by keyed hashes and the shop's
+customer id; the evidence chain's head hash ties it to the log.
+
+The JSON is language-free; the HTML is rendered from it in Swedish or English. The stored HTML is
+in the shop's language (`shop_language`); the other is rendered on demand from the stored JSON
+(`certificate_document`), so both always say the same thing."""
 
 from __future__ import annotations
 
@@ -12,11 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin import evidence
 from plugin.crypto import Vault
-from plugin.documents.store import replace_artifacts, templates
+from plugin.documents.language import Lang, field_names, shop_language
+from plugin.documents.store import artifacts_of, read_artifact, replace_artifacts, templates
 from plugin.models import Artifact, Request, Shop, Step, utcnow
 
 CERTIFICATE_JSON = "certificate_json"
 CERTIFICATE_HTML = "certificate_html"
+# A `reduce` step whose provider call removed the fields (or stopped at suppression, or would have in
+# a dry run). Any other outcome of a reduce step (an erasure) is reported as done.
+REDUCED_OUTCOMES = ("reduced", "suppressed", "would_reduce")
 
 
 def _when(step: Step) -> str | None:
@@ -27,6 +36,7 @@ def build_certificate(
     request: Request, shop: Shop | None, steps: list[Step], head: tuple[int, str] | None
 ) -> dict[str, Any]:
     done: list[dict[str, Any]] = []
+    reduced: list[dict[str, Any]] = []
     kept: list[dict[str, Any]] = []
     open_items: list[dict[str, Any]] = []
     for step in sorted(steps, key=lambda s: (s.system, s.key)):
@@ -37,6 +47,30 @@ def build_certificate(
             kept.append(
                 base
                 | {
+                    "keep_until": decision.get("keep_until"),
+                    "rule_id": decision.get("rule_id"),
+                    "reference": decision.get("reference"),
+                    "reason_en": decision.get("reason_en"),
+                    "reason_sv": decision.get("reason_sv"),
+                }
+            )
+        elif (
+            step.action == "reduce" and step.state in ("done", "skipped") and step.outcome in REDUCED_OUTCOMES
+        ):
+            rule_fields = list(decision.get("reduce_fields") or [])
+            reduced.append(
+                base
+                | {
+                    "outcome": step.outcome,
+                    "at": _when(step),
+                    "provider_ref": step.provider_ref,
+                    "reduce_fields": rule_fields,
+                    # As the adapter reported them (the executor keeps them with the step); a dry
+                    # run removed nothing, so it names what the rule would remove.
+                    "removed": list(
+                        decision.get("removed") or (rule_fields if step.outcome == "would_reduce" else [])
+                    ),
+                    "still_held": list(decision.get("still_held") or []),
                     "keep_until": decision.get("keep_until"),
                     "rule_id": decision.get("rule_id"),
                     "reference": decision.get("reference"),
@@ -70,6 +104,7 @@ def build_certificate(
         },
         "subject": evidence.subject_ref(request.email_hash, request.phone_hash, request.customer_id),
         "done": done,
+        "reduced": reduced,
         "kept": kept,
         "open": open_items,
         # The log's head when issued: `gallra evidence verify SHOP` proves the chain up to it.
@@ -77,8 +112,20 @@ def build_certificate(
     }
 
 
-def render_certificate_html(certificate: dict[str, Any]) -> str:
-    return templates().get_template("certificate.html").render(c=certificate)
+def render_certificate_html(certificate: dict[str, Any], lang: Lang) -> str:
+    return templates().get_template("certificate.html").render(c=certificate, lang=lang, fields=field_names)
+
+
+async def certificate_document(
+    session: AsyncSession, vault: Vault, request: Request, lang: Lang
+) -> str | None:
+    """The request's certificate as HTML in `lang`, rendered from its stored JSON; None if none was
+    issued."""
+    for artifact in await artifacts_of(session, request.shop_domain, request.id):
+        if artifact.kind == CERTIFICATE_JSON:
+            found = await read_artifact(session, vault, request.shop_domain, artifact.id)
+            return render_certificate_html(json.loads(found[1]), lang) if found else None
+    return None
 
 
 async def issue_certificate(
@@ -100,7 +147,11 @@ async def issue_certificate(
         request.id,
         [
             (CERTIFICATE_JSON, "application/json", text),
-            (CERTIFICATE_HTML, "text/html; charset=utf-8", render_certificate_html(certificate)),
+            (
+                CERTIFICATE_HTML,
+                "text/html; charset=utf-8",
+                render_certificate_html(certificate, shop_language(shop)),
+            ),
         ],
     )
     await evidence.append(
@@ -109,6 +160,7 @@ async def issue_certificate(
         "certificate_issued",
         {
             "done": len(certificate["done"]),
+            "reduced": len(certificate["reduced"]),
             "kept": len(certificate["kept"]),
             "open": len(certificate["open"]),
         },

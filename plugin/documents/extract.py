@@ -2,7 +2,12 @@
 machine-readable) and HTML in Swedish and English, covering the checklist of
 shared/reference/retention-law.md §4: confirmation, a copy of the data, purposes, categories,
 recipients by name, transfers, retention per category from the shop's policy, rights, the
-complaint authority of the shop's country, source and automated decision-making."""
+complaint authority of the shop's country, source and automated decision-making.
+
+Recipients (15(1)(c)) are the ones the shop actually used for this subject: Shopify, and every
+connected system that held or exported data about them; each is named with its legal name, where
+it processes the data and the safeguard of every transfer outside the EU/EEA (15(2)), from
+`recipients.RECIPIENTS`."""
 
 from __future__ import annotations
 
@@ -12,9 +17,12 @@ from typing import Any
 
 from plugin.crypto import Vault
 from plugin.documents.authorities import complaint_authority
+from plugin.documents.language import LANGUAGES, Lang, country_name
+from plugin.documents.recipients import recipient_entry
 from plugin.documents.store import replace_artifacts, templates
 from plugin.models import Artifact, Request, Shop, utcnow
 
+SHOPIFY = "shopify"
 EXTRACT_JSON = "extract_json"
 EXTRACT_HTML = {"sv": "extract_html_sv", "en": "extract_html_en"}
 LINK_LIFETIME = timedelta(days=30)
@@ -72,7 +80,7 @@ def build_extract(
     expires_at: datetime,
 ) -> dict[str, Any]:
     retention = planned.get("retention", [])
-    recipients = planned.get("recipients", [])
+    recipients = used_recipients(planned.get("recipients", []), retention, exports)
     categories = sorted(
         {r["category"] for r in retention} | {r["category"] for r in recipients if r.get("category")}
     )
@@ -96,16 +104,6 @@ def build_extract(
         "purposes": {c: PURPOSES.get(c, {"en": c, "sv": c}) for c in categories},
         "categories": categories,
         "recipients": recipients,
-        "transfers": {
-            "en": (
-                "Recipients outside the EU/EEA and the safeguards used (Art. 46) are stated in "
-                "the shop's privacy policy; ask the shop for a copy."
-            ),
-            "sv": (
-                "Mottagare utanför EU/EES och de skyddsåtgärder som används (art. 46) anges i "
-                "butikens integritetspolicy; be butiken om en kopia."
-            ),
-        },
         "retention": retention,
         "rights": [
             "access",
@@ -131,11 +129,25 @@ def build_extract(
     }
 
 
-def render_extract_html(extract: dict[str, Any], lang: str) -> str:
+def used_recipients(
+    planned: list[dict[str, Any]], retention: list[dict[str, Any]], exports: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Shopify plus every planned recipient that held or exported data about the subject: a
+    connected tool that knew nothing of them received nothing about them."""
+    held = {r["system"] for r in retention} | {system for system, data in exports.items() if data}
+    chosen = {r["system"]: r for r in planned if r["system"] in held or r["system"] == SHOPIFY}
+    chosen.setdefault(SHOPIFY, {"system": SHOPIFY, "title": "Shopify", "category": None})
+    return [
+        recipient_entry(r["system"], r.get("title") or r["system"], r.get("category"))
+        for r in sorted(chosen.values(), key=lambda r: r["system"])
+    ]
+
+
+def render_extract_html(extract: dict[str, Any], lang: Lang) -> str:
     return (
         templates()
         .get_template("extract.html")
-        .render(x=extract, lang=lang, data_json=_pretty(extract["data"]))
+        .render(x=extract, lang=lang, data_json=_pretty(extract["data"]), country=country_name)
     )
 
 
@@ -147,7 +159,8 @@ async def store_extract(
     vault: Vault, session: Any, request: Request, extract: dict[str, Any], *, expires_at: datetime
 ) -> list[Artifact]:
     documents = [(EXTRACT_JSON, "application/json", _pretty(extract))]
-    for lang, kind in EXTRACT_HTML.items():
+    for lang in LANGUAGES:
+        kind = EXTRACT_HTML[lang]
         documents.append((kind, "text/html; charset=utf-8", render_extract_html(extract, lang)))
     return await replace_artifacts(
         session, vault, request.shop_domain, request.id, documents, expires_at=expires_at

@@ -14,6 +14,9 @@ import typer
 from sqlalchemy import select
 
 from plugin import evidence
+from plugin.documents.certificate import CERTIFICATE_HTML, certificate_document
+from plugin.documents.extract import EXTRACT_HTML
+from plugin.documents.language import LANGUAGES, Lang
 from plugin.executor.context import WorkerConfig, worker_id
 from plugin.executor.steps import step_record
 from plugin.models import Request, Step
@@ -160,12 +163,28 @@ def document(
     kind: Annotated[
         str,
         typer.Option(
-            help="certificate_html, certificate_json, extract_json, extract_html_sv or extract_html_en."
+            help="certificate_html, certificate_json, extract_json, extract_html (with --lang), "
+            "extract_html_sv or extract_html_en."
         ),
     ] = "certificate_html",
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            help="sv or en for an HTML document: the certificate in that language (default: the "
+            "shop's), or the extract's language version (extract_html --lang sv)."
+        ),
+    ] = None,
     shop: Annotated[str | None, typer.Option(help="Only if it belongs to this shop.")] = None,
 ) -> None:
     """Print one of a request's documents (decrypted) to stdout, e.g. `> certificate.html`."""
+    chosen: Lang | None = None
+    if lang is not None:
+        if lang not in LANGUAGES:
+            typer.echo("gallra: --lang must be sv or en", err=True)
+            raise typer.Exit(2)
+        chosen = "sv" if lang == "sv" else "en"
+        if kind == "extract_html":
+            kind = EXTRACT_HTML[chosen]
 
     async def load() -> str | None:
         from plugin.documents.store import artifacts_of, read_artifact
@@ -178,6 +197,9 @@ def document(
                 ).scalar_one_or_none()
                 if request is None or (shop is not None and request.shop_domain != shop):
                     return None
+                if chosen is not None and kind == CERTIFICATE_HTML:
+                    # The stored HTML is in the shop's language; any language renders from the JSON.
+                    return await certificate_document(session, runtime.vault, request, chosen)
                 for artifact in await artifacts_of(session, request.shop_domain, request_id):
                     if artifact.kind == kind:
                         found = await read_artifact(session, runtime.vault, request.shop_domain, artifact.id)

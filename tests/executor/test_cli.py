@@ -47,8 +47,23 @@ async def test_show_and_document(
     assert "anna@example.se" not in shown.output
     text = await asyncio.to_thread(runner.invoke, app, ["requests", "show", str(request_id)])
     assert "newsletter" in text.output and "evidence:" in text.output
+    # The shop is Swedish: the stored certificate is in Swedish; --lang renders either from its JSON.
     document = await asyncio.to_thread(runner.invoke, app, ["requests", "document", str(request_id)])
-    assert document.exit_code == 0 and "Certificate of erasure" in document.output
+    assert document.exit_code == 0 and "Raderingsintyg" in document.output
+    assert '<html lang="sv">' in document.output
+    english = await asyncio.to_thread(
+        runner.invoke, app, ["requests", "document", str(request_id), "--lang", "en"]
+    )
+    assert english.exit_code == 0 and "Certificate of erasure" in english.output
+    assert "Raderingsintyg" not in english.output
+    swedish = await asyncio.to_thread(
+        runner.invoke, app, ["requests", "document", str(request_id), "--lang", "sv"]
+    )
+    assert swedish.exit_code == 0 and "Raderingsintyg" in swedish.output
+    bad = await asyncio.to_thread(
+        runner.invoke, app, ["requests", "document", str(request_id), "--lang", "fi"]
+    )
+    assert bad.exit_code == 2
     missing = await asyncio.to_thread(
         runner.invoke, app, ["requests", "document", str(request_id), "--kind", "extract_json"]
     )

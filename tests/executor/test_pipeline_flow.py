@@ -92,7 +92,7 @@ async def test_customer_redact_runs_to_certificate(
         assert found is not None
         cert = json.loads(found[1])
         html = await read_artifact(session, runtime.vault, SHOP, docs["certificate_html"].id)
-        assert html is not None and "Certificate of erasure" in html[1]
+        assert html is not None and "Raderingsintyg" in html[1]  # the test shop is Swedish
         check = await evidence.verify(session, SHOP)
         log = await evidence.entries(session, SHOP, request_id)
     assert {d["system"] for d in cert["done"]} == {"newsletter", "shopify", "postnord", "gallra"}

@@ -38,7 +38,11 @@ async def test_extract_covers_the_article_15_checklist(
     assert extract["confirmation"] is True
     assert extract["data"]["newsletter"]["profile"]["email"] == "anna@example.se"
     assert extract["complaint_authority"]["name"].startswith("Integritetsskyddsmyndigheten")
-    assert {r["title"] for r in extract["recipients"]} >= {"Newsletter Tool", "PostNord"}
+    recipients = {r["system"]: r for r in extract["recipients"]}
+    assert {r["title"] for r in recipients.values()} >= {"Newsletter Tool", "PostNord"}
+    assert recipients["postnord"]["legal_name"] == "PostNord Sverige AB" and recipients["postnord"]["in_eea"]
+    assert recipients["shopify"]["legal_name"] == "Shopify International Limited"
+    assert recipients["newsletter"]["legal_name"] is None  # a test adapter: not in the table
     kept = [r for r in extract["retention"] if r["action"] == "keep"]
     assert kept and kept[0]["keep_until"] == "2031-12-31" and kept[0]["reference"]
     assert set(extract["purposes"]) >= {"accounting_record", "newsletter", "shipment"}
@@ -47,6 +51,8 @@ async def test_extract_covers_the_article_15_checklist(
     sv, en = texts["extract_html_sv"], texts["extract_html_en"]
     assert sv is not None and "Registerutdrag" in sv[1] and "Integritetsskyddsmyndigheten" in sv[1]
     assert en is not None and "Register extract" in en[1] and "kept until 2031-12-31" in en[1]
+    assert "PostNord Sverige AB" in sv[1] and "Shopify International Limited" in en[1]
+    assert "Kanada: EU-kommissionens beslut om adekvat skyddsnivå" in sv[1]
     assert log[0] == "planned" and "extract_built" in log and log[-1] == "request_done"
     # The adapters' raw exports are gone once the extract is built, and the e-mail copy too.
     async with runtime.db.session() as session:
