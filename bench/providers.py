@@ -1,12 +1,13 @@
 """Local fake providers over real HTTP, for the executor benchmark and the crash test.
 
-A small Starlette app served by uvicorn in a background thread: Klaviyo (profile look-up,
-suppression jobs, data-privacy deletion jobs) and Mailchimp (search-members, delete-permanent),
-each answering after a fixed latency and enforcing its documented limits the way the reference
-describes them (shared/reference/provider-apis.md): Klaviyo per-scope burst and steady windows
-(answered with 429 + Retry-After, counted as `over_limit`), Mailchimp at most 10 concurrent
-connections. Limits can be scaled up so a benchmark finishes in minutes. Erasures are counted per
-subject *when answered*, so a call whose client died mid-way is not an erasure.
+A small Starlette app served by uvicorn in a background thread: Klaviyo (profile look-up by address
+and by id, suppression jobs, data-privacy deletion jobs naming an address or a profile id) and
+Mailchimp (search-members, delete-permanent), each answering after a fixed latency and enforcing its
+documented limits the way the reference describes them (shared/reference/provider-apis.md): Klaviyo
+per-scope burst and steady windows (answered with 429 + Retry-After, counted as `over_limit`),
+Mailchimp at most 10 concurrent connections. Limits can be scaled up so a benchmark finishes in
+minutes. Erasures are counted per subject *when answered*, so a call whose client died mid-way is
+not an erasure.
 
 `block_first_deletion(email)` makes the first Klaviyo deletion job for that address hang until the
 client goes away (the crash test kills the worker while it waits).
@@ -44,6 +45,10 @@ def md5(email: str) -> str:
     return hashlib.md5(email.strip().lower().encode(), usedforsecurity=False).hexdigest()
 
 
+def profile_id(email: str) -> str:
+    return "P" + md5(email)[:12]
+
+
 @dataclass
 class ScopeStats:
     calls: int = 0
@@ -59,6 +64,7 @@ class FakeProviders:
     latency: float = 0.05
     scale: float = 1.0  # multiplies every documented limit (the adapters must be scaled alike)
     profiles: set[str] = field(default_factory=set)  # Klaviyo profiles by e-mail
+    suppressed: set[str] = field(default_factory=set)  # Klaviyo addresses suppressed
     members: dict[str, set[str]] = field(default_factory=dict)  # Mailchimp list id -> e-mails
     deletions: Counter[str] = field(default_factory=Counter)  # Klaviyo deletion jobs answered
     purges: Counter[tuple[str, str]] = field(default_factory=Counter)  # Mailchimp (list, e-mail)
@@ -114,34 +120,60 @@ class FakeProviders:
 
     # ---- Klaviyo -----------------------------------------------------------------------------
 
-    async def klaviyo_profiles(self, request: Request) -> Response:
-        wait = self._limited("klaviyo:profiles", KLAVIYO_LIMITS["profiles"])  # counted on arrival
+    async def _klaviyo_gate(self, scope: str) -> Response | None:
+        """Count a call against the scope's windows on arrival and answer after the latency: a
+        storm's status, 429 when a window is full, or None to go on."""
+        wait = self._limited(f"klaviyo:{scope}", KLAVIYO_LIMITS[scope])
         await asyncio.sleep(self.latency)
         if (stormy := self._storm()) is not None:
             return stormy
-        if wait is not None:
-            return _too_many(wait)
+        return _too_many(wait) if wait is not None else None
+
+    async def klaviyo_profiles(self, request: Request) -> Response:
+        if (refused := await self._klaviyo_gate("profiles")) is not None:
+            return refused
         query = request.query_params.get("filter", "")
         email = query.partition('"')[2].rpartition('"')[0]
-        data = []
-        if email in self.profiles:
-            data = [{"type": "profile", "id": "P" + md5(email)[:12], "attributes": {"email": email}}]
+        data = [self._profile(email)] if email in self.profiles else []
         return JSONResponse({"data": data})
 
+    async def klaviyo_profile(self, request: Request) -> Response:
+        """Get Profile by id: its address and (asked for as an additional field) suppressions."""
+        if (refused := await self._klaviyo_gate("profiles")) is not None:
+            return refused
+        email = self._email_of(request.path_params["pid"])
+        if email is None:
+            return JSONResponse({"errors": [{"status": 404, "code": "not_found"}]}, status_code=404)
+        return JSONResponse({"data": self._profile(email)})
+
+    def _profile(self, email: str) -> dict[str, Any]:
+        suppression = [{"reason": "USER_SUPPRESSED", "timestamp": "2026-01-01T00:00:00Z"}]
+        marketing = {"suppression": suppression if email in self.suppressed else []}
+        attributes = {"email": email, "subscriptions": {"email": {"marketing": marketing}}}
+        return {"type": "profile", "id": profile_id(email), "attributes": attributes}
+
+    def _email_of(self, pid: str, *, deleted: bool = False) -> str | None:
+        """The address of a profile id; with `deleted`, also of profiles deleted already (so a
+        repeated deletion by id counts against its address, as a duplicate)."""
+        known = self.profiles | set(self.deletions) if deleted else self.profiles
+        return next((e for e in known if profile_id(e) == pid), None)
+
     async def klaviyo_suppress(self, request: Request) -> Response:
-        wait = self._limited("klaviyo:suppression", KLAVIYO_LIMITS["suppression"])
-        await asyncio.sleep(self.latency)
-        if (stormy := self._storm()) is not None:
-            return stormy
-        if wait is not None:
-            return _too_many(wait)
+        if (refused := await self._klaviyo_gate("suppression")) is not None:
+            return refused
+        body = await request.json()
+        for profile in body["data"]["attributes"]["profiles"]["data"]:
+            self.suppressed.add(profile["attributes"]["email"])
         return JSONResponse(
             {"data": {"type": "profile-suppression-bulk-create-job", "id": "S1"}}, status_code=202
         )
 
     async def klaviyo_delete(self, request: Request) -> Response:
         body = await request.json()
-        email = body["data"]["attributes"]["profile"]["data"]["attributes"].get("email", "")
+        profile = body["data"]["attributes"]["profile"]["data"]
+        # One identifier: the address (erase) or the profile id (reduce, and subjects without one).
+        pid = profile.get("id", "")
+        email = profile["attributes"].get("email") or self._email_of(pid, deleted=True) or ""
         if email in self.blocked:
             self.blocked.discard(email)
             self.waiting.add(email)
@@ -152,12 +184,8 @@ class FakeProviders:
                     await asyncio.sleep(0.05)
             finally:
                 self.waiting.discard(email)
-        wait = self._limited("klaviyo:deletion", KLAVIYO_LIMITS["deletion"])
-        await asyncio.sleep(self.latency)
-        if (stormy := self._storm()) is not None:
-            return stormy
-        if wait is not None:
-            return _too_many(wait)
+        if (refused := await self._klaviyo_gate("deletion")) is not None:
+            return refused
         self.profiles.discard(email)
         self.deletions[email] += 1
         return Response(status_code=202)
@@ -242,6 +270,7 @@ class FakeProviders:
                 Route("/_setup", self.setup, methods=["POST"]),
                 Route("/_report", self.report),
                 Route("/klaviyo/api/profiles", self.klaviyo_profiles),
+                Route("/klaviyo/api/profiles/{pid}", self.klaviyo_profile),
                 Route(
                     "/klaviyo/api/profile-suppression-bulk-create-jobs",
                     self.klaviyo_suppress,

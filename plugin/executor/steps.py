@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.base import Adapter, AdapterError, Outcome, Result
+from adapters.base import Adapter, AdapterError, Outcome, PermanentFailure, Result
 from plugin import evidence
 from plugin.crypto import Vault
 from plugin.executor.backoff import next_attempt_at
@@ -110,7 +110,7 @@ def step_record(step: Step) -> dict[str, Any]:
     """A step as evidence and certificates name it: no personal data."""
     decision = step.decision or {}
     holding = decision.get("holding", {})
-    return {
+    record = {
         "step": step.key,
         "system": step.system,
         "action": step.action,
@@ -124,6 +124,12 @@ def step_record(step: Step) -> dict[str, Any]:
         "provider_ref": step.provider_ref,
         "attempts": step.attempts,
     }
+    if step.action == "reduce":
+        # What the rule asked to remove, and what the provider says went and still holds.
+        record["reduce_fields"] = decision.get("reduce_fields") or []
+        record["removed"] = decision.get("removed") or []
+        record["still_held"] = decision.get("still_held") or []
+    return record
 
 
 @contextlib.asynccontextmanager
@@ -188,6 +194,7 @@ async def run_step(ctx: ExecContext, step_id: int) -> None:
         subject = subject_of(ctx.runtime.vault, request, shipments_of(await shipment_steps(session, step)))
         holding = holding_from_dict(step.decision["holding"]) if step.decision.get("holding") else None
         action = step.action
+        fields = tuple(str(f) for f in step.decision.get("reduce_fields") or ())
         try:
             adapter = await ctx.sources.adapter(session, shop, step.system, step_id=step.id)
         except Exception as exc:  # a broken connection setting must not crash the worker
@@ -203,23 +210,35 @@ async def run_step(ctx: ExecContext, step_id: int) -> None:
             retryable=False,
         )
         return
-    await _call(ctx, step_id, adapter, action, subject, holding)
+    await _call(ctx, step_id, adapter, action, subject, holding, fields)
 
 
 async def _call(
-    ctx: ExecContext, step_id: int, adapter: Adapter, action: str, subject: Subject, holding: Any
+    ctx: ExecContext,
+    step_id: int,
+    adapter: Adapter,
+    action: str,
+    subject: Subject,
+    holding: Any,
+    fields: tuple[str, ...] = (),
 ) -> None:
     try:
         async with heartbeat(ctx, step_id, renew_step):
             if action == "export":
                 exported = await adapter.export(subject)
                 result: Result | None = None
+            elif holding is None:
+                raise AdapterError(adapter.name, f"step has no holding to {action}")
+            elif action == "reduce":
+                # Never erase instead: erasing would also remove the suppression entry the rule keeps.
+                if not adapter.can_reduce:
+                    raise PermanentFailure(
+                        adapter.name,
+                        "cannot reduce (remove the rule's fields and keep only a suppression "
+                        "entry); not erased instead, as that would remove the entry too",
+                    )
+                exported, result = None, await adapter.reduce(subject, holding, fields)
             else:
-                if holding is None:
-                    raise AdapterError(adapter.name, "step has no holding to erase")
-                # Unfinished: a `reduce` decision is still carried out as `erase`. Adapters have
-                # `reduce()` (suppress and keep the entry), but calling it changes what a customer's
-                # request does at newsletter tools, and the crash test and benchmark measure erasures.
                 exported, result = None, await adapter.erase(subject, holding)
     except AdapterError as exc:
         await record_failure(ctx, step_id, str(exc), retryable=exc.retryable, retry_after=exc.retry_after)
@@ -272,6 +291,14 @@ async def record_success(
         else:
             step.outcome, step.provider_ref = result.outcome.value, result.provider_ref
             step.state = "awaiting_confirmation" if result.outcome == Outcome.REQUEST_SENT else "done"
+            if step.action == "reduce":
+                # Kept with the step, so the certificate can say what went and what the provider holds.
+                step.decision = {
+                    **(step.decision or {}),
+                    "removed": list(result.removed),
+                    "still_held": list(result.still_held),
+                    "result_detail": result.detail[:ERROR_LIMIT],
+                }
         step.finished_at = now if step.state != "awaiting_confirmation" else None
         step.lease_owner = step.lease_expires_at = None
         step.last_error = None

@@ -37,11 +37,15 @@ class Ledger:
 
     calls: list[tuple[str, str, str]] = field(default_factory=list)  # (system, action, ref)
     failures: dict[str, list[AdapterError]] = field(default_factory=dict)  # ref -> errors to raise first
+    reduced_fields: list[tuple[str, ...]] = field(default_factory=list)  # what each reduce was given
 
     def erasures(self, system: str | None = None) -> dict[str, int]:
+        return self.count("erase", system)
+
+    def count(self, action: str, system: str | None = None) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for sys_, action, ref in self.calls:
-            if action == "erase" and (system is None or sys_ == system):
+        for sys_, done, ref in self.calls:
+            if done == action and (system is None or sys_ == system):
                 counts[ref] = counts.get(ref, 0) + 1
         return counts
 
@@ -51,6 +55,7 @@ class RecordingAdapter(Adapter):
     title: ClassVar[str] = "Newsletter Tool"
     category: ClassVar[Category] = Category.NEWSLETTER
     Config = NoConfig
+    can_reduce = True
 
     def __init__(self, ledger: Ledger, ctx: AdapterContext, holdings: Sequence[Holding] = ()) -> None:
         super().__init__(NoConfig(), ctx)
@@ -71,6 +76,14 @@ class RecordingAdapter(Adapter):
         self.ledger.calls.append((self.name, "erase", holding.ref))
         return Result(Outcome.ERASED, provider_ref=f"job-{holding.ref}")
 
+    async def reduce(self, subject: Subject, holding: Holding, fields: tuple[str, ...]) -> Result:
+        """Removes every field but `activity_history` (as a provider without a way to clear it)."""
+        self.ledger.calls.append((self.name, "reduce", holding.ref))
+        self.ledger.reduced_fields.append(fields)
+        held = tuple(f for f in fields if f == "activity_history")
+        removed = tuple(f for f in fields if f not in held)
+        return Result(Outcome.REDUCED, f"job-{holding.ref}", "suppressed; fields cleared", removed, held)
+
     async def export(self, subject: Subject) -> dict[str, Any]:
         self.ledger.calls.append((self.name, "export", subject.email or ""))
         return {"profile": {"email": subject.email}, "lists": ["news"]}
@@ -83,6 +96,7 @@ class CarrierByEmail(RecordingAdapter):
     channel = "email"
     can_find = False
     can_export = False
+    can_reduce = False
 
     async def erase(self, subject: Subject, holding: Holding) -> Result:
         self.ledger.calls.append((self.name, "erase", holding.ref))
@@ -105,11 +119,30 @@ class Decision:
 KEEP_UNTIL = date(2031, 12, 31)
 
 
+SUPPRESSION_UNTIL = date(2029, 11, 22)
+MK1_FIELDS = ("name", "phone", "address", "profile_properties", "activity_history")
+
+
 def simple_plan(holdings: Sequence[Holding], today: date, mode: str) -> list[Decision]:
-    """Orders are kept for bookkeeping until KEEP_UNTIL (or a `keep_until` flag date); everything
+    """Orders are kept for bookkeeping until KEEP_UNTIL (or a `keep_until` flag date); a holding
+    flagged `suppress` is reduced to a suppression entry kept until SUPPRESSION_UNTIL; everything
     else goes."""
     decisions = []
     for h in holdings:
+        if "suppress" in h.flags:
+            decisions.append(
+                Decision(
+                    h,
+                    "reduce",
+                    SUPPRESSION_UNTIL,
+                    "MK-1-SUPPRESSION",
+                    "GDPR art. 21(3)",
+                    "Spärr",
+                    "Suppression entry",
+                    MK1_FIELDS,
+                )
+            )
+            continue
         until = KEEP_UNTIL
         for flag in h.flags:
             if flag.startswith("keep:"):

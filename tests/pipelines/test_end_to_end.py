@@ -1,17 +1,22 @@
 """End to end: a signed customers/redact webhook in, a certificate of erasure out. Shopify is the
 stateful Shopify fake (schema-validated GraphQL), Klaviyo and Mailchimp are respx fakes on the same
 router, PostNord gets its erasure request by e-mail through a local SMTP sink. The calls each
-provider received are asserted, and the shop owner then confirms PostNord's answer."""
+provider received are asserted, and the shop owner then confirms PostNord's answer.
+
+The shop's newsletter rules (MK-1) keep a suppression entry for three years, also against an
+erasure request, and remove the profile: so the newsletter holdings are reduced, not erased, and
+the certificate says so."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy import select
 
+from adapters.mailchimp import subscriber_hash
 from plugin import evidence
 from plugin.app import create_app
 from plugin.clocks import JOBS
@@ -39,7 +44,7 @@ ORDER = 299938
 
 async def test_signed_webhook_in_certificate_out(sqlite_db: Database, shopify_fake: Any) -> None:
     shopify_fake.add_shop(SHOP, country="SE", timezone="Europe/Stockholm", token="shpat_e2e")
-    shopify_fake.add_customer(SHOP, CUSTOMER, email=EMAIL, phone="+46701234567")
+    shopify_fake.add_customer(SHOP, CUSTOMER, email=EMAIL, phone="+46701234567", email_marketing="SUBSCRIBED")
     shopify_fake.add_order(
         SHOP,
         ORDER,
@@ -54,7 +59,7 @@ async def test_signed_webhook_in_certificate_out(sqlite_db: Database, shopify_fa
         ],
     )
     klaviyo = KlaviyoFake(router=shopify_fake.router)
-    klaviyo.add_profile(EMAIL)
+    profile = klaviyo.add_profile(EMAIL)
     mailchimp = MailchimpFake(router=shopify_fake.router)
     mailchimp.add_member("list1", EMAIL)
 
@@ -106,11 +111,27 @@ async def test_signed_webhook_in_certificate_out(sqlite_db: Database, shopify_fa
             carrier = next(s for s in steps.values() if s.system == "postnord")
             assert carrier.state == "awaiting_confirmation"
 
-            # The providers got exactly the calls the plan asked for.
-            assert klaviyo.deleted == [EMAIL]
-            assert mailchimp.forgotten and all(list_id == "list1" for list_id, _ in mailchimp.forgotten)
+            # The newsletter holdings were reduced: the plan said so, and no step erased them.
+            newsletter = {s.system: s for s in steps.values() if s.category == "newsletter"}
+            assert {name: s.action for name, s in newsletter.items()} == {
+                "klaviyo": "reduce",
+                "mailchimp": "reduce",
+                "shopify": "reduce",
+            }
+            assert {s.decision["rule_id"] for s in newsletter.values()} == {"MK-1-SUPPRESSION"}
+            # The providers got exactly the calls reduce makes. Klaviyo: the address suppressed,
+            # then the profile deleted by id (Klaviyo keeps the contact record).
+            assert klaviyo.suppressed == {EMAIL}
+            assert klaviyo.deletion_jobs == [{"id": profile}] and profile not in klaviyo.profiles
+            assert klaviyo.count("POST", "/profile-suppression-bulk-create-jobs") == 1
+            # Mailchimp: deleted permanently (it then blocks re-import), never archived.
+            assert mailchimp.forgotten == {("list1", subscriber_hash(EMAIL))}
+            assert mailchimp.archived == set() and mailchimp.count("PATCH") == 0
+            # Shopify: marketing consent unsubscribed; the customer record itself goes by the
+            # customer data erasure the account step asked for.
             mutations = [name for _, name, _ in shopify_fake.mutations]
-            assert "customerRequestDataErasure" in mutations
+            assert "customerEmailMarketingConsentUpdate" in mutations
+            assert mutations.count("customerRequestDataErasure") == 1
             assert len(sink.messages) == 1 and "RR123456789SE" in sink.messages[0].get_content()
 
             async with sqlite_db.transaction() as session:
@@ -128,9 +149,33 @@ async def test_signed_webhook_in_certificate_out(sqlite_db: Database, shopify_fa
     assert found is not None
     certificate = json.loads(found[1])
     done = {(d["system"], d["outcome"]) for d in certificate["done"]}
-    assert ("klaviyo", "erase_requested") in done and ("mailchimp", "erased") in done
     assert ("postnord", "confirmed") in done
+    assert not {system for system, _ in done} & {"klaviyo", "mailchimp"}  # reduced, not erased
+    reduced = {r["system"]: r for r in certificate["reduced"]}
+    fields = ["activity_history", "address", "name", "phone", "profile_properties"]
+    until = reduced["klaviyo"]["keep_until"]
+    # The suppression entry is kept three years from the request (the opt-out), by MK-1-SUPPRESSION.
+    assert date.fromisoformat(until).year == datetime.now(UTC).year + 3
+    for system in ("klaviyo", "mailchimp"):
+        entry = reduced[system]
+        assert (entry["outcome"], entry["rule_id"], entry["keep_until"]) == (
+            "reduced",
+            "MK-1-SUPPRESSION",
+            until,
+        )
+        assert entry["removed"] == fields and entry["still_held"] == []
+    # Shopify's consent holding only stops the marketing; the fields are the customer account's.
+    assert (reduced["shopify"]["outcome"], reduced["shopify"]["removed"]) == ("suppressed", [])
+    html = await _certificate_html(sqlite_db, runtime.vault, docs["certificate_html"].id)
+    assert until in html and "MK-1-SUPPRESSION" in html
     assert any(k["system"] == "shopify" and k["category"] == "accounting_record" for k in certificate["kept"])
     assert any(k["system"] == "gallra" and k["keep_until"] for k in certificate["kept"])
     assert EMAIL not in found[1]
     assert chain.ok
+
+
+async def _certificate_html(db: Database, vault: Vault, artifact_id: int) -> str:
+    async with db.session() as session:
+        found = await read_artifact(session, vault, SHOP, artifact_id)
+    assert found is not None
+    return found[1]

@@ -110,10 +110,14 @@ async def test_unsubscribed_member_past_the_period_is_queued_and_erased_without_
                 for s in (await session.execute(select(Step).where(Step.shop_domain == SHOP))).scalars()
             }
         assert done[old] == ("done", "erased")
-        # Adapters have no reduce call: the executor runs a reduce step as `erase`, so the member
-        # bounced a year ago is deleted permanently too. Mailchimp then keeps only its block on
-        # re-importing the address, which is what the suppression rule keeps anyway.
-        assert done[bounced] == ("done", "erased")
+        # The member bounced a year ago is reduced: Mailchimp's reduce is the same permanent
+        # deletion, after which Mailchimp keeps only its block on re-importing the address, the
+        # suppression entry the rule keeps. Its step carries the rule's fields, all removed.
+        assert done[bounced] == ("done", "reduced")
+        async with runtime.db.session() as session:
+            reduced = (await session.execute(select(Step).where(Step.holding_ref == bounced))).scalar_one()
+        assert reduced.action == "reduce" and reduced.decision["still_held"] == []
+        assert reduced.decision["removed"] == reduced.decision["reduce_fields"] != []
         forgotten = {member for _list, member in mailchimp.forgotten}
         assert old.rsplit(":", 1)[1] in forgotten
         assert today.rsplit(":", 1)[1] not in forgotten  # kept: inside every period
