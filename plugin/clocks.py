@@ -32,7 +32,7 @@ from plugin.models import ClockClaim, Request, Shop, Step, utcnow
 from plugin.outbox import deliver_queued, send_reminders
 from plugin.pipelines.sources import Sources
 from plugin.runtime import Runtime
-from plugin.sweeps.schedule import run_due_sweeps
+from plugin.sweeps.schedule import PREVIEW_TICK_SECONDS, run_due_sweeps, run_queued_previews
 
 log = logging.getLogger("gallra.clocks")
 
@@ -166,6 +166,7 @@ JOBS: list[Job] = [
     Job("holds", expire_holds, {"trigger": "interval", "minutes": 60}),
     Job("purge-claims", purge_claims, {"trigger": "interval", "hours": 24}),
     Job("sweeps", run_due_sweeps, {"trigger": "interval", "minutes": 10}),
+    Job("previews", run_queued_previews, {"trigger": "interval", "seconds": PREVIEW_TICK_SECONDS}),
     Job("outbox", deliver_queued, {"trigger": "interval", "seconds": 60}),
     Job("reminders", send_reminders, {"trigger": "interval", "hours": 6}),
 ]

@@ -24,7 +24,7 @@ from plugin.executor import steps
 from plugin.models import AdapterConnection, Artifact, Evidence, Shop, utcnow
 from plugin.retention import Policy
 from plugin.runtime import Runtime
-from plugin.sweeps import preview
+from plugin.sweeps import queue_preview
 
 NOTE_LIMIT = 500
 
@@ -183,8 +183,9 @@ async def set_connection_flags(
             setattr(row, key, value)
 
 
-async def preview_sweep(runtime: Runtime, shop_domain: str) -> dict[str, Any]:
-    return await preview(runtime, shop_domain)
+async def preview_sweep(runtime: Runtime, shop_domain: str) -> bool:
+    """Queue today's dry run (the sweep clock runs it); False when one is already on its way."""
+    return await queue_preview(runtime, shop_domain)
 
 
 async def save_policy(runtime: Runtime, shop_domain: str, policy: Policy) -> None:

@@ -204,13 +204,22 @@ async def sweeps(request: Request, ctx: AdminContext) -> Response:
 
 
 async def preview(request: Request, ctx: AdminContext) -> Response:
+    """Queue today's dry run and answer at once (202): the sweep clock runs it; GET sweeps shows it
+    queued, running, then done with its report."""
     try:
-        await actions.preview_sweep(ctx.runtime, ctx.shop_domain)
-    except Exception as exc:  # class name only: the sweep's own report holds the details
+        queued = await actions.preview_sweep(ctx.runtime, ctx.shop_domain)
+    except Exception as exc:  # class name only
         return answer({"error": "preview_failed", "reason": type(exc).__name__}, 502, ctx.shop_domain)
     async with ctx.runtime.db.session() as session:
         latest = await queries.last_sweep(session, ctx.shop_domain, dry_run=True)
-    return answer({"sweep": _sweep_json(latest) if latest else None}, shop=ctx.shop_domain)
+    return answer(
+        {
+            "status": "preview queued" if queued else "preview already on its way",
+            "sweep": _sweep_json(latest) if latest else None,
+        },
+        202,
+        ctx.shop_domain,
+    )
 
 
 async def evidence(request: Request, ctx: AdminContext) -> Response:

@@ -18,7 +18,9 @@ EN: dict[str, str] = {
     "banner.dry_run": "Dry run is on: Gallra plans and records, but erases nothing.",
     "flash.retried": "The step will be tried again shortly.",
     "flash.confirmed": "The step is marked as confirmed.",
-    "flash.previewed": "The preview sweep has run; its report is below.",
+    "flash.preview_queued": (
+        "Preview queued: it runs in the background. This page shows it running, then its report."
+    ),
     "flash.policy_saved": "The retention policy is saved.",
     "flash.connected": "Connection saved. The credentials are stored encrypted and will not be shown again.",
     "flash.checked": "Connection tested.",
@@ -67,6 +69,7 @@ EN: dict[str, str] = {
     "state.failed": "Failed",
     "state.pending": "Pending",
     "state.running": "Running",
+    "state.queued": "Queued",
     "state.held": "Kept (held)",
     "state.awaiting_confirmation": "Awaiting confirmation",
     "state.skipped": "Skipped",
@@ -133,6 +136,7 @@ EN: dict[str, str] = {
     "sweeps.preview": "Preview",
     "sweeps.real": "Daily",
     "sweeps.none": "No sweeps have run yet.",
+    "sweeps.refreshing": "A preview is on its way; this page refreshes itself until it is done.",
     "count.seen": "checked",
     "count.erase": "erase",
     "count.would_erase": "would erase",
@@ -246,7 +250,9 @@ SV: dict[str, str] = {
     "banner.dry_run": "Provkörning är på: Gallra planerar och loggar men raderar ingenting.",
     "flash.retried": "Steget körs igen inom kort.",
     "flash.confirmed": "Steget är markerat som bekräftat.",
-    "flash.previewed": "Provkörningen är klar; rapporten finns nedan.",
+    "flash.preview_queued": (
+        "Provkörningen ligger i kö och körs i bakgrunden. Sidan visar när den körs och sedan rapporten."
+    ),
     "flash.policy_saved": "Gallringsreglerna är sparade.",
     "flash.connected": "Kopplingen är sparad. Uppgifterna lagras krypterat och visas inte igen.",
     "flash.checked": "Kopplingen är testad.",
@@ -295,6 +301,7 @@ SV: dict[str, str] = {
     "state.failed": "Misslyckades",
     "state.pending": "Väntar på tur",
     "state.running": "Körs",
+    "state.queued": "I kö",
     "state.held": "Sparas",
     "state.awaiting_confirmation": "Väntar på bekräftelse",
     "state.skipped": "Hoppades över",
@@ -363,6 +370,7 @@ SV: dict[str, str] = {
     "sweeps.preview": "Provkörning",
     "sweeps.real": "Daglig",
     "sweeps.none": "Inga körningar än.",
+    "sweeps.refreshing": "En provkörning pågår; sidan uppdateras tills den är klar.",
     "count.seen": "prövade",
     "count.erase": "radera",
     "count.would_erase": "skulle raderas",

@@ -234,7 +234,7 @@ async def preview_form(request: Request, ctx: AdminContext) -> Response:
         )
         response.status_code = 502
         return response
-    return back_to("/admin/sweeps", ctx, "previewed")
+    return back_to("/admin/sweeps", ctx, "preview_queued")
 
 
 async def shop_dry_run_form(request: Request, ctx: AdminContext) -> Response:

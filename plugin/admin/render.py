@@ -26,7 +26,7 @@ NAV = (
     ("sweeps", "/admin/sweeps"),
     ("audit", "/admin/audit"),
 )
-FLASHES = {"retried", "confirmed", "previewed", "policy_saved", "connected", "checked", "toggled"}
+FLASHES = {"retried", "confirmed", "preview_queued", "policy_saved", "connected", "checked", "toggled"}
 
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 

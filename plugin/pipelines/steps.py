@@ -13,7 +13,8 @@ Step keys are stable (`system:action:ref` + suffix), so enqueueing the same plan
 during planning, a duplicate request) adds nothing: the steps go in as one set-based
 `INSERT ... ON CONFLICT (request_id, key) DO NOTHING` (SQLite and PostgreSQL), which checks only
 the batch's keys, so the cost of a call does not grow with the steps the request already has.
-The steps returned are the ones this call created, in the plan's order. The request moves to
+The steps returned are the ones this call created, in the plan's order (`enqueue_plan_ids`: only
+their ids, for callers that queue many and read none). The request moves to
 `in_progress`; the caller commits. The retention sweep creates a `Request(kind="sweep")` and calls this.
 """
 
@@ -129,42 +130,66 @@ async def enqueue_plan(
     now: datetime | None = None,
     key_suffix: str = "",
 ) -> list[Step]:
-    now = now or utcnow()
-    seen: set[str] = set()  # this call's keys only: the first decision for a key wins
-    chunk: list[dict[str, Any]] = []
     created: list[Step] = []
+    order = await _enqueue(session, request, decisions, dry_run, now, key_suffix, Step, created)
+    # RETURNING promises no order; the caller gets the steps in the plan's order.
+    return sorted(created, key=lambda step: order[step.key])
+
+
+async def enqueue_plan_ids(
+    session: AsyncSession, request: Request, decisions: Iterable[DecisionLike], *, dry_run: bool
+) -> list[int]:
+    """`enqueue_plan` returning only the new steps' ids (in no particular order): the retention
+    sweep queues a hundred thousand steps on a shop's first live day and needs none of them as
+    ORM objects, which cost as much to build as the insert itself."""
+    created: list[int] = []
+    await _enqueue(session, request, decisions, dry_run, None, "", Step.id, created)
+    return created
+
+
+async def _enqueue(
+    session: AsyncSession,
+    request: Request,
+    decisions: Iterable[DecisionLike],
+    dry_run: bool,
+    now: datetime | None,
+    key_suffix: str,
+    returning: Any,
+    created: list[Any],
+) -> dict[str, int]:
+    """Queue the decisions, adding `returning` of each step created to `created`; the keys of
+    this call in the plan's order."""
+    now = now or utcnow()
+    seen: dict[str, int] = {}  # this call's keys only: the first decision for a key wins
+    chunk: list[dict[str, Any]] = []
     for decision in decisions:
         action = action_name(decision.action)
         holding = decision.holding
         key = step_key(holding.system, action, holding.ref, key_suffix)
         if key in seen:
             continue
-        seen.add(key)
+        seen[key] = len(seen)
         chunk.append(_step_row(request, decision, action, key, dry_run=dry_run, now=now))
         if len(chunk) >= INSERT_CHUNK:
-            created += await _insert_new(session, chunk)
+            created += await _insert_new(session, chunk, returning)
             chunk = []
     if chunk:
-        created += await _insert_new(session, chunk)
+        created += await _insert_new(session, chunk, returning)
     if request.status in ("received", "planning", "done", "finalizing") and created:
         request.status = "in_progress"
     await session.flush()
-    return created
+    return seen
 
 
-async def _insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Step]:
-    """Insert the rows whose key the request does not have yet; the steps created, in the rows'
-    order. One multi-row INSERT that only looks at these keys (by the unique index), never at the
+async def _insert_new(session: AsyncSession, rows: list[dict[str, Any]], returning: Any) -> list[Any]:
+    """Insert the rows whose key the request does not have yet; `returning` of the steps created.
+    One multi-row INSERT that only looks at these keys (by the unique index), never at the
     request's other steps, so the 100,000th step of a sweep costs what its first one did."""
     insert = pg_insert if dialect_of(session) == "postgresql" else sqlite_insert
     statement = (
-        insert(Step).on_conflict_do_nothing(index_elements=[Step.request_id, Step.key]).returning(Step)
+        insert(Step).on_conflict_do_nothing(index_elements=[Step.request_id, Step.key]).returning(returning)
     )
-    created = list((await session.scalars(statement, rows)).all())
-    # RETURNING promises no order; the caller gets the steps in the plan's order.
-    order = {row["key"]: index for index, row in enumerate(rows)}
-    created.sort(key=lambda step: order[step.key])
-    return created
+    return list((await session.scalars(statement, rows)).all())
 
 
 def _step_row(

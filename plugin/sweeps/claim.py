@@ -22,6 +22,8 @@ from plugin.models import Sweep
 # Long enough for a slow batch (a bulk download stalls, PostgreSQL is busy); every committed batch
 # renews it, so a live sweep never loses its claim and a dead one is taken over within minutes.
 LEASE = timedelta(minutes=5)
+# A preview the shop owner asked for, waiting for the sweep clock (no lease, nothing done yet).
+QUEUED = "queued"
 
 
 def shop_day(now: datetime, timezone: str | None) -> date:
@@ -50,7 +52,8 @@ async def claim(
     """Take the sweep of `shop_domain` for `day`, or None when it is finished or running elsewhere.
 
     `fresh` restarts a finished *dry* run (a preview asked for again shows today's data); a finished
-    live sweep is never restarted the same day, because its steps are already in the ledger.
+    live sweep is never restarted the same day, because its steps are already in the ledger. A
+    queued preview (`queue_preview`) is taken by whoever claims it first.
     """
     lease_until = now + LEASE
     start = {
@@ -84,6 +87,14 @@ async def claim(
         if restarted is not None:
             return Claim(restarted, resumed=False, progress={}, request_id=None)
 
+    queued = (
+        await session.execute(
+            update(Sweep).where(*same, Sweep.status == QUEUED).values(**start).returning(Sweep.id)
+        )
+    ).scalar_one_or_none()
+    if queued is not None:
+        return Claim(queued, resumed=False, progress={}, request_id=None)
+
     taken = (
         await session.execute(
             update(Sweep)
@@ -99,6 +110,58 @@ async def claim(
     if taken is None:
         return None
     return Claim(taken.id, resumed=True, progress=dict(taken.progress or {}), request_id=taken.request_id)
+
+
+async def queue_preview(session: AsyncSession, shop_domain: str, day: date, *, now: datetime) -> bool:
+    """Queue today's dry run for the sweep clock (the admin's "preview now"): a new queued row, or
+    today's finished one queued again. False when one is already queued or running."""
+    queued: dict[str, Any] = {
+        "status": QUEUED,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "progress": {},
+        "report": {},
+    }
+    inserted = (
+        await session.execute(
+            _insert_unless_exists(session)
+            .values(shop_domain=shop_domain, day=day.isoformat(), dry_run=True, started_at=now, **queued)
+            .returning(Sweep.id)
+        )
+    ).scalar_one_or_none()
+    if inserted is not None:
+        return True
+    again = (
+        await session.execute(
+            update(Sweep)
+            .where(
+                Sweep.shop_domain == shop_domain,
+                Sweep.day == day.isoformat(),
+                Sweep.dry_run.is_(True),
+                Sweep.status.not_in((QUEUED, "running")),
+            )
+            .values(started_at=now, finished_at=None, **queued)
+            .returning(Sweep.id)
+        )
+    ).scalar_one_or_none()
+    return again is not None
+
+
+async def queued_previews(session: AsyncSession) -> list[tuple[str, str]]:
+    """(shop, day) of every queued preview, oldest first."""
+    rows = await session.execute(
+        select(Sweep.shop_domain, Sweep.day).where(Sweep.status == QUEUED).order_by(Sweep.id)
+    )
+    return [(shop, day) for shop, day in rows]
+
+
+async def drop_stale_preview(session: AsyncSession, shop_domain: str, day: str, *, now: datetime) -> None:
+    """A preview still queued after its day: closed as not run, with a note for the owner."""
+    await session.execute(
+        update(Sweep)
+        .where(Sweep.shop_domain == shop_domain, Sweep.day == day, Sweep.status == QUEUED)
+        .values(status="failed", finished_at=now, report={"note": "not run on its day; ask again"})
+    )
 
 
 def _insert_unless_exists(session: AsyncSession) -> Insert:

@@ -34,14 +34,30 @@ class Decision(Protocol):
     def keep_until(self) -> date | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ToolUnreadable:
+    """In the tools stream in place of a tool's holdings: that connected tool could not be read
+    (credentials refused, the service kept failing after retries). The sweep goes on with the
+    other tools and reports it; the next sweep asks the tool again. `reason` holds no personal data."""
+
+    adapter: str
+    reason: str
+
+    @property
+    def ref(self) -> str:  # what a checkpoint records of the last record read
+        return f"unreadable:{self.adapter}"
+
+
+ToolRecord = Holding | ToolUnreadable
+
 # One decision per holding, in the order given.
 Planner = Callable[[Sequence[Holding], date], Sequence[Decision]]
 # Queue the decisions (erase/reduce only) as steps of the request; idempotent by step key.
 Enqueuer = Callable[[AsyncSession, Request, Sequence[Decision]], Awaitable[object]]
 
 
-def no_tools() -> AsyncIterator[Holding]:
-    async def nothing() -> AsyncIterator[Holding]:
+def no_tools() -> AsyncIterator[ToolRecord]:
+    async def nothing() -> AsyncIterator[ToolRecord]:
         return
         yield  # pragma: no cover - makes this an async generator
 
@@ -56,5 +72,6 @@ class SweepParts:
     enqueue: Enqueuer
     policy_name: str = "custom"
     # What the shop's connected tools hold on their own (a newsletter tool's unsubscribed and
-    # bounced addresses, with their dates): adapters offering `sweep_holdings()` (see wiring).
-    tools: Callable[[], AsyncIterator[Holding]] = no_tools
+    # bounced addresses, with their dates): adapters offering `sweep_holdings()` (see wiring), a
+    # `ToolUnreadable` for each tool that failed.
+    tools: Callable[[], AsyncIterator[ToolRecord]] = no_tools

@@ -70,6 +70,9 @@ class Tally:
     customers: int = 0
     own_records: int = 0
     tool_records: int = 0  # holdings the shop's connected tools reported (e.g. unsubscribed addresses)
+    # Connected tools that could not be read this time (adapter → why, no personal data): the
+    # sweep went on without them and the next one asks them again.
+    unreadable: dict[str, str] = field(default_factory=dict)
 
     def count(
         self,
@@ -141,6 +144,7 @@ class Tally:
             "categories": {name: self.categories[name].as_dict() for name in sorted(self.categories)},
             "undecided_reasons": dict(sorted(self.undecided_reasons.items())),
             "systems": dict(sorted(self.systems.items())),
+            "unreadable": dict(sorted(self.unreadable.items())),
         }
 
     @classmethod
@@ -155,6 +159,7 @@ class Tally:
             customers=int(data.get("customers", 0)),
             own_records=int(data.get("own_records", 0)),
             tool_records=int(data.get("tool_records", 0)),
+            unreadable={str(k): str(v) for k, v in data.get("unreadable", {}).items()},
         )
 
 
@@ -189,6 +194,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     )
     for reason, count in sorted(tally.undecided_reasons.items()):
         lines.append(f"  undecided: {count} x {reason}")
+    for adapter, reason in sorted(tally.unreadable.items()):
+        lines.append(f"  could not read {adapter}: {reason} (asked again on the next sweep)")
     for system, count in sorted(tally.systems.items()):
         lines.append(f"  {'would queue' if report.get('dry_run') else 'queued'} at {system}: {count}")
     if report.get("request_id"):

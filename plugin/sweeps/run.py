@@ -1,6 +1,6 @@
 """Running a sweep now: claim it, run it (or resume it), store its report.
 
-`run_sweep` is what the daily clock, the CLI and the admin page's "preview now" call. A new shop's
+`run_sweep` is what the daily clock, the CLI and the queued "preview now" of the admin page call. A new shop's
 first sweep, a shop in dry-run mode, and any sweep asked for with `dry_run=True` only report what
 they would do: no ledger request, no steps, nothing sent.
 """
@@ -58,8 +58,12 @@ async def run_sweep(
     on_progress: ProgressCallback | None = None,
     owner: str | None = None,
     batch_size: int = BATCH,
+    fresh: bool | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) today's sweep of the shop and return its report (counts only).
+
+    A dry run asked for is recomputed even when today's has finished, unless `fresh` is False (the
+    clock running a queued preview: it takes only a queued or abandoned one).
 
     When today's sweep is already finished, or running in another instance, its stored report (or
     progress) is returned and nothing is done: `report["already"]` is true then.
@@ -78,7 +82,13 @@ async def run_sweep(
         elif not dry_run and shop.dry_run:
             note = "the shop is in dry-run mode"
         claimed = await claims.claim(
-            session, shop_domain, today, dry_run=dry, owner=owner, now=now, fresh=dry_run
+            session,
+            shop_domain,
+            today,
+            dry_run=dry,
+            owner=owner,
+            now=now,
+            fresh=dry_run if fresh is None else fresh,
         )
         if claimed is None:
             existing = await claims.find(session, shop_domain, today, dry_run=dry)
@@ -185,9 +195,16 @@ async def run_sweep(
     return final
 
 
-async def preview(runtime: Runtime, shop_domain: str, *, now: datetime | None = None) -> dict[str, Any]:
-    """ "Preview now" for the admin page: today's sweep as a dry run, recomputed on each call."""
-    return await run_sweep(runtime, shop_domain, dry_run=True, now=now)
+async def queue_preview(runtime: Runtime, shop_domain: str, *, now: datetime | None = None) -> bool:
+    """ "Preview now" for the admin page: queue today's sweep as a dry run, recomputed, for the sweep
+    clock (`schedule.run_queued_previews`) to run; a large shop's takes minutes, far too long for a
+    web request. False when one is already queued or running."""
+    now = now or utcnow()
+    async with runtime.db.transaction() as session:
+        shop = await load_shop(session, shop_domain)
+        if shop is None or shop.status != "active":
+            raise SweepError(f"no active shop {shop_domain!r}")
+        return await claims.queue_preview(session, shop_domain, claims.shop_day(now, shop.timezone), now=now)
 
 
 async def _keep_lease(

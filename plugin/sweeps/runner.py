@@ -43,7 +43,7 @@ from plugin.retention.planner import NO_RULE
 from plugin.shopify.holdings import UNKNOWN_CARRIER, customer_holdings, order_holdings, shop_date
 from plugin.shopify.records import CustomerRecord, OrderRecord
 from plugin.sweeps import claim as claims
-from plugin.sweeps.parts import Decision, SweepParts
+from plugin.sweeps.parts import Decision, SweepParts, ToolRecord, ToolUnreadable
 from plugin.sweeps.patterns import (
     OrderPatterns,
     Pattern,
@@ -66,6 +66,9 @@ ACTIONS = ("erase", "reduce")
 # References per ledger look-up: one query per batch on both databases (SQLite allows 32,766
 # parameters, PostgreSQL 65,535).
 LOOKUP_CHUNK = 5000
+
+# Batches between the sweep's full cyclic collections (young generations: after every batch).
+FULL_COLLECTION = 50
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 T = TypeVar("T")
@@ -134,6 +137,7 @@ class Sweeper:
         self.zone = ZoneInfo(shop.timezone or "UTC")
         self.patterns = OrderPatterns()
         self.customer_patterns = OrderPatterns()
+        self.batches = 0
 
     # ---- progress -------------------------------------------------------------------------------
 
@@ -171,6 +175,10 @@ class Sweeper:
             self.ledger_has_actions = self.request_id is not None or await _has_actions(
                 session, self.shop.domain
             )
+        with _collect_between_batches():
+            await self._phases()
+
+    async def _phases(self) -> None:
         while True:
             try:
                 if self.phase == "orders":
@@ -217,11 +225,14 @@ class Sweeper:
                 if seen <= done:
                     if seen == done and _key(record) != last_id:
                         raise _Misaligned
+                    if seen % self.batch_size == 0:
+                        self._collected()
                     continue
                 batch.append(record)
                 if len(batch) >= self.batch_size:
                     await self._commit_batch(name, handle, batch)
                     batch = []
+                    self._collected()
             if seen < done:
                 raise _Misaligned
             if batch:
@@ -240,6 +251,12 @@ class Sweeper:
             self.position[f"last_{name}_key"] = _key(batch[-1])
             await self._checkpoint(session)
         self._notify()
+
+    def _collected(self) -> None:
+        """The cyclic collection a sweep does itself (see `_collect_between_batches`), once a batch
+        is let go: the young generations every batch, everything every `FULL_COLLECTION` batches."""
+        self.batches += 1
+        gc.collect(2 if self.batches % FULL_COLLECTION == 0 else 1)
 
     # ---- batches --------------------------------------------------------------------------------
 
@@ -280,21 +297,20 @@ class Sweeper:
         later: list[tuple[Signature, R]] = []
         met: set[Signature] = set()
         hits: dict[int, list[Any]] = {}  # id(pattern) → [pattern, records counted by it]
-        with _no_cyclic_gc():
-            for record in records:
-                signature = signature_of(record, zone)
-                pattern = patterns.reuse(signature)
-                if pattern is not None:
-                    hit = hits.get(id(pattern))
-                    if hit is None:
-                        hits[id(pattern)] = [pattern, 1]
-                    else:
-                        hit[1] += 1
-                elif patterns.enabled and signature in met and signature not in patterns.known:
-                    later.append((signature, record))
+        for record in records:
+            signature = signature_of(record, zone)
+            pattern = patterns.reuse(signature)
+            if pattern is not None:
+                hit = hits.get(id(pattern))
+                if hit is None:
+                    hits[id(pattern)] = [pattern, 1]
                 else:
-                    met.add(signature)
-                    first.append((signature, record))
+                    hit[1] += 1
+            elif patterns.enabled and signature in met and signature not in patterns.known:
+                later.append((signature, record))
+            else:
+                met.add(signature)
+                first.append((signature, record))
         for pattern, n in hits.values():
             _count(pattern, counts, earliest, n)
         await self._full_path(session, first, held, patterns, counts, earliest)
@@ -322,15 +338,14 @@ class Sweeper:
         holdings: list[Holding] = []
         gates: dict[str, Holding] = {}
         spans: list[tuple[Signature, int, int]] = []
-        with _no_cyclic_gc():
-            for signature, record in records:
-                start = len(holdings)
-                mine, gate = held(record)
-                holdings.extend(mine)
-                if gate is not None:
-                    # The gate (a customer's newest order) decides about the customer's account.
-                    gates[gate.ref.removesuffix(":last_order")] = gate
-                spans.append((signature, start, len(holdings)))
+        for signature, record in records:
+            start = len(holdings)
+            mine, gate = held(record)
+            holdings.extend(mine)
+            if gate is not None:
+                # The gate (a customer's newest order) decides about the customer's account.
+                gates[gate.ref.removesuffix(":last_order")] = gate
+            spans.append((signature, start, len(holdings)))
         verdicts: list[Verdict | None] = []
         await self._decide(
             session, holdings, gates=gates, counts=counts, earliest=earliest, verdicts=verdicts
@@ -342,7 +357,13 @@ class Sweeper:
                 None if None in mine_verdicts else tuple(v for v in mine_verdicts if v is not None),
             )
 
-    async def _tool_batch(self, session: AsyncSession, holdings: list[Holding]) -> None:
+    async def _tool_batch(self, session: AsyncSession, records: list[ToolRecord]) -> None:
+        holdings: list[Holding] = []
+        for record in records:
+            if isinstance(record, ToolUnreadable):
+                self.tally.unreadable[record.adapter] = record.reason
+            else:
+                holdings.append(record)
         self.tally.tool_records += len(holdings)
         await self._decide(session, holdings)
 
@@ -383,6 +404,7 @@ class Sweeper:
                 after = rows[-1].id
                 self.position["last_own_id"] = after
                 await self._checkpoint(session)
+            self._collected()
             self._notify()
 
     # ---- deciding -------------------------------------------------------------------------------
@@ -401,8 +423,7 @@ class Sweeper:
         receives each holding's verdict in order (None for one with something to do)."""
         counts = Counter() if counts is None else counts
         earliest = {} if earliest is None else earliest
-        with _no_cyclic_gc():
-            actionable = self._classify(holdings, gates or {}, counts, earliest, verdicts)
+        actionable = self._classify(holdings, gates or {}, counts, earliest, verdicts)
         if actionable:
             fresh = await self._not_done_before(session, actionable, counts, earliest)
             if fresh and not self.shop.dry_run:
@@ -529,11 +550,12 @@ class Sweeper:
 
 
 @contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Building and planning a batch makes tens of thousands of acyclic objects that live until the
-    batch is done; the cyclic collector would promote and re-walk them (and every long-lived object
-    of the process) over and over. Reference counting frees them all the same. Only around
-    synchronous work, so no other task of the process runs meanwhile."""
+def _collect_between_batches() -> Iterator[None]:
+    """A batch is tens of thousands of acyclic objects (records, holdings, decisions) alive until
+    the batch is done. Left to itself, the cyclic collector walks them again and again while they
+    are built (and promotes them, so its full collections walk them too), which cost a sixth of a
+    sweep. So during a sweep it runs only where a batch has just been let go (`_collected`), when
+    little is alive; reference counting frees the batches themselves all the same."""
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -19,13 +19,16 @@ from sqlalchemy import select
 
 from plugin.models import Shop, Sweep, utcnow
 from plugin.runtime import Runtime
+from plugin.sweeps import claim as claims
 from plugin.sweeps.run import PartsFactory, SweepError, run_sweep
 from plugin.sweeps.runner import SweepLost
 
 log = logging.getLogger(__name__)
 
-# How often the clock wakes the sweep scheduler. Claims make extra wake-ups harmless.
+# How often the clock wakes the sweep scheduler, and the previews' (an owner waits for those).
+# Claims make extra wake-ups harmless.
 TICK_SECONDS = 600
+PREVIEW_TICK_SECONDS = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,16 +76,47 @@ async def due_shops(runtime: Runtime, now: datetime) -> list[DueShop]:
     return due
 
 
+async def run_queued_previews(
+    runtime: Runtime, now: datetime | None = None, *, parts: PartsFactory | None = None
+) -> list[dict[str, Any]]:
+    """The clock's job for the previews shop owners asked for (`run.queue_preview`): each is
+    claimed through the database like any sweep, so one instance runs it. A preview still queued
+    when its day has passed is closed as not run (the owner asks again)."""
+    now = now or utcnow()
+    async with runtime.db.session() as session:
+        queued = await claims.queued_previews(session)
+        zones = dict((await session.execute(select(Shop.domain, Shop.timezone))).all())
+    due: list[str] = []
+    for domain, day in queued:
+        if day == claims.shop_day(now, zones.get(domain)).isoformat():
+            due.append(domain)
+            continue
+        async with runtime.db.transaction() as session:
+            await claims.drop_stale_preview(session, domain, day, now=now)
+    return await _sweep_each(runtime, due, now=now, parts=parts, preview=True)
+
+
 async def run_due_sweeps(
     runtime: Runtime, now: datetime | None = None, *, parts: PartsFactory | None = None
 ) -> list[dict[str, Any]]:
     """The clock's job: sweep every shop whose quiet hour has come. One shop's failure is logged
     and does not stop the others (it is resumed on a later tick, see `run.MAX_ATTEMPTS`)."""
     now = now or utcnow()
+    shops = [shop.domain for shop in await due_shops(runtime, now)]
+    return await _sweep_each(runtime, shops, now=now, parts=parts, preview=False)
+
+
+async def _sweep_each(
+    runtime: Runtime, domains: list[str], *, now: datetime, parts: PartsFactory | None, preview: bool
+) -> list[dict[str, Any]]:
+    """Today's sweep (or queued preview) of each shop; one shop's failure does not stop the others."""
     reports: list[dict[str, Any]] = []
-    for shop in await due_shops(runtime, now):
+    for domain in domains:
         try:
-            report = await run_sweep(runtime, shop.domain, now=now, parts=parts)
+            if preview:  # only a queued (or abandoned) preview is taken, never a finished one again
+                report = await run_sweep(runtime, domain, dry_run=True, now=now, parts=parts, fresh=False)
+            else:
+                report = await run_sweep(runtime, domain, now=now, parts=parts)
         except (SweepError, SweepLost):
             continue
         except Exception:

@@ -3,12 +3,14 @@ that turns decisions into steps. The runner sees only `SweepParts`, so it is tes
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import date
 from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.base import Adapter, AdapterError, AuthFailed, TemporaryFailure
 from plugin import connections, retention
 from plugin.holdings import Holding
 from plugin.models import Request
@@ -16,8 +18,10 @@ from plugin.pipelines import steps
 from plugin.runtime import Runtime
 from plugin.shopify import bulk, tokens
 from plugin.shopify.records import CustomerRecord, OrderRecord
-from plugin.sweeps.parts import Decision, SweepParts
+from plugin.sweeps.parts import Decision, SweepParts, ToolRecord, ToolUnreadable
 from plugin.sweeps.runner import load_shop
+
+log = logging.getLogger(__name__)
 
 
 def shop_policy(policy_toml: str | None, country: str | None) -> retention.Policy:
@@ -39,7 +43,39 @@ def sweep_planner(policy: retention.Policy) -> Callable[[Sequence[Holding], date
 async def enqueue(session: AsyncSession, request: Request, decisions: Sequence[Decision]) -> object:
     # The runner hands back what `sweep_planner` produced: the retention engine's decisions.
     planned = cast(Sequence[retention.Decision], decisions)
-    return await steps.enqueue_plan(session, request, planned, dry_run=False)
+    return await steps.enqueue_plan_ids(session, request, planned, dry_run=False)
+
+
+async def tool_holdings(adapters: Sequence[Adapter]) -> AsyncIterator[ToolRecord]:
+    """Holdings the shop's connected tools keep on their own, from every adapter that offers
+    `sweep_holdings()` (an async iterator of holdings with their dates, refs its `erase` accepts
+    without a subject: e.g. a newsletter tool's unsubscribed and bounced profiles). Each tool is
+    read on its own: one that fails (auth, 5xx after the HTTP helper's retries) becomes a
+    `ToolUnreadable` in the stream and the others are still read."""
+    for adapter in adapters:
+        offered = getattr(adapter, "sweep_holdings", None)
+        if offered is None:
+            continue
+        try:
+            async for holding in offered():
+                yield holding
+        except Exception as exc:
+            # The class only: a provider's message may quote what it holds about someone.
+            log.warning("sweep: could not read %s (%s)", adapter.name, type(exc).__name__)
+            yield ToolUnreadable(adapter.name, unreadable_reason(exc))
+
+
+def unreadable_reason(exc: Exception) -> str:
+    """Why a tool could not be read, for the shop owner, without anything the provider said."""
+    if isinstance(exc, AuthFailed):
+        why = "its credentials were refused"
+    elif isinstance(exc, TemporaryFailure):
+        why = "it kept failing after retries"
+    elif isinstance(exc, AdapterError):
+        why = "it refused the listing"
+    else:
+        why = "unexpected error"
+    return f"{why} ({type(exc).__name__})"
 
 
 async def real_parts(runtime: Runtime, shop_domain: str) -> SweepParts:
@@ -60,18 +96,12 @@ async def real_parts(runtime: Runtime, shop_domain: str) -> SweepParts:
         stream: AsyncIterator[CustomerRecord] = bulk.stream_customers(client)
         return stream
 
-    async def tools() -> AsyncIterator[Holding]:
-        """Holdings the shop's connected tools keep on their own, from every adapter that offers
-        `sweep_holdings()` (an async iterator of holdings with their dates, refs its `erase` accepts
-        without a subject: e.g. a newsletter tool's unsubscribed and bounced profiles)."""
+    async def tools() -> AsyncIterator[ToolRecord]:
         async with runtime.db.session() as session:
             current = await load_shop(session, shop_domain)
             adapters = await connections.build_adapters(runtime, session, current) if current else []
-        for adapter in adapters:
-            offered = getattr(adapter, "sweep_holdings", None)
-            if offered is not None:
-                async for holding in offered():
-                    yield holding
+        async for record in tool_holdings(adapters):
+            yield record
 
     return SweepParts(
         orders=orders,

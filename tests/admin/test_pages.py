@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from plugin.models import AdapterConnection, Evidence, Shop, Step
 from plugin.runtime import Runtime
+from plugin.sweeps.schedule import run_queued_previews
 from tests.admin.conftest import SHOP_A, SHOP_B
 from tests.admin.helpers import bearer, csrf_of, get_page, post_form
 from tests.admin.seed import Seeded
@@ -341,11 +342,28 @@ async def test_policy_and_preview_through_the_api(
     assert policy["preset"] == "SE"
     se1 = next(line for line in policy["timeline"] if line["rule_id"] == "SE-1")
     assert se1["statutory"] and se1["period"] == "7y"
+    # "Preview now" only queues the dry run and answers at once; nothing has run yet.
     preview = await client.post("/admin/api/sweeps/preview", headers=headers)
-    assert preview.status_code == 200
-    assert preview.json()["sweep"]["dry_run"] is True
+    assert preview.status_code == 202
+    assert preview.json()["status"] == "preview queued"
+    queued = preview.json()["sweep"]
+    assert queued["dry_run"] is True and queued["status"] == "queued" and queued["report"] == {}
+    assert shopify_fake.shops[SHOP_A].bulk == {}  # no bulk operation started within the request
+    again = await client.post("/admin/api/sweeps/preview", headers=headers)
+    assert again.status_code == 202 and again.json()["status"] == "preview already on its way"
+    html = (await get_page(client, runtime, SHOP_A, "/admin/sweeps")).text
+    assert "Queued" in html and "data-refresh" in html
+    # The sweep clock runs it (claimed through the database); then the report is there.
+    reports = await run_queued_previews(runtime)
+    assert [report["shop"] for report in reports] == [SHOP_A]
+    assert shopify_fake.shops[SHOP_A].bulk != {}
+    assert await run_queued_previews(runtime) == []  # claimed once
     sweeps = (await client.get("/admin/api/sweeps", headers=headers)).json()["sweeps"]
     assert {sweep["dry_run"] for sweep in sweeps} == {True, False}
+    done = next(sweep for sweep in sweeps if sweep["dry_run"])
+    assert done["status"] == "done" and done["report"]["dry_run"] is True and "tally" in done["report"]
+    html = (await get_page(client, runtime, SHOP_A, "/admin/sweeps")).text
+    assert "data-refresh" not in html
     # Shop B saw no preview.
     b_sweeps = (await client.get("/admin/api/sweeps", headers=bearer(runtime, SHOP_B))).json()["sweeps"]
     assert [sweep["dry_run"] for sweep in b_sweeps] == [False]

@@ -63,6 +63,16 @@
     window.history.replaceState(null, "", clean.toString());
   }
 
+  // A queued or running preview: look again in a few seconds, until its report is there.
+  var refresh = document.querySelector("[data-refresh]");
+  if (refresh) {
+    window.setTimeout(function () {
+      var again = new URL(window.location.href);
+      again.searchParams.delete("id_token");
+      go(again.toString(), true);
+    }, 1000 * Number(refresh.getAttribute("data-refresh") || "5"));
+  }
+
   document.addEventListener("click", function (event) {
     var link = event.target.closest ? event.target.closest("a[href]") : null;
     if (!link || event.defaultPrevented || event.button !== 0) { return; }
