@@ -3,8 +3,11 @@ jitter, and Retry-After honoured.
 
 Short waits are slept here; a wait longer than `max_wait` is raised as `RateLimited` /
 `TemporaryFailure` with `retry_after`, so the executor reschedules the step instead of holding a
-worker. 401/403 become `AuthFailed`. Every other response is returned for the adapter to map
-(404 → "already absent" is the adapter's call, because "not found" means different things).
+worker (likewise a wait for our own limiter longer than `max_limiter_wait`). The limiter is
+`RateLimiter` within one process, or `plugin.rate_limits.SharedRateLimiter` (what `Runtime` gives
+the app) across every process on one database. 401/403 become `AuthFailed`. Every other response
+is returned for the adapter to map (404 → "already absent" is the adapter's call, because "not
+found" means different things).
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import hashlib
 import logging
 import random
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -31,12 +36,16 @@ log = logging.getLogger("gallra.adapters.http")
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-# What the process's limiter adds to every rate-limit window (`Runtime` uses it): calls reach the
+# What the app's limiter adds to every rate-limit window (`Runtime` uses it): calls reach the
 # provider a little later and less evenly than they leave (connection set-up, scheduling), so an
 # exact window would now and then look exceeded from the provider's side. 120 ms plus 2 % of the
 # window: a 1-s burst allowance is used to about 88 %, a minute's to about 98 %.
 WINDOW_MARGIN = 0.12
 WINDOW_MARGIN_RATIO = 0.02
+# The longest wait for our own limiter that a call sleeps through: a provider's minute window
+# (with margins) fits, an hourly one (Brevo) is raised as `RateLimited` so the step is rescheduled
+# instead of holding a worker for up to an hour.
+MAX_LIMITER_WAIT = 120.0
 
 
 @dataclass(frozen=True)
@@ -48,12 +57,67 @@ class RateLimit:
     scope: str = "all"  # "all" applies to every call; other scopes only to calls that name them
 
 
-class RateLimiter:
-    """Sliding-window logs keyed by (provider, credential, scope, window), shared by everything in
-    the process: a call goes ahead when fewer than `requests` calls went ahead in the last
-    `per_seconds`, for every limit that applies. Exact for each window, so a provider's burst and
-    steady limits both hold (a token bucket lets up to twice its limit through in the first window).
-    Also keeps connection pools for providers that cap concurrency instead of rate."""
+class Limiter(ABC):
+    """Sliding windows per provider, credential and scope: a call goes ahead when fewer than
+    `requests` calls went ahead in the last `per_seconds` (plus the margins), for every limit that
+    applies. Exact for each window, so a provider's burst and steady limits both hold (a token
+    bucket lets up to twice its limit through in the first window). Also connection pools for
+    providers that cap concurrency instead of rate. `RateLimiter` counts within this process,
+    `plugin.rate_limits.SharedRateLimiter` across every process on one database."""
+
+    def __init__(
+        self,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        margin: float = 0.0,
+        margin_ratio: float = 0.0,
+    ) -> None:
+        self._sleep = sleep
+        self._margin = margin
+        self._margin_ratio = margin_ratio
+        # One caller per scope checks at a time, the others queue here in order.
+        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+
+    async def acquire(
+        self,
+        provider: str,
+        credential: str,
+        limits: Sequence[RateLimit],
+        scope: str,
+        max_wait: float | None = None,
+    ) -> None:
+        """Return when a call may go ahead (recorded as made now); raise `RateLimited` with
+        `retry_after` instead of waiting longer than `max_wait`."""
+        applicable = [limit for limit in limits if limit.scope in {"all", scope}]
+        if not applicable:
+            return
+        async with self._locks.setdefault((provider, credential, scope), asyncio.Lock()):
+            while True:
+                wait = await self.try_record(provider, credential, applicable)
+                if wait <= 0:
+                    return
+                if max_wait is not None and wait > max_wait:
+                    from adapters.base import RateLimited
+
+                    raise RateLimited(
+                        provider, f"rate limit: next call allowed in {wait:.0f} s", retry_after=wait
+                    )
+                await self._sleep(wait)
+
+    def window(self, limit: RateLimit) -> float:
+        return limit.per_seconds * (1 + self._margin_ratio) + self._margin
+
+    @abstractmethod
+    async def try_record(self, provider: str, credential: str, limits: list[RateLimit]) -> float:
+        """Record one call if every window has room (0.0), else the seconds until they all have."""
+
+    @abstractmethod
+    def pool(self, provider: str, credential: str, size: int) -> AbstractAsyncContextManager[Any]:
+        """At most `size` calls inside it at once per provider and credential (the first caller
+        sets it)."""
+
+
+class RateLimiter(Limiter):
+    """Sliding-window logs kept in this process, keyed by (provider, credential, scope, window)."""
 
     def __init__(
         self,
@@ -62,39 +126,30 @@ class RateLimiter:
         margin: float = 0.0,
         margin_ratio: float = 0.0,
     ) -> None:
+        super().__init__(sleep, margin, margin_ratio)
         self._clock = clock
-        self._sleep = sleep
-        self._margin = margin
-        self._margin_ratio = margin_ratio
         self._logs: dict[tuple[str, str, str, int, float], deque[float]] = {}
-        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
         self._pools: dict[tuple[str, str], asyncio.Semaphore] = {}
 
-    async def acquire(self, provider: str, credential: str, limits: Sequence[RateLimit], scope: str) -> None:
-        applicable = [limit for limit in limits if limit.scope in {"all", scope}]
-        if not applicable:
-            return
+    async def try_record(self, provider: str, credential: str, limits: list[RateLimit]) -> float:
+        # No await between checking and recording, so scopes sharing an "all" limit cannot both
+        # take its last place.
         logs = [
             self._logs.setdefault((provider, credential, lim.scope, lim.requests, lim.per_seconds), deque())
-            for lim in applicable
+            for lim in limits
         ]
-        # The lock only queues callers of one scope fairly; checking and recording below happen
-        # without an await in between, so scopes sharing an "all" limit cannot both take its last slot.
-        async with self._locks.setdefault((provider, credential, scope), asyncio.Lock()):
-            while True:
-                now = self._clock()
-                wait = 0.0
-                for limit, log in zip(applicable, logs, strict=True):
-                    window = limit.per_seconds * (1 + self._margin_ratio) + self._margin
-                    while log and log[0] <= now - window:
-                        log.popleft()
-                    if len(log) >= limit.requests:
-                        wait = max(wait, log[0] + window - now)
-                if wait <= 0:
-                    for log in logs:
-                        log.append(now)
-                    return
-                await self._sleep(wait)
+        now = self._clock()
+        wait = 0.0
+        for limit, log in zip(limits, logs, strict=True):
+            window = self.window(limit)
+            while log and log[0] <= now - window:
+                log.popleft()
+            if len(log) >= limit.requests:
+                wait = max(wait, log[0] + window - now)
+        if wait <= 0:
+            for log in logs:
+                log.append(now)
+        return wait
 
     def pool(self, provider: str, credential: str, size: int) -> asyncio.Semaphore:
         """At most `size` calls in flight per provider and credential (the first caller sets it)."""
@@ -138,16 +193,18 @@ class ProviderHttp:
     def __init__(
         self,
         client: httpx.AsyncClient,
-        limiter: RateLimiter | None = None,
+        limiter: Limiter | None = None,
         *,
         max_attempts: int = 4,
         max_wait: float = 30.0,
+        max_limiter_wait: float = MAX_LIMITER_WAIT,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.client = client
-        self.limiter = limiter or RateLimiter()
+        self.limiter: Limiter = limiter or RateLimiter()
         self.max_attempts = max_attempts
         self.max_wait = max_wait
+        self.max_limiter_wait = max_limiter_wait
         self._sleep = sleep
 
     async def request(
@@ -169,7 +226,7 @@ class ProviderHttp:
         kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
         last_error: AdapterError | None = None
         for attempt in range(1, self.max_attempts + 1):
-            await self.limiter.acquire(adapter, credential, limits, scope)
+            await self.limiter.acquire(adapter, credential, limits, scope, self.max_limiter_wait)
             try:
                 response = await self.client.request(method, url, **kwargs)
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:

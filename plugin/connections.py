@@ -250,9 +250,12 @@ class CheckResult:
 
 
 async def check_connections(runtime: Runtime, session: AsyncSession, shop: Shop) -> list[CheckResult]:
-    """Call every enabled adapter's `check()` and record the outcome on its connection."""
+    """Call every enabled adapter's `check()` and record the outcome on its connection. Every call
+    is made before the first write: on SQLite a write holds the database's only write lock, which
+    the calls' rate limiter (`plugin.rate_limits`) needs too."""
     results: list[CheckResult] = []
-    for adapter in await build_adapters(runtime, session, shop):
+    adapters = await build_adapters(runtime, session, shop)
+    for adapter in adapters:
         try:
             await adapter.check()
         except AdapterError as exc:
@@ -263,6 +266,7 @@ async def check_connections(runtime: Runtime, session: AsyncSession, shop: Shop)
         else:
             result = CheckResult(adapter.name, True, "ok")
         results.append(result)
+    for adapter, result in zip(adapters, results, strict=True):
         row = await get_connection(session, shop.domain, adapter.name)
         if row is not None:
             row.status = "ok" if result.ok else "error"

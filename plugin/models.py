@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -314,3 +315,29 @@ class OAuthState(Base):
     shop_domain: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     used_at: Mapped[datetime | None]
+
+
+class RateLimitCall(Base):
+    """One call a provider's rate limit counted, shared by every process on the database
+    (`plugin.rate_limits`): `key` is provider, credential fingerprint and limit scope; `at` is the
+    database's clock (PostgreSQL) in epoch seconds. Rows older than the key's longest window are
+    pruned as calls go."""
+
+    __tablename__ = "rate_limit_calls"
+    __table_args__ = (Index("ix_rate_limit_calls_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255))
+    at: Mapped[float] = mapped_column(Double)
+
+
+class RateLimitSlot(Base):
+    """A connection slot of a provider that caps concurrency, held by one call at a time; the lease
+    is renewed while the call runs, so a slot whose process died is free again when it ends."""
+
+    __tablename__ = "rate_limit_slots"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[float] = mapped_column(Double)

@@ -1,5 +1,6 @@
 """The process's shared parts, built once and handed to every stage: settings, database, vault,
-the one `httpx.AsyncClient`, the provider rate limiter, and the wake-up signal for workers."""
+the one `httpx.AsyncClient`, the provider rate limiter (shared with every process on the database),
+and the wake-up signal for workers."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from adapters.http import WINDOW_MARGIN, WINDOW_MARGIN_RATIO, RateLimiter
+from adapters.http import WINDOW_MARGIN, WINDOW_MARGIN_RATIO, Limiter, RateLimiter
 from plugin.crypto import Vault
 from plugin.db import Database
+from plugin.rate_limits import SharedRateLimiter
 from plugin.settings import Settings
 from plugin.shopify.throttle import ShopThrottles
 
@@ -21,13 +23,19 @@ class Runtime:
     db: Database
     vault: Vault
     http: httpx.AsyncClient
-    limiter: RateLimiter = field(
-        default_factory=lambda: RateLimiter(margin=WINDOW_MARGIN, margin_ratio=WINDOW_MARGIN_RATIO)
-    )
+    # Provider rate limits, shared through the database by every process on it (see `__post_init__`).
+    limiter: Limiter = field(init=False)
     # Shopify's cost bucket per shop, shared by every Admin API client in the process.
     shopify_throttles: ShopThrottles = field(default_factory=ShopThrottles)
     # Set by intake after a commit so idle workers pick new work up at once instead of at the next tick.
     work_available: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        if ":memory:" in self.db.url:
+            # An in-memory database belongs to this process alone; nothing to share.
+            self.limiter = RateLimiter(margin=WINDOW_MARGIN, margin_ratio=WINDOW_MARGIN_RATIO)
+        else:
+            self.limiter = SharedRateLimiter(self.db, margin=WINDOW_MARGIN, margin_ratio=WINDOW_MARGIN_RATIO)
 
     @classmethod
     def build(cls, settings: Settings, *, http: httpx.AsyncClient | None = None) -> Runtime:

@@ -168,6 +168,7 @@ async def test_check_records_the_outcome_per_connection(runtime: Runtime) -> Non
     with fake.mocked():
         async with runtime.db.transaction() as session:
             results_a = await connections.check_connections(runtime, session, await shop(runtime, SHOP_A))
+        async with runtime.db.transaction() as session:
             results_b = await connections.check_connections(runtime, session, await shop(runtime, SHOP_B))
 
     bad = next(r for r in results_a if r.adapter == "klaviyo")

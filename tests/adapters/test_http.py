@@ -261,3 +261,33 @@ def test_credential_fingerprint_is_stable_and_not_the_secret() -> None:
     assert credential_fingerprint("pk_secret") == credential_fingerprint("pk_secret")
     assert "pk_secret" not in credential_fingerprint("pk_secret")
     assert credential_fingerprint("a") != credential_fingerprint("b")
+
+
+async def test_a_limiter_wait_longer_than_max_wait_is_raised_not_slept() -> None:
+    """An hourly window that is full: the call is refused with the wait as retry_after (the
+    executor reschedules the step) instead of holding a worker for up to an hour."""
+    time = VirtualTime()
+    limiter = RateLimiter(clock=time.clock, sleep=time.sleep)
+    limits = (RateLimit(1, 3600.0),)
+    await limiter.acquire("brevo", "c", limits, "all", max_wait=120.0)
+
+    with pytest.raises(RateLimited) as raised:
+        await limiter.acquire("brevo", "c", limits, "all", max_wait=120.0)
+    assert raised.value.retry_after == 3600.0 and time.now == 0.0
+    await limiter.acquire("brevo", "c", (RateLimit(1, 60.0),), "all", max_wait=120.0)  # another window
+    await limiter.acquire("brevo", "c", (RateLimit(1, 60.0),), "all", max_wait=120.0)  # slept
+    assert time.now == 60.0
+
+
+@respx.mock
+async def test_provider_http_passes_its_limiter_wait_bound() -> None:
+    respx.get(URL).mock(return_value=httpx.Response(200))
+    time = VirtualTime()
+    async with httpx.AsyncClient() as client:
+        http = ProviderHttp(client, RateLimiter(clock=time.clock, sleep=time.sleep), max_limiter_wait=5.0)
+        limits = (RateLimit(1, 10.0),)
+        await http.request("k", "GET", URL, limits=limits)
+        with pytest.raises(RateLimited) as raised:
+            await http.request("k", "GET", URL, limits=limits)
+    assert raised.value.retry_after == 10.0
+    assert respx.calls.call_count == 1

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 23:43:10.663235
+Create Date: 2026-11-23 00:58:49.791791
 """
 
 from collections.abc import Sequence
@@ -112,6 +112,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_outbox_shop_domain'), ['shop_domain'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_step_id'), ['step_id'], unique=False)
 
+    op.create_table('rate_limit_calls',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('key', sa.String(length=255), nullable=False),
+    sa.Column('at', sa.Double(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_rate_limit_calls'))
+    )
+    with op.batch_alter_table('rate_limit_calls', schema=None) as batch_op:
+        batch_op.create_index('ix_rate_limit_calls_key_at', ['key', 'at'], unique=False)
+
+    op.create_table('rate_limit_slots',
+    sa.Column('key', sa.String(length=255), nullable=False),
+    sa.Column('slot', sa.Integer(), nullable=False),
+    sa.Column('holder', sa.String(length=64), nullable=False),
+    sa.Column('expires_at', sa.Double(), nullable=False),
+    sa.PrimaryKeyConstraint('key', 'slot', name=op.f('pk_rate_limit_slots'))
+    )
     op.create_table('requests',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('shop_domain', sa.String(length=255), nullable=False),
@@ -272,6 +288,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_requests_due_work')
 
     op.drop_table('requests')
+    op.drop_table('rate_limit_slots')
+    with op.batch_alter_table('rate_limit_calls', schema=None) as batch_op:
+        batch_op.drop_index('ix_rate_limit_calls_key_at')
+
+    op.drop_table('rate_limit_calls')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_step_id'))
         batch_op.drop_index(batch_op.f('ix_outbox_shop_domain'))
