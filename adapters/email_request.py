@@ -15,6 +15,8 @@ Templates are data: add a language by adding a `Template` to `TEMPLATES` (and th
 
 One request covers all of a subject's shipments with the carrier: every shipment holding's erase
 call asks the outbox for the same message (same `dedupe_key`), so the processor gets one e-mail.
+A request without a subject (the retention sweep) asks about each expired shipment on its own
+(`covered`): each shipment is named in exactly one e-mail of the request.
 """
 
 from __future__ import annotations
@@ -291,11 +293,7 @@ class EmailRequestAdapter(Adapter):
     async def erase(self, subject: Subject, holding: Holding) -> Result:
         if self.ctx.email is None:
             raise PermanentFailure(self.name, "no e-mail channel is available to this shop")
-        shipments = self.shipments(subject)
-        if holding.ref not in {shipment_ref(s) for s in shipments}:
-            extra = _shipment_from_ref(holding.ref)
-            if extra is not None:
-                shipments.append(extra)
+        shipments = self.covered(subject, holding)
         if not shipments and not subject.email and not subject.phone:
             raise PermanentFailure(
                 self.name, "nothing identifies the recipient (no e-mail, phone or shipment)"
@@ -314,6 +312,24 @@ class EmailRequestAdapter(Adapter):
             detail=f"erasure request e-mailed to {self.title}'s privacy contact "
             f"({len(shipments)} shipment(s)); awaiting confirmation",
         )
+
+    def covered(self, subject: Subject, holding: Holding) -> list[Shipment]:
+        """The shipments one erase call names, so that each is named once across the e-mails of
+        one request. A customer's request: all of the subject's shipments with this processor, one
+        e-mail that the steps of those shipments share (same `dedupe_key`). A request that names
+        no one (the retention sweep: its "subject's" shipments are every shipment the day's request
+        holds, of many people, and grow while the sweep is still queueing) covers only the step's
+        own shipment: the e-mail names it and nothing else, and no later step names it again."""
+        if subject.customer_id is None and not subject.email and not subject.phone:
+            own = [s for s in subject.shipments if shipment_ref(s) == holding.ref]
+            parsed = _shipment_from_ref(holding.ref)
+            return own[:1] or ([parsed] if parsed is not None else [])
+        shipments = self.shipments(subject)
+        if holding.ref not in {shipment_ref(s) for s in shipments}:
+            extra = _shipment_from_ref(holding.ref)
+            if extra is not None:
+                shipments.append(extra)
+        return shipments
 
     def _dedupe_key(self, subject: Subject, shipments: list[Shipment]) -> str:
         refs = ",".join(sorted(shipment_ref(s) for s in shipments))

@@ -38,6 +38,25 @@ Signature = tuple[Any, ...]
 def order_signature(
     order: OrderRecord, zone: ZoneInfo, carrier_of: Callable[[str | None], str | None] = carrier_adapter
 ) -> Signature:
+    if len(order.fulfillments) == 1:  # most orders: the same signature as below, built directly
+        f = order.fulfillments[0]
+        delivered = f.delivered_at
+        local = delivered.astimezone(zone).date() if delivered is not None else None
+        tracking = f.tracking
+        return (
+            order.created_at.astimezone(zone).date(),
+            local,
+            order.cancelled_at is not None,
+            order.shipping_country,
+            (
+                (
+                    local,
+                    tuple([(carrier_of(t.company) or UNKNOWN_CARRIER, t.number is None) for t in tracking]),
+                )
+                if tracking
+                else (local,),
+            ),
+        )
     latest = None
     fulfillments = []
     for f in order.fulfillments:

@@ -296,23 +296,26 @@ class Sweeper:
         first: list[tuple[Signature, R]] = []
         later: list[tuple[Signature, R]] = []
         met: set[Signature] = set()
-        hits: dict[int, list[Any]] = {}  # id(pattern) → [pattern, records counted by it]
+        hits: dict[Signature, int] = {}  # signature → records counted by its pattern
+        # `patterns.reuse`, inlined: this loop runs once per order of the shop.
+        known = patterns.known if patterns.enabled else {}
+        check_every, reused = patterns.check_every, patterns.reused
         for record in records:
             signature = signature_of(record, zone)
-            pattern = patterns.reuse(signature)
-            if pattern is not None:
-                hit = hits.get(id(pattern))
-                if hit is None:
-                    hits[id(pattern)] = [pattern, 1]
-                else:
-                    hit[1] += 1
-            elif patterns.enabled and signature in met and signature not in patterns.known:
+            if signature in known:
+                reused += 1
+                if reused % check_every:
+                    hits[signature] = hits.get(signature, 0) + 1
+                    continue
+                first.append((signature, record))  # a spot check: the full path, compared
+            elif patterns.enabled and signature in met:
                 later.append((signature, record))
             else:
                 met.add(signature)
                 first.append((signature, record))
-        for pattern, n in hits.values():
-            _count(pattern, counts, earliest, n)
+        patterns.reused = reused
+        for signature, n in hits.items():
+            _count(known[signature], counts, earliest, n)
         await self._full_path(session, first, held, patterns, counts, earliest)
         counts, earliest = Counter(), {}
         rest: list[tuple[Signature, R]] = []
