@@ -103,6 +103,10 @@ class Limiter(ABC):
                     )
                 await self._sleep(wait)
 
+    @abstractmethod
+    async def close(self) -> None:
+        """Release what the limiter holds (its database connections)."""
+
     def window(self, limit: RateLimit) -> float:
         return limit.per_seconds * (1 + self._margin_ratio) + self._margin
 
@@ -130,6 +134,9 @@ class RateLimiter(Limiter):
         self._clock = clock
         self._logs: dict[tuple[str, str, str, int, float], deque[float]] = {}
         self._pools: dict[tuple[str, str], asyncio.Semaphore] = {}
+
+    async def close(self) -> None:
+        pass  # nothing held outside memory
 
     async def try_record(self, provider: str, credential: str, limits: list[RateLimit]) -> float:
         # No await between checking and recording, so scopes sharing an "all" limit cannot both

@@ -5,7 +5,11 @@ two minutes). Prints the completion time, each provider's achieved rate against 
 
 Baseline, measured in the same run: the same pipeline with one step at a time, on fewer requests.
 
-    .venv/bin/python bench/executor.py [--requests 300] [--scale 4] [--database-url postgresql://...]
+`--workers N` runs the requests in N separate worker processes on one database (PostgreSQL unless
+--database-url says otherwise), which share the providers' limits through it.
+
+    .venv/bin/python bench/executor.py [--requests 300] [--scale 4] [--workers 1]
+        [--database-url postgresql://...]
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -46,6 +52,8 @@ from plugin.settings import Settings
 
 SHOP = "bench.myshopify.com"
 AUDIENCE = "aud1"
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+KEY_VARIABLE = "GALLRA_BENCH_KEY"  # the encryption key, handed to worker processes
 
 
 @dataclass
@@ -84,17 +92,18 @@ def provider_process(latency: float, scale: float) -> Iterator[str]:
 
 def scale_klaviyo(scale: float) -> None:
     """The adapter declares the same scaled limits the fake enforces (the documented ones x scale)."""
-    scaled = []
-    for limit in Klaviyo.rate_limits:
-        scaled.append(RateLimit(int(limit.requests * scale), limit.per_seconds, limit.scope))
-    Klaviyo.rate_limits = tuple(scaled)
+    scaled = tuple(
+        RateLimit(int(limit.requests * scale), limit.per_seconds, limit.scope)
+        for limit in Klaviyo.rate_limits
+    )
+    Klaviyo.rate_limits = scaled  # type: ignore[assignment]  # (the class declares a fixed-length tuple)
 
 
 async def prepare_database(url: str | None, workdir: Path) -> str:
     if url is None:
         url = f"sqlite+aiosqlite:///{workdir / f'bench-{uuid.uuid4().hex[:6]}.db'}"
     elif url.startswith("postgres"):
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
 
         name = f"gallra_bench_{uuid.uuid4().hex[:8]}"
         admin = await asyncpg.connect(url.replace("+asyncpg", ""))
@@ -116,24 +125,107 @@ async def drop_database(admin_url: str | None, url: str) -> None:
     await admin.close()
 
 
-async def run(
-    count: int, scale: float, concurrency: int, url: str | None, workdir: Path, latency: float
-) -> Run:
-    admin_url, url = url, await prepare_database(url, workdir)
-    key = Fernet.generate_key().decode()
+def bench_runtime(url: str, key: str) -> Runtime:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         shopify_api_key="bench",
         shopify_api_secret="bench",  # noqa: S106 (a throwaway secret for a local run)
         encryption_key=key,
         database_url=url,
         run_workers=False,
     )
-    emails = [f"customer{i}@example.se" for i in range(count)]
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(30.0, connect=5.0), limits=httpx.Limits(max_connections=200)
     )
-    runtime = Runtime(settings=settings, db=Database(url), vault=Vault(key), http=http)
+    return Runtime(settings=settings, db=Database(url), vault=Vault(key), http=http)
+
+
+def worker_config(concurrency: int) -> WorkerConfig:
+    return WorkerConfig(
+        owner=f"bench-{os.getpid()}",
+        concurrency=concurrency,
+        poll_seconds=0.2,
+        backoff_base=1.0,
+        backoff_cap=10,
+    )
+
+
+async def open_requests(runtime: Runtime) -> int:
+    async with runtime.db.session() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(Request).where(Request.status != "done")
+        )
+    return int(count or 0)
+
+
+async def run_here(runtime: Runtime, concurrency: int) -> None:
+    """One worker in this process, until every request is done."""
+    worker = Worker(runtime, worker_config(concurrency), LiveSources(runtime))
+    await worker.drain(limit=600, settle=1.0)
+    while await open_requests(runtime):  # anything rescheduled (a Retry-After) is waited for
+        await asyncio.sleep(0.5)
+        await worker.drain(limit=600, settle=1.0)
+
+
+def start_workers(
+    workers: int, url: str, key: str, scale: float, concurrency: int
+) -> list[subprocess.Popen[bytes]]:
+    """`workers` processes running `worker_process` on the database; each says `ready` when it is."""
+    return [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--worker-process",
+                url,
+                "--scale",
+                str(scale),
+                "--concurrency",
+                str(concurrency),
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            env={**os.environ, KEY_VARIABLE: key},
+            stdout=subprocess.PIPE,
+        )
+        for _ in range(workers)
+    ]
+
+
+async def worker_process(url: str, concurrency: int) -> None:
+    """A worker in its own process (started by `start_workers`), until SIGTERM."""
+    runtime = bench_runtime(url, os.environ[KEY_VARIABLE])
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await open_requests(runtime)  # connected before it says it is ready
+    print("ready", flush=True)
+    try:
+        await Worker(runtime, worker_config(concurrency), LiveSources(runtime)).run(stop)
+    finally:
+        await runtime.close()
+
+
+async def run_in_processes(runtime: Runtime, processes: list[subprocess.Popen[bytes]]) -> None:
+    while await open_requests(runtime):
+        for process in processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"a worker process exited with {process.returncode}")
+        await asyncio.sleep(0.2)
+
+
+async def run(
+    count: int,
+    scale: float,
+    concurrency: int,
+    url: str | None,
+    workdir: Path,
+    latency: float,
+    workers: int = 1,
+) -> Run:
+    admin_url, url = url, await prepare_database(url, workdir)
+    key = Fernet.generate_key().decode()
+    emails = [f"customer{i}@example.se" for i in range(count)]
+    runtime = bench_runtime(url, key)
+    http = runtime.http
     with provider_process(latency, scale) as server_url:
         await http.post(f"{server_url}/_setup", json={"profiles": emails, "members": {AUDIENCE: emails}})
         async with runtime.db.transaction() as session:
@@ -152,28 +244,30 @@ async def run(
                 "mailchimp",
                 {"api_key": "k-us1", "base_url": f"{server_url}/mailchimp/3.0"},
             )
-        async with runtime.db.transaction() as session:
-            for email in emails:
-                await insert_request(
-                    session,
-                    runtime.vault,
-                    NewRequest(kind="customer_redact", shop_domain=SHOP, business_key=email, email=email),
-                )
-        config = WorkerConfig(
-            owner="bench", concurrency=concurrency, poll_seconds=0.2, backoff_base=1.0, backoff_cap=10
-        )
-        worker = Worker(runtime, config, LiveSources(runtime))
-        started = time.monotonic()
-        await worker.drain(limit=600, settle=1.0)
-        while True:  # anything rescheduled (a Retry-After) is waited for
-            async with runtime.db.session() as session:
-                open_ = await session.scalar(
-                    select(func.count()).select_from(Request).where(Request.status != "done")
-                )
-            if not open_:
-                break
-            await asyncio.sleep(0.5)
-            await worker.drain(limit=600, settle=1.0)
+        # Worker processes are started before the requests arrive, as in a running deployment.
+        processes = start_workers(workers, url, key, scale, concurrency) if workers > 1 else []
+        try:
+            for process in processes:
+                assert process.stdout is not None
+                if (await asyncio.to_thread(process.stdout.readline)).strip() != b"ready":
+                    raise RuntimeError("a worker process did not start")
+            async with runtime.db.transaction() as session:
+                for email in emails:
+                    await insert_request(
+                        session,
+                        runtime.vault,
+                        NewRequest(kind="customer_redact", shop_domain=SHOP, business_key=email, email=email),
+                    )
+            started = time.monotonic()
+            if processes:
+                await run_in_processes(runtime, processes)
+            else:
+                await run_here(runtime, concurrency)
+        finally:
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+            for process in processes:
+                process.wait(timeout=30)
         seconds = time.monotonic() - started
         async with runtime.db.session() as session:
             done = await session.scalar(
@@ -236,18 +330,26 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--baseline-requests", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes on one database")
     parser.add_argument(
-        "--database-url", default=None, help="default: a SQLite file in a temporary directory"
+        "--database-url",
+        default=None,
+        help=f"default: a SQLite file in a temporary directory; with --workers > 1, {DEFAULT_POSTGRES}",
     )
+    parser.add_argument("--worker-process", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     scale_klaviyo(args.scale)
+    if args.worker_process:
+        await worker_process(args.worker_process, args.concurrency)
+        return
+    url = args.database_url or (DEFAULT_POSTGRES if args.workers > 1 else None)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        baseline = await run(args.baseline_requests, args.scale, 1, args.database_url, workdir, args.latency)
+        baseline = await run(args.baseline_requests, args.scale, 1, url, workdir, args.latency)
         result = await run(
-            args.requests, args.scale, args.concurrency, args.database_url, workdir, args.latency
+            args.requests, args.scale, args.concurrency, url, workdir, args.latency, args.workers
         )
-    db = "PostgreSQL" if args.database_url and args.database_url.startswith("postgres") else "SQLite"
+    db = "PostgreSQL" if url and url.startswith("postgres") else "SQLite"
     print(
         "executor bench: customers/redact via Klaviyo + Mailchimp fakes, "
         f"{args.latency * 1000:.0f} ms latency, documented limits x{args.scale:g}, {db}"
@@ -256,8 +358,9 @@ async def main() -> None:
         f"baseline (one step at a time): {baseline.requests} requests in {baseline.seconds:.1f} s = "
         f"{baseline.requests / baseline.seconds:.2f} requests/s"
     )
+    processes = f"{args.workers} worker processes x " if args.workers > 1 else ""
     print(
-        f"gallra   (concurrency {args.concurrency}):   {result.requests} requests in "
+        f"gallra   ({processes}concurrency {args.concurrency}):   {result.requests} requests in "
         f"{result.seconds:.1f} s = "
         f"{result.requests / result.seconds:.2f} requests/s ({result.done} done)"
     )

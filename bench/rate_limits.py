@@ -19,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.http import Limiter, RateLimit, RateLimiter
 from bench.executor import drop_database, prepare_database
-from plugin.db import Database
 from plugin.rate_limits import SharedRateLimiter
 
 LIMITS = (RateLimit(1_000_000, 1.0, "deletion"), RateLimit(10_000_000, 60.0, "deletion"))
@@ -52,11 +51,11 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, admin in (("shared, SQLite", None), ("shared, PostgreSQL", args.database_url)):
             url = await prepare_database(admin, Path(tmp))
-            db = Database(url)
+            limiter = SharedRateLimiter(url)
             try:
-                acquire, slot = await per_call(SharedRateLimiter(db), args.calls)
+                acquire, slot = await per_call(limiter, args.calls)
             finally:
-                await db.dispose()
+                await limiter.close()
                 await drop_database(admin, url)
             print(f"{name:<24} acquire {acquire:7.3f} ms/call   pool slot {slot:7.3f} ms/call")
 

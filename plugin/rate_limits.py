@@ -55,11 +55,15 @@ def _clock(session: AsyncSession) -> ColumnElement[float]:
 
 
 class SharedRateLimiter(Limiter):
-    """`adapters.http.Limiter` whose windows and slots live in the database."""
+    """`adapters.http.Limiter` whose windows and slots live in the database at `url`.
+
+    It has its own engine: callers often hold one of the app's pooled connections while they call a
+    provider (gathering a request's holdings), and a full pool must not leave the limiter without
+    the connection that lets them go on."""
 
     def __init__(
         self,
-        db: Database,
+        url: str,
         *,
         margin: float = 0.0,
         margin_ratio: float = 0.0,
@@ -68,7 +72,7 @@ class SharedRateLimiter(Limiter):
         poll_seconds: float = SLOT_POLL_SECONDS,
     ) -> None:
         super().__init__(sleep, margin, margin_ratio)
-        self.db = db
+        self.db = Database(url)
         self._lease = lease_seconds
         self._poll = poll_seconds
         self._calls: dict[str, int] = {}
@@ -77,6 +81,9 @@ class SharedRateLimiter(Limiter):
         self._claiming: dict[str, asyncio.Lock] = {}
         self._freed: dict[str, asyncio.Event] = {}
         self._renewals: set[asyncio.Task[None]] = set()
+
+    async def close(self) -> None:
+        await self.db.dispose()
 
     # ----- windows ----------------------------------------------------------------------------------
 

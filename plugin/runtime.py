@@ -35,7 +35,9 @@ class Runtime:
             # An in-memory database belongs to this process alone; nothing to share.
             self.limiter = RateLimiter(margin=WINDOW_MARGIN, margin_ratio=WINDOW_MARGIN_RATIO)
         else:
-            self.limiter = SharedRateLimiter(self.db, margin=WINDOW_MARGIN, margin_ratio=WINDOW_MARGIN_RATIO)
+            self.limiter = SharedRateLimiter(
+                self.db.url, margin=WINDOW_MARGIN, margin_ratio=WINDOW_MARGIN_RATIO
+            )
 
     @classmethod
     def build(cls, settings: Settings, *, http: httpx.AsyncClient | None = None) -> Runtime:
@@ -53,4 +55,5 @@ class Runtime:
 
     async def close(self) -> None:
         await self.http.aclose()
+        await self.limiter.close()
         await self.db.dispose()

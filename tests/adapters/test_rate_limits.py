@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from plugin.models import RateLimitCall, RateLimitSlot
 from plugin.rate_limits import PRUNE_EVERY, SharedRateLimiter
 
 ROOT = Path(__file__).resolve().parents[2]
+Maker = Callable[..., SharedRateLimiter]
 
 
 async def recorded(db: Database, key: str) -> list[float]:
@@ -40,17 +41,23 @@ def most_in_any_window(times: list[float], seconds: float) -> int:
 
 
 @pytest.fixture
-async def second_db(db: Database) -> AsyncIterator[Database]:
-    """Another engine on the same database, as another process would have."""
-    other = Database(db.url)
-    yield other
-    await other.dispose()
+async def limiters(db: Database) -> AsyncIterator[Maker]:
+    """Makes limiters on the test database, each with its own engine as in its own process."""
+    made: list[SharedRateLimiter] = []
+
+    def make(margin: float = 0.0, margin_ratio: float = 0.0) -> SharedRateLimiter:
+        made.append(SharedRateLimiter(db.url, margin=margin, margin_ratio=margin_ratio))
+        return made[-1]
+
+    yield make
+    for limiter in made:
+        await limiter.close()
 
 
-async def test_burst_and_steady_windows_hold_exactly(db: Database) -> None:
+async def test_burst_and_steady_windows_hold_exactly(db: Database, limiters: Maker) -> None:
     """3 per 0.5 s and 5 per 2 s: no window holds more, and no call waits longer than the windows
     require (the 4th goes when the 1st leaves the burst window, the 6th when it leaves the steady)."""
-    limiter = SharedRateLimiter(db)
+    limiter = limiters()
     limits = (RateLimit(3, 0.5), RateLimit(5, 2.0))
     for _ in range(8):
         await limiter.acquire("klaviyo", "c", limits, "deletion")
@@ -64,8 +71,8 @@ async def test_burst_and_steady_windows_hold_exactly(db: Database) -> None:
     assert start + 2.0 <= times[5] < start + 2.0 + 0.25
 
 
-async def test_margins_widen_every_window(db: Database) -> None:
-    limiter = SharedRateLimiter(db, margin=0.1, margin_ratio=0.1)
+async def test_margins_widen_every_window(db: Database, limiters: Maker) -> None:
+    limiter = limiters(margin=0.1, margin_ratio=0.1)
     limits = (RateLimit(1, 0.5),)
     await limiter.acquire("p", "c", limits, "all")
     await limiter.acquire("p", "c", limits, "all")
@@ -73,8 +80,8 @@ async def test_margins_widen_every_window(db: Database) -> None:
     assert second - first >= 0.5 * 1.1 + 0.1
 
 
-async def test_named_scopes_count_apart_and_all_counts_every_call(db: Database) -> None:
-    limiter = SharedRateLimiter(db)
+async def test_named_scopes_count_apart_and_all_counts_every_call(db: Database, limiters: Maker) -> None:
+    limiter = limiters()
     limits = (RateLimit(2, 30.0, "all"), RateLimit(1, 30.0, "deletion"))
     await limiter.acquire("k", "c", limits, "deletion")
     with pytest.raises(RateLimited) as raised:  # the deletion window is full
@@ -92,13 +99,13 @@ async def test_named_scopes_count_apart_and_all_counts_every_call(db: Database) 
 
 
 async def test_two_limiters_on_one_database_stay_within_the_limit_together(
-    db: Database, second_db: Database
+    db: Database, limiters: Maker
 ) -> None:
     """Two limiters on two engines (two processes), twelve concurrent callers each in three scopes
     under one "all" limit (so six callers ask the database at once): every sliding window holds at
     most its limit, counting both limiters' calls, and the pair is not slower than the limits
     allow."""
-    limiters = [SharedRateLimiter(db), SharedRateLimiter(second_db)]
+    pair = [limiters(), limiters()]
     limits = (RateLimit(4, 0.5), RateLimit(10, 2.0))
     started = time.monotonic()
 
@@ -106,9 +113,7 @@ async def test_two_limiters_on_one_database_stay_within_the_limit_together(
         await limiter.acquire("klaviyo", "c", limits, scope)
 
     scopes = ("profiles", "suppression", "deletion")
-    await asyncio.gather(
-        *(call(limiter, scope) for limiter in limiters for scope in scopes for _ in range(4))
-    )
+    await asyncio.gather(*(call(limiter, scope) for limiter in pair for scope in scopes for _ in range(4)))
 
     times = await recorded(db, "klaviyo|c|all")
     assert len(times) == 24
@@ -119,8 +124,8 @@ async def test_two_limiters_on_one_database_stay_within_the_limit_together(
     assert time.monotonic() - started < 4.0 + 2.5
 
 
-async def test_old_calls_are_pruned(db: Database) -> None:
-    limiter = SharedRateLimiter(db)
+async def test_old_calls_are_pruned(db: Database, limiters: Maker) -> None:
+    limiter = limiters()
     limits = (RateLimit(100, 0.2),)
     for _ in range(PRUNE_EVERY - 1):
         await limiter.acquire("p", "c", limits, "all")
@@ -129,10 +134,8 @@ async def test_old_calls_are_pruned(db: Database) -> None:
     assert len(await recorded(db, "p|c|all")) == 1
 
 
-async def test_connection_slots_are_shared_by_limiters_on_one_database(
-    db: Database, second_db: Database
-) -> None:
-    limiters = [SharedRateLimiter(db), SharedRateLimiter(second_db)]
+async def test_connection_slots_are_shared_by_limiters_on_one_database(db: Database, limiters: Maker) -> None:
+    pair = [limiters(), limiters()]
     inside = peak = 0
 
     async def call(limiter: SharedRateLimiter) -> None:
@@ -143,7 +146,7 @@ async def test_connection_slots_are_shared_by_limiters_on_one_database(
             await asyncio.sleep(0.05)
             inside -= 1
 
-    await asyncio.gather(*(call(limiter) for limiter in limiters for _ in range(8)))
+    await asyncio.gather(*(call(limiter) for limiter in pair for _ in range(8)))
 
     assert peak == 3
     async with db.session() as session:
@@ -153,11 +156,10 @@ async def test_connection_slots_are_shared_by_limiters_on_one_database(
 HOLDER = textwrap.dedent(
     """
     import asyncio, sys
-    from plugin.db import Database
     from plugin.rate_limits import SharedRateLimiter
 
     async def main() -> None:
-        limiter = SharedRateLimiter(Database(sys.argv[1]), lease_seconds=1.0)
+        limiter = SharedRateLimiter(sys.argv[1], lease_seconds=1.0)
         async with limiter.pool("mailchimp", "c", 1):
             print("held", flush=True)
             await asyncio.sleep(3600)
@@ -173,7 +175,7 @@ def start_holder(url: str) -> subprocess.Popen[bytes]:
     )
 
 
-async def test_a_dead_holders_slot_is_free_when_its_lease_ends(db: Database) -> None:
+async def test_a_dead_holders_slot_is_free_when_its_lease_ends(db: Database, limiters: Maker) -> None:
     """Another process holds the only slot and renews its 1 s lease: nobody else gets the slot
     while it lives (2 s), and once it is killed the slot is free again within the lease."""
     holder = start_holder(db.url)
@@ -181,7 +183,7 @@ async def test_a_dead_holders_slot_is_free_when_its_lease_ends(db: Database) -> 
         assert holder.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(holder.stdout.readline), 60)
         assert line.strip() == b"held", holder.stderr.read().decode() if holder.stderr else ""
-        limiter = SharedRateLimiter(db)
+        limiter = limiters()
 
         async def take() -> None:
             async with limiter.pool("mailchimp", "c", 1):
