@@ -200,9 +200,12 @@ class SharedRateLimiter(Limiter):
                 log.warning("renewing a %s connection slot failed: %s", key.split("|")[0], type(exc).__name__)
 
     async def _release(self, key: str, slot: int, holder: str) -> None:
-        async with self.db.transaction() as session:
-            await session.execute(
-                delete(RateLimitSlot).where(
-                    RateLimitSlot.key == key, RateLimitSlot.slot == slot, RateLimitSlot.holder == holder
+        try:
+            async with self.db.transaction() as session:
+                await session.execute(
+                    delete(RateLimitSlot).where(
+                        RateLimitSlot.key == key, RateLimitSlot.slot == slot, RateLimitSlot.holder == holder
+                    )
                 )
-            )
+        except Exception as exc:  # the call itself is over and stands; the lease frees the slot later
+            log.warning("releasing a %s connection slot failed: %s", key.split("|")[0], type(exc).__name__)
