@@ -111,36 +111,6 @@ REQUEST_PG_TYPES = (
 )
 
 
-@lru_cache(maxsize=1024)
-def multirow_insert_sql(
-    dialect: str, paramstyle: str, table: str, columns: tuple[str, ...], rows: int, returning: tuple[str, ...]
-) -> str:
-    """`INSERT INTO table (columns) VALUES (...), ... ON CONFLICT DO NOTHING RETURNING ...` in the
-    driver's own parameter style, for `rows` rows of flat parameters.
-
-    Written once per batch size and reused: building the statement through SQLAlchemy's
-    insertmanyvalues and its per-row type processing costs more than the database's insert.
-    Identifiers are the constants above, never input.
-    """
-    width = len(columns)
-    if paramstyle == "numeric_dollar":
-        groups = (
-            "(" + ",".join(f"${row * width + col + 1}" for col in range(width)) + ")" for row in range(rows)
-        )
-    elif paramstyle == "qmark":
-        one = "(" + ",".join("?" * width) + ")"
-        groups = (one for _ in range(rows))
-    elif paramstyle in ("format", "pyformat"):
-        one = "(" + ",".join(["%s"] * width) + ")"
-        groups = (one for _ in range(rows))
-    else:
-        raise ValueError(f"unsupported parameter style {paramstyle!r} for {dialect}")
-    return (  # identifiers are this module's constants; every value is a bound parameter
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(groups)} "  # noqa: S608
-        f"ON CONFLICT DO NOTHING RETURNING {', '.join(returning)}"
-    )
-
-
 @lru_cache(maxsize=64)
 def unnest_insert_sql(
     table: str, columns: tuple[str, ...], pg_types: tuple[str, ...], returning: tuple[str, ...]

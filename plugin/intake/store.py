@@ -14,8 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import sqlite3
+import threading
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, delete, event, or_, select, update
@@ -32,7 +38,6 @@ from plugin.ledger import (
     REQUEST_RETURNING,
     NewRequest,
     RequestKey,
-    multirow_insert_sql,
     unnest_insert_sql,
 )
 from plugin.models import Delivery, Request, Shop, utcnow
@@ -42,6 +47,10 @@ log = logging.getLogger("gallra.intake")
 
 # Rows per transaction; more waiting deliveries go in the next one.
 MAX_BATCH = 500
+# Shopify gives up after 5 s; answering 503 before that makes it retry instead of timing out.
+# Deadlines are checked every WATCH_EVERY seconds, so an answer comes within their sum.
+STORE_TIMEOUT = 3.75
+WATCH_EVERY = 0.25
 # SQLite: deliveries written between two checkpoints of the write-ahead log (a few pages each),
 # and the log size in pages at which the writer checkpoints by itself anyway (SQLite's default
 # is 1000; ours is a backstop only).
@@ -164,10 +173,10 @@ def write_batch(conn: Connection, items: list[Incoming]) -> list[Stored]:
     """Write `items` (prepared: `Incoming.prepare`) in the caller's transaction; one answer per
     item, in order.
 
-    Synchronous on purpose: a batch is a handful of statements, and running them in one go (in a
-    thread for SQLite, through `AsyncConnection.run_sync` for PostgreSQL) saves a loop round trip
-    per driver call, which is most of the cost of a webhook. The two inserts are one multi-row
-    statement each, written in the driver's own terms (see `multirow_insert_sql`).
+    Synchronous on purpose: a batch is a handful of statements, and running them in one go (in
+    intake's writer thread for SQLite, through `AsyncConnection.run_sync` for PostgreSQL) saves a
+    loop round trip per driver call, which is most of the cost of a webhook. The two inserts are
+    one multi-row statement each, written in the driver's own terms (`_insert_many`).
     """
     answers: list[Stored | None] = [None] * len(items)
     leader_of = _leaders(items)
@@ -254,20 +263,60 @@ def _insert_many(
     returning: tuple[str, ...],
     rows: list[tuple[object, ...]],
 ) -> list[Any]:
-    dialect = conn.dialect
-    if dialect.name == "postgresql":
+    """Insert `rows`, skipping those that conflict on the table's unique key; the `returning`
+    columns of the rows inserted.
+
+    SQLite goes without RETURNING: it hands back each returned row in a step of its own, and the
+    sqlite3 module lets go of the GIL around every step; in the writer thread, taking it back
+    waits for the event loop's thread, so a 50-row RETURNING cost a batch up to 50 such waits.
+    Instead the driver's row count and last row id say which ids the rows got: SQLite gives a new
+    row "a ROWID that is one larger than the largest ROWID in the table prior to the insert" (its
+    documentation on ROWIDs), rows go in in VALUES order, and this transaction holds the write lock
+    from its first insert on, so the rows inserted hold the `inserted` ids up to the last one.
+    When every row went in, the answer needs no query; otherwise the rows kept are read back.
+    """
+    if conn.dialect.name == "postgresql":
         pg_types = REQUEST_PG_TYPES if table == "requests" else _DELIVERY_PG_TYPES
         sql = unnest_insert_sql(table, columns, pg_types, returning)
         return list(
             conn.exec_driver_sql(sql, tuple(list(column) for column in zip(*rows, strict=True))).all()
         )
+    picks = [None if name == "id" else columns.index(name) for name in returning]
     found: list[Any] = []
     for start in range(0, len(rows), _ROWS_PER_STATEMENT):
         chunk = rows[start : start + _ROWS_PER_STATEMENT]
-        sql = multirow_insert_sql(dialect.name, dialect.paramstyle, table, columns, len(chunk), returning)
-        params = tuple(value for row in chunk for value in row)
-        found.extend(conn.exec_driver_sql(sql, params).all())
+        sql = _sqlite_insert_sql(table, columns, len(chunk))
+        result = conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
+        inserted, last = result.rowcount, result.lastrowid
+        if inserted == len(chunk):
+            first = last - inserted + 1
+            found.extend(
+                tuple(first + n if pick is None else row[pick] for pick in picks)
+                for n, row in enumerate(chunk)
+            )
+        elif inserted:
+            query = f"SELECT {', '.join(returning)} FROM {table} WHERE id > ?"  # noqa: S608
+            found.extend(conn.exec_driver_sql(query, (last - inserted,)).all())
     return found
+
+
+# The unique key an intake insert may meet an earlier copy on: named, so that any other conflict
+# is an error rather than a silently skipped row.
+_CONFLICT_TARGETS = {
+    "requests": ("shop_domain", "kind", "business_key"),
+    "deliveries": ("topic", "webhook_id"),
+}
+
+
+@lru_cache(maxsize=1024)
+def _sqlite_insert_sql(table: str, columns: tuple[str, ...], rows: int) -> str:
+    """One multi-row insert per batch size, compiled once and kept in the driver's statement
+    cache: SQLAlchemy's insertmanyvalues and per-row type processing cost more than the insert."""
+    group = "(" + ",".join("?" * len(columns)) + ")"
+    return (  # identifiers are this module's constants; every value is a bound parameter
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {','.join([group] * rows)} "  # noqa: S608
+        f"ON CONFLICT ({', '.join(_CONFLICT_TARGETS[table])}) DO NOTHING"
+    )
 
 
 def _existing_request(conn: Connection, key: RequestKey) -> int | None:
@@ -284,10 +333,58 @@ def _request_of_webhook(conn: Connection, webhook_key: tuple[str, str]) -> int |
     return conn.execute(statement).scalar_one_or_none()
 
 
+def _writer_engine(database_url: str) -> Engine:
+    """Intake's own SQLite engine: the writer thread's connection and the checkpointer's.
+
+    One connection kept open: closing a WAL database's last connection checkpoints and syncs it,
+    which costs more than a batch. Connections are opened, used and closed by different threads
+    (the writer, the checkpointer's, `close()`'s), hence check_same_thread off. The multi-row
+    inserts come in one statement per table and batch size: the statement cache keeps them all.
+    """
+    url = make_url(database_url).set(drivername="sqlite+pysqlite")
+    engine = create_engine(
+        url,
+        poolclass=QueuePool,
+        pool_size=2,  # the writer's and the checkpointer's
+        max_overflow=0,
+        connect_args={"check_same_thread": False, "cached_statements": 1024},
+    )
+    event.listen(engine, "connect", _writer_pragmas)
+    return engine
+
+
+def _writer_pragmas(dbapi_connection: sqlite3.Connection, record: object) -> None:
+    sqlite_pragmas(dbapi_connection, record)
+    # Durable before 2xx: with synchronous=NORMAL, SQLite's documentation says "A transaction
+    # committed in WAL mode with synchronous=NORMAL might roll back following a power loss or
+    # system crash", and Shopify does not resend a webhook it got a 2xx for. FULL syncs the
+    # write-ahead log at every commit: one sync per batch, however many deliveries it holds.
+    dbapi_connection.execute("PRAGMA synchronous=FULL")
+    # Checkpoints are `_maybe_checkpoint`'s job; this is only the backstop if it lags.
+    dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}")
+    # Index pages read through a memory map instead of a read() call each: the unique indexes on
+    # random keys (webhook ids, hashes) miss SQLite's small page cache.
+    dbapi_connection.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+
+
+# A batch for the writer thread: the rows, and where (and on which loop) its outcome goes.
+_Job = tuple[list["Incoming"], "asyncio.Future[list[Stored]]", asyncio.AbstractEventLoop]
+
+
+def _resolve(done: asyncio.Future[list[Stored]], outcome: list[Stored] | BaseException) -> None:
+    if done.done():  # the drainer was cancelled meanwhile (shutdown)
+        return
+    if isinstance(outcome, BaseException):
+        done.set_exception(outcome)
+    else:
+        done.set_result(outcome)
+
+
 @dataclass(slots=True)
 class _Pending:
     item: Incoming
     future: asyncio.Future[Stored]
+    deadline: float  # loop time by which the caller gets an answer, stored or not
 
 
 class IntakeStore:
@@ -297,38 +394,46 @@ class IntakeStore:
         self._runtime = runtime
         self._max_batch = max_batch
         self._pending: list[_Pending] = []
+        # Every unanswered delivery, oldest first, and the timer that fails the overdue ones.
+        self._waiting: deque[_Pending] = deque()
+        self._watchdog: asyncio.TimerHandle | None = None
         self._drainer: asyncio.Task[None] | None = None
         self._sqlite: Engine | None = None
         self._sqlite_conn: Connection | None = None
+        self._writer: threading.Thread | None = None
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._since_checkpoint = 0
         self._checkpointing: asyncio.Future[None] | None = None
 
-    def _write_sqlite(self, items: list[Incoming]) -> list[Stored]:
-        """The whole batch in one worker-thread call on the plain sqlite3 driver (aiosqlite would
-        hop threads for every cursor call). Batches run one at a time, so one thread at a time."""
+    async def _write_sqlite(self, items: list[Incoming]) -> list[Stored]:
+        """The whole batch in one call to intake's writer thread, on the plain sqlite3 driver
+        (aiosqlite would hop threads for every cursor call). The thread is intake's own rather
+        than the loop's executor: a hand-off is then one queue put and one wake-up of the loop,
+        without the executor's futures, locks and semaphore on the event loop's side."""
+        loop = asyncio.get_running_loop()
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._run_writer, name="gallra-intake-writer", daemon=True)
+            self._writer.start()
+        done: asyncio.Future[list[Stored]] = loop.create_future()
+        self._jobs.put((items, done, loop))
+        return await done
+
+    def _run_writer(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            items, done, loop = job
+            outcome: list[Stored] | BaseException
+            try:
+                outcome = self._write_sqlite_batch(items)
+            except Exception as exc:
+                outcome = exc
+            loop.call_soon_threadsafe(_resolve, done, outcome)
+
+    def _write_sqlite_batch(self, items: list[Incoming]) -> list[Stored]:
         if self._sqlite_conn is None:
             if self._sqlite is None:
-                url = make_url(self._runtime.db.url).set(drivername="sqlite+pysqlite")
-                # One connection kept open: closing a WAL database's last connection checkpoints
-                # and syncs it, which costs more than the batch. Batches run one at a time, each in
-                # some worker thread, hence check_same_thread off. The multi-row inserts come in
-                # up to two statements per batch size: keep them all compiled.
-                self._sqlite = create_engine(
-                    url,
-                    poolclass=QueuePool,
-                    pool_size=2,  # the writer's and the checkpointer's
-                    max_overflow=0,
-                    connect_args={"check_same_thread": False, "cached_statements": 1024},
-                )
-                event.listen(self._sqlite, "connect", sqlite_pragmas)
+                self._sqlite = _writer_engine(self._runtime.db.url)
             # Held across batches: checking a connection out and resetting it costs per batch.
             self._sqlite_conn = self._sqlite.connect()
-            # Checkpoints are `_maybe_checkpoint`'s job; this is only the backstop if it lags.
-            self._sqlite_conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}")
-            # Index pages read through a memory map instead of a read() call each: the unique
-            # indexes on random keys (webhook ids, hashes) miss SQLite's small page cache.
-            self._sqlite_conn.exec_driver_sql(f"PRAGMA mmap_size={MMAP_BYTES}")
-            self._sqlite_conn.commit()
         conn = self._sqlite_conn
         try:
             with conn.begin():
@@ -366,8 +471,15 @@ class IntakeStore:
     async def close(self) -> None:
         if self._drainer is not None:
             await asyncio.gather(self._drainer, return_exceptions=True)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._checkpointing is not None:
             await asyncio.gather(self._checkpointing, return_exceptions=True)
+        if self._writer is not None:
+            self._jobs.put(None)
+            await asyncio.to_thread(self._writer.join)
+            self._writer = None
         if self._sqlite_conn is not None:
             await asyncio.to_thread(self._sqlite_conn.close)
             self._sqlite_conn = None
@@ -376,19 +488,36 @@ class IntakeStore:
             self._sqlite = None
 
     async def submit(self, item: Incoming) -> Stored:
-        """Store `item` durably; returns after the commit. Database errors are raised here."""
+        """Store `item` durably; returns after the commit. Database errors are raised here, and
+        TimeoutError when no commit came within STORE_TIMEOUT."""
         item.prepare(self._runtime.vault, self._runtime.db.is_sqlite)
-        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Stored] = loop.create_future()
         # Retrieved here so an error nobody waits for any more (the caller was cancelled just as it
         # was set) is never reported by the garbage collector.
         future.add_done_callback(_retrieve)
-        self._pending.append(_Pending(item, future))
+        pending = _Pending(item, future, loop.time() + STORE_TIMEOUT)
+        self._pending.append(pending)
+        self._waiting.append(pending)
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(WATCH_EVERY, self._watch)
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain())
         # Each caller has its own future and the write runs in the drainer task: a caller giving
-        # up (timeout, disconnect) cancels only its future, never the write others share (no
+        # up (deadline, disconnect) cancels only its future, never the write others share (no
         # shield needed), and a cancelled future is skipped when the batch settles (`_settle`).
         return await future
+
+    def _watch(self) -> None:
+        """Fail the deliveries waiting past their deadline with TimeoutError (the route answers
+        503 and Shopify retries). One timer for all of them instead of one `asyncio.timeout` per
+        delivery, which cost about as much as parsing it. A write still under way may commit such
+        a delivery later; its retry is then acknowledged as a duplicate."""
+        now = asyncio.get_running_loop().time()
+        waiting = self._waiting
+        while waiting and (waiting[0].future.done() or waiting[0].deadline <= now):
+            _settle(waiting.popleft().future, TimeoutError())
+        self._watchdog = asyncio.get_running_loop().call_later(WATCH_EVERY, self._watch) if waiting else None
 
     async def _drain(self) -> None:
         while self._pending:
@@ -400,7 +529,7 @@ class IntakeStore:
         try:
             # An in-memory SQLite database exists only behind its own engine: write through that.
             if self._runtime.db.is_sqlite and ":memory:" not in self._runtime.db.url:
-                answers = await asyncio.to_thread(self._write_sqlite, items)
+                answers = await self._write_sqlite(items)
                 self._maybe_checkpoint(len(items))
             else:
                 async with self._runtime.db.engine.begin() as conn:

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
+import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import asyncpg
 import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from plugin.db import Database
+from plugin.intake import store as store_module
 from plugin.intake.headers import WebhookHeaders
 from plugin.intake.mapping import new_request
 from plugin.intake.payloads import parse
 from plugin.intake.store import Incoming, IntakeStore
+from plugin.models import Delivery, Request
 from plugin.runtime import Runtime
 from tests.intake.conftest import build_runtime, counts
 
@@ -80,5 +89,88 @@ async def test_database_unreachable_fails_the_batch_without_retrying_rows() -> N
     store = IntakeStore(runtime)
     with pytest.raises((OSError, DBAPIError)):
         await store.submit(incoming(runtime, 1))
+    await store.close()
+    await runtime.http.aclose()
+
+
+@asynccontextmanager
+async def write_lock(db: Database) -> AsyncIterator[None]:
+    """Another connection holds what intake's insert needs until the block ends."""
+    url = make_url(db.url)
+    if db.is_sqlite:
+        holder = sqlite3.connect(str(url.database), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    conn = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE requests IN EXCLUSIVE MODE")
+            yield
+    finally:
+        await conn.close()
+
+
+async def test_a_write_that_hangs_answers_timeout_by_the_deadline(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "STORE_TIMEOUT", 0.3)
+    runtime = build_runtime(db)
+    store = IntakeStore(runtime)
+    async with write_lock(db):
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await store.submit(incoming(runtime, 1))
+        assert time.monotonic() - started < 0.3 + store_module.WATCH_EVERY + 0.5
+    await store.close()
+    # The write went on once the lock was gone: Shopify's retry will be a duplicate, not lost.
+    assert await counts(db) == (1, 1)
+    await runtime.http.aclose()
+
+
+async def stored_ids(db: Database) -> dict[str, tuple[int, int | None]]:
+    """Business key -> (request id, the request id its delivery points at)."""
+    async with db.session() as session:
+        rows = await session.execute(
+            select(Request.business_key, Request.id, Delivery.request_id).join(
+                Delivery, Delivery.request_id == Request.id, isouter=True
+            )
+        )
+        return {key: (request_id, delivered) for key, request_id, delivered in rows}
+
+
+async def test_every_answer_names_its_own_request_also_beside_earlier_copies(db: Database) -> None:
+    """The ids a batch answers with are the ids its rows got, whether every row of the batch is
+    new (SQLite: known from the row count and last row id) or some were stored before (read back)."""
+    runtime = build_runtime(db)
+    store = IntakeStore(runtime)
+    first = await asyncio.gather(*(store.submit(incoming(runtime, n)) for n in range(0, 40, 3)))
+    items = [incoming(runtime, n) for n in range(40)]  # every third one is stored already
+    answers = await asyncio.gather(*(store.submit(item) for item in items))
+    await store.close()
+    ids = await stored_ids(db)
+    assert len(ids) == 40
+    for n, answer in enumerate(answers):
+        request_id, delivered = ids[f"data_request:{n}"]
+        assert answer.request_id == request_id == delivered
+        assert answer.duplicate == (n % 3 == 0)
+    assert [a.request_id for a in first] == [ids[f"data_request:{n}"][0] for n in range(0, 40, 3)]
+    assert await counts(db) == (40, 40)
+    await runtime.http.aclose()
+
+
+async def test_sqlite_intake_commits_are_durable(sqlite_db: Database) -> None:
+    """synchronous=FULL on the connection that commits deliveries: with NORMAL, a commit in WAL
+    mode may roll back after a power loss, once Shopify already has its 200."""
+    runtime = build_runtime(sqlite_db)
+    store = IntakeStore(runtime)
+    await store.submit(incoming(runtime, 1))
+    writer = store._sqlite_conn
+    assert writer is not None
+    assert writer.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
     await store.close()
     await runtime.http.aclose()
