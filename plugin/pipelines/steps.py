@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -143,7 +144,7 @@ async def enqueue_plan_ids(
     sweep queues a hundred thousand steps on a shop's first live day and needs none of them as
     ORM objects, which cost as much to build as the insert itself."""
     created: list[int] = []
-    await _enqueue(session, request, decisions, dry_run, None, "", Step.id, created)
+    await _enqueue(session, request, decisions, dry_run, None, "", None, created)
     return created
 
 
@@ -182,12 +183,17 @@ async def _enqueue(
 
 
 async def _insert_new(session: AsyncSession, rows: list[dict[str, Any]], returning: Any) -> list[Any]:
-    """Insert the rows whose key the request does not have yet; `returning` of the steps created.
-    One multi-row INSERT that only looks at these keys (by the unique index), never at the
-    request's other steps, so the 100,000th step of a sweep costs what its first one did."""
+    """Insert the rows whose key the request does not have yet; `returning` of the steps created
+    (None: their ids, through the table itself, without the ORM's per-row bookkeeping). One
+    multi-row INSERT that only looks at these keys (by the unique index), never at the request's
+    other steps, so the 100,000th step of a sweep costs what its first one did."""
     insert = pg_insert if dialect_of(session) == "postgresql" else sqlite_insert
+    table = cast(Table, Step.__table__)
+    into: tuple[Any, Any] = (table, table.c.id) if returning is None else (Step, returning)
     statement = (
-        insert(Step).on_conflict_do_nothing(index_elements=[Step.request_id, Step.key]).returning(returning)
+        insert(into[0])
+        .on_conflict_do_nothing(index_elements=[table.c.request_id, table.c.key])
+        .returning(into[1])
     )
     return list((await session.scalars(statement, rows)).all())
 

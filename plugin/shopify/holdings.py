@@ -3,11 +3,11 @@ it for one customer's orders, the retention sweep for a million."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime
 
 from adapters.carriers import carrier_adapter
-from plugin.holdings import Category, Holding, Shipment
+from plugin.holdings import Category, Holding
 from plugin.retention.dates import local_date
 from plugin.shopify.records import CustomerRecord, OrderRecord
 
@@ -18,19 +18,8 @@ def shop_date(moment: datetime | None, timezone: str | None) -> date | None:
     return None if moment is None else local_date(moment, timezone)
 
 
-def order_shipments(order: OrderRecord, timezone: str | None) -> Iterator[Shipment]:
-    for fulfillment in order.fulfillments:
-        for info in fulfillment.tracking or ():
-            yield Shipment(
-                order_id=order.id,
-                order_name=order.name,
-                carrier=info.company,
-                tracking_number=info.number,
-                tracking_url=info.url,
-                created=shop_date(fulfillment.created_at, timezone),
-                delivered=shop_date(fulfillment.delivered_at, timezone),
-                country=order.shipping_country,
-            )
+_CANCELLED = frozenset({"cancelled"})
+_UNKNOWN = frozenset({"carrier_unknown"})
 
 
 def order_holdings(
@@ -39,11 +28,14 @@ def order_holdings(
     carrier_of: Callable[[str | None], str | None] = carrier_adapter,
 ) -> list[Holding]:
     """The order as a voucher, its contact fields, and one shipment holding per tracking number
-    (at the carrier's adapter, or `unknown_carrier` so the shop owner sees it)."""
+    (at the carrier's adapter, or `unknown_carrier` so the shop owner sees it). A shipment counts
+    from its own fulfillment's delivery, else the order's. The retention sweep calls this for
+    every order it plans, so each date is converted once."""
     created = shop_date(order.created_at, timezone)
-    delivered_dates = [f.delivered_at for f in order.fulfillments if f.delivered_at]
-    delivered = shop_date(max(delivered_dates), timezone) if delivered_dates else None
-    flags = frozenset({"cancelled"}) if order.cancelled_at else frozenset()
+    latest = max((f.delivered_at for f in order.fulfillments if f.delivered_at), default=None)
+    delivered = shop_date(latest, timezone)
+    flags = _CANCELLED if order.cancelled_at else frozenset()
+    country = order.shipping_country
     label = f"Order {order.name}"
     held = [
         Holding(
@@ -54,7 +46,7 @@ def order_holdings(
             order_created=created,
             delivered=delivered,
             flags=flags,
-            country=order.shipping_country,
+            country=country,
         ),
         Holding(
             system="shopify",
@@ -64,23 +56,30 @@ def order_holdings(
             order_created=created,
             delivered=delivered,
             flags=flags,
-            country=order.shipping_country,
+            country=country,
         ),
     ]
-    for shipment in order_shipments(order, timezone):
-        system = carrier_of(shipment.carrier) or UNKNOWN_CARRIER
-        held.append(
-            Holding(
-                system=system,
-                category=Category.SHIPMENT,
-                ref=f"shipment:{order.id}:{shipment.tracking_number or 'untracked'}",
-                label=f"Shipment {shipment.tracking_number or '(no tracking number)'} of order {order.name}",
-                order_created=created,
-                delivered=shipment.delivered or delivered,
-                flags=flags | {"carrier_unknown"} if system == UNKNOWN_CARRIER else flags,
-                country=order.shipping_country,
+    for fulfillment in order.fulfillments:
+        if not fulfillment.tracking:
+            continue
+        moment = fulfillment.delivered_at
+        # Most orders have one fulfillment, whose delivery is the order's: already converted.
+        day = delivered if moment is latest else shop_date(moment, timezone)
+        for info in fulfillment.tracking:
+            system = carrier_of(info.company) or UNKNOWN_CARRIER
+            number = info.number
+            held.append(
+                Holding(
+                    system=system,
+                    category=Category.SHIPMENT,
+                    ref=f"shipment:{order.id}:{number or 'untracked'}",
+                    label=f"Shipment {number or '(no tracking number)'} of order {order.name}",
+                    order_created=created,
+                    delivered=day or delivered,
+                    flags=flags | _UNKNOWN if system == UNKNOWN_CARRIER else flags,
+                    country=country,
+                )
             )
-        )
     return held
 
 

@@ -7,7 +7,8 @@ and where it went. For an order whose holdings are all kept or undecided (most o
 days), the sweep only needs the counts. So the first order with a given *signature* goes through
 `order_holdings` and the planner as usual, and later orders with the same signature reuse its
 verdicts. An order with anything to do always takes the full path, since its steps need the real
-holding references.
+holding references (and the ledger is asked whether they were done before), except in a dry run
+with nothing in the ledger yet (a new shop's first sweep), which only counts.
 
 The signatures mirror what `plugin.shopify.holdings.order_holdings` / `customer_holdings` (and the
 sweep's last-order gate for customers) read. To notice if that ever
@@ -29,7 +30,8 @@ from plugin.shopify.records import CustomerRecord, OrderRecord
 
 log = logging.getLogger(__name__)
 
-# Per holding of an order, in `order_holdings` order: (category, outcome, undecided reason, keep-until).
+# Per holding of an order, in `order_holdings` order: (category, outcome, undecided reason, keep-until);
+# for erase/reduce (only learnt when a dry run merely counts) the system in place of the reason.
 Verdict = tuple[str, str, str | None, date | None]
 Pattern = tuple[Verdict, ...]
 Signature = tuple[Any, ...]

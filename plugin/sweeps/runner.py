@@ -293,39 +293,20 @@ class Sweeper:
         zone = self.zone
         counts: Counter[tuple[str, str, str | None, str | None]] = Counter()
         earliest: dict[str, date] = {}
-        first: list[tuple[Signature, R]] = []
+        pairs = [(signature_of(record, zone), record) for record in records]
+        unknown, first = _count_known(pairs, patterns, counts, earliest)
         later: list[tuple[Signature, R]] = []
-        met: set[Signature] = set()
-        hits: dict[Signature, int] = {}  # signature → records counted by its pattern
-        # `patterns.reuse`, inlined: this loop runs once per order of the shop.
-        known = patterns.known if patterns.enabled else {}
-        check_every, reused = patterns.check_every, patterns.reused
-        for record in records:
-            signature = signature_of(record, zone)
-            if signature in known:
-                reused += 1
-                if reused % check_every:
-                    hits[signature] = hits.get(signature, 0) + 1
-                    continue
-                first.append((signature, record))  # a spot check: the full path, compared
-            elif patterns.enabled and signature in met:
-                later.append((signature, record))
+        met = {signature for signature, _record in first}  # spot checks: planned, then compared
+        for pair in unknown:
+            if pair[0] in met:
+                later.append(pair)
             else:
-                met.add(signature)
-                first.append((signature, record))
-        patterns.reused = reused
-        for signature, n in hits.items():
-            _count(known[signature], counts, earliest, n)
+                met.add(pair[0])
+                first.append(pair)
         await self._full_path(session, first, held, patterns, counts, earliest)
         counts, earliest = Counter(), {}
-        rest: list[tuple[Signature, R]] = []
-        for signature, record in later:
-            pattern = patterns.reuse(signature)
-            if pattern is not None:
-                _count(pattern, counts, earliest)
-            else:
-                rest.append((signature, record))
-        await self._full_path(session, rest, held, patterns, counts, earliest)
+        rest, checks = _count_known(later, patterns, counts, earliest)
+        await self._full_path(session, rest + checks, held, patterns, counts, earliest)
 
     async def _full_path(
         self,
@@ -476,6 +457,7 @@ class Sweeper:
     ) -> list[Decision]:
         """Plan the batch and count what is kept or undecided; return what is to be done."""
         note = verdicts.append if verdicts is not None else None
+        counting = self.shop.dry_run and not self.ledger_has_actions
         asked = [*holdings, *gates.values()]
         decisions = self.parts.plan(asked, self.shop.today)
         if len(decisions) != len(asked):
@@ -486,10 +468,10 @@ class Sweeper:
         actionable: list[Decision] = []
         for decision in decisions[: len(holdings)]:
             holding = decision.holding
+            category = holding.category
             keep_until = decision.keep_until
             if keep_until is not None and decision.action == "keep":
                 # Most holdings of a shop are kept until a known date: counted without more ado.
-                category = holding.category
                 counts[(category, "keep", None, None)] += 1
                 if category not in earliest or keep_until < earliest[category]:
                     earliest[category] = keep_until
@@ -511,10 +493,12 @@ class Sweeper:
                 if blocked is None:
                     actionable.append(decision)
                     if note is not None:
-                        note(None)
+                        # A dry run with nothing in the ledger to check against only counts what
+                        # it would do, so alike records may be counted by this verdict (with the
+                        # system in place of a reason); otherwise each one needs its own holding.
+                        note((category, outcome, holding.system, keep_until) if counting else None)
                     continue
                 outcome, reason = "undecided", blocked
-            category = holding.category
             counts[(category, outcome, reason, None)] += 1
             if keep_until is not None and (category not in earliest or keep_until < earliest[category]):
                 earliest[category] = keep_until
@@ -568,14 +552,47 @@ def _collect_between_batches() -> Iterator[None]:
             gc.enable()
 
 
+def _count_known(
+    pairs: list[tuple[Signature, R]],
+    patterns: OrderPatterns,
+    counts: Counter[tuple[str, str, str | None, str | None]],
+    earliest: dict[str, date],
+) -> tuple[list[tuple[Signature, R]], list[tuple[Signature, R]]]:
+    """Count the records whose signature has a known pattern by it (`OrderPatterns.reuse`, inlined:
+    this runs once per order of the shop); returns the others and the spot checks among the known,
+    both to be planned."""
+    known = patterns.known if patterns.enabled else {}
+    check_every, reused = patterns.check_every, patterns.reused
+    hits: dict[Signature, int] = {}
+    unknown: list[tuple[Signature, R]] = []
+    checks: list[tuple[Signature, R]] = []
+    for pair in pairs:
+        signature = pair[0]
+        if signature in known:
+            reused += 1
+            if reused % check_every:
+                hits[signature] = hits.get(signature, 0) + 1
+            else:
+                checks.append(pair)
+        else:
+            unknown.append(pair)
+    patterns.reused = reused
+    for signature, n in hits.items():
+        _count(known[signature], counts, earliest, n)
+    return unknown, checks
+
+
 def _count(
     pattern: Pattern,
     counts: Counter[tuple[str, str, str | None, str | None]],
     earliest: dict[str, date],
     orders: int = 1,
 ) -> None:
-    for category, outcome, reason, keep_until in pattern:
-        counts[(category, outcome, reason, None)] += orders
+    for category, outcome, detail, keep_until in pattern:
+        # An action's verdict names its system where the others name why they are undecided.
+        counts[
+            (category, outcome, None, detail) if outcome in ACTIONS else (category, outcome, detail, None)
+        ] += orders
         if keep_until is not None and (category not in earliest or keep_until < earliest[category]):
             earliest[category] = keep_until
 
