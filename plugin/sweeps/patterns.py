@@ -40,25 +40,21 @@ Signature = tuple[Any, ...]
 def order_signature(
     order: OrderRecord, zone: ZoneInfo, carrier_of: Callable[[str | None], str | None] = carrier_adapter
 ) -> Signature:
-    if len(order.fulfillments) == 1:  # most orders: the same signature as below, built directly
+    if len(order.fulfillments) == 1:
+        # Most orders: a flat tuple, cheaper to build and (looked up once per order) to hash; its
+        # length (4 + 2 per tracking number) keeps it apart from the general shape (5) below.
         f = order.fulfillments[0]
         delivered = f.delivered_at
         local = delivered.astimezone(zone).date() if delivered is not None else None
-        tracking = f.tracking
-        return (
+        flat: list[Any] = [
             order.created_at.astimezone(zone).date(),
             local,
             order.cancelled_at is not None,
             order.shipping_country,
-            (
-                (
-                    local,
-                    tuple([(carrier_of(t.company) or UNKNOWN_CARRIER, t.number is None) for t in tracking]),
-                )
-                if tracking
-                else (local,),
-            ),
-        )
+        ]
+        for t in f.tracking:
+            flat += (carrier_of(t.company) or UNKNOWN_CARRIER, t.number is None)
+        return tuple(flat)
     latest = None
     fulfillments = []
     for f in order.fulfillments:

@@ -563,22 +563,26 @@ def _count_known(
     both to be planned."""
     known = patterns.known if patterns.enabled else {}
     check_every, reused = patterns.check_every, patterns.reused
-    hits: dict[Signature, int] = {}
+    hits: dict[int, list[Any]] = {}  # id(pattern) → [pattern, records counted by it]: no re-hashing
     unknown: list[tuple[Signature, R]] = []
     checks: list[tuple[Signature, R]] = []
     for pair in pairs:
-        signature = pair[0]
-        if signature in known:
-            reused += 1
-            if reused % check_every:
-                hits[signature] = hits.get(signature, 0) + 1
-            else:
-                checks.append(pair)
-        else:
+        pattern = known.get(pair[0])
+        if pattern is None:
             unknown.append(pair)
+            continue
+        reused += 1
+        if reused % check_every:
+            hit = hits.get(id(pattern))
+            if hit is None:
+                hits[id(pattern)] = [pattern, 1]
+            else:
+                hit[1] += 1
+        else:
+            checks.append(pair)
     patterns.reused = reused
-    for signature, n in hits.items():
-        _count(known[signature], counts, earliest, n)
+    for pattern, n in hits.values():
+        _count(pattern, counts, earliest, n)
     return unknown, checks
 
 
