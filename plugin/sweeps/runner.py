@@ -545,10 +545,15 @@ def _collect_between_batches() -> Iterator[None]:
     little is alive; reference counting frees the batches themselves all the same."""
     enabled = gc.isenabled()
     gc.disable()
+    if enabled:
+        # What lived before the sweep (the process's modules, pools, caches) is left out of its
+        # full collections; the ordinary collector takes it back when the sweep is done.
+        gc.freeze()
     try:
         yield
     finally:
         if enabled:
+            gc.unfreeze()
             gc.enable()
 
 
