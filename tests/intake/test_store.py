@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sqlite3
 import time
@@ -174,3 +175,45 @@ async def test_sqlite_intake_commits_are_durable(sqlite_db: Database) -> None:
     assert writer.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
     await store.close()
     await runtime.http.aclose()
+
+
+async def test_the_writers_own_checkpoints_keep_the_log_short(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer checkpoints between its batches, so the write-ahead log starts over instead of
+    growing until SQLite checkpoints inside a commit (stalling that batch)."""
+    path = str(make_url(sqlite_db.url).database)
+    runtime = build_runtime(sqlite_db)
+
+    async def log_frames_after_bursts(checkpoint_every: int, first: int) -> int:
+        monkeypatch.setattr(store_module, "CHECKPOINT_EVERY", checkpoint_every)
+        store = IntakeStore(runtime)
+        for burst in range(10):
+            start = first + burst * 20
+            await asyncio.gather(*(store.submit(incoming(runtime, start + n)) for n in range(20)))
+        await asyncio.sleep(0.1)  # the writer's last checkpoint, if one is due, runs after the answers
+        with sqlite3.connect(path) as check:
+            busy, log_frames, _done = check.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert not busy
+        await store.close()
+        return int(log_frames)
+
+    with_checkpoints = await log_frames_after_bursts(20, 0)
+    without = await log_frames_after_bursts(10**9, 1000)
+    assert 0 < with_checkpoints * 3 < without
+    assert await counts(sqlite_db) == (400, 400)
+    await runtime.http.aclose()
+
+
+def test_young_objects_are_collected_less_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deliveries waiting for their group commit must not be promoted into full collections."""
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        IntakeStore(build_runtime(Database("sqlite+aiosqlite:///:memory:")))
+        assert gc.get_threshold() == (store_module.GC_YOUNG_THRESHOLD, 10, 10)
+        gc.set_threshold(store_module.GC_YOUNG_THRESHOLD * 2, 10, 10)
+        IntakeStore(build_runtime(Database("sqlite+aiosqlite:///:memory:")))
+        assert gc.get_threshold()[0] == store_module.GC_YOUNG_THRESHOLD * 2  # a higher one is kept
+    finally:
+        gc.set_threshold(*before)
