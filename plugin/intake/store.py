@@ -19,6 +19,7 @@ import queue
 import sqlite3
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -374,19 +375,6 @@ def _writer_pragmas(dbapi_connection: sqlite3.Connection, record: object) -> Non
     dbapi_connection.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
 
 
-# A batch for the writer thread: the rows, and where (and on which loop) its outcome goes.
-_Job = tuple[list["Incoming"], "asyncio.Future[list[Stored]]", asyncio.AbstractEventLoop]
-
-
-def _resolve(done: asyncio.Future[list[Stored]], outcome: list[Stored] | BaseException) -> None:
-    if done.done():  # the drainer was cancelled meanwhile (shutdown)
-        return
-    if isinstance(outcome, BaseException):
-        done.set_exception(outcome)
-    else:
-        done.set_result(outcome)
-
-
 @dataclass(slots=True)
 class _Pending:
     item: Incoming
@@ -420,34 +408,44 @@ class IntakeStore:
         self._drainer: asyncio.Task[None] | None = None
         self._sqlite: Engine | None = None
         self._sqlite_conn: Connection | None = None
+        # SQLite (a file): deliveries go straight to intake's writer thread, which takes all that
+        # are waiting whenever it is free (see `_run_writer`).
+        self._threaded = runtime.db.is_sqlite and ":memory:" not in runtime.db.url
         self._writer: threading.Thread | None = None
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._since_checkpoint = 0  # the writer thread's
 
-    async def _write_sqlite(self, items: list[Incoming]) -> list[Stored]:
-        """The whole batch in one call to intake's writer thread, on the plain sqlite3 driver
-        (aiosqlite would hop threads for every cursor call). The thread is intake's own rather
-        than the loop's executor: a hand-off is then one queue put and one wake-up of the loop,
-        without the executor's futures, locks and semaphore on the event loop's side."""
-        loop = asyncio.get_running_loop()
-        if self._writer is None:
-            self._writer = threading.Thread(target=self._run_writer, name="gallra-intake-writer", daemon=True)
-            self._writer.start()
-        done: asyncio.Future[list[Stored]] = loop.create_future()
-        self._jobs.put((items, done, loop))
-        return await done
+    def _run_writer(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Intake's writer thread, on the plain sqlite3 driver (aiosqlite would hop threads for
+        every cursor call). Whenever it is free it takes every delivery waiting (up to a batch),
+        writes them in one transaction, and hands the answers back to the loop in one call.
 
-    def _run_writer(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            items, done, loop = job
-            outcome: list[Stored] | BaseException
-            try:
-                outcome = self._write_sqlite_batch(items)
-            except Exception as exc:
-                outcome = exc
-            loop.call_soon_threadsafe(_resolve, done, outcome)
-            if not isinstance(outcome, BaseException):
-                self._maybe_checkpoint(len(items))
+        The thread takes the next batch itself instead of waiting for the event loop to hand it
+        over: the hand-over waited behind the loop's other callbacks (the previous batch's
+        responses among them), and the writer stood idle for a third of the time."""
+        stop = False
+        while not stop and (first := self._jobs.get()) is not None:
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    waiting = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if waiting is None:  # `close()`: finish this batch, then stop
+                    stop = True
+                    break
+                batch.append(waiting)
+            outcomes = self._write_alone_if_refused(batch)
+            loop.call_soon_threadsafe(self._settle_batch, batch, outcomes)
+            self._maybe_checkpoint(len(batch))
+
+    def _write_alone_if_refused(self, batch: list[_Pending]) -> list[Stored | BaseException]:
+        try:
+            return list(self._write_sqlite_batch([pending.item for pending in batch]))
+        except Exception as exc:
+            if _retry_alone(exc, len(batch)):
+                return [outcome for pending in batch for outcome in self._write_alone_if_refused([pending])]
+            return [exc] * len(batch)
 
     def _write_sqlite_batch(self, items: list[Incoming]) -> list[Stored]:
         if self._sqlite_conn is None:
@@ -492,7 +490,7 @@ class IntakeStore:
             self._watchdog.cancel()
             self._watchdog = None
         if self._writer is not None:
-            self._jobs.put(None)
+            self._jobs.put(None)  # after every delivery already submitted
             await asyncio.to_thread(self._writer.join)
             self._writer = None
         if self._sqlite_conn is not None:
@@ -511,15 +509,24 @@ class IntakeStore:
         # was set) is never reported by the garbage collector.
         future.add_done_callback(_retrieve)
         pending = _Pending(item, future, loop.time() + STORE_TIMEOUT)
-        self._pending.append(pending)
         self._waiting.append(pending)
         if self._watchdog is None:
             self._watchdog = loop.call_later(WATCH_EVERY, self._watch)
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain())
-        # Each caller has its own future and the write runs in the drainer task: a caller giving
-        # up (deadline, disconnect) cancels only its future, never the write others share (no
-        # shield needed), and a cancelled future is skipped when the batch settles (`_settle`).
+        if self._threaded:
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._run_writer, args=(loop,), name="gallra-intake-writer", daemon=True
+                )
+                self._writer.start()
+            self._jobs.put(pending)
+        else:
+            self._pending.append(pending)
+            if self._drainer is None or self._drainer.done():
+                self._drainer = asyncio.create_task(self._drain())
+        # Each caller has its own future and the write runs elsewhere (writer thread or drainer
+        # task): a caller giving up (deadline, disconnect) cancels only its future, never the
+        # write others share (no shield needed), and a cancelled future is skipped when the batch
+        # settles (`_settle`).
         return await future
 
     def _watch(self) -> None:
@@ -539,49 +546,51 @@ class IntakeStore:
             await self._write(batch)
 
     async def _write(self, batch: list[_Pending]) -> None:
-        items = [p.item for p in batch]
+        """PostgreSQL (and an in-memory SQLite database, which exists only behind its own
+        engine): the batch on the event loop, through the runtime's engine."""
+        answers: Sequence[Stored | BaseException]
         try:
-            # An in-memory SQLite database exists only behind its own engine: write through that.
-            if self._runtime.db.is_sqlite and ":memory:" not in self._runtime.db.url:
-                answers = await self._write_sqlite(items)
-            else:
-                async with self._runtime.db.engine.begin() as conn:
-                    answers = await conn.run_sync(write_batch, items, self._runtime.vault)
-        except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
-            # The database is unreachable or refusing: every delivery of the batch gets a 503.
-            for pending in batch:
-                _settle(pending.future, exc)
-            return
-        except SQLAlchemyError as exc:
-            if len(batch) > 1:
-                # A row the database refuses must not fail its neighbours: retry each alone.
-                for pending in batch:
-                    await self._write([pending])
-                return
-            _settle(batch[0].future, exc)
-            return
+            async with self._runtime.db.engine.begin() as conn:
+                answers = await conn.run_sync(write_batch, [p.item for p in batch], self._runtime.vault)
         except asyncio.CancelledError as exc:
             for pending in batch:
                 _settle(pending.future, exc)
             raise
         except Exception as exc:
-            # A bug, not the database: fail these deliveries (no 2xx) and keep draining the rest.
-            log.error("intake batch failed: %s", type(exc).__name__)
-            for pending in batch:
-                _settle(pending.future, exc)
-            return
-        for pending, answer in zip(batch, answers, strict=True):
-            _settle(pending.future, answer)
-            what = "duplicate" if answer.duplicate else "stored"
-            log.info(
-                "%s %s delivery for %s (request %s)",
-                what,
-                pending.item.topic,
-                pending.item.shop,
-                answer.request_id,
-            )
-        if any(not answer.duplicate for answer in answers):
+            if _retry_alone(exc, len(batch)):
+                for pending in batch:
+                    await self._write([pending])
+                return
+            answers = [exc] * len(batch)
+        self._settle_batch(batch, answers)
+
+    def _settle_batch(self, batch: list[_Pending], outcomes: Sequence[Stored | BaseException]) -> None:
+        stored = False
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            _settle(pending.future, outcome)
+            if isinstance(outcome, Stored):
+                stored = stored or not outcome.duplicate
+                what = "duplicate" if outcome.duplicate else "stored"
+                log.info(
+                    "%s %s delivery for %s (request %s)",
+                    what,
+                    pending.item.topic,
+                    pending.item.shop,
+                    outcome.request_id,
+                )
+        if stored:
             self._runtime.work_available.set()
+
+
+def _retry_alone(exc: Exception, size: int) -> bool:
+    """Whether the deliveries of a batch that failed with `exc` are retried one by one;
+    otherwise each of them fails with it (no 2xx)."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
+        return False  # the database is unreachable or refusing: the whole batch gets a 503
+    if isinstance(exc, SQLAlchemyError):
+        return size > 1  # a row the database refuses must not fail its neighbours
+    log.error("intake batch failed: %s", type(exc).__name__)  # a bug, not the database
+    return False
 
 
 def _retrieve(future: asyncio.Future[Stored]) -> None:

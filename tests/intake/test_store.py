@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 import pytest
@@ -22,7 +23,7 @@ from plugin.intake import store as store_module
 from plugin.intake.headers import WebhookHeaders
 from plugin.intake.mapping import new_request
 from plugin.intake.payloads import parse
-from plugin.intake.store import Incoming, IntakeStore
+from plugin.intake.store import Incoming, IntakeStore, Stored
 from plugin.models import Delivery, Request
 from plugin.runtime import Runtime
 from tests.intake.conftest import build_runtime, counts
@@ -48,23 +49,25 @@ def incoming(runtime: Runtime, data_request_id: int, webhook_id: str | None = No
     return Incoming(topic="customers/data_request", shop=SHOP, headers=headers, body=body, request=request)
 
 
-async def test_a_burst_is_one_batch_with_in_batch_duplicates(db: Database) -> None:
+async def test_a_burst_is_one_batch_with_in_batch_duplicates(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runtime = build_runtime(db)
     store = IntakeStore(runtime)
     commits = 0
-    original = store._write
+    original = store_module.write_batch
 
-    async def counting(batch: list) -> None:  # type: ignore[type-arg]
+    def counting(*args: Any) -> list[Stored]:
         nonlocal commits
         commits += 1
-        await original(batch)
+        return original(*args)
 
-    store._write = counting  # type: ignore[method-assign]
+    monkeypatch.setattr(store_module, "write_batch", counting)
     items = [incoming(runtime, n) for n in range(40)]
     items += [incoming(runtime, 7), incoming(runtime, 99, webhook_id=items[3].headers.webhook_id)]
     answers = await asyncio.gather(*(store.submit(item) for item in items))
     await store.close()
-    assert commits <= 2  # all forty arrived while at most one write was in flight
+    assert 1 <= commits <= 2  # all forty arrived while at most one write was in flight
     assert [a.duplicate for a in answers] == [False] * 40 + [True, True]
     assert answers[40].request_id == answers[7].request_id and answers[41].request_id == answers[3].request_id
     assert await counts(db) == (40, 40)
