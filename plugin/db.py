@@ -32,6 +32,9 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the single writer; the busy timeout makes writers queue
     # instead of failing with "database is locked".
     cursor.execute("PRAGMA journal_mode=WAL")
+    # NORMAL: a commit survives a crash of the process, but in WAL mode it "might roll back
+    # following a power loss or system crash" (SQLite's documentation). Webhook intake, whose
+    # 2xx Shopify never repeats, commits on its own connection with FULL (plugin.intake.store).
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
