@@ -57,6 +57,7 @@ class Result:
     non_2xx: int
     errors: int
     cpu_us: float = 0.0  # server CPU (all threads) per request
+    load: float = 0.0  # the machine's 1-minute load average as the run started (others' work too)
 
 
 def write_deliveries(path: Path, count: int) -> None:
@@ -176,6 +177,7 @@ def bench_backend(name: str, database_url: str, args: argparse.Namespace, delive
         process = psutil.Process(server.pid)
 
         def measured(path: str) -> Result:
+            load = os.getloadavg()[0]
             before = process.cpu_times()
             result = run_wrk(
                 f"{base}{path}", script, deliveries, args.seconds, args.connections, args.threads
@@ -183,6 +185,7 @@ def bench_backend(name: str, database_url: str, args: argparse.Namespace, delive
             after = process.cpu_times()
             used = (after.user + after.system) - (before.user + before.system)
             result.cpu_us = used / max(result.requests, 1) * 1e6
+            result.load = load
             return result
 
         bare = measured("/bench/bare")
@@ -195,7 +198,8 @@ def bench_backend(name: str, database_url: str, args: argparse.Namespace, delive
         print(
             f"{name:<8} {label:<22} {result.rps:>9.1f} req/s  p50 {result.p50_ms:>7.2f} ms  "
             f"p99 {result.p99_ms:>7.2f} ms  server CPU {result.cpu_us:>5.0f} us/req  "
-            f"({result.requests} requests, {result.non_2xx} non-2xx, {result.errors} socket errors)"
+            f"({result.requests} requests, {result.non_2xx} non-2xx, {result.errors} socket errors, "
+            f"load {result.load:.1f} on {os.cpu_count()} CPUs)"
         )
     rps_ratio = full.rps / bare.rps
     p99_ratio = full.p99_ms / bare.p99_ms
