@@ -8,11 +8,12 @@ For each decision (anything with `holding`, `action`, `keep_until`, `rule_id`, `
 - *erase* / *reduce* → a `pending` step (one adapter call) due now;
 - *keep until DATE* → a `held` step due on that date, whose action re-plans the holding then;
 - in dry-run every step is recorded `skipped` with outcome `would_erase` / `would_reduce` /
-  `would_keep`, and nothing is ever sent.
+  `would_keep` and no next attempt, and nothing is ever sent.
 Step keys are stable (`system:action:ref` + suffix), so enqueueing the same plan twice (a crash
-during planning, a duplicate request) adds nothing: the steps go in as one set-based
-`INSERT ... ON CONFLICT (request_id, key) DO NOTHING` (SQLite and PostgreSQL), which checks only
-the batch's keys, so the cost of a call does not grow with the steps the request already has.
+during planning, a duplicate request) adds nothing: the steps go in, 500 at a time, as one
+multi-row `INSERT ... ON CONFLICT (request_id, key) DO NOTHING RETURNING id` (SQLite and
+PostgreSQL), which checks only the batch's keys, so the cost of a call does not grow with the
+steps the request already has.
 The steps returned are the ones this call created, in the plan's order (`enqueue_plan_ids`: only
 their ids, for callers that queue many and read none). The request moves to
 `in_progress`; the caller commits. The retention sweep creates a `Request(kind="sweep")` and calls this.
@@ -20,18 +21,18 @@ their ids, for callers that queue many and read none). The request moves to
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime, time
 from enum import Enum
+from json.encoder import encode_basestring_ascii as _string  # json.dumps' own, for one str
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.holdings import Category, Holding
-from plugin.ledger import dialect_of
 from plugin.models import Request, Step, utcnow
 
 ACTIONS = ("erase", "reduce", "keep")
@@ -132,7 +133,12 @@ async def enqueue_plan(
     key_suffix: str = "",
 ) -> list[Step]:
     created: list[Step] = []
-    order = await _enqueue(session, request, decisions, dry_run, now, key_suffix, Step, created)
+
+    async def load(ids: list[int]) -> None:
+        if ids:
+            created.extend((await session.scalars(select(Step).where(Step.id.in_(ids)))).all())
+
+    order = await _enqueue(session, request, decisions, dry_run, now, key_suffix, load)
     # RETURNING promises no order; the caller gets the steps in the plan's order.
     return sorted(created, key=lambda step: order[step.key])
 
@@ -144,7 +150,11 @@ async def enqueue_plan_ids(
     sweep queues a hundred thousand steps on a shop's first live day and needs none of them as
     ORM objects, which cost as much to build as the insert itself."""
     created: list[int] = []
-    await _enqueue(session, request, decisions, dry_run, None, "", None, created)
+
+    async def keep(ids: list[int]) -> None:
+        created.extend(ids)
+
+    await _enqueue(session, request, decisions, dry_run, None, "", keep)
     return created
 
 
@@ -155,78 +165,206 @@ async def _enqueue(
     dry_run: bool,
     now: datetime | None,
     key_suffix: str,
-    returning: Any,
-    created: list[Any],
+    on_created: Callable[[list[int]], Awaitable[None]],
 ) -> dict[str, int]:
-    """Queue the decisions, adding `returning` of each step created to `created`; the keys of
-    this call in the plan's order."""
+    """Queue the decisions, handing the ids of each chunk's new steps to `on_created`; the keys
+    of this call in the plan's order."""
     now = now or utcnow()
+    await session.flush()  # the request (and anything else pending) exists before its steps
+    rows = _StepRows(session, request, dry_run=dry_run, now=now)
     seen: dict[str, int] = {}  # this call's keys only: the first decision for a key wins
-    chunk: list[dict[str, Any]] = []
+    chunk: list[Any] = []  # the chunk's column values, row after row
+    names = _action_names()
+    any_created = False
     for decision in decisions:
-        action = action_name(decision.action)
+        action = names(decision.action)
         holding = decision.holding
         key = step_key(holding.system, action, holding.ref, key_suffix)
         if key in seen:
             continue
         seen[key] = len(seen)
-        chunk.append(_step_row(request, decision, action, key, dry_run=dry_run, now=now))
-        if len(chunk) >= INSERT_CHUNK:
-            created += await _insert_new(session, chunk, returning)
+        chunk += rows.values(decision, action, key)
+        if len(chunk) >= INSERT_CHUNK * len(_COLUMNS):
+            any_created |= await _insert_new(session, chunk, on_created)
             chunk = []
     if chunk:
-        created += await _insert_new(session, chunk, returning)
-    if request.status in ("received", "planning", "done", "finalizing") and created:
+        any_created |= await _insert_new(session, chunk, on_created)
+    if request.status in ("received", "planning", "done", "finalizing") and any_created:
         request.status = "in_progress"
     await session.flush()
     return seen
 
 
-async def _insert_new(session: AsyncSession, rows: list[dict[str, Any]], returning: Any) -> list[Any]:
-    """Insert the rows whose key the request does not have yet; `returning` of the steps created
-    (None: their ids, through the table itself, without the ORM's per-row bookkeeping). One
-    multi-row INSERT that only looks at these keys (by the unique index), never at the request's
-    other steps, so the 100,000th step of a sweep costs what its first one did."""
-    insert = pg_insert if dialect_of(session) == "postgresql" else sqlite_insert
-    table = cast(Table, Step.__table__)
-    into: tuple[Any, Any] = (table, table.c.id) if returning is None else (Step, returning)
-    statement = (
-        insert(into[0])
-        .on_conflict_do_nothing(index_elements=[table.c.request_id, table.c.key])
-        .returning(into[1])
-    )
-    return list((await session.scalars(statement, rows)).all())
+# The columns an enqueued step is written with, in the order `_StepRows.values` gives them; the
+# others (lease, provider_ref, last_error) start empty.
+_COLUMNS = (
+    "request_id",
+    "shop_domain",
+    "key",
+    "system",
+    "action",
+    "category",
+    "holding_ref",
+    "decision",
+    "state",
+    "attempts",
+    "max_attempts",
+    "next_attempt_at",
+    "outcome",
+    "created_at",
+    "finished_at",
+)
+_statements: dict[tuple[str, int], str] = {}
 
 
-def _step_row(
-    request: Request, decision: DecisionLike, action: str, key: str, *, dry_run: bool, now: datetime
-) -> dict[str, Any]:
-    """One step's column values (every row has the same columns: one executemany)."""
-    holding = decision.holding
-    if dry_run:
-        state, outcome, finished, due = "skipped", f"would_{action}", now, None
-    elif action == "keep":
-        if decision.keep_until is None:
-            raise ValueError(f"keep decision for {holding.ref} without a keep-until date")
-        state, outcome, finished, due = "held", None, None, due_on(decision.keep_until)
-    else:
-        state, outcome, finished, due = "pending", None, None, now
-    return {
-        "request_id": request.id,
-        "shop_domain": request.shop_domain,
-        "key": key,
-        "system": holding.system,
-        "action": action,
-        "category": holding.category.value,
-        "holding_ref": holding.ref,
-        "decision": decision_to_dict(decision),
-        "state": state,
-        "attempts": 0,
-        "next_attempt_at": due,
-        "outcome": outcome,
-        "created_at": now,
-        "finished_at": finished,
-    }
+def _insert_sql(dialect: Dialect, rows: int) -> str:
+    """`INSERT ... VALUES (...) x rows ON CONFLICT (request_id, key) DO NOTHING RETURNING id` in
+    the driver's own placeholders (qmark on SQLite, $n on asyncpg), made once per row count."""
+    sql = _statements.get((dialect.name, rows))
+    if sql is None:
+        quote = dialect.identifier_preparer.quote
+        width = len(_COLUMNS)
+        if dialect.paramstyle == "qmark":
+            row = "(" + ", ".join("?" * width) + ")"
+            values = ", ".join([row] * rows)
+        elif dialect.paramstyle == "numeric_dollar":
+            values = ", ".join(
+                "(" + ", ".join(f"${n * width + i + 1}" for i in range(width)) + ")" for n in range(rows)
+            )
+        else:
+            raise NotImplementedError(
+                f"steps are written with ? or $n placeholders, not {dialect.paramstyle}"
+            )
+        table, columns = quote(Step.__tablename__), ", ".join(quote(c) for c in _COLUMNS)
+        unique, returned = f"{quote('request_id')}, {quote('key')}", quote("id")
+        # Only this module's constant names and placeholders go into the text; values are bound.
+        sql = f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT ({unique}) DO NOTHING"  # noqa: S608
+        sql += f" RETURNING {returned}"
+        _statements[(dialect.name, rows)] = sql
+    return sql
+
+
+async def _insert_new(
+    session: AsyncSession, values: list[Any], on_created: Callable[[list[int]], Awaitable[None]]
+) -> bool:
+    """Insert the rows whose key the request does not have yet, in this session's transaction;
+    True if any was new. One multi-row INSERT that only looks at these keys (by the unique
+    index), never at the request's other steps, so the 100,000th step of a sweep costs what its
+    first one did. Sent as the driver's own SQL with values already in the driver's form
+    (`_StepRows`): SQLAlchemy's per-row parameter handling cost as much as SQLite's insert."""
+    connection = await session.connection()
+    sql = _insert_sql(connection.dialect, len(values) // len(_COLUMNS))
+    ids = list((await connection.exec_driver_sql(sql, tuple(values))).scalars().all())
+    await on_created(ids)
+    return bool(ids)
+
+
+class _StepRows:
+    """Column values of a call's steps, in `_COLUMNS` order and already in the form the driver
+    takes (the dialect's own processing of each column type, applied once per distinct value).
+    The decision is written as `json.dumps(decision_to_dict(decision))` would write it, but from
+    pieces: what many steps share (the rule and its reasons, the holding's system and category)
+    is encoded once per call, and only the holding's own values per step."""
+
+    def __init__(self, session: AsyncSession, request: Request, *, dry_run: bool, now: datetime) -> None:
+        bind = session.get_bind()
+        table = cast(Table, Step.__table__)
+        process = table.c.created_at.type.dialect_impl(bind.dialect).bind_processor(bind.dialect)
+        self.instant: Callable[[datetime], Any] = process if process is not None else _same
+        self.request_id, self.shop_domain, self.dry_run = request.id, request.shop_domain, dry_run
+        self.now = self.instant(now)
+        self.max_attempts = table.c.max_attempts.default.arg  # type: ignore[union-attr]
+        self.due_days: dict[date, Any] = {}
+        self.shapes: dict[tuple[Any, ...], str] = {}
+        self.kinds: dict[tuple[str, str], str] = {}
+
+    def values(self, decision: DecisionLike, action: str, key: str) -> tuple[Any, ...]:
+        holding = decision.holding
+        if self.dry_run:
+            state, outcome, finished, due = "skipped", f"would_{action}", self.now, None
+        elif action == "keep":
+            if decision.keep_until is None:
+                raise ValueError(f"keep decision for {holding.ref} without a keep-until date")
+            state, outcome, finished, due = "held", None, None, self._due(decision.keep_until)
+        else:
+            state, outcome, finished, due = "pending", None, None, self.now
+        category = holding.category.value
+        return (
+            self.request_id,
+            self.shop_domain,
+            key,
+            holding.system,
+            action,
+            category,
+            holding.ref,
+            self._decision_json(decision, action, holding, category),
+            state,
+            0,
+            self.max_attempts,
+            due,
+            outcome,
+            self.now,
+            finished,
+        )
+
+    def _due(self, day: date) -> Any:
+        due = self.due_days.get(day)
+        if due is None:
+            due = self.due_days[day] = self.instant(due_on(day))
+        return due
+
+    def _decision_json(self, decision: DecisionLike, action: str, holding: Holding, category: str) -> str:
+        fields = decision.reduce_fields
+        shape = (
+            action,
+            decision.keep_until,
+            decision.rule_id,
+            decision.reference,
+            decision.reason_sv,
+            decision.reason_en,
+            tuple(fields) if fields else (),
+        )
+        head = self.shapes.get(shape)
+        if head is None:
+            rest = decision_to_dict(decision)
+            del rest["holding"]
+            # The dict without its last key, and the last key's name: what comes before the holding.
+            head = self.shapes[shape] = json.dumps(rest)[:-1] + ', "holding": '
+        kind = self.kinds.get((holding.system, category))
+        if kind is None:
+            start = json.dumps({"system": holding.system, "category": category, "ref": None})
+            kind = self.kinds[(holding.system, category)] = start[: -len("null}")]
+        flags = json.dumps(sorted(holding.flags)) if holding.flags else "[]"
+        country = "null" if holding.country is None else _string(holding.country)
+        return (
+            f'{head}{kind}{_string(holding.ref)}, "label": {_string(holding.label)},'
+            f' "order_created": {_json_day(holding.order_created)},'
+            f' "delivered": {_json_day(holding.delivered)},'
+            f' "last_activity": {_json_day(holding.last_activity)},'
+            f' "unsubscribed": {_json_day(holding.unsubscribed)},'
+            f' "flags": {flags}, "country": {country}}}}}'
+        )
+
+
+def _same(value: datetime) -> Any:
+    return value
+
+
+def _json_day(day: date | None) -> str:
+    return f'"{day.isoformat()}"' if day else "null"
+
+
+def _action_names() -> Callable[[Any], str]:
+    """`action_name`, remembered per action value for one call."""
+    known: dict[Any, str] = {}
+
+    def name(action: Any) -> str:
+        found = known.get(action)
+        if found is None:
+            found = known[action] = action_name(action)
+        return found
+
+    return name
 
 
 def _iso(day: date | None) -> str | None:
