@@ -15,8 +15,11 @@ Templates are data: add a language by adding a `Template` to `TEMPLATES` (and th
 
 One request covers all of a subject's shipments with the carrier: every shipment holding's erase
 call asks the outbox for the same message (same `dedupe_key`), so the processor gets one e-mail.
-A request without a subject (the retention sweep) asks about each expired shipment on its own
-(`covered`): each shipment is named in exactly one e-mail of the request.
+A request that names no one (the retention sweep) covers the shipments of the step's group: the
+sweep fixes its carrier steps into groups of at most 500 when it queues them, and the executor
+hands a step only its group's shipments (`plugin.executor.steps.shipment_steps`), so one e-mail
+per group names each of them once, worded for an ended retention period (`sweep_subject`,
+`sweep_body`), never as if someone had asked.
 """
 
 from __future__ import annotations
@@ -52,6 +55,10 @@ class Template:
     shipment_line: str  # {tracking} {order} {sent}
     no_tracking: str
     unknown_date: str
+    # A retention sweep's request: no one asked; the shop's retention period for the shipments
+    # ended (Art. 5(1)(e), 17(1)(a)). Same placeholders; no recipient section (it names no one).
+    sweep_subject: str
+    sweep_body: str
 
 
 TEMPLATES: dict[str, Template] = {
@@ -75,6 +82,24 @@ TEMPLATES: dict[str, Template] = {
         shipment_line="- Försändelse {tracking}, order {order}, skickad {sent}",
         no_tracking="(utan kollinummer)",
         unknown_date="okänt datum",
+        sweep_subject=(
+            "Radering av personuppgifter efter lagringstidens slut (GDPR art. 5.1 e och 17.1 a), "
+            "ref. {reference}"
+        ),
+        sweep_body=(
+            "Hej,\n\n"
+            "Vi är {shop_name} ({shop_domain}). Den lagringstid vi har bestämt för försändelserna nedan, "
+            "som vi har skickat genom {processor}, har löpt ut.\n\n"
+            "Personuppgifterna om mottagarna behövs inte längre för de ändamål för vilka de samlades in. "
+            "Med stöd av principen om lagringsminimering (artikel 5.1 e) och artikel 17.1 a i "
+            "dataskyddsförordningen (EU) 2016/679 ber vi er därför radera de personuppgifter ni "
+            "behandlar om mottagarna av försändelserna nedan (namn, adress, telefonnummer och "
+            "e-postadress), utom de uppgifter ni enligt lag måste spara. Om ni behåller uppgifter, tala "
+            "om vilka, varför och till när.\n\n"
+            "Försändelser ({count}):\n{shipments}\n\n"
+            "Bekräfta raderingen till {reply_to} inom en månad och ange vår referens {reference}.\n\n"
+            "Med vänlig hälsning\n{shop_name}\n"
+        ),
     ),
     "en": Template(
         subject="Request for erasure of personal data (GDPR Art. 17), ref. {reference}",
@@ -97,6 +122,25 @@ TEMPLATES: dict[str, Template] = {
         shipment_line="- Shipment {tracking}, order {order}, sent {sent}",
         no_tracking="(no tracking number)",
         unknown_date="unknown date",
+        sweep_subject=(
+            "Request for erasure of personal data, retention period ended (GDPR Art. 5(1)(e), 17(1)(a)), "
+            "ref. {reference}"
+        ),
+        sweep_body=(
+            "Hello,\n\n"
+            "We are {shop_name} ({shop_domain}). The retention period we have set for the shipments "
+            "below, which we sent through {processor}, has ended.\n\n"
+            "The personal data of their recipients are no longer necessary for the purposes for which "
+            "they were collected. Under the storage limitation principle (Article 5(1)(e)) and Article "
+            "17(1)(a) of the General Data Protection Regulation (EU) 2016/679 we therefore ask you to "
+            "erase the personal data you process about the recipients of the shipments below (name, "
+            "address, phone number and e-mail address), except what the law requires you to keep. If "
+            "you keep any data, please tell us which, why and until when.\n\n"
+            "Shipments ({count}):\n{shipments}\n\n"
+            "Please confirm the erasure to {reply_to} within one month, quoting our reference "
+            "{reference}.\n\n"
+            "Kind regards\n{shop_name}\n"
+        ),
     ),
     "fi": Template(
         subject="Henkilötietojen poistopyyntö (GDPR 17 artikla), viite {reference}",
@@ -120,6 +164,26 @@ TEMPLATES: dict[str, Template] = {
         shipment_line="- Lähetys {tracking}, tilaus {order}, lähetetty {sent}",
         no_tracking="(ei seurantanumeroa)",
         unknown_date="tuntematon päivä",
+        sweep_subject=(
+            "Henkilötietojen poistopyyntö säilytysajan päätyttyä (GDPR 5 art. 1 e ja 17 art. 1 a), "
+            "viite {reference}"
+        ),
+        sweep_body=(
+            "Hei,\n\n"
+            "Olemme {shop_name} ({shop_domain}). Säilytysaika, jonka olemme määrittäneet alla "
+            "luetelluille lähetyksille (lähetetty palveluntarjoajan {processor} kautta), on päättynyt.\n\n"
+            "Vastaanottajien henkilötietoja ei enää tarvita niihin tarkoituksiin, joita varten ne "
+            "kerättiin. Pyydämme siksi yleisen tietosuoja-asetuksen (EU) 2016/679 säilytyksen "
+            "rajoittamisen periaatteen (5 artiklan 1 kohdan e alakohta) ja 17 artiklan 1 kohdan "
+            "a alakohdan nojalla, että poistatte alla lueteltujen lähetysten vastaanottajista "
+            "käsittelemänne henkilötiedot (nimi, osoite, puhelinnumero ja sähköpostiosoite) lukuun "
+            "ottamatta tietoja, jotka teidän on lain mukaan säilytettävä. Jos säilytätte tietoja, "
+            "kertokaa mitä tietoja, miksi ja mihin asti.\n\n"
+            "Lähetykset ({count}):\n{shipments}\n\n"
+            "Vahvistakaa poisto osoitteeseen {reply_to} kuukauden kuluessa ja mainitkaa viitteemme "
+            "{reference}.\n\n"
+            "Ystävällisin terveisin\n{shop_name}\n"
+        ),
     ),
     "no": Template(  # Norwegian Bokmål
         subject="Anmodning om sletting av personopplysninger (GDPR art. 17), ref. {reference}",
@@ -143,6 +207,26 @@ TEMPLATES: dict[str, Template] = {
         shipment_line="- Sending {tracking}, ordre {order}, sendt {sent}",
         no_tracking="(uten sporingsnummer)",
         unknown_date="ukjent dato",
+        sweep_subject=(
+            "Anmodning om sletting av personopplysninger etter utløpt lagringstid "
+            "(GDPR art. 5 nr. 1 bokstav e og art. 17 nr. 1 bokstav a), ref. {reference}"
+        ),
+        sweep_body=(
+            "Hei,\n\n"
+            "Vi er {shop_name} ({shop_domain}). Lagringstiden vi har fastsatt for sendingene nedenfor, "
+            "som vi har sendt gjennom {processor}, er utløpt.\n\n"
+            "Personopplysningene om mottakerne er ikke lenger nødvendige for formålene de ble samlet "
+            "inn for. Med hjemmel i prinsippet om lagringsbegrensning (artikkel 5 nr. 1 bokstav e) og "
+            "artikkel 17 nr. 1 bokstav a i personvernforordningen (EU) 2016/679 ber vi dere derfor "
+            "slette personopplysningene dere behandler om mottakerne av sendingene nedenfor (navn, "
+            "adresse, telefonnummer og e-postadresse), unntatt opplysninger dere etter lov må "
+            "oppbevare. Dersom dere beholder opplysninger, ber vi dere opplyse hvilke, hvorfor og hvor "
+            "lenge.\n\n"
+            "Sendinger ({count}):\n{shipments}\n\n"
+            "Vennligst bekreft slettingen til {reply_to} innen én måned og oppgi vår referanse "
+            "{reference}.\n\n"
+            "Med vennlig hilsen\n{shop_name}\n"
+        ),
     ),
     "da": Template(
         subject="Anmodning om sletning af personoplysninger (GDPR art. 17), ref. {reference}",
@@ -166,6 +250,26 @@ TEMPLATES: dict[str, Template] = {
         shipment_line="- Forsendelse {tracking}, ordre {order}, afsendt {sent}",
         no_tracking="(uden trackingnummer)",
         unknown_date="ukendt dato",
+        sweep_subject=(
+            "Anmodning om sletning af personoplysninger efter udløbet opbevaringsperiode "
+            "(GDPR art. 5, stk. 1, litra e, og art. 17, stk. 1, litra a), ref. {reference}"
+        ),
+        sweep_body=(
+            "Hej,\n\n"
+            "Vi er {shop_name} ({shop_domain}). Den opbevaringsperiode, vi har fastsat for "
+            "forsendelserne nedenfor, som vi har sendt gennem {processor}, er udløbet.\n\n"
+            "Personoplysningerne om modtagerne er ikke længere nødvendige til de formål, de blev "
+            "indsamlet til. I henhold til princippet om opbevaringsbegrænsning (artikel 5, stk. 1, "
+            "litra e) og artikel 17, stk. 1, litra a, i databeskyttelsesforordningen (EU) 2016/679 "
+            "beder vi jer derfor slette de personoplysninger, I behandler om modtagerne af "
+            "forsendelserne nedenfor (navn, adresse, telefonnummer og e-mailadresse), bortset fra de "
+            "oplysninger, I efter loven skal opbevare. Hvis I opbevarer oplysninger, bedes I oplyse "
+            "hvilke, hvorfor og hvor længe.\n\n"
+            "Forsendelser ({count}):\n{shipments}\n\n"
+            "Bekræft venligst sletningen til {reply_to} inden for en måned, og angiv vores reference "
+            "{reference}.\n\n"
+            "Med venlig hilsen\n{shop_name}\n"
+        ),
     ),
     "de": Template(
         subject="Antrag auf Löschung personenbezogener Daten (Art. 17 DSGVO), Az. {reference}",
@@ -191,6 +295,27 @@ TEMPLATES: dict[str, Template] = {
         shipment_line="- Sendung {tracking}, Bestellung {order}, versandt am {sent}",
         no_tracking="(ohne Sendungsnummer)",
         unknown_date="unbekanntes Datum",
+        sweep_subject=(
+            "Antrag auf Löschung personenbezogener Daten nach Ablauf der Speicherfrist "
+            "(Art. 5 Abs. 1 lit. e, Art. 17 Abs. 1 lit. a DSGVO), Az. {reference}"
+        ),
+        sweep_body=(
+            "Sehr geehrte Damen und Herren,\n\n"
+            "wir sind {shop_name} ({shop_domain}). Für die unten aufgeführten Sendungen, die wir über "
+            "{processor} versandt haben, ist die von uns festgelegte Speicherfrist abgelaufen.\n\n"
+            "Die personenbezogenen Daten der Empfängerinnen und Empfänger sind für die Zwecke, für die "
+            "sie erhoben wurden, nicht mehr notwendig. Gemäß dem Grundsatz der Speicherbegrenzung "
+            "(Art. 5 Abs. 1 lit. e DSGVO) und Art. 17 Abs. 1 lit. a der Datenschutz-Grundverordnung "
+            "(EU) 2016/679 bitten wir Sie daher, die personenbezogenen Daten zu löschen, die Sie über "
+            "die Empfängerinnen und Empfänger der unten aufgeführten Sendungen verarbeiten (Name, "
+            "Anschrift, Telefonnummer und E-Mail-Adresse), soweit Sie diese nicht aufgrund "
+            "gesetzlicher Pflichten aufbewahren müssen. Falls Sie Daten aufbewahren, teilen Sie uns "
+            "bitte mit, welche, warum und bis wann.\n\n"
+            "Sendungen ({count}):\n{shipments}\n\n"
+            "Bitte bestätigen Sie die Löschung innerhalb eines Monats an {reply_to} unter Angabe "
+            "unseres Aktenzeichens {reference}.\n\n"
+            "Mit freundlichen Grüßen\n{shop_name}\n"
+        ),
     ),
 }
 
@@ -241,6 +366,11 @@ def _shipment_from_ref(ref: str) -> Shipment | None:
         return None
     tracking = None if parts[2] == "untracked" else parts[2]
     return Shipment(order_id=int(parts[1]), order_name=f"#{parts[1]}", carrier=None, tracking_number=tracking)
+
+
+def names_no_one(subject: Subject) -> bool:
+    """A retention sweep's "subject": its request names no one (no customer, e-mail or phone)."""
+    return subject.customer_id is None and not subject.email and not subject.phone
 
 
 class EmailRequestAdapter(Adapter):
@@ -315,15 +445,10 @@ class EmailRequestAdapter(Adapter):
 
     def covered(self, subject: Subject, holding: Holding) -> list[Shipment]:
         """The shipments one erase call names, so that each is named once across the e-mails of
-        one request. A customer's request: all of the subject's shipments with this processor, one
-        e-mail that the steps of those shipments share (same `dedupe_key`). A request that names
-        no one (the retention sweep: its "subject's" shipments are every shipment the day's request
-        holds, of many people, and grow while the sweep is still queueing) covers only the step's
-        own shipment: the e-mail names it and nothing else, and no later step names it again."""
-        if subject.customer_id is None and not subject.email and not subject.phone:
-            own = [s for s in subject.shipments if shipment_ref(s) == holding.ref]
-            parsed = _shipment_from_ref(holding.ref)
-            return own[:1] or ([parsed] if parsed is not None else [])
+        one request: all of the subject's shipments with this processor (the step's own included),
+        one e-mail that the steps of those shipments share (same `dedupe_key`). For a customer's
+        request they are that customer's shipments; for a sweep, the shipments of the step's
+        group, which the executor rebuilt from that group's steps alone."""
         shipments = self.shipments(subject)
         if holding.ref not in {shipment_ref(s) for s in shipments}:
             extra = _shipment_from_ref(holding.ref)
@@ -332,12 +457,14 @@ class EmailRequestAdapter(Adapter):
         return shipments
 
     def _dedupe_key(self, subject: Subject, shipments: list[Shipment]) -> str:
+        # A sweep's groups are disjoint, so their shipment refs tell them apart without a subject.
         refs = ",".join(sorted(shipment_ref(s) for s in shipments))
         who = subject.customer_id or subject.email or subject.phone or ""
         return f"{self.name}:erase:{who}:{refs}"
 
     def render(self, subject: Subject, shipments: list[Shipment]) -> tuple[str, str]:
-        """The request's subject line and body, with `{reference}` left for the outbox."""
+        """The request's subject line and body, with `{reference}` left for the outbox. A request
+        that names no one is a retention sweep's and gets the sweep wording."""
         template = TEMPLATES[self.language()]
         identifiers = []
         if subject.email:
@@ -362,6 +489,8 @@ class EmailRequestAdapter(Adapter):
             "reply_to": self.ctx.shop.contact_email or self.ctx.shop.domain,
             "reference": "{reference}",
         }
+        if names_no_one(subject):
+            return template.sweep_subject.format_map(values), template.sweep_body.format_map(values)
         return template.subject.format_map(values), template.body.format_map(values)
 
     async def export(self, subject: Subject) -> dict[str, Any]:

@@ -6,10 +6,12 @@ such as `GAL-7F3A9C21D0`); `deliver_queued()` sends queued messages over SMTP wi
 a request confirmed with `mark_confirmed()` when the processor answers.
 
 Queueing is idempotent: one message per step (a retried step gets its first reference back), and
-steps asking one processor the same thing (several shipments of one customer) share one message
-through a keyed hash of the adapter's `dedupe_key`. Delivery is claimed row by row with a lease, so
-several instances delivering at once send each message once (at least once if a process dies
-between the SMTP hand-off and the commit).
+steps asking one processor the same thing (several shipments of one customer, a retention sweep's
+group of shipments) share one message through a keyed hash of the adapter's `dedupe_key`; the
+look-up and the insert are serialised per hash, so steps running at once still share it. Delivery
+is claimed row by row with a lease, so several instances delivering at once send each message once
+(at least once if a process dies between the SMTP hand-off and the commit). Confirming one step
+(`plugin.executor.steps.confirm_step`) confirms every step awaiting the same message.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.http import backoff_delay
 from plugin.crypto import Vault
+from plugin.executor.locks import serialise
 from plugin.models import OutboxMessage, Step, utcnow
 from plugin.runtime import Runtime
 from plugin.settings import Settings
@@ -76,6 +79,10 @@ class Outbox:
         for _ in range(2):  # a concurrent insert of the same message loses the race once, then finds it
             try:
                 async with self.runtime.db.transaction() as session:
+                    if dedupe_hash is not None:
+                        # Steps sharing a message run at once (a sweep group's hundreds): without
+                        # this, each could find no message yet and queue its own.
+                        await serialise(session, f"outbox:{self.shop_domain}:{dedupe_hash}")
                     existing = await self._existing(session, dedupe_hash)
                     if existing is not None:
                         return existing

@@ -69,11 +69,33 @@ def _siblings(step: Step, *conditions: ColumnElement[bool]) -> Select[Any]:
     return select(Step).where(*mine, *conditions).order_by(Step.id)
 
 
+# A retention sweep's carrier step records its group in its decision: `{"lead": id}`, and the
+# group's first step (its lead) also `"members": [ids]`. The sweep writes them in the transaction
+# that queues the steps (`plugin.sweeps.groups`), so a group never grows once a worker can see it.
+GROUP = "group"
+
+
 async def shipment_steps(session: AsyncSession, step: Step) -> list[Step]:
-    """The request's shipment steps, the only siblings `shipments_of` reads: one indexed query
-    (request, category), never the request's other steps."""
-    shipments = _siblings(step, Step.category == Category.SHIPMENT.value)
-    return list((await session.execute(shipments)).scalars())
+    """The shipment steps whose shipments the step's subject carries, the only siblings
+    `shipments_of` reads. A customer's request: its shipment steps, one indexed query (request,
+    category). A sweep's grouped step: its group's steps only, by primary key (the lead, then the
+    members not already at hand), so a step reads at most its group's rows however large the
+    day's request grows."""
+    group = (step.decision or {}).get(GROUP)
+    if not group:
+        shipments = _siblings(step, Step.category == Category.SHIPMENT.value)
+        return list((await session.execute(shipments)).scalars())
+    lead: Step | None = step
+    if group.get("members") is None:
+        lead = (await session.execute(_siblings(step, Step.id == int(group["lead"])))).scalar_one_or_none()
+    recorded = ((lead.decision or {}).get(GROUP) or {}) if lead is not None else {}
+    members = [int(i) for i in recorded.get("members") or ()]
+    at_hand = {s.id: s for s in (step, lead) if s is not None and s.id in members}
+    missing = [i for i in members if i not in at_hand]
+    if missing:
+        found = await session.execute(_siblings(step, Step.id.in_(missing)))
+        at_hand.update((s.id, s) for s in found.scalars())
+    return sorted(at_hand.values(), key=lambda s: s.id) or [step]
 
 
 async def _shopify_cover(session: AsyncSession, step: Step) -> Step | None:
@@ -503,7 +525,9 @@ async def confirm_step(
     *,
     vault: Vault | None = None,
 ) -> Step:
-    """The processor confirmed an e-mailed erasure request: the step is done. The note (it may name
+    """The processor confirmed an e-mailed erasure request: the step is done, and so is every other
+    step awaiting the same message (one e-mail covers a customer's shipments with a carrier, or a
+    sweep group's): the processor answered the message, not one line of it. The note (it may name
     people) is kept encrypted with the outbox message when `vault` is given, never in evidence."""
     step = await _scoped_step(session, shop_domain, step_id)
     if step.state == "done" and step.outcome == "confirmed":
@@ -515,9 +539,38 @@ async def confirm_step(
     from plugin.outbox import mark_confirmed
 
     now = utcnow()
-    await mark_confirmed(session, shop_domain, step_id, note if vault else None, vault=vault, now=now)
-    step.state, step.outcome, step.finished_at = "done", "confirmed", now
-    record = step_record(step) | {"note_given": bool(note)}
-    await evidence.append(session, shop_domain, "step_confirmed", record, step.request_id)
+    message = await mark_confirmed(
+        session, shop_domain, step_id, note if vault else None, vault=vault, now=now
+    )
+    reference = message.reference if message is not None else step.provider_ref
+    for confirmed in [step, *await _awaiting_same_message(session, step, reference)]:
+        confirmed.state, confirmed.outcome, confirmed.finished_at = "done", "confirmed", now
+        record = step_record(confirmed) | {"note_given": bool(note)}
+        if confirmed is not step:
+            record["confirmed_with"] = step.key
+        await evidence.append(session, shop_domain, "step_confirmed", record, confirmed.request_id)
     await refresh_request(session, step.request_id, now)
     return step
+
+
+async def _awaiting_same_message(session: AsyncSession, step: Step, reference: str | None) -> list[Step]:
+    """The other steps whose e-mail is `reference`, locked: they are among the steps whose
+    shipments that e-mail named (`shipment_steps`), so the look-up stays within the group."""
+    if not reference:
+        return []
+    candidates = [
+        s.id
+        for s in await shipment_steps(session, step)
+        if s.id != step.id and s.provider_ref == reference and s.state == "awaiting_confirmation"
+    ]
+    if not candidates:
+        return []
+    locked = await session.execute(
+        _siblings(
+            step,
+            Step.id.in_(candidates),
+            Step.provider_ref == reference,
+            Step.state == "awaiting_confirmation",
+        ).with_for_update()
+    )
+    return list(locked.scalars())

@@ -18,6 +18,7 @@ from plugin.pipelines import steps
 from plugin.runtime import Runtime
 from plugin.shopify import bulk, tokens
 from plugin.shopify.records import CustomerRecord, OrderRecord
+from plugin.sweeps import groups
 from plugin.sweeps.parts import Decision, SweepParts, ToolRecord, ToolUnreadable
 from plugin.sweeps.runner import load_shop
 
@@ -43,7 +44,10 @@ def sweep_planner(policy: retention.Policy) -> Callable[[Sequence[Holding], date
 async def enqueue(session: AsyncSession, request: Request, decisions: Sequence[Decision]) -> object:
     # The runner hands back what `sweep_planner` produced: the retention engine's decisions.
     planned = cast(Sequence[retention.Decision], decisions)
-    return await steps.enqueue_plan_ids(session, request, planned, dry_run=False)
+    created = await steps.enqueue_plan_ids(session, request, planned, dry_run=False)
+    # In the same transaction: a carrier's group is fixed before any worker sees its steps.
+    await groups.group_carrier_steps(session, created)
+    return created
 
 
 async def tool_holdings(adapters: Sequence[Adapter]) -> AsyncIterator[ToolRecord]:

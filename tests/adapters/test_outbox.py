@@ -256,3 +256,70 @@ async def test_confirming_a_step_that_shared_its_message_confirms_that_message(r
         confirmed = await mark_confirmed(session, SHOP_A, step_id)
 
     assert confirmed is not None and confirmed.reference == first and confirmed.status == "confirmed"
+
+
+async def test_steps_sharing_a_message_that_run_at_once_queue_it_once(runtime: Runtime) -> None:
+    """A sweep group's steps run side by side; each must find the message the first one queued."""
+    key = "postnord:erase::shipment:1:A,shipment:2:B,shipment:3:C"
+
+    references = await asyncio.gather(*(queue(runtime, step_id=n, dedupe_key=key) for n in range(1, 9)))
+
+    assert len(set(references)) == 1
+    assert len(await rows(runtime)) == 1
+
+
+async def test_confirming_one_step_confirms_every_step_awaiting_the_same_message(runtime: Runtime) -> None:
+    """A customer's two PostNord shipments share one e-mail: the carrier's answer confirms both; a
+    step awaiting another message stays awaiting."""
+    from plugin.executor.steps import confirm_step
+    from plugin.models import Evidence, Request, Step
+
+    shared = await queue(runtime, step_id=None, dedupe_key="postnord:erase:7:shipment:1:A,shipment:2:B")
+    other = await queue(runtime, step_id=None, dedupe_key="bring:erase:7:shipment:3:C")
+    async with runtime.db.transaction() as session:
+        request = Request(
+            shop_domain=SHOP_A, kind="customer_redact", business_key="c7", due_at=utcnow(), status="awaiting"
+        )
+        session.add(request)
+        await session.flush()
+        steps = [
+            Step(
+                request_id=request.id,
+                shop_domain=SHOP_A,
+                key=f"{system}:erase:shipment:{n}",
+                system=system,
+                action="erase",
+                category="shipment",
+                holding_ref=f"shipment:{n}",
+                state="awaiting_confirmation",
+                outcome="request_sent",
+                provider_ref=reference,
+            )
+            for n, system, reference in (
+                (1, "postnord", shared),
+                (2, "postnord", shared),
+                (3, "bring", other),
+            )
+        ]
+        session.add_all(steps)
+        await session.flush()
+        ids = [s.id for s in steps]
+
+    async with runtime.db.transaction() as session:
+        await confirm_step(session, SHOP_A, ids[1], "PostNord confirmed", vault=runtime.vault)
+
+    async with runtime.db.session() as session:
+        states = {s.id: (s.state, s.outcome) for s in await session.scalars(select(Step).order_by(Step.id))}
+        confirmed = list(await session.scalars(select(Evidence).where(Evidence.kind == "step_confirmed")))
+        status = (await session.get(Request, request.id)).status  # type: ignore[union-attr]
+    assert states == {
+        ids[0]: ("done", "confirmed"),
+        ids[1]: ("done", "confirmed"),
+        ids[2]: ("awaiting_confirmation", "request_sent"),
+    }
+    assert sorted(e.payload["step"] for e in confirmed) == [
+        "postnord:erase:shipment:1",
+        "postnord:erase:shipment:2",
+    ]
+    assert status == "awaiting"  # Bring has not answered yet
+    assert {m.reference: m.status for m in await rows(runtime)} == {shared: "confirmed", other: "queued"}

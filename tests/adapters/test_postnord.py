@@ -214,3 +214,46 @@ async def test_bad_api_key_names_the_setting(make_adapter: Any, channel: Recordi
 
     assert "postnord" in str(raised.value) and "api_key" in str(raised.value)
     assert "nord-bad" not in str(raised.value)
+
+
+# A retention sweep's request names no one: its "subject" carries only the group's shipments.
+SWEPT = Subject(shop_domain="butik-a.myshopify.com", shipments=SHIPMENTS)
+# What each language's customer template says about a customer asking, and its storage-limitation
+# citation: a sweep's e-mail must have the second and none of the first.
+ASKED = {
+    "sv": ("kund", "begärt"),
+    "en": ("customer", "asked"),
+    "fi": ("asiakk", "pyytänyt"),
+    "no": ("kunde", "bedt om"),
+    "da": ("kunde", "bedt om"),
+    "de": ("kund", "verlangt"),
+}
+STORAGE_LIMITATION = {
+    "sv": "artikel 5.1 e",
+    "en": "Article 5(1)(e)",
+    "fi": "5 artiklan 1 kohdan e alakohta",
+    "no": "artikkel 5 nr. 1 bokstav e",
+    "da": "artikel 5, stk. 1, litra e",
+    "de": "Art. 5 Abs. 1 lit. e",
+}
+
+
+@pytest.mark.parametrize("language", sorted(ASKED))
+async def test_a_sweep_request_says_the_retention_period_ended_in_every_language(
+    make_adapter: Any, channel: RecordingChannel, language: str
+) -> None:
+    adapter = make_adapter(PostNord, email=channel, language=language)
+    held = await adapter.find(SWEPT)
+
+    results = [await adapter.erase(SWEPT, h) for h in held]
+
+    assert {r.provider_ref for r in results} == {"GAL-0001"}  # one e-mail for the group
+    (sent,) = channel.sent
+    body, subject = sent["body"], sent["subject"]
+    assert not any(word in (subject + body).lower() for word in ASKED[language])
+    assert STORAGE_LIMITATION[language] in body and "17" in subject and "{reference}" in subject
+    assert "RR123456789SE" in body and "00370730253" in body and "JD0001" not in body
+    assert "(2)" in body and "{reference}" in body and "owner@butik-a.se" in body
+    # The customer wording is untouched for a customer's request in the same language.
+    await adapter.erase(ANNA, held[0])
+    assert any(word in channel.sent[-1]["body"].lower() for word in ASKED[language])
