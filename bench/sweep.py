@@ -228,6 +228,9 @@ def _child(directory: Path, scenario: str, url: str, previous: str | None = None
         from plugin.migrate import upgrade
 
         upgrade(f"sqlite+aiosqlite:///{directory / scenario / 'gallra.db'}")
+    # The machine's 1-minute load average as the run starts (others' work too): a shared machine's
+    # figures are only comparable within one run.
+    load = os.getloadavg()[0]
     out = subprocess.run(
         [sys.executable, __file__, "--scenario", scenario, "--dir", str(directory), "--url", url],
         check=True,
@@ -235,7 +238,7 @@ def _child(directory: Path, scenario: str, url: str, previous: str | None = None
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "load": load}
 
 
 def main() -> None:
@@ -290,6 +293,7 @@ def _report(directory: Path, url: str) -> None:
         f"floor  (stream JSONL only)     : {base['seconds']:7.1f}s (CPU {base['cpu']:6.1f}s)"
         f"  {base['orders']:,} orders,"
         f" {base['customers']:,} customers  peak RSS {base['peak_rss_mb']:6.1f} MB"
+        f"  (load {base['load']:.1f} on {os.cpu_count()} CPUs)"
     )
     previous = None
     for scenario, title in (
@@ -312,6 +316,7 @@ def _report(directory: Path, url: str) -> None:
             f"  [queued {queued:,}, actioned before {before:,}]"
             f"  targets: RSS<200MB {'ok' if result['peak_rss_mb'] < 200 else 'MISSED'},"
             f" <=2x floor {'ok' if ratio <= 2 else 'MISSED'}"
+            f"  (load {result['load']:.1f})"
         )
 
 
