@@ -52,7 +52,7 @@ class Template:
     body: str
     email_line: str  # {email}
     phone_line: str  # {phone}
-    shipment_line: str  # {tracking} {order} {sent}
+    shipment_line: str  # {tracking} {order} {delivered}
     no_tracking: str
     unknown_date: str
     # A retention sweep's request: no one asked; the shop's retention period for the shipments
@@ -79,7 +79,7 @@ TEMPLATES: dict[str, Template] = {
         ),
         email_line="- E-postadress: {email}",
         phone_line="- Telefonnummer: {phone}",
-        shipment_line="- Försändelse {tracking}, order {order}, skickad {sent}",
+        shipment_line="- Försändelse {tracking}, order {order}, levererad {delivered}",
         no_tracking="(utan kollinummer)",
         unknown_date="okänt datum",
         sweep_subject=(
@@ -119,7 +119,7 @@ TEMPLATES: dict[str, Template] = {
         ),
         email_line="- E-mail address: {email}",
         phone_line="- Phone number: {phone}",
-        shipment_line="- Shipment {tracking}, order {order}, sent {sent}",
+        shipment_line="- Shipment {tracking}, order {order}, delivered {delivered}",
         no_tracking="(no tracking number)",
         unknown_date="unknown date",
         sweep_subject=(
@@ -161,7 +161,7 @@ TEMPLATES: dict[str, Template] = {
         ),
         email_line="- Sähköpostiosoite: {email}",
         phone_line="- Puhelinnumero: {phone}",
-        shipment_line="- Lähetys {tracking}, tilaus {order}, lähetetty {sent}",
+        shipment_line="- Lähetys {tracking}, tilaus {order}, toimitettu {delivered}",
         no_tracking="(ei seurantanumeroa)",
         unknown_date="tuntematon päivä",
         sweep_subject=(
@@ -204,7 +204,7 @@ TEMPLATES: dict[str, Template] = {
         ),
         email_line="- E-postadresse: {email}",
         phone_line="- Telefonnummer: {phone}",
-        shipment_line="- Sending {tracking}, ordre {order}, sendt {sent}",
+        shipment_line="- Sending {tracking}, ordre {order}, levert {delivered}",
         no_tracking="(uten sporingsnummer)",
         unknown_date="ukjent dato",
         sweep_subject=(
@@ -247,7 +247,7 @@ TEMPLATES: dict[str, Template] = {
         ),
         email_line="- E-mailadresse: {email}",
         phone_line="- Telefonnummer: {phone}",
-        shipment_line="- Forsendelse {tracking}, ordre {order}, afsendt {sent}",
+        shipment_line="- Forsendelse {tracking}, ordre {order}, leveret {delivered}",
         no_tracking="(uden trackingnummer)",
         unknown_date="ukendt dato",
         sweep_subject=(
@@ -292,7 +292,7 @@ TEMPLATES: dict[str, Template] = {
         ),
         email_line="- E-Mail-Adresse: {email}",
         phone_line="- Telefonnummer: {phone}",
-        shipment_line="- Sendung {tracking}, Bestellung {order}, versandt am {sent}",
+        shipment_line="- Sendung {tracking}, Bestellung {order}, zugestellt am {delivered}",
         no_tracking="(ohne Sendungsnummer)",
         unknown_date="unbekanntes Datum",
         sweep_subject=(
@@ -475,7 +475,7 @@ class EmailRequestAdapter(Adapter):
             template.shipment_line.format(
                 tracking=s.tracking_number or template.no_tracking,
                 order=s.order_name,
-                sent=s.created.isoformat() if s.created else template.unknown_date,
+                delivered=s.delivered.isoformat() if s.delivered else template.unknown_date,
             )
             for s in sorted(shipments, key=shipment_ref)
         ]
