@@ -168,7 +168,8 @@ class Step(Base):
         # and "which of its steps are shipments / the customer's erasure?": indexed, so a sweep
         # request of 100,000 steps answers as fast as a request of three.
         Index("ix_steps_request_state", "request_id", "state", "system"),
-        Index("ix_steps_request_category", "request_id", "category", "system", "action"),
+        # `id` last: a sweep's carrier group is an id range within (request, shipment, carrier, erase).
+        Index("ix_steps_request_category", "request_id", "category", "system", "action", "id"),
         # No index of request_id or shop_domain alone: the ones above begin with them and serve
         # every query (and the foreign key's cascade) by that column, and each index is written
         # for every step a sweep queues. A request_id index also drew the planner away from
@@ -196,6 +197,22 @@ class Step(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+class StepGroup(Base):
+    """Shipment erase steps of one sweep request and carrier that one e-mail covers: the carrier's
+    steps that one sweep batch queued, split into consecutive id ranges in the queueing
+    transaction. Ids only grow, so a range never gains a step once workers can see it."""
+
+    __tablename__ = "step_groups"
+    # "The group whose range ends at or after this step" (then checked to start at or before it).
+    __table_args__ = (Index("ix_step_groups_range", "request_id", "system", "last_step_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    system: Mapped[str] = mapped_column(String(64))
+    first_step_id: Mapped[int] = mapped_column(Integer)
+    last_step_id: Mapped[int] = mapped_column(Integer)
 
 
 class Evidence(Base):

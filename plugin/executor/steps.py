@@ -32,7 +32,7 @@ from plugin.executor.backoff import next_attempt_at
 from plugin.executor.context import ExecContext
 from plugin.executor.leases import OWN_SYSTEM, renew_step
 from plugin.holdings import Category, Shipment, Subject
-from plugin.models import Artifact, Delivery, Request, Shop, Step, utcnow
+from plugin.models import Artifact, Delivery, Request, Shop, Step, StepGroup, utcnow
 from plugin.pipelines.steps import holding_from_dict
 
 log = logging.getLogger("gallra.executor")
@@ -69,33 +69,40 @@ def _siblings(step: Step, *conditions: ColumnElement[bool]) -> Select[Any]:
     return select(Step).where(*mine, *conditions).order_by(Step.id)
 
 
-# A retention sweep's carrier step records its group in its decision: `{"lead": id}`, and the
-# group's first step (its lead) also `"members": [ids]`. The sweep writes them in the transaction
-# that queues the steps (`plugin.sweeps.groups`), so a group never grows once a worker can see it.
-GROUP = "group"
-
-
-async def shipment_steps(session: AsyncSession, step: Step) -> list[Step]:
+async def shipment_steps(session: AsyncSession, step: Step, *, sweep: bool) -> list[Step]:
     """The shipment steps whose shipments the step's subject carries, the only siblings
     `shipments_of` reads. A customer's request: its shipment steps, one indexed query (request,
-    category). A sweep's grouped step: its group's steps only, by primary key (the lead, then the
-    members not already at hand), so a step reads at most its group's rows however large the
-    day's request grows."""
-    group = (step.decision or {}).get(GROUP)
-    if not group:
+    category). A sweep names no one: its carrier step carries its group's shipments (`StepGroup`,
+    an id range fixed when the sweep queued them), found by that range, so a step reads at most
+    its group's rows however large the day's request grows; an ungrouped one only its own, and
+    the sweep's other steps none."""
+    if not sweep:
         shipments = _siblings(step, Step.category == Category.SHIPMENT.value)
         return list((await session.execute(shipments)).scalars())
-    lead: Step | None = step
-    if group.get("members") is None:
-        lead = (await session.execute(_siblings(step, Step.id == int(group["lead"])))).scalar_one_or_none()
-    recorded = ((lead.decision or {}).get(GROUP) or {}) if lead is not None else {}
-    members = [int(i) for i in recorded.get("members") or ()]
-    at_hand = {s.id: s for s in (step, lead) if s is not None and s.id in members}
-    missing = [i for i in members if i not in at_hand]
-    if missing:
-        found = await session.execute(_siblings(step, Step.id.in_(missing)))
-        at_hand.update((s.id, s) for s in found.scalars())
-    return sorted(at_hand.values(), key=lambda s: s.id) or [step]
+    if step.category != Category.SHIPMENT.value:
+        return []
+    group = (
+        await session.execute(
+            select(StepGroup.first_step_id, StepGroup.last_step_id)
+            .where(
+                StepGroup.request_id == step.request_id,
+                StepGroup.system == step.system,
+                StepGroup.last_step_id >= step.id,
+            )
+            .order_by(StepGroup.last_step_id)
+            .limit(1)
+        )
+    ).first()
+    if group is None or group.first_step_id > step.id:
+        return [step]
+    members = _siblings(
+        step,
+        Step.category == Category.SHIPMENT.value,
+        Step.system == step.system,
+        Step.action == "erase",
+        Step.id.between(group.first_step_id, group.last_step_id),
+    )
+    return list((await session.execute(members)).scalars())
 
 
 async def _shopify_cover(session: AsyncSession, step: Step) -> Step | None:
@@ -213,7 +220,8 @@ async def run_step(ctx: ExecContext, step_id: int) -> None:
             detail = f"covered by step {cover.key}: Shopify's customer data erasure redacts the orders"
             await record_success(ctx, step_id, Result(Outcome.ERASE_REQUESTED, cover.provider_ref, detail))
             return
-        subject = subject_of(ctx.runtime.vault, request, shipments_of(await shipment_steps(session, step)))
+        carried = await shipment_steps(session, step, sweep=request.kind == "sweep")
+        subject = subject_of(ctx.runtime.vault, request, shipments_of(carried))
         holding = holding_from_dict(step.decision["holding"]) if step.decision.get("holding") else None
         action = step.action
         fields = tuple(str(f) for f in step.decision.get("reduce_fields") or ())
@@ -558,9 +566,10 @@ async def _awaiting_same_message(session: AsyncSession, step: Step, reference: s
     shipments that e-mail named (`shipment_steps`), so the look-up stays within the group."""
     if not reference:
         return []
+    kind = await session.scalar(select(Request.kind).where(Request.id == step.request_id))
     candidates = [
         s.id
-        for s in await shipment_steps(session, step)
+        for s in await shipment_steps(session, step, sweep=kind == "sweep")
         if s.id != step.id and s.provider_ref == reference and s.state == "awaiting_confirmation"
     ]
     if not candidates:

@@ -3,26 +3,22 @@ group instead of one per expired shipment (tens of thousands on a large shop's f
 
 The steps one batch queues for one carrier are split into groups of at most `GROUP_SIZE`, in the
 same transaction that queues them: the group is written before any worker can see its steps, and
-never grows afterwards, however many batches the sweep still queues. Each step's decision records
-its group (`plugin.executor.steps.GROUP`); the group's first step (its lead) also lists the
-members, so the executor reads a step's group by primary key (`shipment_steps`) instead of the
-whole day's request, and the carrier's e-mail names exactly the group's shipments.
+never grows afterwards, however many batches the sweep still queues. A group is a range of step ids
+(`StepGroup`: request, carrier, first and last id), one row per group, so grouping 100,000 steps
+writes a few hundred rows instead of rewriting each step's decision; the executor reads a step's
+group by that range (`plugin.executor.steps.shipment_steps`) instead of the whole day's request,
+and the carrier's e-mail names exactly the group's shipments.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, cast, func, literal, select, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin.executor.steps import GROUP
 from plugin.holdings import Category
-from plugin.ledger import dialect_of
-from plugin.models import Step
+from plugin.models import Step, StepGroup
 
 # Shipments named in one e-mail: few enough for a privacy desk to work through and to quote back,
 # many enough that a first live sweep sends a few hundred e-mails, not a hundred thousand.
@@ -46,11 +42,12 @@ def split(ids: list[int], size: int) -> list[list[int]]:
     return groups
 
 
-async def group_carrier_steps(session: AsyncSession, step_ids: list[int], size: int | None = None) -> int:
-    """Group the shipment erase steps among `step_ids` (steps this transaction has just queued)
-    per carrier, at most `size` (default `GROUP_SIZE`) a group; returns how many groups were
-    written. The group is merged into each decision by the database (two statements a group), so
-    the decisions just written are not read back and encoded again."""
+async def group_carrier_steps(
+    session: AsyncSession, request_id: int, step_ids: list[int], size: int | None = None
+) -> int:
+    """Group the shipment erase steps among `step_ids` (steps this transaction has just queued
+    for request `request_id`) per carrier, at most `size` (default `GROUP_SIZE`) a group; returns
+    how many groups were written."""
     size = size or GROUP_SIZE
     by_system: dict[str, list[int]] = defaultdict(list)
     for start in range(0, len(step_ids), _READ_CHUNK):
@@ -63,30 +60,11 @@ async def group_carrier_steps(session: AsyncSession, step_ids: list[int], size: 
         )
         for step_id, system in rows:
             by_system[system].append(step_id)
-    postgres = dialect_of(session) == "postgresql"
-    written = 0
-    for system in sorted(by_system):
-        for members in split(sorted(by_system[system]), size):
-            lead = members[0]
-            for ids, group in (
-                ([lead], {"lead": lead, "members": members}),
-                (members[1:], {"lead": lead}),
-            ):
-                if ids:
-                    patch = json.dumps({GROUP: group})
-                    await session.execute(
-                        update(Step)
-                        .where(Step.id.in_(ids))
-                        .values(decision=_merged(patch, postgres))
-                        .execution_options(synchronize_session=False)
-                    )
-            written += 1
-    return written
-
-
-def _merged(patch: str, postgres: bool) -> ColumnElement[Any]:
-    """The step's decision with the keys of `patch` (a JSON object) added."""
-    if postgres:
-        merged = cast(Step.decision, JSONB).op("||")(cast(literal(patch), JSONB))
-        return cast(merged, JSON)
-    return func.json_patch(Step.decision, patch)
+    ranges = [
+        {"request_id": request_id, "system": system, "first_step_id": members[0], "last_step_id": members[-1]}
+        for system in sorted(by_system)
+        for members in split(sorted(by_system[system]), size)
+    ]
+    if ranges:
+        await session.execute(insert(StepGroup), ranges)
+    return len(ranges)

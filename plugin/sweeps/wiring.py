@@ -46,7 +46,7 @@ async def enqueue(session: AsyncSession, request: Request, decisions: Sequence[D
     planned = cast(Sequence[retention.Decision], decisions)
     created = await steps.enqueue_plan_ids(session, request, planned, dry_run=False)
     # In the same transaction: a carrier's group is fixed before any worker sees its steps.
-    await groups.group_carrier_steps(session, created)
+    await groups.group_carrier_steps(session, request.id, created)
     return created
 
 

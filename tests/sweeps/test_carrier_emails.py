@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from plugin.executor.steps import GROUP, confirm_step, shipment_steps, shipments_of
+from plugin.executor.steps import confirm_step, shipment_steps, shipments_of
 from plugin.executor.worker import Worker
 from plugin.holdings import Category, Holding
-from plugin.models import Evidence, OutboxMessage, Request, Step, utcnow
+from plugin.models import Evidence, OutboxMessage, Request, Step, StepGroup, utcnow
 from plugin.runtime import Runtime
 from plugin.sweeps import groups, wiring
 from plugin.sweeps.run import run_sweep
@@ -34,12 +34,27 @@ def tracking_of(ref: str) -> str:
     return ref.split(":", 2)[2]
 
 
-def lead_of(step: Step) -> int:
-    return int(step.decision[GROUP]["lead"])
+Ranges = list[tuple[str, int, int]]  # (system, first step id, last step id) of each group
 
 
-async def swept(runtime: Runtime) -> tuple[list[Step], dict[str, str]]:
-    """The sweep request's PostNord steps, and each outbox message's body by reference."""
+def lead_of(step: Step, ranges: Ranges) -> int:
+    """The first step id of the one group whose range holds the step."""
+    (first,) = [f for system, f, last in ranges if system == step.system and f <= step.id <= last]
+    return first
+
+
+async def ranges_of(session: Any, request_id: int) -> Ranges:
+    rows = await session.execute(
+        select(StepGroup.system, StepGroup.first_step_id, StepGroup.last_step_id).where(
+            StepGroup.request_id == request_id
+        )
+    )
+    return [(system, first, last) for system, first, last in rows]
+
+
+async def swept(runtime: Runtime) -> tuple[list[Step], dict[str, str], Ranges]:
+    """The sweep request's PostNord steps, each outbox message's body by reference, and the
+    request's groups."""
     async with runtime.db.session() as session:
         request = (await session.execute(select(Request).where(Request.kind == "sweep"))).scalar_one()
         steps = list(
@@ -54,13 +69,14 @@ async def swept(runtime: Runtime) -> tuple[list[Step], dict[str, str]]:
         messages = list(
             (await session.execute(select(OutboxMessage).where(OutboxMessage.shop_domain == SHOP))).scalars()
         )
-    return steps, {m.reference: runtime.vault.decrypt(m.body_enc) or "" for m in messages}
+        ranges = await ranges_of(session, request.id)
+    return steps, {m.reference: runtime.vault.decrypt(m.body_enc) or "" for m in messages}, ranges
 
 
 @pytest.fixture
 async def sweep_run(
     runtime: Runtime, shopify_fake: ShopifyFake, monkeypatch: pytest.MonkeyPatch
-) -> tuple[list[Step], dict[str, str]]:
+) -> tuple[list[Step], dict[str, str], Ranges]:
     monkeypatch.setattr(groups, "GROUP_SIZE", SMALL_GROUP)
     await twelve_year_shop(runtime, shopify_fake)
     # Small batches: the request's shipment steps arrive over several transactions, as in a large
@@ -72,14 +88,14 @@ async def sweep_run(
 
 
 async def test_each_swept_shipment_is_named_in_one_email_per_group_worded_for_the_sweep(
-    sweep_run: tuple[list[Step], dict[str, str]],
+    sweep_run: tuple[list[Step], dict[str, str], Ranges],
 ) -> None:
-    steps, bodies = sweep_run
+    steps, bodies, ranges = sweep_run
     assert len(steps) >= 3 * SMALL_GROUP, "the test shop must give the sweep several PostNord groups"
     assert all(step.state == "awaiting_confirmation" for step in steps)
     by_group: dict[int, list[Step]] = defaultdict(list)
     for step in steps:
-        by_group[lead_of(step)].append(step)
+        by_group[lead_of(step, ranges)].append(step)
     assert 1 < len(by_group) < len(steps)
 
     # Every swept shipment is named in exactly one e-mail, and no e-mail names anything else.
@@ -91,12 +107,11 @@ async def test_each_swept_shipment_is_named_in_one_email_per_group_worded_for_th
     assert len(bodies) <= len(by_group)
 
     for lead, members in by_group.items():
-        # Fixed when queued: at most the group size, all queued in one batch, the lead listing them.
+        # Fixed when queued: at most the group size, all queued in one batch, the range starting
+        # at its first step.
         assert len(members) <= SMALL_GROUP
         assert len({m.created_at for m in members}) == 1
-        assert sorted(next(m for m in members if m.id == lead).decision[GROUP]["members"]) == sorted(
-            m.id for m in members
-        )
+        assert min(m.id for m in members) == lead
         # One e-mail, one reference for the whole group, naming exactly its shipments.
         references = {m.provider_ref for m in members}
         assert len(references) == 1
@@ -113,20 +128,20 @@ async def test_each_swept_shipment_is_named_in_one_email_per_group_worded_for_th
 
 
 async def test_confirming_the_message_completes_every_step_of_its_group(
-    runtime: Runtime, sweep_run: tuple[list[Step], dict[str, str]]
+    runtime: Runtime, sweep_run: tuple[list[Step], dict[str, str], Ranges]
 ) -> None:
-    steps, _ = sweep_run
+    steps, _, ranges = sweep_run
     by_group: dict[int, list[Step]] = defaultdict(list)
     for step in steps:
-        by_group[lead_of(step)].append(step)
+        by_group[lead_of(step, ranges)].append(step)
     group = max(by_group.values(), key=len)
     assert len(group) > 1
-    chosen = group[-1]  # not the lead: the group is found from any of its steps
+    chosen = group[-1]  # not the first: the group is found from any of its steps
 
     async with runtime.db.transaction() as session:
         await confirm_step(session, SHOP, chosen.id, "PostNord confirmed", vault=runtime.vault)
 
-    after, _ = await swept(runtime)
+    after, _, _ = await swept(runtime)
     confirmed = {s.id for s in after if s.state == "done" and s.outcome == "confirmed"}
     assert confirmed == {s.id for s in group}
     assert all(s.state == "awaiting_confirmation" for s in after if s.id not in confirmed)
@@ -216,7 +231,8 @@ async def test_shipment_steps_reads_the_group_however_large_the_request(
                 await session.execute(select(Step).where(Step.request_id == request_id).order_by(Step.id))
             ).scalars()
         )
-    sizes = Counter(lead_of(s) for s in steps)
+        ranges = await ranges_of(session, request_id)
+    sizes = Counter(lead_of(s, ranges) for s in steps)
     # Each batch split evenly under the limit: 1,400 -> 467 + 467 + 466, 600 -> 300 + 300.
     assert sorted(sizes.values()) == [300, 300, 466, 467, 467]
 
@@ -225,14 +241,17 @@ async def test_shipment_steps_reads_the_group_however_large_the_request(
             step = await session.get(Step, probe.id)
             assert step is not None
             statements.clear()
-            read = await shipment_steps(session, step)
+            read = await shipment_steps(session, step, sweep=True)
             ran = list(statements)
-        group = sizes[lead_of(probe)]
-        assert sorted(s.id for s in read) == sorted(s.id for s in steps if lead_of(s) == lead_of(probe))
-        assert len(ran) <= 2, "the lead, then the members: a constant number of statements"
-        for statement, parameters in ran:
-            assert "steps.id" in statement.split("WHERE", 1)[1]  # by primary key
-            bound = len(parameters) if isinstance(parameters, list | tuple | dict) else 0
-            assert bound <= group + 2  # the ids asked for, request and shop: at most the group
+        group = sizes[lead_of(probe, ranges)]
+        assert sorted(s.id for s in read) == sorted(
+            s.id for s in steps if lead_of(s, ranges) == lead_of(probe, ranges)
+        )
+        # The group's range, then its steps by that id range (the request index ends with the id),
+        # with a constant number of bound values whatever the size of the request.
+        assert len(ran) == 2
+        assert "FROM step_groups" in ran[0][0]
+        assert "steps.id BETWEEN" in ran[1][0]
+        assert all(len(parameters) <= 8 for _statement, parameters in ran)
         assert len(read) == group <= groups.GROUP_SIZE
         assert len(shipments_of(read)) == group

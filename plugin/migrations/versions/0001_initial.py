@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 01:44:52.000786
+Create Date: 2026-11-23 02:13:05.765078
 """
 
 from collections.abc import Sequence
@@ -225,6 +225,18 @@ def upgrade() -> None:
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_deliveries_shop_domain'), ['shop_domain'], unique=False)
 
+    op.create_table('step_groups',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('request_id', sa.Integer(), nullable=False),
+    sa.Column('system', sa.String(length=64), nullable=False),
+    sa.Column('first_step_id', sa.Integer(), nullable=False),
+    sa.Column('last_step_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['request_id'], ['requests.id'], name=op.f('fk_step_groups_request_id_requests'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_step_groups'))
+    )
+    with op.batch_alter_table('step_groups', schema=None) as batch_op:
+        batch_op.create_index('ix_step_groups_range', ['request_id', 'system', 'last_step_id'], unique=False)
+
     op.create_table('steps',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('request_id', sa.Integer(), nullable=False),
@@ -252,7 +264,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('steps', schema=None) as batch_op:
         batch_op.create_index('ix_steps_due_work', ['state', 'next_attempt_at'], unique=False)
-        batch_op.create_index('ix_steps_request_category', ['request_id', 'category', 'system', 'action'], unique=False)
+        batch_op.create_index('ix_steps_request_category', ['request_id', 'category', 'system', 'action', 'id'], unique=False)
         batch_op.create_index('ix_steps_request_state', ['request_id', 'state', 'system'], unique=False)
         batch_op.create_index('ix_steps_shop_holding', ['shop_domain', 'holding_ref'], unique=False)
 
@@ -268,6 +280,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_steps_due_work')
 
     op.drop_table('steps')
+    with op.batch_alter_table('step_groups', schema=None) as batch_op:
+        batch_op.drop_index('ix_step_groups_range')
+
+    op.drop_table('step_groups')
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_deliveries_shop_domain'))
 
