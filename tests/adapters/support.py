@@ -37,7 +37,7 @@ def subject(*shipments: tuple[str, str | None, str | None]) -> Subject:
         phone="+46701234567",
         order_ids=tuple(1000 + i for i in range(len(shipments))),
         shipments=tuple(
-            Shipment(1000 + i, name, carrier, tracking, created=date(2026, 3, 1 + i), country="SE")
+            Shipment(1000 + i, name, carrier, tracking, delivered=date(2026, 3, 1 + i), country="SE")
             for i, (name, carrier, tracking) in enumerate(shipments)
         ),
     )
