@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -183,7 +184,9 @@ def _guarded(job: Job, runtime: Runtime) -> Callable[[], Awaitable[None]]:
         try:
             await job.func(runtime)
         except Exception as exc:  # one failing job must not stop the others; it fires again
-            log.error("clock job %s failed with %s", job.name, type(exc).__name__, exc_info=exc)
+            # Where it failed, without the message (it may quote values or URLs with personal data).
+            trace = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("clock job %s failed with %s\n%s", job.name, type(exc).__name__, trace)
 
     return run
 

@@ -47,7 +47,9 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo}
+        # Parameters stay out of SQL logs and of error messages (and so of logged tracebacks):
+        # a statement's values are the one place personal data could slip into a log.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
             if ":memory:" not in self.url:
                 # Pooled: opening a SQLite connection (a thread, the file, the pragmas) costs ~10 ms,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import traceback
 from collections.abc import Awaitable
 from datetime import timedelta
 
@@ -65,8 +66,14 @@ class Worker:
             except Exception as exc:
                 # A bug or a database hiccup in one job must not stop the worker. The work is
                 # handed back at once (its lease would otherwise hold it until it ends).
+                # Where it failed, without the exception's message: that may quote a statement's
+                # values or a provider URL, which can hold personal data.
                 log.error(
-                    "worker job on %s %d failed with %s", kind, row_id, type(exc).__name__, exc_info=exc
+                    "worker job on %s %d failed with %s\n%s",
+                    kind,
+                    row_id,
+                    type(exc).__name__,
+                    "".join(traceback.format_tb(exc.__traceback__)),
                 )
                 await self._release(kind, row_id)
             finally:

@@ -355,6 +355,7 @@ def _writer_engine(database_url: str) -> Engine:
         poolclass=QueuePool,
         pool_size=1,  # the writer's
         max_overflow=0,
+        hide_parameters=True,  # as `Database`: no values in logs or error messages
         connect_args={"check_same_thread": False, "cached_statements": 1024},
     )
     event.listen(engine, "connect", _writer_pragmas)

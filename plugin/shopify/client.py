@@ -185,7 +185,7 @@ class AdminClient:
             self.throttle.settle(reservation, document, cost)
             errors = body.get("errors")
             if isinstance(errors, str):  # REST-style error text, e.g. an unknown API version
-                raise ShopifyError(f"{self.shop_domain} {name}: {errors[:200]}")
+                raise ShopifyError(f"{self.shop_domain} {name}: {safe_message(errors[:200])}")
             if errors:
                 codes = {str((e.get("extensions") or {}).get("code", "")) for e in errors}
                 if "THROTTLED" in codes:
