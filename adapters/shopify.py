@@ -35,6 +35,7 @@ from adapters.base import (
     TemporaryFailure,
 )
 from plugin.holdings import Category, Holding, Subject
+from plugin.shopify import operations
 from plugin.shopify.client import ShopifyAuthError, ShopifyError, ShopifyUnavailable
 from plugin.shopify.holdings import customer_holdings, order_holdings
 
@@ -47,10 +48,6 @@ class ShopifyConfig(AdapterConfig):
     unsubscribe_sms: bool = Field(
         default=True, description="Also set SMS marketing consent to UNSUBSCRIBED when erasing marketing."
     )
-
-
-def _operations() -> Any:
-    return importlib.import_module("plugin.shopify.operations")
 
 
 @asynccontextmanager
@@ -109,7 +106,7 @@ class Shopify(Adapter):
         if customer_id is None:
             return None
         async with _mapped_errors():
-            return await _operations().fetch_customer(client, customer_id)
+            return await operations.fetch_customer(client, customer_id)
 
     async def check(self) -> None:
         client = await self._client()
@@ -123,7 +120,7 @@ class Shopify(Adapter):
         missing = [i for i in subject.order_ids if i not in {o.id for o in orders}]
         if missing:
             async with _mapped_errors():
-                orders += list(await _operations().fetch_orders(client, missing))
+                orders += list(await operations.fetch_orders(client, missing))
         return customer, orders
 
     async def find(self, subject: Subject) -> list[Holding]:
@@ -171,7 +168,7 @@ class Shopify(Adapter):
         )
         if email or sms:
             async with _mapped_errors():
-                await _operations().set_marketing_unsubscribed(client, customer_id, email=email, sms=sms)
+                await operations.set_marketing_unsubscribed(client, customer_id, email=email, sms=sms)
         channels = [name for name, done in (("e-mail", email), ("SMS", sms)) if done]
         detail = (
             f"{' and '.join(channels)} marketing consent set to UNSUBSCRIBED"
@@ -183,7 +180,7 @@ class Shopify(Adapter):
     async def _request_erasure(self, customer_id: int) -> Result:
         client = await self._client()
         async with _mapped_errors():
-            requested = await _operations().request_customer_erasure(client, customer_id)
+            requested = await operations.request_customer_erasure(client, customer_id)
         if requested is None:
             return Result(Outcome.ALREADY_ABSENT, detail="no such customer in Shopify")
         return Result(

@@ -16,34 +16,33 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 @lru_cache(maxsize=65536)
 def add_period(start: date, years: int = 0, months: int = 0, days: int = 0) -> date:
     """`start` plus a calendar period, clamping to the month's end; saturates at `date.max`."""
-    total = start.year * 12 + (start.month - 1) + years * 12 + months
-    year, month0 = divmod(total, 12)
-    if year > date.max.year:
+    target = _shifted_month(start, years, months)
+    if target is None:
         return date.max
-    month = month0 + 1
-    end = date(year, month, min(start.day, monthrange(year, month)[1]))
-    if days:
-        try:
-            end += timedelta(days=days)
-        except OverflowError:
-            return date.max
-    return end
+    year, month = target
+    return _plus_days(date(year, month, min(start.day, monthrange(year, month)[1])), days)
 
 
 @lru_cache(maxsize=65536)
 def add_period_to_month_end(start: date, years: int = 0, months: int = 0, days: int = 0) -> date:
     """Like `add_period`, but landing on the last day of the target month (then adding days)."""
-    total = start.year * 12 + (start.month - 1) + years * 12 + months
-    year, month0 = divmod(total, 12)
-    if year > date.max.year:
+    target = _shifted_month(start, years, months)
+    if target is None:
         return date.max
-    end = last_day_of_month(year, month0 + 1)
-    if days:
-        try:
-            end += timedelta(days=days)
-        except OverflowError:
-            return date.max
-    return end
+    return _plus_days(last_day_of_month(*target), days)
+
+
+def _shifted_month(start: date, years: int, months: int) -> tuple[int, int] | None:
+    """(year, month) `years` and `months` after `start`'s month; None past `date.max`."""
+    year, month0 = divmod(start.year * 12 + (start.month - 1) + years * 12 + months, 12)
+    return None if year > date.max.year else (year, month0 + 1)
+
+
+def _plus_days(end: date, days: int) -> date:
+    try:
+        return end + timedelta(days=days) if days else end
+    except OverflowError:
+        return date.max
 
 
 def last_day_of_month(year: int, month: int) -> date:

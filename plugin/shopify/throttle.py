@@ -43,7 +43,6 @@ class CostThrottle:
         self.restore_rate = DEFAULT_RESTORE_RATE
         self.available = DEFAULT_MAXIMUM
         self._updated = clock()
-        self._in_flight: set[int] = set()
         self._reserved: dict[int, float] = {}
         self._lock = asyncio.Lock()
         self._costs: dict[str, float] = {}  # document → last requested cost

@@ -27,12 +27,6 @@ class CategoryTally:
     actioned_before: int = 0
     next_expiry: date | None = None  # earliest keep-until among the kept (and the reduced, kept on)
 
-    def count(self, outcome: str, keep_until: date | None = None) -> None:
-        setattr(self, outcome, getattr(self, outcome) + 1)
-        if outcome in ("keep", "reduce") and keep_until is not None:
-            if self.next_expiry is None or keep_until < self.next_expiry:
-                self.next_expiry = keep_until
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "seen": self.seen,
@@ -73,28 +67,6 @@ class Tally:
     # Connected tools that could not be read this time (adapter → why, no personal data): the
     # sweep went on without them and the next one asks them again.
     unreadable: dict[str, str] = field(default_factory=dict)
-
-    def count(
-        self,
-        category: str,
-        outcome: str,
-        *,
-        keep_until: date | None = None,
-        system: str | None = None,
-        reason: str | None = None,
-    ) -> None:
-        if outcome not in OUTCOMES:
-            raise ValueError(f"unknown sweep outcome {outcome!r}")
-        tally = self.categories.get(category)
-        if tally is None:
-            tally = self.categories[category] = CategoryTally()
-        tally.seen += 1
-        tally.count(outcome, keep_until)
-        if outcome == "undecided" and reason:
-            self.undecided_reasons[reason] = self.undecided_reasons.get(reason, 0) + 1
-        if outcome in ("erase", "reduce") and system:
-            key = f"{system}:{outcome}"
-            self.systems[key] = self.systems.get(key, 0) + 1
 
     def add(
         self,

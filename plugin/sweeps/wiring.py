@@ -57,11 +57,10 @@ async def tool_holdings(adapters: Sequence[Adapter]) -> AsyncIterator[ToolRecord
     read on its own: one that fails (auth, 5xx after the HTTP helper's retries) becomes a
     `ToolUnreadable` in the stream and the others are still read."""
     for adapter in adapters:
-        offered = getattr(adapter, "sweep_holdings", None)
-        if offered is None:
+        if not adapter.can_sweep:
             continue
         try:
-            async for holding in offered():
+            async for holding in adapter.sweep_holdings():
                 yield holding
         except Exception as exc:
             # The class only: a provider's message may quote what it holds about someone.
@@ -113,5 +112,5 @@ async def real_parts(runtime: Runtime, shop_domain: str) -> SweepParts:
         tools=tools,
         plan=sweep_planner(policy),
         enqueue=enqueue,
-        policy_name=str(getattr(policy, "preset", "custom")),
+        policy_name=policy.preset,
     )

@@ -27,6 +27,8 @@ class FakeTool:
     """Stands in for a newsletter adapter offering `sweep_holdings()`; `failure`, when set, is
     raised after the first profile (as a provider answering 5xx half-way through its listing)."""
 
+    can_sweep = True
+
     def __init__(self, name: str, held: Sequence[Holding], failure: Exception | None = None) -> None:
         self.name = name
         self.held = held
