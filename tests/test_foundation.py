@@ -34,6 +34,38 @@ def test_vault_rotation_reads_old_tokens() -> None:
         Vault(new_key).decrypt(token)
 
 
+def test_vault_tokens_are_aes_gcm_and_tampering_is_refused(vault: Vault) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.hashes import SHA256
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    token = vault.encrypt(b"anna@example.se")
+    assert token is not None and token.startswith("v2:")
+    raw = base64.urlsafe_b64decode(token[3:])
+    key = HKDF(algorithm=SHA256(), length=32, salt=None, info=b"gallra at rest v2").derive(
+        TEST_ENCRYPTION_KEY.encode()
+    )
+    # The documented layout: 12-byte nonce, then ciphertext and tag, readable by any AES-GCM.
+    assert AESGCM(key).decrypt(raw[:12], raw[12:], None) == b"anna@example.se"
+    assert vault.encrypt(b"anna@example.se") != token  # a fresh nonce every time
+    flipped = bytearray(raw)
+    flipped[-1] ^= 1
+    for bad in ("v2:" + base64.urlsafe_b64encode(bytes(flipped)).decode(), "v2:%%%", "v2:", "not a token"):
+        with pytest.raises(DecryptionError):
+            vault.decrypt(bad)
+
+
+def test_vault_reads_fernet_tokens_written_before_aes_gcm() -> None:
+    from cryptography.fernet import Fernet
+
+    legacy = Fernet(TEST_ENCRYPTION_KEY.encode()).encrypt(b"anna@example.se").decode()
+    assert Vault(TEST_ENCRYPTION_KEY).decrypt(legacy) == "anna@example.se"
+    new_key = Fernet.generate_key().decode()
+    assert Vault(new_key, previous=TEST_ENCRYPTION_KEY).decrypt(legacy) == "anna@example.se"
+
+
 def test_normalise_url_picks_async_drivers() -> None:
     assert normalise_url("postgresql://u@h/db").startswith("postgresql+asyncpg://")
     assert normalise_url("sqlite:///x.db") == "sqlite+aiosqlite:///x.db"
