@@ -1,7 +1,7 @@
 """The tables. One place for the schema; migrations in `plugin/migrations` follow it.
 
 Conventions: every tenant-owned row carries `shop_domain` (the `*.myshopify.com` domain) and every
-query filters on it. Columns ending in `_enc` hold Fernet tokens (see `plugin.crypto`); columns
+query filters on it. Columns ending in `_enc` hold encrypted tokens (see `plugin.crypto`); columns
 ending in `_hash` hold keyed per-shop hashes. Times are stored and returned as aware UTC datetimes.
 """
 
@@ -126,10 +126,13 @@ class Request(Base):
     __table_args__ = (
         UniqueConstraint("shop_domain", "kind", "business_key"),
         Index("ix_requests_due_work", "status", "next_attempt_at"),
+        # Every webhook writes a row into each index: no index of shop_domain alone (the unique
+        # key begins with it and serves those queries) and none of phone_hash (nothing looks a
+        # request up by phone; the hash names the subject in evidence).
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    shop_domain: Mapped[str] = mapped_column(String(255), index=True)
+    shop_domain: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(32))  # data_request|customer_redact|shop_redact|sweep
     business_key: Mapped[str] = mapped_column(String(512))
     shopify_shop_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -137,7 +140,7 @@ class Request(Base):
     email_enc: Mapped[str | None] = mapped_column(Text)
     email_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     phone_enc: Mapped[str | None] = mapped_column(Text)
-    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    phone_hash: Mapped[str | None] = mapped_column(String(64))
     order_ids: Mapped[list[Any]] = mapped_column(default=list)
     data_request_id: Mapped[int | None] = mapped_column(BigInteger)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -39,6 +39,10 @@ def test_email_and_phone_may_be_missing_or_null() -> None:
         (b"{not json", "not valid JSON"),
         (b"\xff\xfe", "not valid JSON"),
         (b"[1, 2]", "not a JSON object"),
+        (b'"a string"', "not a JSON object"),
+        (b"[" * 100_000, "not valid JSON"),  # nesting past the parser's limit
+        # A lone surrogate escape: JSON that no UTF-8 text can hold.
+        (b'{"shop_id": 1, "shop_domain": "ab.myshopify.com", "x": "\\ud800"}', "not valid JSON"),
         (b'{"shop_domain": "a.myshopify.com"}', "shop_id: missing"),
         (b'{"shop_id": 1, "shop_domain": "evil.example.com"}', "shop_domain: value_error"),
     ],
