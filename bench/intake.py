@@ -56,7 +56,7 @@ class Result:
     requests: int
     non_2xx: int
     errors: int
-    cpu_us: float = 0.0  # server CPU (all threads) per request
+    cpu_us: float = 0.0  # server CPU (all threads, and the processes it started) per request
     load: float = 0.0  # the machine's 1-minute load average as the run started (others' work too)
 
 
@@ -126,6 +126,18 @@ def run_wrk(url: str, script: Path, deliveries: Path, seconds: int, connections:
     return parse_wrk(output)
 
 
+def cpu_seconds(server: psutil.Process) -> dict[int, float]:
+    """CPU time so far of the server and of each process it started (intake's SQLite writer)."""
+    found = {}
+    for process in [server, *server.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        found[process.pid] = times.user + times.system
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -178,12 +190,12 @@ def bench_backend(name: str, database_url: str, args: argparse.Namespace, delive
 
         def measured(path: str) -> Result:
             load = os.getloadavg()[0]
-            before = process.cpu_times()
+            before = cpu_seconds(process)
             result = run_wrk(
                 f"{base}{path}", script, deliveries, args.seconds, args.connections, args.threads
             )
-            after = process.cpu_times()
-            used = (after.user + after.system) - (before.user + before.system)
+            after = cpu_seconds(process)
+            used = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
             result.cpu_us = used / max(result.requests, 1) * 1e6
             result.load = load
             return result

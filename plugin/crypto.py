@@ -59,6 +59,7 @@ class Vault:
     """Encrypts, decrypts and hashes with keys derived from GALLRA_ENCRYPTION_KEY."""
 
     def __init__(self, key: str, previous: str | None = None) -> None:
+        self._keys = (key, previous)
         keys = [key] if not previous else [key, previous]
         # Checked as Fernet keys (32 url-safe base64 bytes) for both ciphers: a malformed setting
         # fails here, at start-up, and the old tokens stay readable.
@@ -66,6 +67,11 @@ class Vault:
         self._aead = [AESGCM(_derive(k.encode(), b"gallra at rest v2")) for k in keys]
         self._hash_key = _derive(key.encode(), b"gallra lookup hash v1")
         self._shop_keys: dict[str, bytes] = {}
+
+    def __reduce__(self) -> tuple[type[Vault], tuple[str, str | None]]:
+        # Picklable, so that intake's writer process (plugin.intake.writer) gets the same keys,
+        # over its private socket, rather than through its command line or environment.
+        return (Vault, self._keys)
 
     def encrypt(self, plaintext: str | bytes | None) -> str | None:
         if plaintext is None:

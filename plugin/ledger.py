@@ -160,6 +160,11 @@ class NewRequest:
     def key(self) -> RequestKey:
         return (self.shop_domain, self.kind, self.business_key)
 
+    def __reduce__(self) -> tuple[type[NewRequest], tuple[object, ...]]:
+        # Pickled as its fields (intake sends requests to its writer process): the generic
+        # state of a frozen slots dataclass goes through Python code, several times slower.
+        return (NewRequest, tuple(getattr(self, name) for name in self.__slots__))
+
     def values(self, vault: Vault, stamp: Callable[[datetime], object], false: object) -> tuple[object, ...]:
         """The row in `REQUEST_COLUMNS` order for a raw insert; `stamp` turns an aware datetime into
         what the driver stores for it (as the column type would), `false` is the driver's false."""

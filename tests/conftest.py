@@ -13,13 +13,16 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
+from starlette.applications import Starlette
 
 from plugin.crypto import Vault
 from plugin.db import Database
@@ -43,6 +46,15 @@ def make_settings(database_url: str = "sqlite+aiosqlite:///:memory:", **override
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@asynccontextmanager
+async def serving(app: Starlette, base_url: str = "http://gallra.test") -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app with its lifespan entered, as uvicorn runs it: on leaving, intake's
+    writer (a process of its own on a SQLite file) finishes and stops."""
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url) as client:
+            yield client
 
 
 @pytest.fixture

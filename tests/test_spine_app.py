@@ -9,26 +9,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpx
 import pytest
-from starlette.applications import Starlette
 from starlette.routing import Route
 
 from plugin.app import ROUTE_MODULES, create_app
 from plugin.migrate import upgrade
 from plugin.runtime import Runtime
-from tests.conftest import make_settings
+from tests.conftest import make_settings, serving
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@asynccontextmanager
-async def running(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan entered, as uvicorn runs it."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gallra.test") as client:
-            yield client
 
 
 def test_manifest_webhook_paths_are_served() -> None:
@@ -45,7 +34,7 @@ async def test_lifespan_builds_and_closes_its_runtime(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/app.db"
     upgrade(url)
     app = create_app(settings=make_settings(url))
-    async with running(app) as client:
+    async with serving(app) as client:
         runtime = app.state.runtime
         assert isinstance(runtime, Runtime) and runtime.settings.database_url == url
         assert (await client.get("/healthz")).json() == {"status": "ok"}
@@ -69,12 +58,12 @@ async def test_lifespan_enters_the_clocks_when_workers_run(
     fake.background = background  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "plugin.clocks", fake)
     url = f"sqlite+aiosqlite:///{tmp_path}/app.db"
-    async with running(create_app(settings=make_settings(url, run_workers=True))) as client:
+    async with serving(create_app(settings=make_settings(url, run_workers=True))) as client:
         assert events == ["start Runtime"]
         assert (await client.get("/healthz")).status_code == 200
     assert events == ["start Runtime", "stop"]
     events.clear()
-    async with running(create_app(settings=make_settings(url, run_workers=False))):
+    async with serving(create_app(settings=make_settings(url, run_workers=False))):
         pass
     assert events == []
 
@@ -85,7 +74,7 @@ async def test_given_runtime_is_used_and_left_open(tmp_path: Path) -> None:
     runtime = Runtime.build(make_settings(url))
     app = create_app(runtime)
     assert app.state.runtime is runtime
-    async with running(app) as client:
+    async with serving(app) as client:
         assert (await client.get("/readyz")).status_code == 200
     assert not runtime.http.is_closed
     await runtime.close()

@@ -35,6 +35,10 @@ class WebhookHeaders:
     event_id: str | None
     triggered_at: str | None
 
+    def __reduce__(self) -> tuple[type[WebhookHeaders], tuple[str | None, ...]]:
+        # As its fields: see NewRequest.__reduce__.
+        return (WebhookHeaders, tuple(getattr(self, name) for name in self.__slots__))
+
     @classmethod
     def read(cls, headers: Mapping[str, str]) -> WebhookHeaders:
         raw: list[tuple[bytes, bytes]] | None = getattr(headers, "raw", None)

@@ -16,11 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from plugin.intake.batch import Incoming
 from plugin.intake.headers import WebhookHeaders
 from plugin.intake.mapping import new_request, shop_domain_of
 from plugin.intake.payloads import TOPICS, AppUninstalled, PayloadError, parse
 from plugin.intake.signature import verify
-from plugin.intake.store import Incoming, IntakeStore
+from plugin.intake.store import IntakeStore
 from plugin.runtime import Runtime
 
 log = logging.getLogger("gallra.intake")

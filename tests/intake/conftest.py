@@ -19,7 +19,7 @@ from plugin.db import Database
 from plugin.intake.signature import sign
 from plugin.models import Delivery, Request
 from plugin.runtime import Runtime
-from tests.conftest import TEST_ENCRYPTION_KEY, TEST_SECRET, make_settings
+from tests.conftest import TEST_ENCRYPTION_KEY, TEST_SECRET, make_settings, serving
 
 SHOP = "snowdevil.myshopify.com"
 
@@ -118,8 +118,7 @@ async def runtime(db: Database) -> AsyncIterator[Runtime]:
 
 @pytest.fixture
 async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(runtime))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gallra.test") as http:
+    async with serving(create_app(runtime)) as http:
         yield http
 
 

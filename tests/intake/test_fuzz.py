@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from plugin.app import create_app
 from plugin.db import Database
+from plugin.intake.routes import close as close_intake
 from plugin.intake.signature import sign
 from plugin.models import Base
 from tests.conftest import TEST_SECRET
@@ -102,9 +103,8 @@ def test_fuzzed_deliveries(backend: str, request: pytest.FixtureRequest) -> None
     with asyncio.Runner() as runner:
         db = Database(url)
         runtime = build_runtime(db)
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://t"
-        )
+        app = create_app(runtime)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
         runner.run(_empty(db))
         statuses: dict[int, int] = {}
 
@@ -130,6 +130,7 @@ def test_fuzzed_deliveries(backend: str, request: pytest.FixtureRequest) -> None
             check()
         finally:
             runner.run(client.aclose())
+            runner.run(close_intake(app.state))  # what the lifespan does on shutdown
             runner.run(runtime.http.aclose())
             runner.run(db.dispose())
     # the fuzzing reached every kind of answer, not only the signature check

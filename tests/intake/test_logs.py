@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-import httpx
 import pytest
 
 from plugin.app import create_app
 from plugin.db import Database
+from tests.conftest import serving
 from tests.intake.conftest import (
     APP_UNINSTALLED,
     CUSTOMER_REDACT,
@@ -51,8 +51,7 @@ async def test_no_personal_data_in_logs(db: Database, caplog: pytest.LogCaptureF
         ("customers/data_request", {**DATA_REQUEST, "customer": {"id": NAME}}),
     ]
     for runtime in runtimes:
-        transport = httpx.ASGITransport(app=create_app(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with serving(create_app(runtime), base_url="http://t") as client:
             for topic, payload in deliveries:
                 body = body_of(payload)
                 for _ in range(2):  # stored, then duplicate

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import select, text
 
 from plugin.app import create_app
 from plugin.db import Database
@@ -16,6 +17,7 @@ from plugin.intake.routes import MAX_BODY
 from plugin.intake.signature import sign
 from plugin.models import Delivery, Request, Shop
 from plugin.runtime import Runtime
+from tests.conftest import serving
 from tests.intake.conftest import (
     APP_UNINSTALLED,
     CUSTOMER_REDACT,
@@ -360,8 +362,7 @@ async def test_database_down_is_503(db: Database) -> None:
     )
     down = Database(url)
     runtime = build_runtime(down)
-    transport = httpx.ASGITransport(app=create_app(runtime))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gallra.test") as client:
+    async with serving(create_app(runtime)) as client:
         for topic, payload in PAYLOADS.items():
             body = body_of(payload)
             response = await client.post(f"/webhooks/{topic}", content=body, headers=headers_for(topic, body))
@@ -377,24 +378,39 @@ async def test_database_down_is_503(db: Database) -> None:
 async def test_database_failing_mid_transaction_is_503(
     sender: Sender, runtime: Runtime, db: Database
 ) -> None:
-    def fail(*_args: object) -> None:
-        raise ConnectionResetError("connection lost")
-
-    # the delivery insert fails after the request insert: nothing may remain, no 2xx
-    def before(conn: object, cursor: object, statement: str, *rest: object) -> None:
-        if "INSERT INTO deliveries" in statement:
-            fail()
-
-    # on every engine: intake may write through its own (SQLite: a plain sqlite3 engine)
-    event.listen(Engine, "before_cursor_execute", before)
-    try:
+    # the delivery insert fails after the request insert: nothing may remain, no 2xx. A trigger,
+    # so that the failure is the database's whichever process writes (SQLite: intake's writer).
+    async with refusing_deliveries(db):
         response = await sender.send("customers/redact", CUSTOMER_REDACT)
-    finally:
-        event.remove(Engine, "before_cursor_execute", before)
     assert response.status_code == 503
     assert await counts(db) == (0, 0)
     # and once the database is back, Shopify's retry is stored
     assert (await sender.send("customers/redact", CUSTOMER_REDACT)).json()["status"] == "stored"
+
+
+@asynccontextmanager
+async def refusing_deliveries(db: Database) -> AsyncIterator[None]:
+    if db.is_sqlite:
+        create = [
+            "CREATE TRIGGER refuse BEFORE INSERT ON deliveries BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        ]
+        drop = ["DROP TRIGGER refuse"]
+    else:
+        create = [
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'refused'; END $$",
+            "CREATE TRIGGER refuse BEFORE INSERT ON deliveries EXECUTE FUNCTION refuse()",
+        ]
+        drop = ["DROP TRIGGER refuse ON deliveries", "DROP FUNCTION refuse()"]
+    async with db.transaction() as session:
+        for statement in create:
+            await session.execute(text(statement))
+    try:
+        yield
+    finally:
+        async with db.transaction() as session:
+            for statement in drop:
+                await session.execute(text(statement))
 
 
 async def test_health_endpoints(client: httpx.AsyncClient) -> None:

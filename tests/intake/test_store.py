@@ -5,25 +5,27 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import pickle
 import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from plugin.db import Database
 from plugin.intake import store as store_module
+from plugin.intake.batch import Incoming, Stored
 from plugin.intake.headers import WebhookHeaders
 from plugin.intake.mapping import new_request
 from plugin.intake.payloads import parse
-from plugin.intake.store import Incoming, IntakeStore, Stored
+from plugin.intake.store import IntakeStore, WriteFailed, WriterGone
+from plugin.intake.writer import writer_engine
 from plugin.models import Delivery, Request
 from plugin.runtime import Runtime
 from tests.intake.conftest import build_runtime, counts
@@ -49,25 +51,14 @@ def incoming(runtime: Runtime, data_request_id: int, webhook_id: str | None = No
     return Incoming(topic="customers/data_request", shop=SHOP, headers=headers, body=body, request=request)
 
 
-async def test_a_burst_is_one_batch_with_in_batch_duplicates(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_burst_is_one_batch_with_in_batch_duplicates(db: Database) -> None:
     runtime = build_runtime(db)
     store = IntakeStore(runtime)
-    commits = 0
-    original = store_module.write_batch
-
-    def counting(*args: Any) -> list[Stored]:
-        nonlocal commits
-        commits += 1
-        return original(*args)
-
-    monkeypatch.setattr(store_module, "write_batch", counting)
     items = [incoming(runtime, n) for n in range(40)]
     items += [incoming(runtime, 7), incoming(runtime, 99, webhook_id=items[3].headers.webhook_id)]
     answers = await asyncio.gather(*(store.submit(item) for item in items))
     await store.close()
-    assert 1 <= commits <= 2  # all forty arrived while at most one write was in flight
+    assert 1 <= store.transactions <= 2  # all forty arrived while at most one write was in flight
     assert [a.duplicate for a in answers] == [False] * 40 + [True, True]
     assert answers[40].request_id == answers[7].request_id and answers[41].request_id == answers[3].request_id
     assert await counts(db) == (40, 40)
@@ -167,17 +158,16 @@ async def test_every_answer_names_its_own_request_also_beside_earlier_copies(db:
     await runtime.http.aclose()
 
 
-async def test_sqlite_intake_commits_are_durable(sqlite_db: Database) -> None:
-    """synchronous=FULL on the connection that commits deliveries: with NORMAL, a commit in WAL
-    mode may roll back after a power loss, once Shopify already has its 200."""
-    runtime = build_runtime(sqlite_db)
-    store = IntakeStore(runtime)
-    await store.submit(incoming(runtime, 1))
-    writer = store._sqlite_conn
-    assert writer is not None
-    assert writer.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
-    await store.close()
-    await runtime.http.aclose()
+def test_sqlite_intake_commits_are_durable(sqlite_db: Database) -> None:
+    """synchronous=FULL on the connection that commits deliveries (the writer process's): with
+    NORMAL, a commit in WAL mode may roll back after a power loss, once Shopify has its 200."""
+    engine = writer_engine(sqlite_db.url)
+    try:
+        with engine.connect() as writer:
+            assert writer.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
+            assert writer.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+    finally:
+        engine.dispose()
 
 
 async def test_the_writers_own_checkpoints_keep_the_log_short(
@@ -220,3 +210,59 @@ def test_young_objects_are_collected_less_often(monkeypatch: pytest.MonkeyPatch)
         assert gc.get_threshold()[0] == store_module.GC_YOUNG_THRESHOLD * 2  # a higher one is kept
     finally:
         gc.set_threshold(*before)
+
+
+async def test_a_refused_row_fails_alone_in_the_writer_process(sqlite_db: Database) -> None:
+    """The writer process retries a refused batch row by row, as the in-process writer does."""
+    async with sqlite_db.transaction() as session:
+        await session.execute(
+            text(
+                "CREATE TRIGGER refuse BEFORE INSERT ON deliveries WHEN NEW.webhook_id = 'refuse-me' "
+                "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        )
+    runtime = build_runtime(sqlite_db)
+    store = IntakeStore(runtime)
+    items = [incoming(runtime, n) for n in range(5)]
+    items[2] = incoming(runtime, 2, webhook_id="refuse-me")
+    answers = await asyncio.gather(*(store.submit(item) for item in items), return_exceptions=True)
+    await store.close()
+    assert isinstance(answers[2], WriteFailed) and "IntegrityError" in str(answers[2])
+    assert all(isinstance(a, Stored) and not a.duplicate for i, a in enumerate(answers) if i != 2)
+    assert await counts(sqlite_db) == (4, 4)
+    await runtime.http.aclose()
+
+
+async def test_a_killed_writer_process_fails_its_batch_and_is_started_again(sqlite_db: Database) -> None:
+    """Deliveries whose writer died are not acknowledged (503, Shopify retries); the next delivery
+    gets a new writer process and is stored."""
+    runtime = build_runtime(sqlite_db)
+    store = IntakeStore(runtime)
+    assert (await store.submit(incoming(runtime, 1))).duplicate is False
+    first = store._process
+    assert first is not None
+    async with write_lock(sqlite_db):  # the next batch waits in the writer, which is then killed
+        waiting = asyncio.ensure_future(store.submit(incoming(runtime, 2)))
+        await asyncio.sleep(0.2)
+        first.process.kill()
+        with pytest.raises(WriterGone):
+            await waiting
+    again = await store.submit(incoming(runtime, 2))  # Shopify's retry
+    assert again.duplicate is False and store._process is not None and store._process is not first
+    await store.close()
+    assert first.process.returncode is not None
+    assert await counts(sqlite_db) == (2, 2)
+    await runtime.http.aclose()
+
+
+def test_a_delivery_reaches_the_writer_process_intact() -> None:
+    """What crosses the socket to the writer process: every field it writes, and the vault's keys."""
+    runtime = build_runtime(Database("sqlite+aiosqlite:///:memory:"))
+    item = incoming(runtime, 3)
+    item.uninstall = True
+    copy = pickle.loads(pickle.dumps(item))  # noqa: S301  (our own bytes)
+    fields = ("topic", "shop", "headers", "body", "request", "uninstall", "received_at")
+    assert [getattr(copy, name) for name in fields] == [getattr(item, name) for name in fields]
+    vault = pickle.loads(pickle.dumps(runtime.vault))  # noqa: S301
+    assert vault.decrypt(runtime.vault.encrypt("anna@example.se")) == "anna@example.se"
+    assert vault.email_hash(SHOP, "anna@example.se") == runtime.vault.email_hash(SHOP, "anna@example.se")

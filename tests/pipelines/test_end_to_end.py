@@ -30,7 +30,7 @@ from plugin.intake.cli import build_payload, signed_request
 from plugin.models import Request, Shop, Step
 from plugin.pipelines.sources import LiveSources
 from plugin.runtime import Runtime
-from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
+from tests.conftest import TEST_ENCRYPTION_KEY, make_settings, serving
 from tests.executor.conftest import fast_config
 from tests.fakes.klaviyo import KlaviyoFake
 from tests.fakes.mailchimp import MailchimpFake
@@ -87,9 +87,7 @@ async def test_signed_webhook_in_certificate_out(sqlite_db: Database, shopify_fa
                 build_payload("customers/redact", SHOP, CUSTOMER, EMAIL, None, [ORDER])
             ).encode()
             headers = signed_request(settings, "customers/redact", body, SHOP)
-            app = create_app(runtime)
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://gallra") as client:
+            async with serving(create_app(runtime), base_url="http://gallra") as client:
                 answer = await client.post("/webhooks/customers/redact", content=body, headers=headers)
             assert answer.status_code == 200
 
