@@ -39,6 +39,10 @@ class Stored:
     duplicate: bool
     request_id: int | None
 
+    def __reduce__(self) -> tuple[type[Stored], tuple[bool, int | None]]:
+        # As its fields: the writer process sends one per delivery (see NewRequest.__reduce__).
+        return (Stored, (self.duplicate, self.request_id))
+
 
 @dataclass(slots=True)
 class Incoming:
@@ -66,6 +70,9 @@ class Incoming:
         stamp = _sqlite_stamp if sqlite else _aware_stamp
         if self.request is not None:
             self.request_values = self.request.values(vault, stamp, 0 if sqlite else False)
+            received = self.request_values[_REQUEST_RECEIVED]  # the same moment (`__post_init__`)
+        else:
+            received = stamp(self.received_at)
         headers = self.headers
         self.delivery_head = (
             self.shop,
@@ -74,7 +81,7 @@ class Incoming:
             headers.event_id,
             headers.api_version,
             headers.triggered_at,
-            stamp(self.received_at),
+            received,
             vault.encrypt(self.body),
         )
 
@@ -225,6 +232,7 @@ _DELIVERY_COLUMNS = (
     "request_id",
 )
 _DELIVERY_RETURNING = ("topic", "webhook_id")
+_REQUEST_RECEIVED = REQUEST_COLUMNS.index("received_at")
 _DELIVERY_PG_TYPES = ("text", "text", "text", "text", "text", "text", "timestamptz", "text", "integer")
 # Rows per statement: well under SQLite's and PostgreSQL's limits on bound parameters.
 _ROWS_PER_STATEMENT = 500

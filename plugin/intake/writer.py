@@ -26,6 +26,7 @@ import struct
 import sys
 from dataclasses import dataclass
 from itertools import islice
+from typing import NamedTuple
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -55,14 +56,12 @@ class WriterConfig:
     log_level: int
 
 
-@dataclass(frozen=True, slots=True)
-class Batch:
+class Batch(NamedTuple):  # a tuple: pickled by C code, unlike a slots dataclass
     id: int
     items: list[Incoming]
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     id: int
     # Per item: what was stored, or the class name of the error that kept it from being stored.
     outcomes: list[Stored | str]
