@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from plugin.intake.routes import close as close_intake
+from plugin.intake.routes import start as start_intake
 from plugin.runtime import Runtime
 from plugin.settings import Settings, load_settings
 
@@ -70,6 +71,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
                 stack.push_async_callback(current.close)
                 app.state.runtime = current
             stack.push_async_callback(close_intake, app.state)
+            await start_intake(app.state)
             if current.settings.run_workers:
                 await stack.enter_async_context(_background(current))
             yield

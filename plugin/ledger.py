@@ -163,7 +163,21 @@ class NewRequest:
     def __reduce__(self) -> tuple[type[NewRequest], tuple[object, ...]]:
         # Pickled as its fields (intake sends requests to its writer process): the generic
         # state of a frozen slots dataclass goes through Python code, several times slower.
-        return (NewRequest, tuple(getattr(self, name) for name in self.__slots__))
+        return (
+            NewRequest,
+            (
+                self.kind,
+                self.shop_domain,
+                self.business_key,
+                self.shopify_shop_id,
+                self.customer_id,
+                self.email,
+                self.phone,
+                self.order_ids,
+                self.data_request_id,
+                self.received_at,
+            ),
+        )
 
     def values(self, vault: Vault, stamp: Callable[[datetime], object], false: object) -> tuple[object, ...]:
         """The row in `REQUEST_COLUMNS` order for a raw insert; `stamp` turns an aware datetime into

@@ -37,7 +37,18 @@ class WebhookHeaders:
 
     def __reduce__(self) -> tuple[type[WebhookHeaders], tuple[str | None, ...]]:
         # As its fields: see NewRequest.__reduce__.
-        return (WebhookHeaders, tuple(getattr(self, name) for name in self.__slots__))
+        return (
+            WebhookHeaders,
+            (
+                self.signature,
+                self.topic,
+                self.shop_domain,
+                self.api_version,
+                self.webhook_id,
+                self.event_id,
+                self.triggered_at,
+            ),
+        )
 
     @classmethod
     def read(cls, headers: Mapping[str, str]) -> WebhookHeaders:

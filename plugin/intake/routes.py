@@ -98,12 +98,20 @@ async def receive(request: Request, topic: str | None) -> JSONResponse:
 
 
 def _store_of(request: Request) -> IntakeStore:
-    # One per app (and so per process and runtime), made on first use: it needs the running loop.
-    state = request.app.state
+    return _store_in(request.app.state)
+
+
+def _store_in(state: State) -> IntakeStore:
+    # One per app (and so per process and runtime), made by `start` or on first use.
     store: IntakeStore | None = getattr(state, "intake_store", None)
     if store is None:
         store = state.intake_store = IntakeStore(state.runtime)
     return store
+
+
+async def start(state: State) -> None:
+    """Get intake ready before the first delivery (called by the app on start-up)."""
+    await _store_in(state).start()
 
 
 async def close(state: State) -> None:

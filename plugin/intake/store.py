@@ -38,7 +38,9 @@ MAX_BATCH = 500
 STORE_TIMEOUT = 3.75
 WATCH_EVERY = 0.25
 # SQLite: deliveries written between two checkpoints of the write-ahead log (a few pages each).
-CHECKPOINT_EVERY = 500
+# A checkpoint holds up the next transaction while it copies and syncs: small ones often spread
+# that (benchmark p99 43 ms at 100 against 90 ms at 500, at the same throughput).
+CHECKPOINT_EVERY = 100
 # Allocations between two collections of the youngest generation (CPython's default is 700).
 GC_YOUNG_THRESHOLD = 50_000
 
@@ -161,6 +163,14 @@ class IntakeStore:
         self._flush_due = False
         self._closing = False
         self.transactions = 0  # committed so far: far fewer than deliveries, by group commit
+
+    async def start(self) -> None:
+        """Start the writer process (a SQLite file) now, so that the first delivery does not wait
+        ~1 s for it to start; if it cannot, the first delivery tries again."""
+        if self._separate and self._process is None:
+            self._start_writer_soon()
+            if self._starting is not None:
+                await self._starting
 
     async def submit(self, item: Incoming) -> Stored:
         """Store `item` durably; returns after the commit. Database errors are raised here, and

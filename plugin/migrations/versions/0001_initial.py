@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 03:09:47.669294
+Create Date: 2026-11-23 04:21:39.890119
 """
 
 from collections.abc import Sequence
@@ -158,7 +158,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('requests', schema=None) as batch_op:
         batch_op.create_index('ix_requests_due_work', ['status', 'next_attempt_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_requests_email_hash'), ['email_hash'], unique=False)
 
     op.create_table('shops',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -292,7 +291,6 @@ def downgrade() -> None:
     op.drop_table('sweeps')
     op.drop_table('shops')
     with op.batch_alter_table('requests', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_requests_email_hash'))
         batch_op.drop_index('ix_requests_due_work')
 
     op.drop_table('requests')
