@@ -89,16 +89,12 @@ async def receive(request: Request, topic: str | None) -> JSONResponse:
         return _answer(400, str(exc))
     try:
         # Within the store's deadline: a database that hangs yields TimeoutError, not a hang.
-        stored = await _store_of(request).submit(incoming)
+        stored = await _store_in(request.app.state).submit(incoming)
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         # Not stored, so not acknowledged: Shopify retries. The error class only, no values.
         log.warning("could not store %s delivery: %s", topic, type(exc).__name__)
         return _answer(503, "storage unavailable, retry later")
     return _answer(200, "duplicate" if stored.duplicate else "stored", request_id=stored.request_id)
-
-
-def _store_of(request: Request) -> IntakeStore:
-    return _store_in(request.app.state)
 
 
 def _store_in(state: State) -> IntakeStore:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import SQLAlchemyError
 
 from plugin.intake.batch import Incoming, Stored, retry_alone, write_batch
-from plugin.intake.writer import READY, Answer, Batch, WriterConfig, frame, unframe_length
+from plugin.intake.writer import HEADER_BYTES, READY, Answer, Batch, WriterConfig, frame, unframe_length
 from plugin.runtime import Runtime
 
 log = logging.getLogger("gallra.intake")
@@ -107,17 +107,18 @@ class _WriterProcess:
             theirs.close()
         reader, writer = await asyncio.open_unix_connection(sock=ours)
         started = cls(process, reader, writer)
+        writer.write(frame(config))
         try:
-            writer.write(frame(config))
-            if await started._receive() != READY:
-                raise WriterGone("intake's writer process did not start")
-        except (EOFError, OSError) as exc:
+            ready = await started._receive()
+        except (EOFError, OSError):
+            ready = None
+        if ready != READY:
             await started.wait_closed()
-            raise WriterGone("intake's writer process did not start") from exc
+            raise WriterGone("intake's writer process did not start")
         return started
 
     async def _receive(self) -> object:
-        length = unframe_length(await self.reader.readexactly(4))
+        length = unframe_length(await self.reader.readexactly(HEADER_BYTES))
         return pickle.loads(await self.reader.readexactly(length))  # noqa: S301  (our child)
 
     def send(self, batch: list[_Pending]) -> None:
@@ -133,7 +134,8 @@ class _WriterProcess:
         return self.in_flight.pop(answer.id), answer
 
     async def stop(self) -> None:
-        """Let the process finish every batch sent, then wait for it to exit."""
+        """Ask the process to stop once it has answered every batch sent (it then closes its end,
+        which ends `IntakeStore._read_answers`)."""
         if not self.writer.is_closing():
             self.writer.write(frame(None))
             await self.writer.drain()

@@ -44,6 +44,7 @@ log = logging.getLogger("gallra.intake.writer")
 BACKSTOP_CHECKPOINT_PAGES = 10_000
 MMAP_BYTES = 256 * 1024 * 1024
 _LENGTH = struct.Struct("!I")
+HEADER_BYTES = _LENGTH.size  # before each message: its length
 READY = "ready"  # the child's first message, once it has its configuration
 
 
@@ -232,7 +233,7 @@ def serve(sock: socket.socket) -> None:
         while True:
             messages = waiting or inbox.take()
             waiting = []
-            batches = list(_until_stop(messages))
+            batches = _until_stop(messages)
             if batches:
                 _answer(sock, writer, batches)
             if len(batches) < len(messages):  # None: the parent asked us to stop
