@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import SecretStr
 
-from adapters.base import Adapter, Outcome, PermanentFailure, Result
+from adapters.base import Adapter, Outcome, PermanentFailure, ProviderConfig, Result
 from adapters.email_request import EmailRequestAdapter, shipment_ref
 from adapters.http import RETRY_STATUSES, credential_fingerprint, safe_path
 from plugin.holdings import Holding, Shipment, Subject
@@ -43,7 +43,7 @@ def safe_reason(response: httpx.Response) -> str:
     else:
         text = str(body)
     text = _DIGITS.sub("…", _EMAIL.sub("…", text)).strip()
-    return text[:160] or response.reason_phrase
+    return text[:160] or httpx.codes.get_reason_phrase(response.status_code)
 
 
 def order_numbers(subject: Subject, *, shipped_only: bool = False) -> list[str]:
@@ -86,9 +86,15 @@ class ApiAdapter(Adapter):
     def auth(self) -> httpx.Auth | None:
         return None
 
+    @property
+    def where(self) -> ProviderConfig:
+        """The settings that say where the provider's API lives (every API adapter's Config is a
+        `ProviderConfig`)."""
+        assert isinstance(self.config, ProviderConfig)
+        return self.config
+
     def url(self, path: str) -> str:
-        base = str(getattr(self.config, "base_url"))  # noqa: B009 - every API Config has one
-        return base.rstrip("/") + path
+        return self.where.root() + path
 
     async def call(
         self,
@@ -117,6 +123,7 @@ class ApiAdapter(Adapter):
             retry_statuses=self.retry_statuses,
             auth_hint="the setting " + " / ".join(f"`{name}`" for name in settings),
             retry_after=self.retry_after,
+            custom=self.where.custom,
             headers={**self.headers(), **(headers or {})},
             **kwargs,
         )
@@ -126,7 +133,8 @@ class ApiAdapter(Adapter):
             return response
         raise PermanentFailure(
             self.name,
-            f"HTTP {response.status_code} from {method} {safe_path(self.url(path))}: {safe_reason(response)}",
+            f"HTTP {response.status_code} from {method} {safe_path(self.url(path))}",
+            remote=safe_reason(response),
         )
 
     async def call_json(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -15,11 +15,20 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Annotated, Any, ClassVar, Literal, Protocol, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from adapters.http import ProviderHttp, RateLimit
+from adapters.http import Endpoints, ProviderHttp, RateLimit, UrlPolicy, UrlRefused, custom_root, host_label
 from plugin.holdings import Category, Holding, Subject
 
 
@@ -65,10 +74,16 @@ class AdapterError(Exception):
 
     retryable: bool = False
 
-    def __init__(self, adapter: str, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(f"{adapter}: {message}")
+    def __init__(
+        self, adapter: str, message: str, *, retry_after: float | None = None, remote: str = ""
+    ) -> None:
+        # `remote`: the provider's own words (an error code, a masked message), kept apart so that
+        # a connection check can leave them out: from a URL that is not the provider's they would
+        # be whatever answered there.
+        super().__init__(f"{adapter}: {message}" + (f": {remote}" if remote else ""))
         self.adapter = adapter
         self.retry_after = retry_after
+        self.summary = f"{adapter}: {message}"
 
 
 class TemporaryFailure(AdapterError):
@@ -85,6 +100,11 @@ class PermanentFailure(AdapterError):
 
 class AuthFailed(PermanentFailure):
     """Credentials rejected; the message names the adapter and the setting to fix."""
+
+
+class SettingsInvalid(PermanentFailure):
+    """The connection's settings cannot be used (a stored value the server now refuses, a URL it
+    will not call); the message names the setting and what is allowed, never its value."""
 
 
 class EmailChannel(Protocol):
@@ -134,9 +154,74 @@ def iso_date(value: Any) -> date | None:
 
 
 class AdapterConfig(BaseModel):
-    """Base for adapter settings. Secret fields are `SecretStr`; `base_url` is always overridable."""
+    """Base for adapter settings. Secret fields are `SecretStr`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# Key of the server's `UrlPolicy` in the validation context (`Config.model_validate(values,
+# context={URL_POLICY: policy})`); without it no custom URL is accepted.
+URL_POLICY = "url_policy"
+
+HostLabel = Annotated[str, AfterValidator(host_label)]
+
+
+class ProviderConfig(AdapterConfig):
+    """Base for the settings of an adapter that calls its provider's HTTP API. Each declares its
+    provider's documented roots (`endpoints`); the shop picks a `region`, never a URL. `base_url`
+    is accepted only where the server's `UrlPolicy` allows custom provider URLs."""
+
+    endpoints: ClassVar[Endpoints]
+    region: str | None = Field(
+        default=None,
+        description="Which of the provider's documented API addresses to use; empty for the first.",
+    )
+    base_url: str | None = Field(
+        default=None,
+        description="A custom API root instead of a region, only where the server's operator allows "
+        "custom provider URLs (self-hosting, tests); leave empty.",
+    )
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            return cls.endpoints.check_region(value)
+        except UrlRefused as exc:
+            raise PydanticCustomError("provider_region", str(exc)) from None
+
+    @field_validator("base_url")
+    @classmethod
+    def _custom(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not value.strip():
+            return None
+        context = info.context if isinstance(info.context, dict) else {}
+        policy = context.get(URL_POLICY) or UrlPolicy()
+        try:
+            return custom_root(value, policy, cls.endpoints.choices())
+        except UrlRefused as exc:
+            raise PydanticCustomError("provider_url", str(exc)) from None
+
+    @model_validator(mode="after")
+    def _root(self) -> Self:
+        try:
+            self.root()
+        except UrlRefused as exc:
+            raise PydanticCustomError("provider_url", str(exc)) from None
+        return self
+
+    @property
+    def custom(self) -> bool:
+        """The calls go to the shop's own root (checked again at each call), not a declared one."""
+        return self.base_url is not None
+
+    def root(self) -> str:
+        """Where the provider's API lives for this connection, without a trailing slash."""
+        if self.base_url is not None:
+            return self.base_url
+        return self.endpoints.root(self.region, lambda name: getattr(self, name)).rstrip("/")
 
 
 class Adapter(ABC):

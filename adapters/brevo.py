@@ -27,8 +27,8 @@ import httpx
 from pydantic import Field, SecretStr
 
 from adapters._rest import ApiAdapter
-from adapters.base import AdapterConfig, Outcome, Result, suppressed_only
-from adapters.http import RateLimit
+from adapters.base import Outcome, ProviderConfig, Result, suppressed_only
+from adapters.http import Endpoints, RateLimit
 from plugin.holdings import Category, Holding, Subject
 
 
@@ -40,9 +40,9 @@ def _reset_header(response: httpx.Response) -> float | None:
         return None
 
 
-class BrevoConfig(AdapterConfig):
+class BrevoConfig(ProviderConfig):
     api_key: SecretStr = Field(description="Brevo API v3 key (SMTP & API → API keys), not the SMTP key.")
-    base_url: str = Field("https://api.brevo.com/v3", description="Brevo API root.")
+    endpoints = Endpoints(production="https://api.brevo.com/v3")
 
 
 class Brevo(ApiAdapter):

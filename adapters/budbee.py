@@ -21,9 +21,9 @@ import httpx
 from pydantic import Field, SecretStr
 
 from adapters._rest import ApiWithEmailAdapter
-from adapters.base import Outcome, Result
+from adapters.base import Outcome, ProviderConfig, Result
 from adapters.email_request import EmailRequestConfig
-from adapters.http import RateLimit
+from adapters.http import Endpoints, RateLimit
 from plugin.holdings import Category, Holding, Subject
 
 MEDIA_TYPE = "application/vnd.budbee.multiple.orders-v1+json"
@@ -46,12 +46,10 @@ class BudbeeHmac(httpx.Auth):
         yield request
 
 
-class BudbeeConfig(EmailRequestConfig):
+class BudbeeConfig(EmailRequestConfig, ProviderConfig):
     api_key: str = Field(min_length=1, description="Budbee API key (from your Budbee integration contact).")
     api_secret: SecretStr = Field(description="Budbee API secret used to sign requests.")
-    base_url: str = Field(
-        "https://api.budbee.com", description="Budbee API root (sandbox: https://sandbox.api.budbee.com)."
-    )
+    endpoints = Endpoints(production="https://api.budbee.com", sandbox="https://sandbox.api.budbee.com")
 
 
 class Budbee(ApiWithEmailAdapter):

@@ -19,13 +19,13 @@ import httpx
 from pydantic import Field, SecretStr
 
 from adapters._rest import ApiWithEmailAdapter
-from adapters.base import Outcome, Result
+from adapters.base import Outcome, ProviderConfig, Result
 from adapters.email_request import EmailRequestConfig
-from adapters.http import RateLimit
+from adapters.http import Endpoints, RateLimit
 from plugin.holdings import Category, Holding, Subject
 
 
-class DhlParcelDeConfig(EmailRequestConfig):
+class DhlParcelDeConfig(EmailRequestConfig, ProviderConfig):
     api_key: SecretStr = Field(description="API key of your app on developer.dhl.com (Parcel DE Shipping).")
     username: str = Field(
         min_length=1, description="DHL business customer portal user (Geschäftskundenportal)."
@@ -34,8 +34,9 @@ class DhlParcelDeConfig(EmailRequestConfig):
     profile: str = Field(
         "STANDARD_GRUPPENPROFIL", description="User group profile the shipments were created in."
     )
-    base_url: str = Field(
-        "https://api-eu.dhl.com/parcel/de/shipping/v2", description="Parcel DE Shipping API root."
+    endpoints = Endpoints(
+        production="https://api-eu.dhl.com/parcel/de/shipping/v2",
+        sandbox="https://api-sandbox.dhl.com/parcel/de/shipping/v2",
     )
 
 

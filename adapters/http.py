@@ -8,18 +8,28 @@ worker (likewise a wait for our own limiter longer than `max_limiter_wait`). The
 the app) across every process on one database. 401/403 become `AuthFailed`. Every other response
 is returned for the adapter to map (404 → "already absent" is the adapter's call, because "not
 found" means different things).
+
+Where calls go is declared, not typed in: each provider adapter's Config names its provider's
+documented https roots (`Endpoints`, by region), and a shop picks one. A URL of the shop's own
+exists only when the server's operator allows it (`UrlPolicy`, from the server settings), and even
+then never reaches a loopback, private, link-local or unspecified address unless the operator also
+allows that: checked when the setting is saved, and again at each call against the address the
+call connects to (a host name can resolve differently later).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import logging
 import random
+import re
+import socket
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +56,120 @@ WINDOW_MARGIN_RATIO = 0.02
 # (with margins) fits, an hourly one (Brevo) is raised as `RateLimited` so the step is rescheduled
 # instead of holding a worker for up to an hour.
 MAX_LIMITER_WAIT = 120.0
+
+
+class UrlRefused(ValueError):
+    """A provider URL the server will not call. The message names what is allowed, never the URL
+    (it is the shop's input, and a refused one may point into the operator's network)."""
+
+
+@dataclass(frozen=True)
+class UrlPolicy:
+    """The operator's choice, never a shop's: whether a connection may name its own provider URL
+    instead of a declared one (self-hosting, tests), and whether such a URL may reach loopback,
+    private, link-local or unspecified addresses (local fakes)."""
+
+    custom: bool = False
+    private: bool = False
+
+
+HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def host_label(value: str) -> str:
+    """One label of a host name (a tenant, a data centre), lower-cased; `UrlRefused` otherwise, so
+    a value can never add a dot, a port or a path to a declared host."""
+    label = value.strip().lower()
+    if not HOST_LABEL.match(label):
+        raise UrlRefused("must be one host name label: letters, digits and hyphens (no dots, no URL)")
+    return label
+
+
+class Endpoints:
+    """A provider's documented API roots by region (or environment), https only; the first is the
+    default. A root may name one of the Config's values in braces, e.g. `https://{tenant}.voyado.com`,
+    filled with a single host name label."""
+
+    def __init__(self, **regions: str) -> None:
+        for root in regions.values():
+            if not root.startswith("https://"):
+                raise ValueError(f"provider roots are https only: {root}")
+        self.regions: Mapping[str, str] = dict(regions)
+
+    @property
+    def default(self) -> str:
+        return next(iter(self.regions))
+
+    def choices(self) -> str:
+        return ", ".join(self.regions)
+
+    def check_region(self, region: str | None) -> str:
+        name = (region or "").strip().lower() or self.default
+        if name not in self.regions:
+            raise UrlRefused(f"choose one of: {self.choices()}")
+        return name
+
+    def root(self, region: str | None, value: Callable[[str], object]) -> str:
+        """The chosen region's root, placeholders filled from `value(name)`."""
+
+        def fill(found: re.Match[str]) -> str:
+            try:
+                return host_label(str(value(found[1]) or ""))
+            except UrlRefused as exc:
+                raise UrlRefused(f"{found[1]}: {exc}") from None
+
+        return _PLACEHOLDER.sub(fill, self.regions[self.check_region(region)])
+
+
+def lookup(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to. Resolved as the connection would be, so every spelling of
+    an address counts: 127.1, 2130706433, 0x7f.1, localhost, [::ffff:127.0.0.1]."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def is_public(address: str) -> bool:
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        # An IPv4 address in IPv6 clothing (::ffff:127.0.0.1, 6to4 2002:7f00:1::) is judged as IPv4.
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is not None:
+            ip = embedded
+    return ip.is_global and not ip.is_multicast
+
+
+def public_addresses(host: str, port: int) -> list[str]:
+    """The host's addresses when every one is public; `UrlRefused` otherwise."""
+    try:
+        addresses = lookup(host, port)
+    except (OSError, UnicodeError, ValueError):
+        raise UrlRefused("its host does not resolve") from None
+    if not addresses or not all(is_public(address) for address in addresses):
+        raise UrlRefused("its host is a loopback, private, link-local or unspecified address")
+    return addresses
+
+
+def custom_root(value: str, policy: UrlPolicy, choices: str) -> str:
+    """A shop's own API root, as far as the operator's `policy` allows it."""
+    if not policy.custom:
+        raise UrlRefused(
+            f"this server does not allow custom provider URLs; leave it empty and choose a region ({choices})"
+        )
+    try:
+        url = httpx.URL(value.strip())
+    except httpx.InvalidURL:
+        raise UrlRefused("not a URL") from None
+    # Plain http only towards addresses the operator allowed as private (local fakes): personal
+    # data travels in these calls.
+    schemes = ("https", "http") if policy.private else ("https",)
+    if url.scheme not in schemes:
+        raise UrlRefused(f"must start with {' or '.join(s + '://' for s in schemes)}")
+    if not url.host or url.userinfo:
+        raise UrlRefused("needs a host and no user name or password")
+    if not policy.private:
+        public_addresses(url.host, url.port or 443)
+    return str(url).rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -206,9 +330,11 @@ class ProviderHttp:
         max_wait: float = 30.0,
         max_limiter_wait: float = MAX_LIMITER_WAIT,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        policy: UrlPolicy | None = None,
     ) -> None:
         self.client = client
         self.limiter: Limiter = limiter or RateLimiter()
+        self.policy = policy or UrlPolicy()
         self.max_attempts = max_attempts
         self.max_wait = max_wait
         self.max_limiter_wait = max_limiter_wait
@@ -226,16 +352,25 @@ class ProviderHttp:
         retry_statuses: frozenset[int] = RETRY_STATUSES,
         auth_hint: str = "the credentials",
         retry_after: Callable[[httpx.Response], float | None] | None = None,
+        custom: bool = False,
         **kwargs: Any,
     ) -> httpx.Response:
-        from adapters.base import AuthFailed, RateLimited, TemporaryFailure
+        """One call with retries. `custom`: the URL is the shop's own (see `UrlPolicy`), not one
+        of the provider's declared roots, so it is checked against the policy at every attempt."""
+        from adapters.base import AuthFailed, RateLimited, SettingsInvalid, TemporaryFailure
 
         kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
         last_error: AdapterError | None = None
         for attempt in range(1, self.max_attempts + 1):
             await self.limiter.acquire(adapter, credential, limits, scope, self.max_limiter_wait)
             try:
-                response = await self.client.request(method, url, **kwargs)
+                target, extra = (url, {}) if not custom else await self._pinned(adapter, url, kwargs)
+                response = await self.client.request(method, target, **{**kwargs, **extra})
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL):
+                # Only a URL that slipped past the settings' validation gets here.
+                raise SettingsInvalid(
+                    adapter, "the provider URL cannot be used; check the connection"
+                ) from None
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 last_error = TemporaryFailure(
                     adapter, f"{type(exc).__name__} calling {method} {safe_path(url)}"
@@ -263,6 +398,33 @@ class ProviderHttp:
             log.info("retrying %s %s in %.1fs (attempt %d)", adapter, method, wait, attempt)
             await self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _pinned(self, adapter: str, url: str, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The URL to connect to for a shop's own root: unchanged where the operator allows private
+        addresses; otherwise the host is resolved now, every address must be public, and the call
+        goes to the first of them by address, with the host name kept for the Host header and for
+        TLS (name and certificate), so a resolver cannot answer differently between check and
+        connect (DNS rebinding)."""
+        from adapters.base import SettingsInvalid
+
+        if self.policy.private:
+            return url, {}
+        if not self.policy.custom:
+            raise SettingsInvalid(
+                adapter, "this server no longer allows custom provider URLs; choose a region"
+            )
+        parsed = httpx.URL(url)
+        if parsed.scheme != "https" or not parsed.host:
+            raise SettingsInvalid(adapter, "a custom provider URL must start with https://")
+        loop = asyncio.get_running_loop()
+        try:
+            addresses = await loop.run_in_executor(None, public_addresses, parsed.host, parsed.port or 443)
+        except UrlRefused as exc:
+            raise SettingsInvalid(adapter, f"base_url: {exc}") from None
+        headers = httpx.Headers(kwargs.get("headers"))
+        headers["Host"] = parsed.netloc.decode("ascii")
+        extensions = {**kwargs.get("extensions", {}), "sni_hostname": parsed.host}
+        return str(parsed.copy_with(host=addresses[0])), {"headers": headers, "extensions": extensions}
 
 
 def safe_path(url: str) -> str:

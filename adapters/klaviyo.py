@@ -40,12 +40,13 @@ from adapters.base import (
     AdapterConfig,
     Outcome,
     PermanentFailure,
+    ProviderConfig,
     Result,
     iso_date,
     reduced,
     suppressed_only,
 )
-from adapters.http import RateLimit
+from adapters.http import Endpoints, RateLimit
 from plugin.holdings import Category, Holding, Subject
 
 REVISION = "2026-07-15"  # pinned per adapter release; Klaviyo requires it on every call
@@ -58,12 +59,12 @@ REDUCE_FIELDS = "email,subscriptions.email.marketing.suppression"
 BOUNCES = frozenset({"HARD_BOUNCE", "INVALID_EMAIL"})
 
 
-class KlaviyoConfig(AdapterConfig):
+class KlaviyoConfig(ProviderConfig):
     api_key: SecretStr = Field(
         description="Private API key (pk_…) with the scopes profiles:read, profiles:write, "
         "lists:read, segments:read, subscriptions:write and data-privacy:write."
     )
-    base_url: str = Field(default="https://a.klaviyo.com", description="Klaviyo API address.")
+    endpoints = Endpoints(production="https://a.klaviyo.com")
     suppress: bool = Field(
         default=True,
         description="Suppress the e-mail address first, so no campaign reaches it while the "
@@ -221,7 +222,7 @@ class Klaviyo(ApiAdapter):
         if deleted is None or _not_found(deleted):  # deleted between our look-up and the job
             return Result(Outcome.ALREADY_ABSENT, detail="Klaviyo reports no such profile")
         if not deleted.is_success:
-            raise PermanentFailure(self.name, f"deletion job refused: {safe_reason(deleted)}")
+            raise PermanentFailure(self.name, "deletion job refused", remote=safe_reason(deleted))
         return Result(
             Outcome.ERASE_REQUESTED,
             provider_ref=job_id,

@@ -28,10 +28,11 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from adapters._rest import ApiAdapter
-from adapters.base import AdapterConfig, Outcome, PermanentFailure, Result, iso_date, reduced
+from adapters.base import AdapterConfig, Outcome, PermanentFailure, ProviderConfig, Result, iso_date, reduced
+from adapters.http import Endpoints
 from plugin.holdings import Category, Holding, Subject
 
 MAX_CONNECTIONS = 10  # Mailchimp's documented cap per user
@@ -41,13 +42,9 @@ MAX_COUNT = 1000  # the largest `count` a Mailchimp collection accepts
 SWEPT_STATUSES = ("unsubscribed", "cleaned")
 
 
-class MailchimpConfig(AdapterConfig):
+class MailchimpConfig(ProviderConfig):
     api_key: SecretStr = Field(description="Marketing API key; its suffix (…-us21) names the data centre.")
-    base_url: str | None = Field(
-        default=None,
-        description="Mailchimp API address; leave empty to derive https://<dc>.api.mailchimp.com/3.0 "
-        "from the key.",
-    )
+    endpoints = Endpoints(production="https://{data_centre}.api.mailchimp.com/3.0")
     connections: int = Field(
         default=4,
         ge=1,
@@ -62,11 +59,16 @@ class MailchimpConfig(AdapterConfig):
         description="Members per page when the retention sweep lists unsubscribed and bounced members.",
     )
 
-    @model_validator(mode="after")
-    def _data_centre(self) -> MailchimpConfig:
-        if self.base_url is None and "-" not in self.api_key.get_secret_value():
-            raise ValueError("api_key has no data-centre suffix (…-us21); set base_url instead")
-        return self
+    @field_validator("api_key")
+    @classmethod
+    def _data_centre(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        if info.data.get("base_url") is None and "-" not in value.get_secret_value():
+            raise ValueError("api_key has no data-centre suffix (…-us21)")
+        return value
+
+    @property
+    def data_centre(self) -> str:
+        return self.api_key.get_secret_value().rsplit("-", 1)[-1]
 
 
 def subscriber_hash(email: str) -> str:
@@ -95,13 +97,6 @@ class Mailchimp(ApiAdapter):
     def auth(self) -> httpx.Auth:
         # Any user name; the key is the password.
         return httpx.BasicAuth("gallra", self.settings.api_key.get_secret_value())
-
-    def url(self, path: str) -> str:
-        base = self.settings.base_url
-        if base is None:
-            data_centre = self.settings.api_key.get_secret_value().rsplit("-", 1)[1]
-            base = f"https://{data_centre}.api.mailchimp.com/3.0"
-        return base.rstrip("/") + path
 
     def _pool(self) -> AbstractAsyncContextManager[Any]:
         return self.ctx.http.limiter.pool(self.name, self.credential_key(), self.settings.connections)

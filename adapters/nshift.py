@@ -16,17 +16,17 @@ from typing import Any
 from pydantic import Field, SecretStr
 
 from adapters._rest import ApiWithEmailAdapter, order_numbers
-from adapters.base import Outcome, Result
+from adapters.base import Outcome, ProviderConfig, Result
 from adapters.email_request import EmailRequestConfig
-from adapters.http import RateLimit
+from adapters.http import Endpoints, RateLimit
 from plugin.holdings import Category, Holding, Subject
 
 
-class NShiftConfig(EmailRequestConfig):
+class NShiftConfig(EmailRequestConfig, ProviderConfig):
     api_key_id: str = Field(min_length=1, description="nShift Delivery API key id (Maintenance → API keys).")
     api_key_secret: SecretStr = Field(description="The secret shown once when the API key was created.")
-    base_url: str = Field(
-        "https://api.unifaun.com/rs-extapi/v1", description="nShift Delivery REST API root."
+    endpoints = Endpoints(
+        production="https://api.unifaun.com/rs-extapi/v1", legacy="https://www.unifaunonline.se/rs-extapi/v1"
     )
 
 

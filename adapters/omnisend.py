@@ -22,9 +22,9 @@ import httpx
 from pydantic import Field, SecretStr
 
 from adapters._rest import ApiWithEmailAdapter
-from adapters.base import Outcome, Result, suppressed_only
+from adapters.base import Outcome, ProviderConfig, Result, suppressed_only
 from adapters.email_request import EmailRequestConfig
-from adapters.http import RateLimit
+from adapters.http import Endpoints, RateLimit
 from plugin.holdings import Category, Holding, Shipment, Subject
 
 API_VERSION = "2026-03-15"
@@ -51,11 +51,11 @@ def _retry_after_body(response: httpx.Response) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-class OmnisendConfig(EmailRequestConfig):
+class OmnisendConfig(EmailRequestConfig, ProviderConfig):
     api_key: SecretStr = Field(
         description="Omnisend API key with contacts read/write (Store settings → API keys)."
     )
-    base_url: str = Field("https://api.omnisend.com/api", description="Omnisend API root.")
+    endpoints = Endpoints(production="https://api.omnisend.com/api")
 
 
 class Omnisend(ApiWithEmailAdapter):

@@ -8,19 +8,19 @@ from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr
 
-from adapters.base import AdapterConfig
+from adapters.base import AdapterConfig, ProviderConfig
 from adapters.email_request import EmailRequestAdapter, EmailRequestConfig
-from adapters.http import RateLimit, credential_fingerprint
+from adapters.http import Endpoints, RateLimit, credential_fingerprint
 from plugin.holdings import Subject
 
 
-class PostNordConfig(EmailRequestConfig):
+class PostNordConfig(EmailRequestConfig, ProviderConfig):
     api_key: SecretStr | None = Field(
         default=None,
         description="Optional PostNord developer API key; adds PostNord's tracking record of each "
         "shipment to access reports.",
     )
-    base_url: str = Field(default="https://api2.postnord.com", description="PostNord API address.")
+    endpoints = Endpoints(production="https://api2.postnord.com", test="https://atapi2.postnord.com")
 
 
 class PostNord(EmailRequestAdapter):
@@ -61,11 +61,12 @@ class PostNord(EmailRequestAdapter):
         response = await self.ctx.http.request(
             self.name,
             "GET",
-            self.postnord.base_url.rstrip("/") + "/rest/shipment/v5/trackandtrace/findByIdentifier.json",
+            self.postnord.root() + "/rest/shipment/v5/trackandtrace/findByIdentifier.json",
             params={"id": item_id, "locale": "en", "apikey": key.get_secret_value()},
             credential=self.credential_key(),
             limits=self.rate_limits,
             auth_hint="the setting `api_key`",
+            custom=self.postnord.custom,
         )
         if response.status_code == 404 or not response.is_success:
             return None

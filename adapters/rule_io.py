@@ -26,14 +26,14 @@ from urllib.parse import quote
 from pydantic import Field, SecretStr
 
 from adapters._rest import ApiAdapter
-from adapters.base import AdapterConfig, Outcome, PermanentFailure, Result, suppressed_only
-from adapters.http import RateLimit
+from adapters.base import Outcome, PermanentFailure, ProviderConfig, Result, suppressed_only
+from adapters.http import Endpoints, RateLimit
 from plugin.holdings import Category, Holding, Subject
 
 
-class RuleIoConfig(AdapterConfig):
+class RuleIoConfig(ProviderConfig):
     api_key: SecretStr = Field(description="Rule.io API key (Settings → Developer → API keys).")
-    base_url: str = Field("https://app.rule.io/api", description="Rule.io API root, without /v2 or /v3.")
+    endpoints = Endpoints(production="https://app.rule.io/api")
 
 
 class RuleIo(ApiAdapter):

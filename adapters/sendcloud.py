@@ -17,16 +17,16 @@ import httpx
 from pydantic import Field, SecretStr
 
 from adapters._rest import ApiWithEmailAdapter, order_numbers
-from adapters.base import Outcome, Result
+from adapters.base import Outcome, ProviderConfig, Result
 from adapters.email_request import EmailRequestConfig
-from adapters.http import RateLimit
+from adapters.http import Endpoints, RateLimit
 from plugin.holdings import Category, Holding, Subject
 
 
-class SendcloudConfig(EmailRequestConfig):
+class SendcloudConfig(EmailRequestConfig, ProviderConfig):
     public_key: str = Field(min_length=1, description="Sendcloud API public key (Settings → Integrations).")
     secret_key: SecretStr = Field(description="Sendcloud API secret key of the same integration.")
-    base_url: str = Field("https://panel.sendcloud.sc/api/v2", description="Sendcloud API v2 root.")
+    endpoints = Endpoints(production="https://panel.sendcloud.sc/api/v2")
 
 
 class Sendcloud(ApiWithEmailAdapter):

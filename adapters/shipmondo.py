@@ -14,15 +14,18 @@ import httpx
 from pydantic import Field, SecretStr
 
 from adapters._rest import ApiAdapter, order_numbers
-from adapters.base import AdapterConfig, Outcome, Result
-from adapters.http import RateLimit
+from adapters.base import Outcome, ProviderConfig, Result
+from adapters.http import Endpoints, RateLimit
 from plugin.holdings import Category, Holding, Subject
 
 
-class ShipmondoConfig(AdapterConfig):
+class ShipmondoConfig(ProviderConfig):
     api_user: str = Field(min_length=1, description="Shipmondo API user (Settings → API → Access).")
     api_key: SecretStr = Field(description="Shipmondo API key belonging to that API user.")
-    base_url: str = Field("https://app.shipmondo.com/api/public/v3", description="Shipmondo API root.")
+    endpoints = Endpoints(
+        production="https://app.shipmondo.com/api/public/v3",
+        sandbox="https://sandbox.shipmondo.com/api/public/v3",
+    )
 
 
 class Shipmondo(ApiAdapter):

@@ -16,19 +16,22 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import Field, HttpUrl, SecretStr
+from pydantic import Field, SecretStr
 
 from adapters._rest import ApiAdapter
-from adapters.base import AdapterConfig, Outcome, Result, suppressed_only
-from adapters.http import RateLimit
+from adapters.base import HostLabel, Outcome, ProviderConfig, Result, suppressed_only
+from adapters.http import Endpoints, RateLimit
 from plugin.holdings import Category, Holding, Subject
 
 USER_AGENT = "Gallra/0.1"
 
 
-class VoyadoConfig(AdapterConfig):
+class VoyadoConfig(ProviderConfig):
     api_key: SecretStr = Field(description="Engage API key (Voyado support issues it per tenant).")
-    base_url: HttpUrl = Field(description="Your Engage address, e.g. https://mybrand.voyado.com.")
+    tenant: HostLabel = Field(description="Your Engage tenant: mybrand for https://mybrand.voyado.com.")
+    endpoints = Endpoints(
+        production="https://{tenant}.voyado.com", staging="https://{tenant}.staging.voyado.com"
+    )
 
 
 class Voyado(ApiAdapter):

@@ -9,17 +9,27 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters import registry
-from adapters.base import Adapter, AdapterConfig, AdapterContext, AdapterError, ShopInfo
-from adapters.http import ProviderHttp
+from adapters.base import (
+    URL_POLICY,
+    Adapter,
+    AdapterConfig,
+    AdapterContext,
+    AdapterError,
+    Result,
+    SettingsInvalid,
+    ShopInfo,
+)
+from adapters.http import ProviderHttp, UrlPolicy
+from plugin.holdings import Holding, Subject
 from plugin.models import AdapterConnection, Shop, utcnow
 from plugin.outbox import Outbox
 from plugin.runtime import Runtime
@@ -46,10 +56,17 @@ class NotConfigured(ConnectionProblem):
     pass
 
 
-def validate_config(cls: type[Adapter], values: Mapping[str, Any]) -> AdapterConfig:
-    """Validate values with the adapter's `Config`; errors name each key, never its value."""
+def url_policy(runtime: Runtime) -> UrlPolicy:
+    """Where the server lets adapters call: the operator's settings, never a shop's."""
+    settings = runtime.settings
+    return UrlPolicy(custom=settings.allow_custom_provider_urls, private=settings.allow_private_provider_urls)
+
+
+def validate_config(cls: type[Adapter], values: Mapping[str, Any], policy: UrlPolicy) -> AdapterConfig:
+    """Validate values with the adapter's `Config` under the server's URL policy; errors name each
+    key and what is allowed, never its value."""
     try:
-        return cls.Config.model_validate(dict(values))
+        return cls.Config.model_validate(dict(values), context={URL_POLICY: policy})
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_input=False, include_url=False):
@@ -125,7 +142,7 @@ async def configure(
     if row is not None and not replace:
         merged.update(runtime.vault.decrypt_json(row.config_enc) or {})
     merged.update(values)
-    config = validate_config(cls, merged)
+    config = validate_config(cls, merged, url_policy(runtime))
     if row is None:
         row = AdapterConnection(shop_domain=shop_domain, adapter=adapter, enabled=True)
         session.add(row)
@@ -157,7 +174,67 @@ async def remove(session: AsyncSession, shop_domain: str, adapter: str) -> bool:
 
 
 def load_config(runtime: Runtime, row: AdapterConnection) -> AdapterConfig:
-    return validate_config(registry.get(row.adapter), runtime.vault.decrypt_json(row.config_enc) or {})
+    """The stored settings, validated again: a value stored before the server's policy (or the
+    adapter's declared hosts) changed is refused now (`ConfigInvalid`)."""
+    return validate_config(
+        registry.get(row.adapter), runtime.vault.decrypt_json(row.config_enc) or {}, url_policy(runtime)
+    )
+
+
+def shown_settings(runtime: Runtime, row: AdapterConnection) -> dict[str, Any]:
+    """`describe()` of the stored settings, or the reason they cannot be used."""
+    try:
+        return describe(load_config(runtime, row))
+    except ConfigInvalid as exc:
+        return {"invalid": str(exc)}
+
+
+class Unusable(Adapter):
+    """Stands in for a connection whose stored settings no longer validate: every call fails with
+    the settings error, so the step or request names the connection to fix while the shop's other
+    connections keep working. `unusable()` gives it the adapter's name and abilities."""
+
+    problem: ClassVar[str] = ""
+
+    async def check(self) -> None:
+        raise SettingsInvalid(self.name, self.problem)
+
+    async def find(self, subject: Subject) -> list[Holding]:
+        raise SettingsInvalid(self.name, self.problem)
+
+    async def erase(self, subject: Subject, holding: Holding) -> Result:
+        raise SettingsInvalid(self.name, self.problem)
+
+    async def export(self, subject: Subject) -> dict[str, Any]:
+        raise SettingsInvalid(self.name, self.problem)
+
+    async def reduce(self, subject: Subject, holding: Holding, fields: tuple[str, ...]) -> Result:
+        raise SettingsInvalid(self.name, self.problem)
+
+    async def sweep_holdings(self) -> AsyncIterator[Holding]:
+        raise SettingsInvalid(self.name, self.problem)
+        yield  # an async generator, like the method it replaces
+
+
+def unusable(cls: type[Adapter], error: ConfigInvalid, ctx: AdapterContext) -> Adapter:
+    listed = "; ".join(f"{key}: {message}" for key, message in error.problems)
+    problem = f"its stored settings are no longer accepted ({listed}); set them again"
+    attributes = ("name", "title", "category", "channel", "Config", "description")
+    abilities = ("can_find", "can_erase", "can_export", "can_sweep", "can_reduce")
+    stand_in: type[Adapter] = type(
+        f"Unusable{cls.__name__}",
+        (Unusable,),
+        {key: getattr(cls, key) for key in attributes + abilities} | {"problem": problem},
+    )
+    return stand_in(AdapterConfig(), ctx)
+
+
+def _built(cls: type[Adapter], runtime: Runtime, row: AdapterConnection, ctx: AdapterContext) -> Adapter:
+    try:
+        return cls(load_config(runtime, row), ctx)
+    except ConfigInvalid as exc:
+        log.warning("stored settings of %s for %s no longer validate", row.adapter, row.shop_domain)
+        return unusable(cls, exc, ctx)
 
 
 # --- building adapters for the executor -----------------------------------------------------------
@@ -185,7 +262,7 @@ def adapter_context(runtime: Runtime, shop: Shop, *, step_id: int | None = None)
 
     return AdapterContext(
         shop=info,
-        http=ProviderHttp(runtime.http, runtime.limiter),
+        http=ProviderHttp(runtime.http, runtime.limiter, policy=url_policy(runtime)),
         email=Outbox(runtime, domain, step_id=step_id, reply_to=info.contact_email),
         extra={"shopify_client": shopify_client},
     )
@@ -216,7 +293,7 @@ async def build_adapters(
             continue
         if row.adapter == SHOPIFY and not _has_shopify_token(shop):
             continue
-        built.append(catalogue[row.adapter](load_config(runtime, row), ctx))
+        built.append(_built(catalogue[row.adapter], runtime, row, ctx))
     return built
 
 
@@ -236,7 +313,7 @@ async def build_adapter(
         raise NotConfigured(f"{name}: not configured for this shop; run `gallra adapters configure`")
     if not row.enabled:
         raise NotConfigured(f"{name}: disabled for this shop")
-    return cls(load_config(runtime, row), ctx)
+    return _built(cls, runtime, row, ctx)
 
 
 # --- checking -------------------------------------------------------------------------------------
@@ -249,23 +326,26 @@ class CheckResult:
     message: str
 
 
+async def run_check(adapter: Adapter, shop_domain: str) -> CheckResult:
+    """One adapter's `check()`. The message says what failed (status code, reason, setting) but
+    never what the other end answered: from a URL that is not the provider's that would be
+    whatever answered there."""
+    try:
+        await adapter.check()
+    except AdapterError as exc:
+        return CheckResult(adapter.name, False, exc.summary)
+    except Exception as exc:  # one broken adapter must not hide the others' results
+        log.warning("checking %s for %s failed: %s", adapter.name, shop_domain, type(exc).__name__)
+        return CheckResult(adapter.name, False, f"{adapter.name}: unexpected {type(exc).__name__}")
+    return CheckResult(adapter.name, True, "ok")
+
+
 async def check_connections(runtime: Runtime, session: AsyncSession, shop: Shop) -> list[CheckResult]:
     """Call every enabled adapter's `check()` and record the outcome on its connection. Every call
     is made before the first write: on SQLite a write holds the database's only write lock, which
     the calls' rate limiter (`plugin.rate_limits`) needs too."""
-    results: list[CheckResult] = []
     adapters = await build_adapters(runtime, session, shop)
-    for adapter in adapters:
-        try:
-            await adapter.check()
-        except AdapterError as exc:
-            result = CheckResult(adapter.name, False, str(exc))
-        except Exception as exc:  # one broken adapter must not hide the others' results
-            log.warning("checking %s for %s failed: %s", adapter.name, shop.domain, type(exc).__name__)
-            result = CheckResult(adapter.name, False, f"{adapter.name}: unexpected {type(exc).__name__}")
-        else:
-            result = CheckResult(adapter.name, True, "ok")
-        results.append(result)
+    results = [await run_check(adapter, shop.domain) for adapter in adapters]
     for adapter, result in zip(adapters, results, strict=True):
         row = await get_connection(session, shop.domain, adapter.name)
         if row is not None:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from adapters import registry
-from adapters.base import Adapter
+from adapters.base import Adapter, ProviderConfig
 from plugin import connections
 from plugin.models import Shop
 from plugin.outbox import list_messages
@@ -46,6 +46,8 @@ def describe_adapter(cls: type[Adapter]) -> dict[str, Any]:
             key: {"required": field.is_required(), "help": field.description or ""}
             for key, field in cls.Config.model_fields.items()
         },
+        # The provider's documented API addresses a connection picks from with `region=`.
+        "regions": dict(cls.Config.endpoints.regions) if issubclass(cls.Config, ProviderConfig) else {},
     }
 
 
@@ -149,7 +151,7 @@ def show_command(
                     "status": row.status,
                     "last_checked_at": row.last_checked_at.isoformat() if row.last_checked_at else None,
                     "last_error": row.last_error,
-                    "settings": connections.describe(connections.load_config(runtime, row)),
+                    "settings": connections.shown_settings(runtime, row),
                 }
                 for row in rows
             ]

@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     # Workers run inside `gallra serve` unless this is off (then run `gallra worker` processes).
     run_workers: bool = Field(default=True, validation_alias=_env("GALLRA_RUN_WORKERS"))
     log_level: str = Field(default="INFO", validation_alias=_env("GALLRA_LOG_LEVEL"))
+    # Where adapters may call (see adapters.http.UrlPolicy): only their providers' declared hosts
+    # unless the operator allows connections to name their own URL, and even then no loopback,
+    # private, link-local or unspecified address unless that is allowed too (local fakes, tests).
+    allow_custom_provider_urls: bool = Field(
+        default=False, validation_alias=_env("GALLRA_ALLOW_CUSTOM_PROVIDER_URLS")
+    )
+    allow_private_provider_urls: bool = Field(
+        default=False, validation_alias=_env("GALLRA_ALLOW_PRIVATE_PROVIDER_URLS")
+    )
     smtp_host: str | None = Field(default=None, validation_alias=_env("SMTP_HOST"))
     smtp_port: int = Field(default=587, validation_alias=_env("SMTP_PORT"))
     smtp_username: str | None = Field(default=None, validation_alias=_env("SMTP_USERNAME"))

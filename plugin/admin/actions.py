@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.base import AdapterError
 from adapters.registry import UnknownAdapter
 from plugin import connections, evidence
 from plugin.admin import queries
@@ -35,6 +34,10 @@ class NotFound(Exception):
 
 class Refused(Exception):
     """The action does not apply to the row as it is (e.g. retrying a step that did not fail)."""
+
+
+class InvalidSettings(Refused):
+    """Settings the adapter refuses; the message names each setting and what is allowed."""
 
 
 async def _on_step(
@@ -209,6 +212,8 @@ async def connect(runtime: Runtime, shop_domain: str, adapter: str, values: dict
             await connections.configure(runtime, session, shop_domain, adapter, values)
         except UnknownAdapter:
             raise NotFound("adapter") from None
+        except connections.ConfigInvalid as exc:
+            raise InvalidSettings(str(exc)) from None
         except connections.ConnectionProblem as exc:
             raise Refused(str(exc)) from None
 
@@ -228,10 +233,11 @@ async def check(runtime: Runtime, shop_domain: str, adapter: str) -> tuple[bool,
             raise NotFound("connection")
         try:
             built = await connections.build_adapter(runtime, session, shop, adapter)
-            await built.check()
-            ok, message = True, "ok"
-        except (AdapterError, connections.ConnectionProblem) as exc:
+        except connections.ConnectionProblem as exc:
             ok, message = False, str(exc)
+        else:
+            result = await connections.run_check(built, shop_domain)
+            ok, message = result.ok, result.message
         row.status = "ok" if ok else "error"
         row.last_checked_at = utcnow()
         row.last_error = None if ok else message[:500]

@@ -42,6 +42,8 @@ def authenticated_api(handler: ApiHandler) -> Callable[[Request], Awaitable[Resp
             return await handler(request, ctx)
         except actions.NotFound:
             return answer({"error": "not_found"}, 404, ctx.shop_domain)
+        except actions.InvalidSettings as exc:
+            return answer({"error": "invalid_settings", "reason": str(exc)}, 400, ctx.shop_domain)
         except actions.Refused as exc:
             return answer({"error": "refused", "reason": str(exc)}, 409, ctx.shop_domain)
 

@@ -26,7 +26,7 @@ EMAIL_CARRIERS = {"postnord", "posti", "schenker", "bring", "instabox", "dhl"}
 MINIMAL: dict[str, dict[str, Any]] = {
     "rule_io": {"api_key": "s3cr3t-value"},
     "brevo": {"api_key": "s3cr3t-value"},
-    "voyado": {"api_key": "s3cr3t-value", "base_url": "https://butik.voyado.com"},
+    "voyado": {"api_key": "s3cr3t-value", "tenant": "butik"},
     "omnisend": {"api_key": "s3cr3t-value"},
     "shipmondo": {"api_key": "s3cr3t-value", "api_user": "u"},
     "nshift": {"api_key_secret": "s3cr3t-value", "api_key_id": "k"},

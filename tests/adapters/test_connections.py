@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import text
 
+from adapters.base import ProviderConfig
 from adapters.klaviyo import Klaviyo, KlaviyoConfig
 from adapters.postnord import PostNord
 from plugin import connections
@@ -66,7 +67,8 @@ async def test_settings_are_validated_stored_encrypted_and_masked(runtime: Runti
     assert isinstance(config, KlaviyoConfig) and config.api_key.get_secret_value() == "pk_live_secret"
     shown = connections.describe(config)
     assert shown["api_key"] == connections.MASK
-    assert shown["base_url"] == "https://a.klaviyo.com" and shown["suppress"] is True
+    assert shown["region"] is None and shown["base_url"] is None and shown["suppress"] is True
+    assert isinstance(config, ProviderConfig) and config.root() == "https://a.klaviyo.com"
 
 
 async def test_invalid_settings_name_the_key_and_never_the_value(runtime: Runtime) -> None:

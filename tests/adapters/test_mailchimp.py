@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from adapters.base import AuthFailed, Outcome, PermanentFailure, TemporaryFailure
-from adapters.http import ProviderHttp, RateLimiter
+from adapters.base import URL_POLICY, AuthFailed, Outcome, PermanentFailure, ProviderConfig, TemporaryFailure
+from adapters.http import ProviderHttp, RateLimiter, UrlPolicy
 from adapters.mailchimp import Mailchimp, subscriber_hash
 from plugin.holdings import Category, Holding, Subject
 from tests.adapters.conftest import Waits
@@ -29,10 +29,22 @@ def test_subscriber_hash_matches_the_reference_example() -> None:
     assert subscriber_hash("Anna.Svensson@Example.se") == "a3b6f70fac4de1f284922d93f034655c"
 
 
-def test_key_without_data_centre_is_rejected_unless_base_url_is_given() -> None:
+def test_key_without_data_centre_is_rejected_unless_the_server_allows_a_base_url() -> None:
     with pytest.raises(ValueError, match="data-centre"):
         Mailchimp.Config.model_validate({"api_key": "nodc"})
-    Mailchimp.Config.model_validate({"api_key": "nodc", "base_url": "http://localhost:9/3.0"})
+    local = {URL_POLICY: UrlPolicy(custom=True, private=True)}
+    config = Mailchimp.Config.model_validate(
+        {"api_key": "nodc", "base_url": "http://localhost:9/3.0"}, context=local
+    )
+    assert isinstance(config, ProviderConfig) and config.root() == "http://localhost:9/3.0"
+
+
+def test_the_key_names_the_data_centre_host_and_nothing_else() -> None:
+    config = Mailchimp.Config.model_validate({"api_key": "key-US21"})
+    assert isinstance(config, ProviderConfig) and config.root() == "https://us21.api.mailchimp.com/3.0"
+    for key in ("key-us21.evil.example", "key-us21/x", "key-127.0.0.1", "key-"):
+        with pytest.raises(ValueError, match="data_centre: must be one host name label"):
+            Mailchimp.Config.model_validate({"api_key": key})
 
 
 async def test_find_lists_every_audience_the_member_is_in(

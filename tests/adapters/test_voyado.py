@@ -22,7 +22,7 @@ CONTACT_ID = "6a1f5f2c-0c7e-4f39-b1c4-2d4e5f6a7b8c"
 
 
 def voyado() -> tuple[Voyado, object, object]:
-    return build(Voyado, api_key="vy-key", base_url="https://butik.voyado.com")
+    return build(Voyado, api_key="vy-key", tenant="butik")
 
 
 @respx.mock
