@@ -133,6 +133,9 @@ def bench_runtime(url: str, key: str) -> Runtime:
         encryption_key=key,
         database_url=url,
         run_workers=False,
+        # The fake providers listen on loopback: a custom URL to a private address.
+        allow_custom_provider_urls=True,
+        allow_private_provider_urls=True,
     )
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(30.0, connect=5.0), limits=httpx.Limits(max_connections=200)

@@ -161,7 +161,7 @@ async def seed_shop(
             AdapterConnection(
                 shop_domain=shop, adapter="voyado", enabled=True, status="ok",
                 config_enc=vault.encrypt_json(
-                    {"api_key": "voyado-secret", "base_url": "https://seed.voyado.com"}
+                    {"api_key": "voyado-secret", "tenant": "seed"}
                 ),
                 last_checked_at=now - timedelta(hours=2),
             )

@@ -78,6 +78,8 @@ async def _shop_with_klaviyo(runtime: Runtime, provider_url: str, emails: list[s
         "SHOPIFY_API_SECRET": "hush",
         "GALLRA_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
         "GALLRA_LOG_LEVEL": "WARNING",
+        "GALLRA_ALLOW_CUSTOM_PROVIDER_URLS": "1",
+        "GALLRA_ALLOW_PRIVATE_PROVIDER_URLS": "1",
     }
 
 
@@ -95,9 +97,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 async def test_sigkill_mid_request_then_restart_erases_each_once(tmp_path: Path, database_url: str) -> None:
     url = database_url
     db = Database(url)
-    runtime = Runtime(
-        settings=make_settings(url), db=db, vault=Vault(TEST_ENCRYPTION_KEY), http=httpx.AsyncClient()
-    )
+    # The fake provider listens on loopback, which the server calls only when its operator allows
+    # custom provider URLs and private addresses (here and in the worker processes' environment).
+    settings = make_settings(url, allow_custom_provider_urls=True, allow_private_provider_urls=True)
+    runtime = Runtime(settings=settings, db=db, vault=Vault(TEST_ENCRYPTION_KEY), http=httpx.AsyncClient())
     providers = FakeProviders(latency=0.02, profiles=set(EMAILS))
     providers.block_first_deletion(VICTIM)
     with ProviderServer(providers) as server:
@@ -152,7 +155,10 @@ async def test_two_worker_processes_on_postgres_erase_each_once(pg_db: Database,
     provider refuses no call, so no step needs a second attempt."""
     url = pg_db.url
     runtime = Runtime(
-        settings=make_settings(url), db=pg_db, vault=Vault(TEST_ENCRYPTION_KEY), http=httpx.AsyncClient()
+        settings=make_settings(url, allow_custom_provider_urls=True, allow_private_provider_urls=True),
+        db=pg_db,
+        vault=Vault(TEST_ENCRYPTION_KEY),
+        http=httpx.AsyncClient(),
     )
     emails = [f"p{i}@example.se" for i in range(24)]
     providers = FakeProviders(latency=0.02, profiles=set(emails))

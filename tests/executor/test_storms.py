@@ -4,20 +4,34 @@ completes, each profile is deleted once, nothing is marked failed, and Retry-Aft
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from bench.providers import FakeProviders, ProviderServer
 from plugin.connections import configure
+from plugin.crypto import Vault
+from plugin.db import Database
 from plugin.executor.worker import Worker
 from plugin.models import Request, Step
 from plugin.pipelines.sources import LiveSources
 from plugin.runtime import Runtime
+from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
 from tests.executor.conftest import fast_config
 from tests.executor.doubles import SHOP, add_request, add_shop
 
 EMAILS = [f"s{i}@example.se" for i in range(6)]
+
+
+@pytest.fixture
+async def runtime(db: Database) -> AsyncIterator[Runtime]:
+    """The fake provider listens on loopback: a custom provider URL to a private address, which
+    the server refuses unless its operator allows both."""
+    settings = make_settings(db.url, allow_custom_provider_urls=True, allow_private_provider_urls=True)
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        yield Runtime(settings=settings, db=db, vault=Vault(TEST_ENCRYPTION_KEY), http=http)
 
 
 @pytest.mark.parametrize("statuses", [(429,), (500, 502, 503, 504)], ids=["429", "5xx"])
