@@ -297,13 +297,17 @@ async def audit_export(request: Request, ctx: AdminContext) -> Response:
     return secure(response, ctx.shop_domain)
 
 
-def config_fields(cls: type) -> list[dict[str, object]]:
+def config_fields(cls: type, custom_urls: bool = False) -> list[dict[str, object]]:
     """The connect form's fields from the adapter's pydantic Config: secrets as password inputs,
-    the provider's base URL tucked away as an advanced field."""
+    the region as a choice among the provider's documented addresses, and a base URL only where
+    the server allows custom provider URLs (tucked away as an advanced field)."""
     from pydantic import SecretStr
 
+    endpoints = getattr(cls.Config, "endpoints", None)  # type: ignore[attr-defined]
     fields = []
     for name, info in cls.Config.model_fields.items():  # type: ignore[attr-defined]
+        if name == "base_url" and not custom_urls:
+            continue
         secret = info.annotation is SecretStr or "SecretStr" in str(info.annotation)
         fields.append(
             {
@@ -313,6 +317,7 @@ def config_fields(cls: type) -> list[dict[str, object]]:
                 "secret": secret,
                 "required": info.is_required(),
                 "advanced": name == "base_url",
+                "choices": list(endpoints.regions) if name == "region" and endpoints else [],
                 "default": "" if info.is_required() or secret else (info.default or ""),
             }
         )
@@ -329,7 +334,7 @@ async def adapters_page(request: Request, ctx: AdminContext, *, problem: str | N
             "category": str(cls.category),
             "channel": cls.channel,
             "description": cls.description,
-            "fields": config_fields(cls),
+            "fields": config_fields(cls, ctx.runtime.settings.allow_custom_provider_urls),
             "connection": connected.get(name),
         }
         for name, cls in catalogue().items()

@@ -172,3 +172,29 @@ def test_outbox_lists_requests_without_addresses(env: dict[str, str]) -> None:
     assert row["reference"] == reference and row["status"] == "queued" and row["step_id"] == 3
     code, output = run(env, "outbox", SHOP)
     assert reference in output and "@" not in output
+
+
+def test_a_typed_provider_url_is_a_clear_error_unless_the_operator_allows_it(env: dict[str, str]) -> None:
+    for url in ("http://127.0.0.1:9/", "https://127.1/", "file:///etc/passwd"):
+        code, output = run(env, "configure", SHOP, "klaviyo", "api_key=pk_x", f"base_url={url}")
+        assert code == 1 and "Traceback" not in output
+        assert "base_url: this server does not allow custom provider URLs" in output and url not in output
+    allowing = {**env, "GALLRA_ALLOW_CUSTOM_PROVIDER_URLS": "1"}
+    code, output = run(allowing, "configure", SHOP, "klaviyo", "api_key=pk_x", "base_url=https://127.1/")
+    assert code == 1 and "base_url: its host is a loopback, private, link-local or unspecified" in output
+    local = {**allowing, "GALLRA_ALLOW_PRIVATE_PROVIDER_URLS": "1"}
+    code, output = run(local, "configure", SHOP, "klaviyo", "api_key=pk_x", "base_url=http://127.0.0.1:9/k")
+    assert code == 0 and "base_url = http://127.0.0.1:9/k" in output
+    code, output = run(env, "configure", SHOP, "budbee", "api_key=k", "api_secret=s", "region=moon")
+    assert code == 1 and "region: choose one of: production, sandbox" in output
+
+
+def test_show_and_check_name_a_stored_connection_the_server_no_longer_accepts(env: dict[str, str]) -> None:
+    local = {**env, "GALLRA_ALLOW_CUSTOM_PROVIDER_URLS": "1", "GALLRA_ALLOW_PRIVATE_PROVIDER_URLS": "1"}
+    assert run(local, "configure", SHOP, "klaviyo", "api_key=pk_x", "base_url=http://127.0.0.1:9/k")[0] == 0
+    code, output = run(env, "show", SHOP, "--json")
+    (row,) = json.loads(output)
+    assert code == 0 and row["settings"]["invalid"].startswith("klaviyo: invalid settings: base_url: ")
+    code, output = run(env, "check", SHOP)
+    assert code == 1 and "Traceback" not in output
+    assert "klaviyo: FAILED - klaviyo: its stored settings are no longer accepted (base_url: " in output
