@@ -71,6 +71,9 @@ class UrlPolicy:
 
     custom: bool = False
     private: bool = False
+    # Whether validating a custom URL resolves its host (when a setting is saved); stored settings
+    # are not resolved again when loaded, as every call checks the address it connects to.
+    resolve: bool = True
 
 
 HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -167,7 +170,7 @@ def custom_root(value: str, policy: UrlPolicy, choices: str) -> str:
         raise UrlRefused(f"must start with {' or '.join(s + '://' for s in schemes)}")
     if not url.host or url.userinfo:
         raise UrlRefused("needs a host and no user name or password")
-    if not policy.private:
+    if not policy.private and policy.resolve:
         public_addresses(url.host, url.port or 443)
     return str(url).rstrip("/")
 

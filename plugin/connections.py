@@ -7,6 +7,8 @@ The executor calls `build_adapters()` / `build_adapter()`; the CLI and the admin
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import importlib
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -138,11 +140,17 @@ async def configure(
     `replace`; the result is validated as a whole before anything is stored."""
     cls = registry.get(adapter)
     row = await get_connection(session, shop_domain, adapter)
+    policy = url_policy(runtime)
     merged: dict[str, Any] = {}
     if row is not None and not replace:
         merged.update(runtime.vault.decrypt_json(row.config_enc) or {})
+        if not policy.custom:
+            # A URL stored while the server allowed them: saving again returns to the provider's
+            # declared host instead of failing on a value the shop owner can no longer see.
+            merged.pop("base_url", None)
     merged.update(values)
-    config = validate_config(cls, merged, url_policy(runtime))
+    # In a thread: a custom URL's host is resolved while validating.
+    config = await asyncio.to_thread(validate_config, cls, merged, policy)
     if row is None:
         row = AdapterConnection(shop_domain=shop_domain, adapter=adapter, enabled=True)
         session.add(row)
@@ -176,8 +184,10 @@ async def remove(session: AsyncSession, shop_domain: str, adapter: str) -> bool:
 def load_config(runtime: Runtime, row: AdapterConnection) -> AdapterConfig:
     """The stored settings, validated again: a value stored before the server's policy (or the
     adapter's declared hosts) changed is refused now (`ConfigInvalid`)."""
+    # Not resolved again here (this runs for every step): each call checks the address it connects to.
+    policy = dataclasses.replace(url_policy(runtime), resolve=False)
     return validate_config(
-        registry.get(row.adapter), runtime.vault.decrypt_json(row.config_enc) or {}, url_policy(runtime)
+        registry.get(row.adapter), runtime.vault.decrypt_json(row.config_enc) or {}, policy
     )
 
 

@@ -99,6 +99,15 @@ async def test_a_stored_connection_the_server_no_longer_accepts_is_a_settings_er
             )
         ).scalar_one()
     assert row.status == "error" and "passwd" not in (row.last_error or "")
-    # Saving it again with the URL left empty puts it back on Klaviyo's own host.
-    fixed = await client.put("/admin/api/adapters/klaviyo", headers=headers, json={"base_url": ""})
-    assert fixed.status_code == 200
+    # Saving it again from the form (which has no URL field here) puts it back on Klaviyo's host.
+    saved = await post_form(client, runtime, SHOP_A, "/admin/adapters/klaviyo/connect", {}, csrf_from=SHOP_A)
+    assert saved.status_code == 303
+    async with runtime.db.session() as session:
+        row = (
+            await session.execute(
+                select(AdapterConnection).where(
+                    AdapterConnection.shop_domain == SHOP_A, AdapterConnection.adapter == "klaviyo"
+                )
+            )
+        ).scalar_one()
+    assert runtime.vault.decrypt_json(row.config_enc) == {"api_key": "pk_x"}
