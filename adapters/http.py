@@ -410,12 +410,12 @@ class ProviderHttp:
         connect (DNS rebinding)."""
         from adapters.base import SettingsInvalid
 
-        if self.policy.private:
-            return url, {}
         if not self.policy.custom:
             raise SettingsInvalid(
                 adapter, "this server no longer allows custom provider URLs; choose a region"
             )
+        if self.policy.private:
+            return url, {}
         parsed = httpx.URL(url)
         if parsed.scheme != "https" or not parsed.host:
             raise SettingsInvalid(adapter, "a custom provider URL must start with https://")
