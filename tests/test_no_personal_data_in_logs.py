@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import io
 import json
 import logging
 import socket
@@ -39,6 +40,7 @@ from plugin.intake.cli import build_payload, signed_request
 from plugin.models import Shop
 from plugin.pipelines.sources import LiveSources
 from plugin.runtime import Runtime
+from plugin.settings import SettingsError
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_SECRET, make_settings
 from tests.executor.conftest import fast_config
 from tests.fakes.klaviyo import KlaviyoFake
@@ -252,3 +254,43 @@ async def test_a_whole_flow_at_debug_writes_no_personal_data(
     ]  # fmt: skip
     leaks = sorted({form for value in values for form in forms(value) if form in written})
     assert not leaks, leaks
+
+
+def test_no_exception_message_is_written(restored_logging: None) -> None:
+    """Exception messages quote values (httpx names the URL, PostgreSQL a key's value): a written
+    traceback names each exception's class and frames only, from Gallra's loggers and libraries'."""
+    stream = io.StringIO()
+    logs.configure("DEBUG", stream=stream)
+    url = f"{BREVO}/contacts/{quote(EMAIL, safe='')}"
+    request = httpx.Request("GET", url)
+    try:
+        try:
+            raise KeyError(PHONE)
+        except KeyError as exc:
+            raise httpx.HTTPStatusError(
+                f"Client error for url {url}", request=request, response=httpx.Response(404)
+            ) from exc
+    except httpx.HTTPStatusError as exc:
+        logging.getLogger("gallra.test").exception("lookup failed")
+        logging.getLogger("apscheduler.scheduler").warning(
+            "Error getting due jobs from job store %r: %s", "default", exc
+        )
+        logging.getLogger("sqlalchemy.pool").error("Exception during reset or similar", exc_info=exc)
+    logging.getLogger("asyncio").error(
+        f"Exception in callback lookup({EMAIL!r})\nhandle: <Handle lookup({PHONE!r})>"
+    )
+    logging.getLogger("httpx").info(f"HTTP Request: GET {url}")  # below a library's floor
+    written = stream.getvalue()
+    assert written.count("httpx.HTTPStatusError (message withheld)") == 2
+    assert "KeyError (message withheld)" in written and "direct cause" in written
+    assert "Error getting due jobs from job store 'default': httpx.HTTPStatusError" in written
+    assert "ERROR asyncio: Exception in callback lookup\n" in written
+    assert "test_no_personal_data_in_logs.py" in written  # the frames are there
+    leaks = sorted({form for value in (EMAIL, PHONE) for form in forms(value) if form in written})
+    assert not leaks, written
+
+
+def test_a_bad_log_level_names_the_valid_ones() -> None:
+    with pytest.raises(SettingsError, match="GALLRA_LOG_LEVEL is invalid: 'verbose' \\(valid: DEBUG, INFO"):
+        logs.level_of("verbose")
+    assert logs.level_of("warning") == logging.WARNING
