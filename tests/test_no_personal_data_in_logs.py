@@ -222,6 +222,9 @@ async def test_a_whole_flow_at_debug_writes_no_personal_data(
                         "/admin/api/requests/1", params={"shop": SHOP, "id_token": SESSION_TOKEN}
                     )
                     assert page.status_code == 401
+                    # A path no route matches is not written either (it could be anything).
+                    nowhere = await client.get(f"/customers/{quote(EMAIL)}", params={"phone": PHONE})
+                    assert nowhere.status_code == 404
             finally:
                 server.should_exit = True
                 await serving
@@ -242,6 +245,7 @@ async def test_a_whole_flow_at_debug_writes_no_personal_data(
     assert "gallra.access: POST /webhooks/customers/redact 200" in written
     assert "gallra.access: GET /auth/callback 302" in written
     assert "gallra.access: GET /admin/api/requests/{request_id:int} 401" in written
+    assert "gallra.access: GET (no route) 404" in written
     assert "stored customers/redact delivery" in written
     assert "e-mail" in written and " sent" in written
     if db.is_sqlite:
