@@ -67,7 +67,7 @@ def is_gallra(name: str) -> bool:
     return name == GALLRA or name.startswith(GALLRA + ".")
 
 
-class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+class _Handler(logging.StreamHandler[TextIO]):
     """The process's one handler: Gallra's records at the configured level, libraries' from
     WARNING, and none from the silenced loggers (even if something lowers their levels)."""
 

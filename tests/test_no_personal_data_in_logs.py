@@ -249,7 +249,7 @@ async def test_a_whole_flow_at_debug_writes_no_personal_data(
     assert "stored customers/redact delivery" in written
     assert "e-mail" in written and " sent" in written
     if db.is_sqlite:
-        assert "gallra.intake.writer: intake's writer process is ready" in written
+        assert "gallra.intake.writer: intake's writer process started" in written
 
     values = [
         EMAIL, PHONE, PHONE.lstrip("+"), PHONE[3:], FIRST, LAST, f"{FIRST} {LAST}", str(CUSTOMER), str(ORDER),

@@ -227,7 +227,7 @@ def serve(sock: socket.socket) -> None:
     if not isinstance(first, WriterConfig):
         raise TypeError("the first message to intake's writer must be its WriterConfig")
     logs.configure(first.log_level)
-    log.debug("intake's writer process is ready")
+    log.debug("intake's writer process started")
     writer = _Writer(first)
     sock.sendall(frame(READY))
     waiting: list[object] = rest
