@@ -14,12 +14,14 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from plugin.intake.routes import close as close_intake
 from plugin.intake.routes import start as start_intake
+from plugin.logs import AccessLog
 from plugin.runtime import Runtime
 from plugin.settings import Settings, load_settings
 
@@ -76,7 +78,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
                 await stack.enter_async_context(_background(current))
             yield
 
-    app = Starlette(routes=collect_routes(), lifespan=lifespan)
+    app = Starlette(routes=collect_routes(), lifespan=lifespan, middleware=[Middleware(AccessLog)])
     if runtime is not None:
         app.state.runtime = runtime
     return app

@@ -4,10 +4,12 @@ only assembles them and turns known errors into one readable line."""
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import typer
 
+from plugin import logs
 from plugin.settings import SettingsError
 
 app = typer.Typer(
@@ -40,6 +42,9 @@ def _assemble() -> typer.Typer:
 
 
 def main() -> None:
+    # Commands other than `serve` and `worker` (which use GALLRA_LOG_LEVEL) write their results
+    # themselves; their logs are warnings and errors only.
+    logs.configure(logging.WARNING)
     try:
         _assemble()(standalone_mode=True)
     except SettingsError as exc:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Annotated
 
 import typer
 
+from plugin import logs
 from plugin.db import describe_url
 from plugin.migrate import upgrade
 from plugin.settings import Settings, ensure_dev_secrets, load_settings
@@ -51,9 +51,7 @@ def serve(
     settings = _settings(dev)
     host = host or settings.host
     port = port or settings.port
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level)
     upgrade(settings.database_url)
     typer.echo(f"Gallra listening on http://{host}:{port}")
     typer.echo(f"database: {describe_url(settings.database_url)}")
@@ -65,7 +63,7 @@ def serve(
         port=port,
         loop="uvloop",
         http="httptools",
-        log_level=settings.log_level.lower(),
+        **logs.UVICORN,
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from plugin.admin import access_log, api, dev_login, pages
+from plugin.admin import api, dev_login, pages
 from plugin.admin.api import authenticated_api as a
 from plugin.admin.pages import authenticated_form as f
 from plugin.admin.pages import authenticated_page as p
@@ -17,7 +17,6 @@ STATIC = Path(__file__).parent / "static"
 
 
 def routes() -> list[BaseRoute]:
-    access_log.install()
     return [
         Route("/admin", p(pages.overview)),
         Route("/admin/requests", p(pages.request_list)),

@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import signal
 from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
 
-from plugin import evidence
+from plugin import evidence, logs
 from plugin.documents.certificate import CERTIFICATE_HTML, certificate_document
 from plugin.documents.extract import EXTRACT_HTML
 from plugin.documents.language import LANGUAGES, Lang
@@ -53,9 +52,7 @@ def worker(
     """Run an executor worker: claim due requests and steps, run them, record outcomes.
 
     Any number of workers (and `gallra serve` instances) can share one PostgreSQL database."""
-    logging.basicConfig(
-        level=load_settings().log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(load_settings().log_level)
     config = WorkerConfig(
         owner=worker_id(), concurrency=concurrency, lease_seconds=lease_seconds, poll_seconds=poll_seconds
     )

@@ -33,6 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
+from plugin import logs
 from plugin.crypto import Vault
 from plugin.db import sqlite_pragmas
 from plugin.intake.batch import Incoming, Stored, retry_alone, write_batch
@@ -225,7 +226,8 @@ def serve(sock: socket.socket) -> None:
     first, *rest = inbox.take()
     if not isinstance(first, WriterConfig):
         raise TypeError("the first message to intake's writer must be its WriterConfig")
-    logging.basicConfig(level=first.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(first.log_level)
+    log.debug("intake's writer process started")
     writer = _Writer(first)
     sock.sendall(frame(READY))
     waiting: list[object] = rest

@@ -28,7 +28,7 @@ from adapters.carriers import carrier_adapter
 from plugin.shopify.holdings import UNKNOWN_CARRIER
 from plugin.shopify.records import CustomerRecord, OrderRecord
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("gallra.sweeps")
 
 # Per holding of an order, in `order_holdings` order: (category, outcome, undecided reason, keep-until);
 # for erase/reduce (only learnt when a dry run merely counts) the system in place of the reason.

@@ -31,7 +31,7 @@ from plugin.sweeps.runner import (
     shop_context,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("gallra.sweeps")
 
 # A sweep that keeps failing (a policy error, a shop whose token is gone) is given up for the day
 # after this many tries, visibly, instead of being retried every time its lease runs out.

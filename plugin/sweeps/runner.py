@@ -54,7 +54,7 @@ from plugin.sweeps.patterns import (
 )
 from plugin.sweeps.report import Tally
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("gallra.sweeps")
 
 # Orders per batch: large enough that the per-batch transaction and dedupe query are cheap beside
 # planning, small enough that a batch (and a crash's lost work) stays small.

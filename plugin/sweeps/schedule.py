@@ -23,7 +23,7 @@ from plugin.sweeps import claim as claims
 from plugin.sweeps.run import PartsFactory, SweepError, run_sweep
 from plugin.sweeps.runner import SweepLost
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("gallra.sweeps")
 
 # How often the clock wakes the sweep scheduler, and the previews' (an owner waits for those).
 # Claims make extra wake-ups harmless.

@@ -22,7 +22,7 @@ from plugin.sweeps import groups
 from plugin.sweeps.parts import Decision, SweepParts, ToolRecord, ToolUnreadable
 from plugin.sweeps.runner import load_shop
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("gallra.sweeps")
 
 
 def shop_policy(policy_toml: str | None, country: str | None) -> retention.Policy:
