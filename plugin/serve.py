@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Annotated
 
 import typer
@@ -13,16 +12,15 @@ from starlette.types import ASGIApp
 from plugin.db import describe_url
 from plugin.http_server import READ_TIMEOUT, QuietDisconnects, connection_bound, guarded_protocol
 from plugin.migrate import upgrade
-from plugin.settings import Settings, ensure_dev_secrets, load_settings
+from plugin.settings import Settings, enable_dev, load_settings
 
 db_app = typer.Typer(name="db", help="Database schema commands.", no_args_is_help=True)
 
 
 def _settings(dev: bool) -> Settings:
     if dev:
-        # Throwaway secrets in .gallra-dev.env; `gallra simulate` reads the same file.
-        ensure_dev_secrets()
-        os.environ["GALLRA_DEV"] = "1"
+        # Throwaway secrets in .gallra-dev.env; `gallra --dev simulate` reads the same file.
+        enable_dev()
     return load_settings()
 
 
