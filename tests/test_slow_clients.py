@@ -8,6 +8,7 @@ stalled sockets use up its descriptors and new connections are refused or reset.
 from __future__ import annotations
 
 import json
+import logging
 import resource
 import socket
 import subprocess
@@ -20,7 +21,13 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography.fernet import Fernet
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Message
 
+from plugin.http_server import QuietDisconnects
 from plugin.intake.signature import sign
 from tests.test_cli_spine import GALLRA, clean_env, free_port
 
@@ -201,3 +208,47 @@ def test_client_abort_mid_body_leaves_no_traceback(server: Server) -> None:
     new = server.output().splitlines()[before:]
     noisy = ("Traceback", "Exception", "ERROR", "Disconnect", "went away")
     assert not [line for line in new if any(word in line for word in noisy)], new
+
+
+def test_over_the_bound_the_oldest_waiting_connection_makes_room(server: Server) -> None:
+    # The server's bound under a 256-file limit is 128 (plugin.http_server.connection_bound).
+    sockets = [stall(server.port, HEAD) for _ in range(140)]
+    try:
+        started = time.monotonic()
+        assert deliver(server.url, 555) == 200
+        oldest = seconds_until_closed(sockets[0], 2.0)
+        newest_open = seconds_until_closed(sockets[-1], 0.5) == 0.5
+        assert time.monotonic() - started < BUDGET - 1  # evicted, not timed out
+        assert oldest < 2.0 and newest_open
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+async def test_a_client_gone_mid_body_is_one_debug_line(caplog: pytest.LogCaptureFixture) -> None:
+    async def endpoint(request: Request) -> Response:
+        await request.body()
+        return Response("read")
+
+    app = QuietDisconnects(Starlette(routes=[Route("/upload", endpoint, methods=["POST"])]))
+    messages: list[Message] = [
+        {"type": "http.request", "body": b"part", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "method": "POST", "path": "/upload", "raw_path": b"/upload", "query_string": b"",
+        "headers": [(b"content-length", b"100")], "http_version": "1.1", "scheme": "http",
+        "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 5000), "root_path": "",
+    }  # fmt: skip
+    with caplog.at_level(logging.DEBUG):
+        await app(scope, receive, send)
+    records = [r for r in caplog.records if r.name.startswith(("gallra", "uvicorn", "starlette"))]
+    assert [(r.name, r.levelno, r.exc_info) for r in records] == [("gallra.http", logging.DEBUG, None)]
