@@ -13,6 +13,8 @@ connections are reset). Here:
   waiting for its request (stalled, or idle between requests), not the newcomer: a flood of
   stalled sockets then costs each of them its place, while a genuine request, read in
   milliseconds, is not waiting long enough to be the oldest;
+- a request line and headers over MAX_HEAD_BYTES get uvicorn's 400 for an invalid request (httptools
+  sets no limit of its own, so a client could otherwise pile up headers for the whole 5 s);
 - a client that goes away before its request is read is one DEBUG line, not a traceback.
 """
 
@@ -35,6 +37,12 @@ MAX_CONNECTIONS = 1024
 # Descriptors the process needs besides client sockets: database files and pool, the intake
 # writer's socket pair, the event loop, logs, outgoing HTTP connections.
 RESERVED_FILES = 128
+# Shopify's headers are a few kilobytes, an admin request's (a session token) not many more.
+MAX_HEAD_BYTES = 64 * 1024
+
+
+class HeadTooLarge(Exception):
+    """Raised from a parser callback: httptools stops and uvicorn answers 400 and closes."""
 
 
 def connection_bound(wanted: int = MAX_CONNECTIONS) -> int:
@@ -56,6 +64,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     waiting: ClassVar[dict[GuardedHttpToolsProtocol, None]] = {}
 
     _deadline: asyncio.TimerHandle | None = None
+    _head_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -69,8 +78,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._head_bytes = 0
         if self._deadline is None:  # a kept-alive connection's next request (or a pipelined one)
             self._deadline = self.loop.call_later(self.read_timeout, self._read_timed_out)
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value))
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES:
+            raise HeadTooLarge
 
     def on_message_complete(self) -> None:
         self._request_read()

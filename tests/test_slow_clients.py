@@ -252,3 +252,17 @@ async def test_a_client_gone_mid_body_is_one_debug_line(caplog: pytest.LogCaptur
         await app(scope, receive, send)
     records = [r for r in caplog.records if r.name.startswith(("gallra", "uvicorn", "starlette"))]
     assert [(r.name, r.levelno, r.exc_info) for r in records] == [("gallra.http", logging.DEBUG, None)]
+
+
+def test_oversized_headers_are_refused(server: Server) -> None:
+    with stall(server.port, HEAD) as sock:
+        try:
+            for n in range(40):  # 40 x 4 KiB: past the 64 KiB limit
+                sock.sendall(f"X-Filler-{n}: {'a' * 4096}\r\n".encode())
+        except ConnectionError:
+            pass
+        sock.settimeout(2)
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert deliver(server.url, 556) == 200
+    assert "Traceback" not in server.output()
