@@ -101,8 +101,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing():
-            # Idle until the next request (uvicorn's keep-alive timeout closes it): evictable.
+        # Idle until the next request (uvicorn's keep-alive timeout closes it): evictable. Not
+        # when uvicorn has just started a pipelined request that was already read.
+        if not self.transport.is_closing() and (self.cycle is None or self.cycle.response_complete):
             self.waiting[self] = None
 
     def _wait_for_request(self) -> None:

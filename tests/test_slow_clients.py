@@ -266,3 +266,16 @@ def test_oversized_headers_are_refused(server: Server) -> None:
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert deliver(server.url, 556) == 200
     assert "Traceback" not in server.output()
+
+
+def test_kept_alive_and_pipelined_requests_are_still_served(server: Server) -> None:
+    get = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with stall(server.port, get) as sock:
+        sock.settimeout(3)
+        first = sock.recv(65536)
+        time.sleep(1)
+        sock.sendall(get + get)  # the next request on the same connection, and one pipelined
+        answers = b""
+        while answers.count(b"HTTP/1.1 200 ") < 2:
+            answers += sock.recv(65536)
+    assert first.startswith(b"HTTP/1.1 200 ") and answers.count(b'{"status":"ok"}') == 2
