@@ -10,7 +10,7 @@ import sys
 import typer
 
 from plugin import logs
-from plugin.settings import SettingsError
+from plugin.settings import SettingsError, enable_dev
 
 app = typer.Typer(
     name="gallra",
@@ -33,6 +33,19 @@ COMMAND_MODULES: list[str] = [
     "plugin.admin.cli",
     "plugin.shopify.cli",
 ]
+
+
+@app.callback()
+def _root(
+    dev: bool = typer.Option(
+        False,
+        "--dev",
+        help="Development mode for any command: the throwaway secrets in .gallra-dev.env "
+        "(as `gallra serve --dev` writes them). Without it that file is never read.",
+    ),
+) -> None:
+    if dev:
+        enable_dev()
 
 
 def _assemble() -> typer.Typer:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -25,6 +27,36 @@ def normalise_url(url: str) -> str:
 def describe_url(url: str) -> str:
     """The URL without its password, for start-up messages."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def private_sqlite_file(url: str) -> None:
+    """Make a SQLite database file readable by its owner only, before SQLite opens it.
+
+    SQLite creates a database file 0644 (less the umask) and gives its -wal, -shm and journal
+    files the database file's own mode, so creating the file 0600 first covers all of them; an
+    existing file (and its -wal and -shm) is tightened to 0600. They hold encrypted personal
+    data, but also the look-up hashes and everything unencrypted about each request. No-op for
+    in-memory databases and for PostgreSQL.
+    """
+    parsed = make_url(normalise_url(url))
+    database = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not database or database == ":memory:":
+        return
+    if database.startswith("file:") or parsed.query.get("mode") == "memory":
+        return  # a URI filename: SQLite resolves it, not us
+    path = Path(database)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # e.g. no such directory: SQLite's own error says so when it opens the file
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        try:
+            if name.stat().st_mode & 0o077:
+                name.chmod(0o600)
+        except OSError:
+            pass  # not there, or not ours to change (then SQLite decides whether it may open it)
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -51,6 +83,7 @@ class Database:
         # a statement's values are the one place personal data could slip into a log.
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
+            private_sqlite_file(self.url)
             if ":memory:" not in self.url:
                 # Pooled: opening a SQLite connection (a thread, the file, the pragmas) costs ~10 ms,
                 # far more than the webhook write it serves. One writer at a time either way.

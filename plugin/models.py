@@ -334,7 +334,8 @@ class ClockClaim(Base):
 
 
 class OAuthState(Base):
-    """Single-use state of the authorization-code install flow."""
+    """A spent state of the authorization-code install flow (the state itself is signed, not
+    stored): remembered until the state would have expired, so it works once only."""
 
     __tablename__ = "oauth_states"
 

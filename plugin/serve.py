@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
+import uvicorn
+from starlette.types import ASGIApp
 
 from plugin import logs
 from plugin.db import describe_url
+from plugin.http_server import READ_TIMEOUT, QuietDisconnects, connection_bound, guarded_protocol
 from plugin.migrate import upgrade
-from plugin.settings import Settings, ensure_dev_secrets, load_settings
+from plugin.settings import Settings, enable_dev, load_settings
 
 db_app = typer.Typer(name="db", help="Database schema commands.", no_args_is_help=True)
 
 
 def _settings(dev: bool) -> Settings:
     if dev:
-        # Throwaway secrets in .gallra-dev.env; `gallra simulate` reads the same file.
-        ensure_dev_secrets()
-        os.environ["GALLRA_DEV"] = "1"
+        # Throwaway secrets in .gallra-dev.env; `gallra --dev simulate` reads the same file.
+        enable_dev()
     return load_settings()
 
 
@@ -44,8 +45,6 @@ def serve(
     ] = False,
 ) -> None:
     """Run the app: migrate the database, then serve webhooks, the admin UI and the workers."""
-    import uvicorn
-
     from plugin.app import create_app
 
     settings = _settings(dev)
@@ -57,12 +56,25 @@ def serve(
     typer.echo(f"database: {describe_url(settings.database_url)}")
     if dev:
         typer.echo("development mode: throwaway secrets in .gallra-dev.env (never use them in production)")
-    uvicorn.run(
-        create_app(settings=settings),
+    uvicorn.Server(uvicorn_config(create_app(settings=settings), settings, host, port)).run()
+
+
+def uvicorn_config(
+    app: ASGIApp,
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    read_timeout: float = READ_TIMEOUT,
+    max_connections: int | None = None,
+) -> uvicorn.Config:
+    """How `serve` runs the app; tests and bench/slow_clients.py use exactly this."""
+    return uvicorn.Config(
+        QuietDisconnects(app),
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=guarded_protocol(read_timeout, max_connections or connection_bound()),
         **logs.UVICORN,
     )
 

@@ -1,8 +1,10 @@
 """Settings from the environment (12-factor) and `.env`.
 
-Every variable is documented in `.env.example`. `GALLRA_DEV=1` (or `gallra serve --dev`) fills in
-throwaway secrets and keeps them in `.gallra-dev.env`, so `gallra simulate` in a second terminal signs
-with the same secret the server verifies with.
+Every variable is documented in `.env.example`. Development mode (`--dev`, which sets `GALLRA_DEV=1`
+for the process and the ones it starts) fills in throwaway secrets and keeps them in `.gallra-dev.env`,
+so `gallra --dev simulate` in a second terminal signs with the same secret the server verifies with.
+That file is read only in development mode: a copy left behind in a production directory must not
+switch its secrets in, nor turn on development-only helpers such as the admin's dev login.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ def _env(name: str) -> AliasChoices:
 
 class Settings(BaseSettings):
     # Empty values count as unset, so a copied .env.example with blanks reports what is missing.
+    # `.env` only: `load_settings` adds DEV_ENV_FILE in development mode.
     model_config = SettingsConfigDict(
-        env_file=(".env", DEV_ENV_FILE), extra="ignore", populate_by_name=True, env_ignore_empty=True
+        env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True
     )
 
     shopify_api_key: str = Field(validation_alias=_env("SHOPIFY_API_KEY"))
@@ -96,18 +99,31 @@ def ensure_dev_secrets(path: Path | None = None) -> Path:
             f"SHOPIFY_API_KEY=dev-{secrets.token_hex(8)}\n"
             f"SHOPIFY_API_SECRET={secrets.token_hex(32)}\n"
             f"GALLRA_ENCRYPTION_KEY={Fernet.generate_key().decode()}\n"
-            "GALLRA_DEV=1\n"
         )
         path.chmod(0o600)
     return path
 
 
+def dev_mode() -> bool:
+    """Development mode was asked for: `--dev`, or GALLRA_DEV set in the environment (never by a
+    file: `.gallra-dev.env` is read because of it, not the other way round)."""
+    return os.environ.get("GALLRA_DEV", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def enable_dev() -> None:
+    """`--dev`: throwaway secrets (written once) for this process and every process it starts."""
+    ensure_dev_secrets()
+    os.environ["GALLRA_DEV"] = "1"
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build settings, turning validation errors into one readable line per variable."""
-    if os.environ.get("GALLRA_DEV") in {"1", "true", "yes"}:
+    env_files: tuple[str, ...] = (".env",)
+    if dev_mode():
         ensure_dev_secrets()
+        env_files = (".env", DEV_ENV_FILE)
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(_env_file=env_files, **overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -117,24 +117,28 @@ def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
 def test_serve_simulate_and_list(served: tuple[str, subprocess.Popen[str], Path]) -> None:
     url, server, cwd = served
     assert (cwd / ".gallra-dev.env").exists() and (cwd / "gallra.db").exists()
-    # the second terminal: same directory, same throwaway secrets, nothing configured
+    # the second terminal: same directory, same throwaway secrets (--dev), nothing configured
     sent = gallra(
-        "simulate", "customers/redact", "--shop", "demo-shop.myshopify.com", "--customer-id", "42",
+        "--dev", "simulate", "customers/redact", "--shop", "demo-shop.myshopify.com", "--customer-id", "42",
         "--email", EMAIL, "--phone", PHONE, "--orders", "1001,1002", "--url", url, cwd=cwd,
     )  # fmt: skip
     assert sent.returncode == 0, sent.stderr
     assert "HTTP 200 stored; ledger request: 1" in sent.stdout
     # another shop: a shop/redact erases everything Gallra holds for its shop, requests included
-    again = gallra("simulate", "shop/redact", "--shop", "gone-shop.myshopify.com", "--url", url, cwd=cwd)
+    again = gallra(
+        "--dev", "simulate", "shop/redact", "--shop", "gone-shop.myshopify.com", "--url", url, cwd=cwd
+    )
     assert "HTTP 200 stored; ledger request: 2" in again.stdout
-    repeated = gallra("simulate", "shop/redact", "--shop", "gone-shop.myshopify.com", "--url", url, cwd=cwd)
+    repeated = gallra(
+        "--dev", "simulate", "shop/redact", "--shop", "gone-shop.myshopify.com", "--url", url, cwd=cwd
+    )
     assert "HTTP 200 duplicate; ledger request: 2" in repeated.stdout
     bad_topic = gallra(
-        "simulate", "orders/create", "--shop", "demo-shop.myshopify.com", "--url", url, cwd=cwd
+        "--dev", "simulate", "orders/create", "--shop", "demo-shop.myshopify.com", "--url", url, cwd=cwd
     )
     assert bad_topic.returncode != 0
 
-    listed = gallra("requests", "list", "--json", cwd=cwd)
+    listed = gallra("--dev", "requests", "list", "--json", cwd=cwd)
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
     # the workers inside `serve` may already be carrying them out, so the status is not fixed here
@@ -143,7 +147,7 @@ def test_serve_simulate_and_list(served: tuple[str, subprocess.Popen[str], Path]
         (1, "customer_redact", "demo-shop.myshopify.com", 30),
     ]
     assert EMAIL not in listed.stdout and "999" not in listed.stdout
-    table = gallra("requests", "list", cwd=cwd).stdout
+    table = gallra("--dev", "requests", "list", cwd=cwd).stdout
     assert "DAYS_LEFT" in table and "customer_redact" in table and "demo-shop.myshopify.com" in table
 
     server.terminate()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -14,10 +15,23 @@ from plugin.admin.pages import authenticated_form as f
 from plugin.admin.pages import authenticated_page as p
 
 STATIC = Path(__file__).parent / "static"
+# Every admin body is a form or a small JSON document (a policy, a connection's credentials, a
+# note); 64 KiB is ample. Larger ones get 413: at once when Content-Length says so, otherwise as
+# soon as the limit is passed, never read whole (a 150 MB JSON body used to be).
+MAX_BODY = 64 * 1024
+
+
+def limit_bodies(found: list[BaseRoute]) -> list[BaseRoute]:
+    """Every admin route's request body, whoever reads it (form, JSON, authentication), limited to
+    MAX_BODY: what `Route(max_body_size=...)` does, for all of them at once, routes added later too."""
+    for route in found:
+        if isinstance(route, Route):
+            route.app = RequestBodyLimitMiddleware(route.app, max_body_size=MAX_BODY)
+    return found
 
 
 def routes() -> list[BaseRoute]:
-    return [
+    found: list[BaseRoute] = [
         Route("/admin", p(pages.overview)),
         Route("/admin/requests", p(pages.request_list)),
         Route("/admin/requests/{request_id:int}", p(pages.request_page)),
@@ -56,3 +70,4 @@ def routes() -> list[BaseRoute]:
         Route("/admin/dev/session-token", dev_login.dev_session_token, methods=["POST"]),
         Mount("/admin/static", StaticFiles(directory=STATIC), name="admin-static"),
     ]
+    return limit_bodies(found)

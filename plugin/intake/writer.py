@@ -35,7 +35,7 @@ from sqlalchemy.pool import QueuePool
 
 from plugin import logs
 from plugin.crypto import Vault
-from plugin.db import sqlite_pragmas
+from plugin.db import private_sqlite_file, sqlite_pragmas
 from plugin.intake.batch import Incoming, Stored, retry_alone, write_batch
 
 log = logging.getLogger("gallra.intake.writer")
@@ -121,6 +121,7 @@ def writer_engine(database_url: str) -> Engine:
     """The writer's SQLite engine: one connection, kept open (closing a WAL database's last
     connection checkpoints and syncs it, which costs more than a batch). The multi-row inserts
     come in one statement per table and batch size: the statement cache keeps them all."""
+    private_sqlite_file(database_url)
     url = make_url(database_url).set(drivername="sqlite+pysqlite")
     engine = create_engine(
         url,

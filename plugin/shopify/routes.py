@@ -1,11 +1,16 @@
 """Install routes.
 
-- `GET /auth/install?shop=…` starts the authorization-code flow (non-embedded installs): a signed,
-  single-use state is stored in `oauth_states` and the merchant is sent to Shopify's grant screen.
-  When Shopify itself opens the URL (`hmac` and `timestamp` present) those are verified too.
+- `GET /auth/install?shop=…` starts the authorization-code flow (non-embedded installs): the
+  merchant is sent to Shopify's grant screen with a state that carries its own nonce, shop and
+  expiry under an HMAC, so this unauthenticated route writes nothing (a stored state per call let
+  anyone fill `oauth_states`: 2,800 rows in 5 s). When Shopify itself opens the URL (`hmac` and
+  `timestamp` present) those are verified too.
 - `GET /auth/callback?code&hmac&shop&state&timestamp` verifies the query HMAC (shopifyapi's helper),
-  the timestamp window, the shop-domain pattern and the state (once only), then trades the code for
-  an expiring offline token.
+  the timestamp window, the shop-domain pattern and the state (its MAC, its shop, its expiry), then
+  records the state's nonce as spent in `oauth_states` (once only: the nonce is the primary key)
+  and trades the code for an expiring offline token. Only a callback Shopify signed writes a row,
+  and rows older than a state's lifetime are deleted as new ones are written: a spent nonce only
+  needs remembering until its state would be refused as expired anyway.
 - `POST /auth/token` (Authorization: Bearer <App Bridge session token>) is the managed-install entry
   for the embedded app: verify the session token, exchange it, store the token. The admin pages call
   `exchange_session_token` themselves when a shop without a token opens the app.
@@ -26,7 +31,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from shopify import Session as ShopifySession
-from sqlalchemy import update
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -45,6 +51,9 @@ log = logging.getLogger("gallra.shopify.install")
 # the tighter window costs nothing and limits replays.
 TIMESTAMP_WINDOW = 90
 STATE_LIFETIME = timedelta(minutes=10)
+# How long a spent nonce is remembered: its state's lifetime, and a minute for clocks of several
+# instances that disagree a little.
+SPENT_KEPT = STATE_LIFETIME + timedelta(minutes=1)
 CALLBACK_PATH = "/auth/callback"
 
 
@@ -83,14 +92,28 @@ def _state_key(settings: Settings) -> bytes:
     ).digest()
 
 
-def sign_state(settings: Settings, nonce: str, shop: str) -> str:
-    mac = hmac.new(_state_key(settings), f"{nonce}|{shop}".encode(), hashlib.sha256).hexdigest()[:32]
-    return f"{nonce}.{mac}"
+def _state_mac(settings: Settings, nonce: str, shop: str, expires: str) -> str:
+    message = f"{nonce}|{shop}|{expires}".encode()
+    return hmac.new(_state_key(settings), message, hashlib.sha256).hexdigest()[:32]
 
 
-def _state_nonce(settings: Settings, state: str, shop: str) -> str | None:
-    nonce, _, mac = state.partition(".")
-    if not nonce or not mac or not hmac.compare_digest(sign_state(settings, nonce, shop), state):
+def sign_state(settings: Settings, nonce: str, shop: str, now: float | None = None) -> str:
+    """`nonce.expires.mac`: everything the callback needs to check it, nothing stored."""
+    expires = str(int((now if now is not None else time.time()) + STATE_LIFETIME.total_seconds()))
+    return f"{nonce}.{expires}.{_state_mac(settings, nonce, shop, expires)}"
+
+
+def _state_nonce(settings: Settings, state: str, shop: str, now: float | None = None) -> str | None:
+    """The nonce of a state issued for `shop` by this app and not yet expired."""
+    parts = state.split(".")
+    if len(parts) != 3:
+        return None
+    nonce, expires, mac = parts
+    if not (nonce and expires.isdigit() and mac):
+        return None
+    if not hmac.compare_digest(_state_mac(settings, nonce, shop, expires), mac):
+        return None
+    if int(expires) < (now if now is not None else time.time()):
         return None
     return nonce
 
@@ -125,35 +148,29 @@ async def install(request: Request) -> Response:
         query_hmac_valid(params, settings.webhook_secrets()) and timestamp_fresh(params.get("timestamp"))
     ):
         return _bad("the request's signature or timestamp is invalid")
-    nonce = secrets.token_urlsafe(24)
-    async with runtime.db.transaction() as session:
-        session.add(OAuthState(nonce=nonce, shop_domain=shop))
     query = urlencode(
         {
             "client_id": settings.shopify_api_key,
             "scope": ",".join(app_config().scopes),
             "redirect_uri": settings.app_url.rstrip("/") + CALLBACK_PATH,
-            "state": sign_state(settings, nonce, shop),
+            "state": sign_state(settings, secrets.token_urlsafe(24), shop),
         }
     )
     return RedirectResponse(f"{_shop_base(settings, shop)}/admin/oauth/authorize?{query}", status_code=302)
 
 
 async def _spend_state(runtime: Runtime, nonce: str, shop: str) -> bool:
-    """Marks the state used; true only for the first use of a fresh state issued for this shop."""
+    """Records a verified, unexpired state's nonce as spent; false when it already was."""
     now = datetime.now(UTC)
-    async with runtime.db.transaction() as session:
-        result = await session.execute(
-            update(OAuthState)
-            .where(
-                OAuthState.nonce == nonce,
-                OAuthState.shop_domain == shop,
-                OAuthState.used_at.is_(None),
-                OAuthState.created_at > now - STATE_LIFETIME,
-            )
-            .values(used_at=now)
-        )
-        return bool(getattr(result, "rowcount", 0) == 1)
+    try:
+        async with runtime.db.transaction() as session:
+            # Spent before the cut-off: its state expired by now (STATE_LIFETIME after it was
+            # issued, which was before it was spent), so the callback refuses it unrecorded.
+            await session.execute(delete(OAuthState).where(OAuthState.created_at < now - SPENT_KEPT))
+            session.add(OAuthState(nonce=nonce, shop_domain=shop, created_at=now, used_at=now))
+    except IntegrityError:  # the nonce's row is there: a replay
+        return False
+    return True
 
 
 async def callback(request: Request) -> Response:

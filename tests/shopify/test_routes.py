@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,9 +14,9 @@ import pytest
 from sqlalchemy import select
 from starlette.applications import Starlette
 
-from plugin.models import Shop
+from plugin.models import OAuthState, Shop
 from plugin.runtime import Runtime
-from plugin.shopify.routes import query_hmac_valid, routes
+from plugin.shopify.routes import STATE_LIFETIME, query_hmac_valid, routes, sign_state
 from tests.conftest import TEST_SECRET
 from tests.fakes.shopify import ShopifyFake
 from tests.shopify.helpers import SHOP
@@ -138,3 +140,72 @@ async def test_token_exchange_route(
         response = await app.post("/auth/token", headers={"Authorization": f"Bearer {bad}"})
         assert response.status_code == 401
         assert bad == "" or bad not in response.text
+
+
+async def _state_rows(runtime: Runtime) -> list[OAuthState]:
+    async with runtime.db.session() as session:
+        return list((await session.execute(select(OAuthState))).scalars())
+
+
+def _callback(code: str, state: str) -> dict[str, str]:
+    return _signed({"code": code, "shop": SHOP, "state": state, "timestamp": str(int(time.time()))})
+
+
+async def test_install_stores_nothing(app: httpx.AsyncClient, runtime: Runtime) -> None:
+    # Unauthenticated and open to anyone: it used to store a row per call (2,800 in 5 s).
+    for _ in range(200):
+        await _install(app)
+    assert await _state_rows(runtime) == []
+
+
+async def test_expired_or_altered_state_is_refused(app: httpx.AsyncClient, runtime: Runtime) -> None:
+    settings = runtime.settings
+    lifetime = STATE_LIFETIME.total_seconds()
+    expired = sign_state(settings, "nonce-1", SHOP, now=time.time() - lifetime - 5)
+    fresh = sign_state(settings, "nonce-2", SHOP, now=time.time() - lifetime + 60)
+    nonce, expires, mac = fresh.split(".")
+    cases = {
+        "expired": expired,
+        "expiry moved on": f"{nonce}.{int(expires) + 3600}.{mac}",
+        "extra part": f"{fresh}.x",
+        "old format": f"{nonce}.{mac}",
+    }
+    for name, state in cases.items():
+        response = await app.get("/auth/callback", params=_callback("c", state))
+        assert response.status_code == 400 and "state" in response.text, name
+    assert await _state_rows(runtime) == []
+
+
+async def test_spent_states_are_remembered_until_they_expire_then_purged(
+    app: httpx.AsyncClient, runtime: Runtime, shopify_fake: ShopifyFake
+) -> None:
+    shopify_fake.add_shop(SHOP, token=None)
+    long_ago = datetime.now(UTC) - STATE_LIFETIME - timedelta(minutes=5)
+    recent = datetime.now(UTC) - timedelta(minutes=2)
+    async with runtime.db.transaction() as session:
+        session.add(
+            OAuthState(nonce="spent-long-ago", shop_domain=SHOP, created_at=long_ago, used_at=long_ago)
+        )
+        session.add(OAuthState(nonce="spent-recently", shop_domain=SHOP, created_at=recent, used_at=recent))
+    grant = await _install(app)
+    response = await app.get("/auth/callback", params=_callback(shopify_fake.authorize(SHOP), grant["state"]))
+    assert response.status_code == 302
+    rows = {row.nonce for row in await _state_rows(runtime)}
+    assert rows == {"spent-recently", grant["state"].split(".")[0]}
+    # a spent state stays spent, on a new code and a new signature too
+    again = await app.get("/auth/callback", params=_callback(shopify_fake.authorize(SHOP), grant["state"]))
+    assert again.status_code == 400 and "state" in again.text
+
+
+async def test_a_state_is_spent_once_under_concurrent_callbacks(
+    app: httpx.AsyncClient, shopify_fake: ShopifyFake
+) -> None:
+    shopify_fake.add_shop(SHOP, token=None)
+    grant = await _install(app)
+    answers = await asyncio.gather(
+        *(
+            app.get("/auth/callback", params=_callback(shopify_fake.authorize(SHOP), grant["state"]))
+            for _ in range(4)
+        )
+    )
+    assert sorted(answer.status_code for answer in answers) == [302, 400, 400, 400]
