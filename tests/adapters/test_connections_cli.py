@@ -1,4 +1,4 @@
-"""`gallra adapters list/configure/show/check` against a real SQLite database."""
+"""`gallra adapters list/configure/connections/check` against a real SQLite database."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def test_configure_validates_masks_and_stores_encrypted(env: dict[str, str]) -> 
 
     assert "pk_secret_1" not in asyncio.run(raw())
 
-    code, output = run(env, "show", SHOP, "--json")
+    code, output = run(env, "connections", SHOP, "--json")
     (row,) = json.loads(output)
     assert row["adapter"] == "klaviyo" and row["settings"]["api_key"] == "********"
 
