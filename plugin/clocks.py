@@ -119,9 +119,10 @@ async def watch_deadlines(runtime: Runtime, now: datetime | None = None) -> int:
 
 def _left(days: int) -> str:
     """A `days_left` count in words."""
-    if days < 0:
-        return f"{-days} days overdue"
-    return "due today" if days == 0 else f"{days} days left"
+    if days == 0:
+        return "due today"
+    count = abs(days)
+    return f"{count} day{'s' if count != 1 else ''} {'overdue' if days < 0 else 'left'}"
 
 
 async def _mail_owner(runtime: Runtime, domain: str, flagged: list[tuple[int, int]]) -> None:

@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 
 from plugin.cli import _assemble
 from plugin.clocks import watch_deadlines
-from plugin.models import Evidence, Request, Shop
+from plugin.models import Evidence, OutboxMessage, Request, Shop
 from plugin.runtime import Runtime
 from tests.admin.conftest import SHOP_A
 from tests.admin.helpers import bearer, get_page
-from tests.conftest import TEST_ENCRYPTION_KEY
+from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
 
 # 22:00 UTC is 23:00 in Stockholm (CET): the last hour of 1 December there.
 NOW = datetime(2026, 12, 1, 22, 0, tzinfo=UTC)
@@ -52,7 +52,15 @@ def cli_env(runtime: Runtime) -> Iterator[pytest.MonkeyPatch]:
 async def _seed(runtime: Runtime) -> dict[str, int]:
     ids: dict[str, int] = {}
     async with runtime.db.transaction() as session:
-        session.add(Shop(domain=SHOP_A, name="Butik A", timezone="Europe/Stockholm", locale="en"))
+        session.add(
+            Shop(
+                domain=SHOP_A,
+                name="Butik A",
+                timezone="Europe/Stockholm",
+                locale="en",
+                contact_email_enc=runtime.vault.encrypt("owner@butik-a.se"),
+            )
+        )
         for key, due in (
             ("tomorrow", DUE_TOMORROW_THERE),
             ("passed", DUE_TODAY_PASSED),
@@ -98,8 +106,20 @@ async def test_admin_and_cli_show_the_same_days_left(
     page = (await get_page(client, runtime, SHOP_A, f"/admin/requests/{ids['tomorrow']}")).text
     assert "1 days left" in page
 
-    # The deadline clock's evidence (and its e-mail) count the same way.
-    assert await watch_deadlines(runtime, now=NOW) == 3
+    # The deadline clock's evidence and its e-mail to the shop owner count the same way.
+    mailing = Runtime(
+        settings=make_settings(runtime.db.url, smtp_host="smtp.invalid"),
+        db=runtime.db,
+        vault=runtime.vault,
+        http=runtime.http,
+    )
+    assert await watch_deadlines(mailing, now=NOW) == 3
+    async with runtime.db.session() as session:
+        (message,) = (await session.execute(select(OutboxMessage))).scalars()
+    body = runtime.vault.decrypt(message.body_enc) or ""
+    assert f"request {ids['tomorrow']}: 1 day left\n" in body
+    assert f"request {ids['passed']}: due today\n" in body
+    assert f"request {ids['week']}: 7 days left\n" in body
     async with runtime.db.session() as session:
         flagged = (
             await session.execute(
