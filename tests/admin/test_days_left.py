@@ -104,7 +104,10 @@ async def test_admin_and_cli_show_the_same_days_left(
     assert passed["overdue"] is True  # the instant has passed, on its day: overdue with 0 left
 
     page = (await get_page(client, runtime, SHOP_A, f"/admin/requests/{ids['tomorrow']}")).text
-    assert "1 days left" in page
+    assert "1 day left" in page
+    overview_page = (await get_page(client, runtime, SHOP_A, "/admin")).text
+    assert '<span class="badge bad">due today</span>' in overview_page  # passed, on its day
+    assert '<span class="badge warn">7 days left</span>' in overview_page
 
     # The deadline clock's evidence and its e-mail to the shop owner count the same way.
     mailing = Runtime(
