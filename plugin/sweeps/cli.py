@@ -95,7 +95,7 @@ def what_happened(report: dict[str, Any], *, asked_live: bool, first_live: bool 
             )
     else:
         lines.append(f"{shop}: ran today's ({day}) {kind} now ({status}).")
-        if first_live and not dry and "operator asked" not in str(report.get("note") or ""):
+        if first_live and not dry and not report.get("first_live"):
             lines.append(f"{shop}: --first-live changed nothing: the shop's first sweep day has passed")
     return lines
 

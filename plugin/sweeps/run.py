@@ -143,6 +143,7 @@ async def run_sweep(
             "day": today.isoformat(),
             "dry_run": dry,
             "dry_reason": reason,
+            "first_live": authorised,
             "status": status,
             "note": note,
             "policy": sweeper.parts.policy_name if sweeper else None,

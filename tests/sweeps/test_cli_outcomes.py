@@ -157,7 +157,7 @@ async def test_an_interrupted_first_live_sweep_is_resumed_live_by_the_clock(runt
     resumed = await run_sweep(runtime, SHOP, now=later, parts=parts, batch_size=10, owner="clock")
 
     assert resumed["dry_run"] is False and resumed["status"] == "done" and enqueuer.calls
-    assert resumed["dry_reason"] is None
+    assert resumed["dry_reason"] is None and resumed["first_live"] is False  # authorised before
     async with runtime.db.session() as session:
         kinds = list(
             (await session.execute(select(Sweep.dry_run).where(Sweep.shop_domain == SHOP))).scalars()
