@@ -28,7 +28,7 @@ from plugin import evidence
 from plugin.executor.context import WorkerConfig
 from plugin.executor.leases import reclaim_expired
 from plugin.executor.worker import Worker
-from plugin.ledger import OPEN_STATUSES, dialect_of, insert_ignoring_conflicts
+from plugin.ledger import OPEN_STATUSES, days_left, dialect_of, insert_ignoring_conflicts
 from plugin.models import ClockClaim, Request, Shop, Step, utcnow
 from plugin.outbox import deliver_queued, send_reminders
 from plugin.pipelines.sources import Sources
@@ -85,23 +85,24 @@ async def watch_deadlines(runtime: Runtime, now: datetime | None = None) -> int:
     now = now or utcnow()
     if not await claim_once(runtime, period_key("deadline", now, 3600)):
         return 0
-    per_shop: dict[str, list[int]] = {}
+    per_shop: dict[str, list[tuple[int, int]]] = {}  # shop -> (request id, days left)
     async with runtime.db.transaction() as session:
         rows = (
             await session.execute(
-                select(Request)
+                select(Request, Shop.timezone)
+                .outerjoin(Shop, Shop.domain == Request.shop_domain)
                 .where(
                     Request.status.in_((*OPEN_STATUSES, "finalizing", "failed")),
                     Request.deadline_flagged_at.is_(None),
                     Request.due_at <= now + DEADLINE_WARNING,
                     Request.kind != "sweep",
                 )
-                .with_for_update()
+                .with_for_update(of=Request)
             )
-        ).scalars()
-        for request in rows:
+        ).all()
+        for request, timezone in rows:
             request.deadline_flagged_at = now
-            days = (request.due_at.date() - now.date()).days
+            days = days_left(request.due_at, now, timezone)
             await evidence.append(
                 session,
                 request.shop_domain,
@@ -109,14 +110,22 @@ async def watch_deadlines(runtime: Runtime, now: datetime | None = None) -> int:
                 {"days_left": days, "status": request.status},
                 request.id,
             )
-            per_shop.setdefault(request.shop_domain, []).append(request.id)
+            per_shop.setdefault(request.shop_domain, []).append((request.id, days))
     if runtime.settings.smtp_host:
-        for domain, ids in per_shop.items():
-            await _mail_owner(runtime, domain, ids)
-    return sum(len(ids) for ids in per_shop.values())
+        for domain, flagged in per_shop.items():
+            await _mail_owner(runtime, domain, flagged)
+    return sum(len(flagged) for flagged in per_shop.values())
 
 
-async def _mail_owner(runtime: Runtime, domain: str, request_ids: list[int]) -> None:
+def _left(days: int) -> str:
+    """A `days_left` count in words."""
+    if days == 0:
+        return "due today"
+    count = abs(days)
+    return f"{count} day{'s' if count != 1 else ''} {'overdue' if days < 0 else 'left'}"
+
+
+async def _mail_owner(runtime: Runtime, domain: str, flagged: list[tuple[int, int]]) -> None:
     from plugin.outbox import Outbox
 
     async with runtime.db.session() as session:
@@ -124,12 +133,13 @@ async def _mail_owner(runtime: Runtime, domain: str, request_ids: list[int]) -> 
     to = runtime.vault.decrypt(shop.contact_email_enc) if shop else None
     if not to:
         return
-    listed = ", ".join(str(i) for i in sorted(request_ids))
+    listed = ", ".join(str(i) for i, _ in sorted(flagged))
+    lines = "".join(f"  request {i}: {_left(days)}\n" for i, days in sorted(flagged))
     await Outbox(runtime, domain).send(
         to=to,
         subject="Gallra: privacy requests near their legal deadline",
         body=(
-            f"These privacy requests are due within 7 days or overdue: {listed}.\n"
+            f"These privacy requests are due within 7 days or overdue:\n{lines}"
             "Open Gallra in your Shopify admin to see what is holding them up.\n\nReference: {reference}\n"
         ),
         dedupe_key=f"deadline:{domain}:{listed}",

@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import importlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -46,11 +46,23 @@ class ConnectionProblem(Exception):
     """Base for connection problems; messages name adapters and settings, never values."""
 
 
+UNKNOWN_SETTING = "unknown setting"
+
+
 class ConfigInvalid(ConnectionProblem):
-    def __init__(self, adapter: str, problems: list[tuple[str, str]]) -> None:
+    """`valid` are the adapter's setting names, listed when a given one is not among them (a typo
+    is then fixed from the message alone)."""
+
+    def __init__(self, adapter: str, problems: list[tuple[str, str]], valid: Sequence[str] = ()) -> None:
         self.adapter = adapter
         self.problems = problems
-        listed = "; ".join(f"{key}: {message}" for key, message in problems)
+        self.valid = list(valid)
+        listed = "; ".join(
+            f"{UNKNOWN_SETTING} {key!r}" if message == UNKNOWN_SETTING else f"{key}: {message}"
+            for key, message in problems
+        )
+        if self.valid and any(message == UNKNOWN_SETTING for _, message in problems):
+            listed += f" (valid settings: {', '.join(self.valid)})"
         super().__init__(f"{adapter}: invalid settings: {listed}")
 
 
@@ -73,9 +85,9 @@ def validate_config(cls: type[Adapter], values: Mapping[str, Any], policy: UrlPo
         problems = []
         for error in exc.errors(include_input=False, include_url=False):
             key = ".".join(str(part) for part in error["loc"]) or "(settings)"
-            message = "unknown setting" if error["type"] == "extra_forbidden" else error["msg"]
+            message = UNKNOWN_SETTING if error["type"] == "extra_forbidden" else error["msg"]
             problems.append((key, message))
-        raise ConfigInvalid(cls.name, problems) from None
+        raise ConfigInvalid(cls.name, problems, valid=list(cls.Config.model_fields)) from None
 
 
 def _plain(config: AdapterConfig) -> dict[str, Any]:

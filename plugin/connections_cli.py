@@ -8,9 +8,12 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from enum import Enum
+from types import UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import typer
+from pydantic import SecretStr
 
 from adapters import registry
 from adapters.base import Adapter, ProviderConfig
@@ -37,18 +40,122 @@ def describe_adapter(cls: type[Adapter]) -> dict[str, Any]:
         "title": cls.title,
         "category": str(cls.category),
         "channel": cls.channel,
+        "description": cls.description,
         "find": cls.can_find,
         "erase": cls.can_erase,
         "export": cls.can_export,
         "sweep": cls.can_sweep,
         "reduce": cls.can_reduce,
-        "settings": {
-            key: {"required": field.is_required(), "help": field.description or ""}
-            for key, field in cls.Config.model_fields.items()
-        },
+        "settings": setting_specs(cls),
         # The provider's documented API addresses a connection picks from with `region=`.
         "regions": dict(cls.Config.endpoints.regions) if issubclass(cls.Config, ProviderConfig) else {},
     }
+
+
+def setting_specs(cls: type[Adapter]) -> dict[str, dict[str, Any]]:
+    """Each setting of the adapter with its meaning, read from its `Config` model's fields (so a
+    field added or changed in the adapter shows here as it is): its type, whether it is required,
+    its default, its choices (a `Literal` or an `Enum`), its bounds, whether it is a secret, and
+    its description. In the model's order."""
+    specs: dict[str, dict[str, Any]] = {}
+    for key, field in cls.Config.model_fields.items():
+        kind, choices, secret = _kind(field.annotation)
+        required = field.is_required()
+        default = None if required else field.get_default(call_default_factory=True)
+        specs[key] = {
+            "type": kind,
+            "required": required,
+            "default": ("********" if secret and default else _plain(default)),
+            "choices": choices,
+            "secret": secret,
+            "bounds": _bounds(field.metadata),
+            "help": field.description or "",
+        }
+    return specs
+
+
+def _kind(annotation: Any) -> tuple[str, list[Any] | None, bool]:
+    """(type in words, choices or None, secret?) of a field's annotation."""
+    args = [arg for arg in get_args(annotation) if arg is not type(None)]
+    if get_origin(annotation) in (Union, UnionType) and len(args) == 1:
+        return _kind(args[0])  # optional: the default (None, "leave empty") says so
+    if get_origin(annotation) is Literal:
+        return "choice", [_plain(arg) for arg in get_args(annotation)], False
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return "choice", [_plain(member) for member in annotation], False
+    if annotation is SecretStr:
+        return "secret", None, True
+    if get_origin(annotation) in (list, tuple, set, frozenset) and args:
+        inner, _, secret = _kind(args[0])
+        return f"list of {inner}", None, secret
+    words = {bool: "true/false", int: "integer", float: "number", str: "text", dict: "mapping"}
+    if annotation in words:
+        return words[annotation], None, False
+    return getattr(annotation, "__name__", str(annotation)), None, False
+
+
+def _bounds(metadata: list[Any]) -> dict[str, Any]:
+    """Constraints declared on the field (`ge=1, le=10`, `min_length=1`, a pattern)."""
+    found: dict[str, Any] = {}
+    for item in metadata:
+        for name in ("gt", "ge", "lt", "le", "min_length", "max_length", "multiple_of", "pattern"):
+            value = getattr(item, name, None)
+            if value is not None:
+                found[name] = _plain(value)
+    return found
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(item) for item in value]
+    return str(value)
+
+
+BOUND_WORDS = {
+    "gt": "above",
+    "ge": "at least",
+    "lt": "below",
+    "le": "at most",
+    "min_length": "length at least",
+    "max_length": "length at most",
+    "multiple_of": "a multiple of",
+    "pattern": "matching",
+}
+
+
+def setting_lines(row: dict[str, Any]) -> list[str]:
+    """`gallra adapters show NAME` as text: one block per setting."""
+    lines = [f"{row['name']}: {row['title']} ({row['category']}, {row['channel']})"]
+    if row["description"]:
+        lines.append(f"  {row['description']}")
+    if not row["settings"]:
+        lines.append("  no settings")
+    for key, spec in row["settings"].items():
+        what = [spec["type"]]
+        if spec["choices"] is not None:
+            what = [f"one of {', '.join(str(choice) for choice in spec['choices'])}"]
+        bounds = ", ".join(f"{BOUND_WORDS.get(name, name)} {value}" for name, value in spec["bounds"].items())
+        if bounds:
+            what.append(bounds)
+        if spec["required"]:
+            what.append("required")
+        elif spec["default"] is None:
+            what.append("optional, empty by default")
+        else:
+            default = spec["default"]
+            shown = str(default).lower() if isinstance(default, bool) else str(default)
+            what.append(f"default {shown if shown != '' else '(empty)'}")
+        if spec["secret"]:
+            what.append("stored encrypted, shown masked")
+        lines.append(f"  {key}: {'; '.join(what)}")
+        if spec["help"]:
+            lines.append(f"      {spec['help']}")
+    lines.append(f"Set them with `gallra adapters configure SHOP {row['name']} key=value ...`.")
+    return lines
 
 
 def parse_pairs(pairs: list[str]) -> dict[str, str]:
@@ -135,6 +242,24 @@ def configure_command(
 
 @adapters_app.command("show")
 def show_command(
+    name: Annotated[str, typer.Argument(help="Adapter name from `gallra adapters list`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One adapter: what it does, and each setting with its meaning (type, required, default,
+    choices, description)."""
+    try:
+        row = describe_adapter(registry.get(name))
+    except registry.UnknownAdapter as exc:
+        raise _fail(str(exc.args[0])) from None
+    if as_json:
+        typer.echo(json.dumps(row, indent=2))
+        return
+    for line in setting_lines(row):
+        typer.echo(line)
+
+
+@adapters_app.command("connections")
+def connections_command(
     shop: Annotated[str, typer.Argument(help="The shop (*.myshopify.com).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Insert, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -283,7 +284,23 @@ async def count_requests(session: AsyncSession, shop_domain: str | None) -> int:
     return int((await session.execute(statement)).scalar_one())
 
 
-def days_left(request: Request, now: datetime | None = None) -> int:
-    """Whole days until the deadline, counted down like a calendar (negative once overdue)."""
-    now = now or utcnow()
-    return (request.due_at.date() - now.date()).days
+def local_zone(timezone: str | None) -> ZoneInfo:
+    """The shop's IANA time zone (`Shop.timezone`), UTC when it has none or this system's tz
+    database does not know it: a count in UTC beats no count."""
+    try:
+        return ZoneInfo(timezone) if timezone else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def days_left(due_at: datetime, now: datetime, timezone: str | None = None) -> int:
+    """Days left to a request's deadline: the calendar days from today to the due date, both read
+    in the shop's time zone (`timezone`, see `local_zone`), the same dates the admin shows.
+
+    Due today is 0, due tomorrow 1, due yesterday -1 (negative: that many days overdue), however
+    many hours are left within the day. Whether a request is overdue is the instant itself
+    (`due_at < now`): late on its due day a request is overdue with 0 days left. The admin, the
+    CLI, the deadline clock and its e-mails all count with this function, so they agree.
+    """
+    zone = local_zone(timezone)
+    return (due_at.astimezone(zone).date() - now.astimezone(zone).date()).days

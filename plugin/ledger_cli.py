@@ -8,18 +8,20 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from plugin.db import Database
 from plugin.ledger import days_left, list_requests
-from plugin.models import Request, utcnow
+from plugin.models import Request, Shop, utcnow
 from plugin.settings import load_settings
 
 requests_app = typer.Typer(name="requests", help="Privacy requests in the ledger.", no_args_is_help=True)
 
 
-def request_summary(request: Request, now: datetime) -> dict[str, Any]:
-    """A request without its personal data (no e-mail, no phone), as the CLI shows it."""
+def request_summary(request: Request, now: datetime, timezone: str | None = None) -> dict[str, Any]:
+    """A request without its personal data (no e-mail, no phone), as the CLI shows it; `timezone`
+    is its shop's, which the days left are counted in (as in the admin)."""
     return {
         "id": request.id,
         "shop": request.shop_domain,
@@ -29,18 +31,22 @@ def request_summary(request: Request, now: datetime) -> dict[str, Any]:
         "orders": len(request.order_ids or []),
         "received_at": request.received_at.isoformat(),
         "due_at": request.due_at.isoformat(),
-        "days_left": days_left(request, now),
+        "days_left": days_left(request.due_at, now, timezone),
         "attempts": request.attempts,
     }
 
 
 async def _load(
     url: str, shop: str | None, status: str | None, kind: str | None, limit: int
-) -> list[Request]:
+) -> tuple[list[Request], dict[str, str | None]]:
+    """The requests, and the time zone of each of their shops."""
     db = Database(url)
     try:
         async with db.session() as session:
-            return await list_requests(session, shop, status=status, kind=kind, limit=limit)
+            found = await list_requests(session, shop, status=status, kind=kind, limit=limit)
+            domains = {request.shop_domain for request in found}
+            zones = await session.execute(select(Shop.domain, Shop.timezone).where(Shop.domain.in_(domains)))
+            return found, {domain: timezone for domain, timezone in zones}
     finally:
         await db.dispose()
 
@@ -69,12 +75,12 @@ def list_command(
     """List privacy requests, newest first, with the days left until their 30-day deadline."""
     settings = load_settings()
     try:
-        found = asyncio.run(_load(settings.database_url, shop, status, kind, limit))
+        found, zones = asyncio.run(_load(settings.database_url, shop, status, kind, limit))
     except (OperationalError, ProgrammingError):
         typer.echo("gallra: the database has no ledger yet; run `gallra db upgrade` first", err=True)
         raise typer.Exit(1) from None
     now = utcnow()
-    rows = [request_summary(request, now) for request in found]
+    rows = [request_summary(request, now, zones.get(request.shop_domain)) for request in found]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     elif rows:

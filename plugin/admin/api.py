@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
@@ -18,6 +19,7 @@ from plugin.admin import actions, queries
 from plugin.admin.auth import AdminContext, NotAuthenticated, authenticate_api
 from plugin.admin.headers import secure
 from plugin.admin.render import counts, mask_email
+from plugin.ledger import days_left
 from plugin.models import Request as LedgerRequest
 from plugin.models import Step, Sweep, utcnow
 
@@ -50,18 +52,22 @@ def authenticated_api(handler: ApiHandler) -> Callable[[Request], Awaitable[Resp
     return endpoint
 
 
-def _request_json(row: LedgerRequest, now: Any) -> dict[str, Any]:
+def _request_json(row: LedgerRequest, now: datetime, timezone: str | None) -> dict[str, Any]:
     return {
         "id": row.id,
         "kind": row.kind,
         "status": row.status,
         "received_at": row.received_at.isoformat(),
         "due_at": row.due_at.isoformat(),
-        "days_left": queries.days_left(row.due_at, now),
+        "days_left": days_left(row.due_at, now, timezone),
         "overdue": row.status != "done" and row.due_at < now,
         "dry_run": row.dry_run,
         "completed_at": row.completed_at.isoformat() if row.completed_at else None,
     }
+
+
+def _timezone(ctx: AdminContext) -> str | None:
+    return ctx.shop.timezone if ctx.shop is not None else None
 
 
 def _step_json(step: Step) -> dict[str, Any]:
@@ -129,7 +135,9 @@ async def request_list(request: Request, ctx: AdminContext) -> Response:
     now = utcnow()
     async with ctx.runtime.db.session() as session:
         rows = await queries.recent_requests(session, ctx.shop_domain)
-    return answer({"requests": [_request_json(row, now) for row in rows]}, shop=ctx.shop_domain)
+    return answer(
+        {"requests": [_request_json(row, now, _timezone(ctx)) for row in rows]}, shop=ctx.shop_domain
+    )
 
 
 async def request_detail(request: Request, ctx: AdminContext) -> Response:
@@ -144,7 +152,7 @@ async def request_detail(request: Request, ctx: AdminContext) -> Response:
     return answer(
         {
             "request": {
-                **_request_json(detail.request, now),
+                **_request_json(detail.request, now, _timezone(ctx)),
                 "customer_id": detail.request.customer_id,
                 "email": mask_email(email),
                 "orders": len(detail.request.order_ids or []),

@@ -26,6 +26,7 @@ from plugin.admin.chart import render as render_chart
 from plugin.admin.headers import secure
 from plugin.admin.i18n import MONTHS, translate
 from plugin.admin.render import bounce, mask_email, page, plan_rows
+from plugin.ledger import days_left
 from plugin.models import utcnow
 
 log = logging.getLogger("gallra.admin")
@@ -139,7 +140,7 @@ async def request_page(request: Request, ctx: AdminContext) -> Response:
     if req.status != "done":
         open_row = queries.OpenRequest(
             req.id, req.kind, req.status, req.received_at, req.due_at,
-            queries.days_left(req.due_at, now), req.due_at < now,
+            days_left(req.due_at, now, ctx.shop.timezone if ctx.shop else None), req.due_at < now,
         )  # fmt: skip
     titles = adapter_titles()
     email = ctx.runtime.vault.decrypt(req.email_enc) if req.email_enc else None

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from plugin.ledger import days_left, local_zone
 from plugin.models import AdapterConnection, Artifact, Evidence, Request, Shop, Step, Sweep, utcnow
 
 OPEN_STATUSES = ("received", "planning", "in_progress", "awaiting", "failed")
@@ -56,18 +57,9 @@ class RequestDetail:
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
 
-def days_left(due_at: datetime, now: datetime) -> int:
-    """Whole days until the deadline, rounded up so "due later today" reads 1, not 0."""
-    seconds = (due_at - now).total_seconds()
-    whole = int(seconds // 86400)
-    return whole + (1 if seconds % 86400 else 0)
-
-
 def shop_zone(shop: Shop | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(shop.timezone) if shop is not None and shop.timezone else ZoneInfo("UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    """The zone the admin shows the shop's dates in (the one `days_left` counts in)."""
+    return local_zone(shop.timezone if shop is not None else None)
 
 
 def next_sweep_at(shop: Shop | None, now: datetime) -> datetime:
@@ -81,7 +73,10 @@ def next_sweep_at(shop: Shop | None, now: datetime) -> datetime:
     return candidate.astimezone(UTC)
 
 
-async def open_requests(session: AsyncSession, shop_domain: str, now: datetime) -> list[OpenRequest]:
+async def open_requests(
+    session: AsyncSession, shop_domain: str, now: datetime, timezone: str | None = None
+) -> list[OpenRequest]:
+    """The shop's open requests, soonest due first; `timezone` is the shop's (see `days_left`)."""
     rows = (
         await session.execute(
             select(Request)
@@ -96,7 +91,7 @@ async def open_requests(session: AsyncSession, shop_domain: str, now: datetime) 
             status=row.status,
             received_at=row.received_at,
             due_at=row.due_at,
-            days_left=days_left(row.due_at, now),
+            days_left=days_left(row.due_at, now, timezone),
             overdue=row.due_at < now,
         )
         for row in rows
@@ -185,7 +180,7 @@ async def connections(session: AsyncSession, shop_domain: str) -> dict[str, Adap
 async def overview(session: AsyncSession, shop_domain: str, shop: Shop | None, now: datetime) -> Overview:
     adapters = await connections(session, shop_domain)
     return Overview(
-        open_requests=await open_requests(session, shop_domain, now),
+        open_requests=await open_requests(session, shop_domain, now, shop.timezone if shop else None),
         last_sweep=await last_sweep(session, shop_domain),
         next_sweep=next_sweep_at(shop, now),
         problem_adapters=[row for row in adapters.values() if row.enabled and row.status == "error"],

@@ -232,8 +232,13 @@ async def finish(
 
 async def is_new_shop(session: AsyncSession, shop_domain: str, day: date) -> bool:
     """A shop with no sweep on an earlier day: its first sweep (on any number of tries that day) is a
-    dry run, so the owner sees what Gallra would do before anything is sent."""
-    earlier = select(Sweep.id).where(Sweep.shop_domain == shop_domain, Sweep.day < day.isoformat())
+    dry run, so the owner sees what Gallra would do before anything is sent. Unless the operator
+    started a live one that day (`run_sweep(first_live=True)`): its (shop, day, live) row says so,
+    and whoever resumes or asks again that day finds that live sweep, not a preview."""
+    earlier = select(Sweep.id).where(
+        Sweep.shop_domain == shop_domain,
+        or_(Sweep.day < day.isoformat(), (Sweep.day == day.isoformat()) & Sweep.dry_run.is_(False)),
+    )
     return not bool((await session.execute(select(exists(earlier)))).scalar())
 
 

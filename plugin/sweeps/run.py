@@ -2,7 +2,9 @@
 
 `run_sweep` is what the daily clock, the CLI and the queued "preview now" of the admin page call. A new shop's
 first sweep, a shop in dry-run mode, and any sweep asked for with `dry_run=True` only report what
-they would do: no ledger request, no steps, nothing sent.
+they would do: no ledger request, no steps, nothing sent. A new shop's first day runs live only when
+the operator asks for it explicitly (`first_live`, `gallra sweep --shop D --first-live`), recorded in
+the shop's evidence log.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from plugin import evidence
 from plugin.models import Step, utcnow
 from plugin.runtime import Runtime
 from plugin.sweeps import claim as claims
@@ -39,6 +42,11 @@ MAX_ATTEMPTS = 5
 
 PartsFactory = Callable[[Runtime, str], Awaitable[SweepParts]]
 
+# Why a sweep is a dry run (the report's `dry_reason`; None when it runs live).
+DRY_ASKED = "asked"  # the caller asked for a preview
+DRY_NEW_SHOP = "new_shop"  # a new shop's first day, and no `first_live`
+DRY_SHOP_MODE = "shop_dry_run"  # the shop owner put the shop in dry-run mode
+
 
 class SweepError(Exception):
     """The sweep cannot start (unknown or uninstalled shop). The message holds no personal data."""
@@ -59,14 +67,18 @@ async def run_sweep(
     owner: str | None = None,
     batch_size: int = BATCH,
     fresh: bool | None = None,
+    first_live: bool = False,
 ) -> dict[str, Any]:
     """Run (or resume) today's sweep of the shop and return its report (counts only).
 
     A dry run asked for is recomputed even when today's has finished, unless `fresh` is False (the
-    clock running a queued preview: it takes only a queued or abandoned one).
+    clock running a queued preview: it takes only a queued or abandoned one). `first_live` runs a
+    new shop's first sweep live instead of as a preview (the operator's explicit choice; a shop in
+    dry-run mode stays dry); on a shop that is not new it changes nothing.
 
     When today's sweep is already finished, or running in another instance, its stored report (or
-    progress) is returned and nothing is done: `report["already"]` is true then.
+    progress) is returned and nothing is done: `report["already"]` is true then. `dry_run` and
+    `dry_reason` (`DRY_*`) always say what this call was, also when it found one already there.
     """
     now = now or utcnow()
     owner = owner or instance_id()
@@ -77,8 +89,13 @@ async def run_sweep(
         today = claims.shop_day(now, shop.timezone)
         note = None
         dry = dry_run or shop.dry_run
+        reason = DRY_ASKED if dry_run else DRY_SHOP_MODE if shop.dry_run else None
+        authorised = False  # this call starts a new shop's first live sweep
         if not dry and await claims.is_new_shop(session, shop_domain, today):
-            dry, note = True, "first sweep of a new shop: dry run only"
+            if first_live:
+                note, authorised = "first sweep of a new shop, run live as the operator asked", True
+            else:
+                dry, note, reason = True, "first sweep of a new shop: dry run only", DRY_NEW_SHOP
         elif not dry_run and shop.dry_run:
             note = "the shop is in dry-run mode"
         claimed = await claims.claim(
@@ -95,7 +112,23 @@ async def run_sweep(
             if existing is None:  # pragma: no cover - the unique row was there a moment ago
                 raise SweepError("sweep row vanished")
             stored = dict(existing.report) if existing.status != "running" else _running(existing.progress)
-            return stored | {"already": True, "status": existing.status}
+            return stored | {
+                "already": True,
+                "status": existing.status,
+                "shop": shop_domain,
+                "day": today.isoformat(),
+                "dry_run": dry,
+                "dry_reason": reason,
+                "started_at": existing.started_at.isoformat(),
+                "finished_at": existing.finished_at.isoformat() if existing.finished_at else None,
+            }
+        if authorised and not claimed.resumed:
+            await evidence.append(
+                session,
+                shop_domain,
+                "sweep_first_live",
+                {"day": today.isoformat(), "sweep": claimed.sweep_id},
+            )
         context = await shop_context(session, shop, today=today, dry_run=dry)
     attempts = int(claimed.progress.get("attempts", 0)) + 1
     started = time.monotonic()
@@ -109,6 +142,8 @@ async def run_sweep(
             "shop": shop_domain,
             "day": today.isoformat(),
             "dry_run": dry,
+            "dry_reason": reason,
+            "first_live": authorised,
             "status": status,
             "note": note,
             "policy": sweeper.parts.policy_name if sweeper else None,

@@ -1,4 +1,4 @@
-"""`gallra adapters list/configure/show/check` against a real SQLite database."""
+"""`gallra adapters list/configure/connections/check` against a real SQLite database."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def test_configure_validates_masks_and_stores_encrypted(env: dict[str, str]) -> 
 
     assert "pk_secret_1" not in asyncio.run(raw())
 
-    code, output = run(env, "show", SHOP, "--json")
+    code, output = run(env, "connections", SHOP, "--json")
     (row,) = json.loads(output)
     assert row["adapter"] == "klaviyo" and row["settings"]["api_key"] == "********"
 
@@ -192,7 +192,7 @@ def test_a_typed_provider_url_is_a_clear_error_unless_the_operator_allows_it(env
 def test_show_and_check_name_a_stored_connection_the_server_no_longer_accepts(env: dict[str, str]) -> None:
     local = {**env, "GALLRA_ALLOW_CUSTOM_PROVIDER_URLS": "1", "GALLRA_ALLOW_PRIVATE_PROVIDER_URLS": "1"}
     assert run(local, "configure", SHOP, "klaviyo", "api_key=pk_x", "base_url=http://127.0.0.1:9/k")[0] == 0
-    code, output = run(env, "show", SHOP, "--json")
+    code, output = run(env, "connections", SHOP, "--json")
     (row,) = json.loads(output)
     assert code == 0 and row["settings"]["invalid"].startswith("klaviyo: invalid settings: base_url: ")
     code, output = run(env, "check", SHOP)

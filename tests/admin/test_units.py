@@ -6,18 +6,11 @@ from datetime import UTC, date, datetime, timedelta
 
 from plugin.admin.chart import nice_max, render, ticks
 from plugin.admin.i18n import EN, SV, translate
-from plugin.admin.queries import DayCount, days_left, next_sweep_at
+from plugin.admin.queries import DayCount, next_sweep_at
 from plugin.admin.render import counts, mask_email
 from plugin.models import Shop
 
 NOW = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
-
-
-def test_days_left_rounds_up_and_goes_negative_when_overdue() -> None:
-    assert days_left(NOW + timedelta(days=30), NOW) == 30
-    assert days_left(NOW + timedelta(hours=2), NOW) == 1
-    assert days_left(NOW - timedelta(days=3), NOW) == -3
-    assert days_left(NOW - timedelta(days=3, hours=1), NOW) == -3
 
 
 def test_next_sweep_is_the_sweep_hour_in_the_shops_zone() -> None:

@@ -17,6 +17,7 @@ from plugin.ledger import (
     get_request,
     insert_request,
     list_requests,
+    local_zone,
     orders_key,
 )
 
@@ -121,12 +122,41 @@ async def test_list_filters_and_orders_newest_first(db: Database, vault: Vault) 
 
 
 def test_days_left_counts_calendar_days() -> None:
-    from plugin.models import Request
+    due = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    assert days_left(due, datetime(2026, 11, 1, 23, tzinfo=UTC)) == 30
+    assert days_left(due, datetime(2026, 12, 3, tzinfo=UTC)) == -2
 
-    request = Request(due_at=datetime(2026, 12, 1, 9, tzinfo=UTC))
-    assert days_left(request, datetime(2026, 11, 1, 23, tzinfo=UTC)) == 30
-    assert days_left(request, datetime(2026, 12, 1, 23, tzinfo=UTC)) == 0
-    assert days_left(request, datetime(2026, 12, 3, tzinfo=UTC)) == -2
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC), 1),  # the evening before: one day left
+        (datetime(2026, 12, 1, 0, 0, tzinfo=UTC), 0),  # due today, hours still to go: 0, not 1
+        (datetime(2026, 12, 1, 8, 59, 59, tzinfo=UTC), 0),  # a second before the deadline
+        (datetime(2026, 12, 1, 9, 0, 1, tzinfo=UTC), 0),  # a second after: overdue, still its day
+        (datetime(2026, 12, 1, 23, 59, 59, tzinfo=UTC), 0),
+        (datetime(2026, 12, 2, 0, 0, tzinfo=UTC), -1),  # the next day: one day overdue
+    ],
+)
+def test_days_left_at_the_day_boundaries(now: datetime, expected: int) -> None:
+    assert days_left(datetime(2026, 12, 1, 9, tzinfo=UTC), now) == expected
+
+
+def test_days_left_counts_in_the_shops_time_zone() -> None:
+    # Due 23:30 UTC on 1 December is 00:30 on 2 December in Stockholm (CET, UTC+1), the date the
+    # admin shows; at 22:00 UTC on the 1st it is 23:00 there, so one day is left, not none.
+    due = datetime(2026, 12, 1, 23, 30, tzinfo=UTC)
+    now = datetime(2026, 12, 1, 22, 0, tzinfo=UTC)
+    assert days_left(due, now) == 0
+    assert days_left(due, now, "Europe/Stockholm") == 1
+    # 23:10 UTC is already 2 December in Stockholm: due today there.
+    assert days_left(due, datetime(2026, 12, 1, 23, 10, tzinfo=UTC), "Europe/Stockholm") == 0
+    # West of UTC: 03:00 UTC on 1 December is still 30 November in New York (UTC-5), where the
+    # deadline falls on 1 December: one day left there, none in UTC.
+    early = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    assert days_left(due, early, "America/New_York") == 1 and days_left(due, early) == 0
+    # A zone this system does not know counts in UTC rather than failing.
+    assert days_left(due, now, "Mars/Olympus") == 0 and local_zone(None).key == "UTC"
 
 
 def test_orders_key_sorted_and_bounded() -> None:
