@@ -157,7 +157,7 @@ async def test_admin_api_names_the_valid_settings_too(db: Database) -> None:
         )
     await runtime.http.aclose()
 
-    assert answer.status_code == 409
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_settings"
     reason = answer.json()["reason"]
     assert reason == f"mailchimp: invalid settings: unknown setting 'api_kye' (valid settings: {_valid()})"
     async with runtime.db.session() as session:
