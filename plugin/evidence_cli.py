@@ -33,7 +33,9 @@ def verify_command(
     shop: Annotated[str, typer.Argument(help="The shop (*.myshopify.com).")],
     certificate: Annotated[
         list[Path] | None,
-        typer.Option(help="A certificate's JSON kept outside Gallra: its anchor is checked too (repeatable)."),
+        typer.Option(
+            help="A certificate's JSON kept outside Gallra: its anchor is checked too (repeatable)."
+        ),
     ] = None,
 ) -> None:
     """Verify the shop's evidence chain; exit code 1 if an entry was altered or removed."""

@@ -106,7 +106,13 @@ async def request_details(
             for s in steps
         ],
         "evidence": [
-            {"seq": e.seq, "at": e.at.isoformat(), "kind": e.kind, "hash": e.hash, "payload": evidence.readable(e)}
+            {
+                "seq": e.seq,
+                "at": e.at.isoformat(),
+                "kind": e.kind,
+                "hash": e.hash,
+                "payload": evidence.readable(e),
+            }
             for e in log
         ],
     }
