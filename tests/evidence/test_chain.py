@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 
 import pytest
 from cryptography.fernet import Fernet
@@ -185,13 +186,15 @@ async def test_certificate_anchors_are_checked(db: Database) -> None:
         assert (await evidence.verify(session, SHOP, [anchor])).anchors == 1
         forged = evidence.Anchor(anchor.seq, "f" * 64)
         assert not (await evidence.verify(session, SHOP, [forged])).ok
-    # Cut back below the anchor, head record included: the certificate kept outside still tells.
+    # The whole log removed with its head record: the certificate kept outside still tells.
     async with db.transaction() as session:
-        await session.execute(delete(Evidence).where(Evidence.shop_domain == SHOP, Evidence.seq > 2))
+        await session.execute(delete(Evidence).where(Evidence.shop_domain == SHOP))
         await session.execute(delete(EvidenceHead).where(EvidenceHead.shop_domain == SHOP))
     async with db.session() as session:
+        assert (await evidence.verify(session, SHOP)).ok
         result = await evidence.verify(session, SHOP, [anchor])
-    assert (result.ok, result.first_broken_seq) == (False, 3)
+    assert (result.ok, result.first_broken_seq) == (False, 4)
+    assert "named by a certificate, is missing" in result.reason
 
 
 async def test_rotation_verifies_under_the_previous_key_and_rechains(db: Database) -> None:
@@ -223,3 +226,40 @@ async def test_appending_without_keys_is_refused(db: Database) -> None:
                 await evidence.append(session, SHOP, "x", {})
     finally:
         await unbound.dispose()
+
+
+async def test_cli_verify_checks_a_certificate_kept_outside(
+    sqlite_db: Database, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathlib import Path
+
+    from plugin.cli import _assemble
+
+    await _fill(sqlite_db, 4)
+    async with sqlite_db.session() as session:
+        seq, head_hash = await evidence.head(session, SHOP) or (0, "")
+    certificate = Path(str(tmp_path)) / "certificate.json"
+    certificate.write_text(
+        json.dumps(
+            {"document": "certificate_of_erasure", "evidence": {"entries": seq, "head_hash": head_hash}}
+        )
+    )
+    for name, value in {
+        "DATABASE_URL": sqlite_db.url,
+        "SHOPIFY_API_KEY": "k",
+        "SHOPIFY_API_SECRET": "s",
+        "GALLRA_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
+    }.items():
+        monkeypatch.setenv(name, value)
+    app = _assemble()
+    args = ["evidence", "verify", SHOP, "--certificate", str(certificate)]
+    ok = await asyncio.to_thread(CliRunner().invoke, app, args)
+    assert ok.exit_code == 0 and "1 certificate anchors match" in ok.output
+    # The whole log removed, head record and all: only the certificate kept outside tells.
+    async with sqlite_db.transaction() as session:
+        await session.execute(delete(Evidence).where(Evidence.shop_domain == SHOP))
+        await session.execute(delete(EvidenceHead).where(EvidenceHead.shop_domain == SHOP))
+    alone = await asyncio.to_thread(CliRunner().invoke, app, ["evidence", "verify", SHOP])
+    assert alone.exit_code == 0 and "intact (0 entries)" in alone.output
+    broken = await asyncio.to_thread(CliRunner().invoke, app, args)
+    assert broken.exit_code == 1 and "named by a certificate, is missing" in broken.output
