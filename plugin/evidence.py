@@ -200,8 +200,8 @@ async def append(
     advisory lock on PostgreSQL, the write lock on SQLite), so sequence numbers never collide."""
     keys = keys_of(session)
     await serialise(session, f"evidence:{shop_domain}")
-    last = await _last(session, shop_domain)
-    seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
+    last = await head(session, shop_domain)
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     # Microseconds are dropped so the stored time (SQLite keeps them, some drivers may not) and the
     # MAC'd time are the same value.
     moment = (at or utcnow()).astimezone(UTC).replace(microsecond=0)
@@ -235,13 +235,6 @@ async def _set_head(
     head_row.seq, head_row.hash, head_row.key_id = seq, entry_hash, keys.current_id
     head_row.mac = _head_mac(keys.current, shop_domain, seq, entry_hash)
     head_row.updated_at = utcnow()
-
-
-async def _last(session: AsyncSession, shop_domain: str) -> Evidence | None:
-    statement = (
-        select(Evidence).where(Evidence.shop_domain == shop_domain).order_by(Evidence.seq.desc()).limit(1)
-    )
-    return (await session.execute(statement)).scalar_one_or_none()
 
 
 async def head(session: AsyncSession, shop_domain: str) -> tuple[int, str] | None:
