@@ -160,6 +160,23 @@ async def expire_holds(runtime: Runtime, now: datetime | None = None) -> int:
     return 0 if due is None else 1
 
 
+async def minimise_requests(runtime: Runtime, now: datetime | None = None) -> int:
+    """Once a day: finished requests past their shop's minimisation period drop their subject's
+    data (`plugin.minimise`), in batches. Returns how many were minimised."""
+    from plugin.minimise import minimise_due
+
+    now = now or utcnow()
+    if not await claim_once(runtime, period_key("minimise", now, 86400)):
+        return 0
+    total, batch = 0, 500
+    while True:
+        async with runtime.db.transaction() as session:
+            done = await minimise_due(session, runtime.vault, now, limit=batch)
+        total += done
+        if done < batch:
+            return total
+
+
 async def purge_claims(runtime: Runtime) -> None:
     """Old clock claims are only needed while their period can still fire."""
     if not await claim_once(runtime, period_key("purge-claims", utcnow(), 86400)):
@@ -176,6 +193,7 @@ JOBS: list[Job] = [
     Job("deadlines", watch_deadlines, {"trigger": "interval", "minutes": 60}),
     Job("holds", expire_holds, {"trigger": "interval", "minutes": 60}),
     Job("purge-claims", purge_claims, {"trigger": "interval", "hours": 24}),
+    Job("minimise", minimise_requests, {"trigger": "interval", "hours": 24}),
     Job("sweeps", run_due_sweeps, {"trigger": "interval", "minutes": 10}),
     Job("previews", run_queued_previews, {"trigger": "interval", "seconds": PREVIEW_TICK_SECONDS}),
     Job("outbox", deliver_queued, {"trigger": "interval", "seconds": 60}),

@@ -127,6 +127,11 @@ class Vault:
             self._shop_keys[shop_domain] = shop_key
         return hmac.digest(shop_key, value.encode(), "sha256").hex()
 
+    def purpose_keys(self, purpose: bytes) -> list[bytes]:
+        """Keys for one use other than encryption and look-ups (HKDF info `purpose`): the current
+        key's first, then the previous key's during a rotation."""
+        return [_derive(k.encode(), purpose) for k in self._keys if k]
+
     def email_hash(self, shop_domain: str, email: str | None) -> str | None:
         return self.lookup_hash(shop_domain, normalise_email(email) if email else None)
 

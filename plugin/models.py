@@ -158,6 +158,8 @@ class Request(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     deadline_flagged_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    # Set when the finished request's subject data was dropped (`plugin.minimise`).
+    minimised_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -222,7 +224,8 @@ class StepGroup(Base):
 
 
 class Evidence(Base):
-    """Append-only, hash-chained per shop. Holds keyed hashes, never e-mail addresses."""
+    """Append-only, chained per shop (`plugin.evidence`). `payload` holds no identifiers, only their
+    keyed digests; the identifiers themselves sit in `identifiers` until the entry is reduced."""
 
     __tablename__ = "evidence"
     __table_args__ = (UniqueConstraint("shop_domain", "seq"),)
@@ -234,8 +237,27 @@ class Evidence(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     kind: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # None once reduced (or when the entry named nothing); never covered by the chain directly.
+    identifiers: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # 1: unkeyed SHA-256 chain of before 0005 (re-chained on the shop's next append); 2: HMAC chain.
+    version: Mapped[int] = mapped_column(Integer, default=2)
+    key_id: Mapped[str | None] = mapped_column(String(16))  # which key made the MAC (2 only)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class EvidenceHead(Base):
+    """The newest entry of a shop's chain, written with every append and MAC'd under the chain key:
+    entries removed from the end without it being rewritten (which needs the key) are found."""
+
+    __tablename__ = "evidence_heads"
+
+    shop_domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(16))
+    mac: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AdapterConnection(Base):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from adapters.http import WINDOW_MARGIN, WINDOW_MARGIN_RATIO, Limiter, RateLimiter
+from plugin import evidence
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.rate_limits import SharedRateLimiter
@@ -31,6 +32,8 @@ class Runtime:
     work_available: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
+        # The evidence chain's keys travel with the database's sessions (`plugin.evidence`).
+        evidence.bind(self.db, self.vault)
         if ":memory:" in self.db.url:
             # An in-memory database belongs to this process alone; nothing to share.
             self.limiter = RateLimiter(margin=WINDOW_MARGIN, margin_ratio=WINDOW_MARGIN_RATIO)

@@ -24,6 +24,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 from starlette.applications import Starlette
 
+from plugin import evidence
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.migrate import upgrade
@@ -111,6 +112,7 @@ async def db(request: pytest.FixtureRequest) -> AsyncIterator[Database]:
     """The same test on SQLite and on the real PostgreSQL server."""
     url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
     database = Database(url)
+    evidence.bind(database, Vault(TEST_ENCRYPTION_KEY))
     await _empty(database)
     yield database
     await database.dispose()
@@ -119,6 +121,7 @@ async def db(request: pytest.FixtureRequest) -> AsyncIterator[Database]:
 @pytest.fixture
 async def sqlite_db(sqlite_url: str) -> AsyncIterator[Database]:
     database = Database(sqlite_url)
+    evidence.bind(database, Vault(TEST_ENCRYPTION_KEY))
     await _empty(database)
     yield database
     await database.dispose()
@@ -127,6 +130,7 @@ async def sqlite_db(sqlite_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 async def pg_db(postgres_url: str) -> AsyncIterator[Database]:
     database = Database(postgres_url)
+    evidence.bind(database, Vault(TEST_ENCRYPTION_KEY))
     await _empty(database)
     yield database
     await database.dispose()

@@ -19,6 +19,7 @@ from adapters.registry import UnknownAdapter
 from plugin import connections, evidence
 from plugin.admin import queries
 from plugin.admin.policy_view import describe
+from plugin.documents.certificate import stored_anchors
 from plugin.executor import steps
 from plugin.models import AdapterConnection, Artifact, Evidence, Shop, utcnow
 from plugin.retention import Policy
@@ -84,7 +85,9 @@ async def confirm_step(runtime: Runtime, shop_domain: str, step_id: int, note: s
 
 
 async def verify_evidence(session: AsyncSession, shop_domain: str) -> evidence.VerifyResult:
-    return await evidence.verify(session, shop_domain)
+    """The chain, its head record and the anchors of the shop's stored certificates."""
+    anchors = await stored_anchors(session, evidence.keys_of(session).vault, shop_domain)
+    return await evidence.verify(session, shop_domain, anchors)
 
 
 async def artifact(runtime: Runtime, shop_domain: str, artifact_id: int) -> tuple[Artifact, bytes]:
@@ -115,7 +118,10 @@ def evidence_records(rows: list[Evidence]) -> list[dict[str, Any]]:
             "at": row.at.isoformat(),
             "kind": row.kind,
             "request_id": row.request_id,
+            # What the chain covers (identifiers as keyed digests), then the identifiers while the
+            # entry is not reduced.
             "payload": row.payload,
+            "identifiers": row.identifiers,
             "prev_hash": row.prev_hash,
             "hash": row.hash,
         }
@@ -124,7 +130,8 @@ def evidence_records(rows: list[Evidence]) -> list[dict[str, Any]]:
 
 
 async def export_evidence(runtime: Runtime, shop_domain: str, fmt: str) -> tuple[str, bytes]:
-    """The whole chain, oldest first, as CSV or JSON (payloads hold keyed hashes, no e-mails)."""
+    """The whole chain, oldest first, as CSV or JSON (keyed hashes and, until reduced, the
+    identifiers of each entry; no e-mail addresses)."""
     if fmt not in ("csv", "json"):
         raise NotFound("format")
     async with runtime.db.session() as session:
@@ -134,7 +141,7 @@ async def export_evidence(runtime: Runtime, shop_domain: str, fmt: str) -> tuple
         return "application/json", body.encode()
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["seq", "at", "kind", "request_id", "payload", "prev_hash", "hash"])
+    writer.writerow(["seq", "at", "kind", "request_id", "payload", "identifiers", "prev_hash", "hash"])
     for record in records:
         writer.writerow(
             [
@@ -143,6 +150,9 @@ async def export_evidence(runtime: Runtime, shop_domain: str, fmt: str) -> tuple
                 record["kind"],
                 record["request_id"] or "",
                 json.dumps(record["payload"], sort_keys=True, ensure_ascii=False),
+                json.dumps(record["identifiers"], sort_keys=True, ensure_ascii=False)
+                if record["identifiers"] is not None
+                else "",
                 record["prev_hash"],
                 record["hash"],
             ]

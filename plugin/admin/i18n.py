@@ -229,6 +229,12 @@ EN: dict[str, str] = {
     "policy.forced": "forced below the legal minimum",
     "policy.forced_line": "{rule} forced by {who}",
     "policy.periods_help": "Periods like 10y, 36m, 3y6m or 14d; leave empty for the preset's.",
+    "policy.minimise": "Finished requests keep the customer's details for",
+    "policy.minimise_explain": (
+        "After {period}, a finished request's e-mail, phone, order numbers and references are "
+        "dropped; its certificate and the evidence log stay."
+    ),
+    "policy.minimise_default": "The default: 3 years, the general limitation period for claims.",
     "preset.SE": "Sweden",
     "preset.FI": "Finland",
     "preset.NO": "Norway",
@@ -466,6 +472,12 @@ SV: dict[str, str] = {
     "policy.forced": "forcerad under lagens minimum",
     "policy.forced_line": "{rule} forcerad av {who}",
     "policy.periods_help": "Tider som 10y, 36m, 3y6m eller 14d; lämna tomt för förvalet.",
+    "policy.minimise": "Avslutade ärenden sparar kundens uppgifter i",
+    "policy.minimise_explain": (
+        "Efter {period} tas ett avslutat ärendes e-post, telefon, ordernummer och referenser bort; "
+        "intyget och beviskedjan finns kvar."
+    ),
+    "policy.minimise_default": "Förval: 3 år, den allmänna preskriptionstiden för fordringar.",
     "preset.SE": "Sverige",
     "preset.FI": "Finland",
     "preset.NO": "Norge",

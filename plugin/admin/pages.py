@@ -378,6 +378,7 @@ async def policy_page(
         status_code=status_code,
         policy=policy,
         fye=format_month_day(policy.fiscal_year_end),
+        minimise_words=policy.minimise_after.words(ctx.lang),
         lines=policy_view.lines(policy, today, ctx.lang),
         countries=countries(),
         problem=problem or stored_problem,

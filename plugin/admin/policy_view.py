@@ -102,6 +102,11 @@ def from_form(form: Mapping[str, Any]) -> Policy:
         fye = parse_month_day(str(form.get("fiscal_year_end") or "12-31").strip())
     except ValueError as exc:
         raise PolicyError(f"fiscal_year_end: {exc}") from None
+    minimise_text = str(form.get("minimise_requests_after") or "").strip()
+    try:
+        minimise = Period.parse(minimise_text) if minimise_text else None
+    except ValueError as exc:
+        raise PolicyError(f"minimise_requests_after: {exc}") from None
     base = {rule.id: rule for rule in Policy(preset, fye).rules}
     force = form.get("force") == "1"
     forced_by = str(form.get("forced_by") or "").strip() or None
@@ -122,7 +127,7 @@ def from_form(form: Mapping[str, Any]) -> Policy:
             overrides[rule_id] = Override(period, True, forced_by, forced_reason)
         else:
             overrides[rule_id] = Override(period)
-    return Policy(preset, fye, overrides)
+    return Policy(preset, fye, overrides, minimise_after=minimise)
 
 
 def describe(policy: Policy) -> dict[str, Any]:
@@ -132,6 +137,7 @@ def describe(policy: Policy) -> dict[str, Any]:
         "country": policy.country,
         "fiscal_year_end": format_month_day(policy.fiscal_year_end),
         "overrides": {rule_id: str(o.period) for rule_id, o in policy.overrides.items()},
+        "minimise_requests_after": str(policy.minimise_after),
         "forced_overrides": [
             {
                 "rule_id": item.rule_id,

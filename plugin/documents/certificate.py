@@ -107,7 +107,9 @@ def build_certificate(
         "reduced": reduced,
         "kept": kept,
         "open": open_items,
-        # The log's head when issued: `gallra evidence verify SHOP` proves the chain up to it.
+        # The log's head when issued (its sequence number and the entry's MAC): the anchor that
+        # `gallra evidence verify SHOP [--certificate FILE]` checks, so a log cut back below it,
+        # even with its head record, is found as long as the shop keeps this document.
         "evidence": {"entries": head[0] if head else 0, "head_hash": head[1] if head else None},
     }
 
@@ -167,3 +169,22 @@ async def issue_certificate(
         request.id,
     )
     return rows
+
+
+def anchor_of(document: dict[str, Any]) -> list[evidence.Anchor]:
+    """The chain head a certificate (its JSON) carries; none for an empty log."""
+    section = document.get("evidence")
+    return evidence.anchors_of([section]) if isinstance(section, dict) else []
+
+
+async def stored_anchors(session: AsyncSession, vault: Vault, shop_domain: str) -> list[evidence.Anchor]:
+    """The anchors of every certificate of the shop still stored."""
+    rows = (
+        await session.execute(
+            select(Artifact).where(Artifact.shop_domain == shop_domain, Artifact.kind == CERTIFICATE_JSON)
+        )
+    ).scalars()
+    found: list[evidence.Anchor] = []
+    for row in rows:
+        found += anchor_of(json.loads(vault.decrypt(row.content_enc) or "{}"))
+    return found

@@ -103,7 +103,13 @@ async def request_details(
             for s in steps
         ],
         "evidence": [
-            {"seq": e.seq, "at": e.at.isoformat(), "kind": e.kind, "hash": e.hash, "payload": e.payload}
+            {
+                "seq": e.seq,
+                "at": e.at.isoformat(),
+                "kind": e.kind,
+                "hash": e.hash,
+                "payload": evidence.readable(e),
+            }
             for e in log
         ],
     }

@@ -82,6 +82,9 @@ def policy_json(policy: Policy) -> dict[str, Any]:
         "preset": policy.preset,
         "country": policy.country,
         "fiscal_year_end": format_month_day(policy.fiscal_year_end),
+        # Finished requests drop their subject data after this (plugin.minimise).
+        "minimise_requests_after": str(policy.minimise_after),
+        "minimise_is_default": policy.minimise_setting is None,
         "rules": [
             {
                 "id": r.id,
@@ -150,6 +153,11 @@ def _policy_text(policy: Policy) -> str:
             ]
         )
     lines = [head, "", _table(rows)]
+    default = " (the default: the general claims limitation)" if doc["minimise_is_default"] else ""
+    lines.append(
+        f"\nFinished requests drop their subject's e-mail, phone, order ids and references after "
+        f"{doc['minimise_requests_after']}{default}; their certificate and evidence stay."
+    )
     for f in doc["forced_overrides"]:
         lines.append(
             f"\nFORCED: {f['rule']} set to {f['period']}, below the statutory {f['statutory_period']} "

@@ -4,6 +4,7 @@ Stored as TOML (`Shop.policy_toml`), for example::
 
     preset = "SE"
     fiscal_year_end = "06-30"
+    minimise_requests_after = "3y"  # finished requests drop their subject data (the default)
 
     [overrides.SE-1]          # "order information is deleted after 10 years"
     period = "10y"
@@ -30,6 +31,17 @@ from plugin.retention.dates import format_month_day, parse_month_day
 from plugin.retention.errors import PolicyError, StatutoryMinimumError, describe_validation_error
 from plugin.retention.presets import FALLBACK_PRESET, countries, preset_rules
 from plugin.retention.rules import Anchor, Period, Rule
+
+# How long a finished request keeps its subject's data (encrypted e-mail and phone, order ids,
+# webhook bodies, step references, evidence identifiers) before `plugin.minimise` drops them,
+# keeping what its certificate names the subject by (keyed hashes, the shop's customer id).
+# 3 years: the general claims limitation in FI, NO, DK and DE, and in SE for a business's claims
+# against a consumer, and the Swedish consumer-complaint window (retention-law.md FI-4, NO-4,
+# DK-3, DE-7, SE-4, SE-3). Past it, a dispute about how a request was handled is answered from
+# the certificate and the evidence chain, which stay; the readable e-mail and phone add nothing.
+DEFAULT_MINIMISE_AFTER = Period(years=3)
+# Not shorter than the month a request is worked on and answered in (APP-1, GDPR art. 12(3)).
+MINIMISE_AT_LEAST = Period(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +85,20 @@ class _PolicyDoc(BaseModel):
     preset: str = Field(min_length=2)
     country: str | None = None
     fiscal_year_end: str = "12-31"
+    minimise_requests_after: str | None = None
     overrides: dict[str, _OverrideDoc] = {}
 
     @field_validator("fiscal_year_end")
     @classmethod
     def _fye(cls, value: str) -> str:
         parse_month_day(value)
+        return value
+
+    @field_validator("minimise_requests_after")
+    @classmethod
+    def _minimise(cls, value: str | None) -> str | None:
+        if value is not None:
+            Period.parse(value)
         return value
 
 
@@ -91,6 +111,7 @@ class Policy:
         fiscal_year_end: tuple[int, int] = (12, 31),
         overrides: Mapping[str, Override] | None = None,
         country: str | None = None,
+        minimise_after: Period | None = None,
     ) -> None:
         self.preset = preset.upper()
         self.country = (
@@ -101,6 +122,14 @@ class Policy:
         except ValueError as exc:
             raise PolicyError(f"fiscal_year_end: {exc}") from None
         self.fiscal_year_end = fiscal_year_end
+        if minimise_after is not None and not minimise_after.never_shorter_than(MINIMISE_AT_LEAST):
+            raise PolicyError(
+                f"minimise_requests_after: {minimise_after} is shorter than {MINIMISE_AT_LEAST}, "
+                "the time a request is answered in"
+            )
+        # None: the default, which follows DEFAULT_MINIMISE_AFTER if that changes.
+        self.minimise_setting = minimise_after
+        self.minimise_after = minimise_after or DEFAULT_MINIMISE_AFTER
         self.overrides: dict[str, Override] = dict(overrides or {})
         self.rules, self.forced_overrides = self._apply(preset_rules(self.preset), self.overrides)
         # Filled by the planner: compiled rule tables per (mode, periods in force).
@@ -167,7 +196,8 @@ class Policy:
             rule_id: Override(Period.parse(o.period), o.force, o.forced_by, o.forced_reason)
             for rule_id, o in doc.overrides.items()
         }
-        return cls(doc.preset, parse_month_day(doc.fiscal_year_end), overrides, doc.country)
+        minimise = Period.parse(doc.minimise_requests_after) if doc.minimise_requests_after else None
+        return cls(doc.preset, parse_month_day(doc.fiscal_year_end), overrides, doc.country, minimise)
 
     def override(
         self,
@@ -184,10 +214,18 @@ class Policy:
             raise PolicyError(f"overrides.{rule_id}.period: {exc}") from None
         force = forced_by is not None or forced_reason is not None
         overrides = {**self.overrides, rule_id: Override(value, force, forced_by, forced_reason)}
-        return Policy(self.preset, self.fiscal_year_end, overrides, self.country)
+        return Policy(self.preset, self.fiscal_year_end, overrides, self.country, self.minimise_setting)
 
     def with_fiscal_year_end(self, fiscal_year_end: tuple[int, int]) -> Policy:
-        return Policy(self.preset, fiscal_year_end, self.overrides, self.country)
+        return Policy(self.preset, fiscal_year_end, self.overrides, self.country, self.minimise_setting)
+
+    def with_minimise_after(self, period: str | Period | None) -> Policy:
+        """A copy whose finished requests drop their subject data after `period` (None: default)."""
+        try:
+            value = Period.parse(period) if isinstance(period, str) else period
+        except ValueError as exc:
+            raise PolicyError(f"minimise_requests_after: {exc}") from None
+        return Policy(self.preset, self.fiscal_year_end, self.overrides, self.country, value)
 
     # --- output ---------------------------------------------------------------------------------
 
@@ -196,6 +234,8 @@ class Policy:
         if self.country and self.country != self.preset:
             doc["country"] = self.country
         doc["fiscal_year_end"] = format_month_day(self.fiscal_year_end)
+        if self.minimise_setting is not None:
+            doc["minimise_requests_after"] = str(self.minimise_setting)
         if self.overrides:
             doc["overrides"] = {
                 rule_id: {
@@ -221,15 +261,24 @@ class Policy:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Policy):
             return NotImplemented
-        return (self.preset, self.country, self.fiscal_year_end, self.overrides) == (
+        return (self.preset, self.country, self.fiscal_year_end, self.overrides, self.minimise_setting) == (
             other.preset,
             other.country,
             other.fiscal_year_end,
             other.overrides,
+            other.minimise_setting,
         )
 
     def __hash__(self) -> int:
-        return hash((self.preset, self.country, self.fiscal_year_end, tuple(sorted(self.overrides.items()))))
+        return hash(
+            (
+                self.preset,
+                self.country,
+                self.fiscal_year_end,
+                tuple(sorted(self.overrides.items())),
+                self.minimise_setting,
+            )
+        )
 
     def __repr__(self) -> str:
         return (

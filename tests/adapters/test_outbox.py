@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
+from plugin import evidence
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.models import OutboxMessage, utcnow
@@ -317,7 +318,7 @@ async def test_confirming_one_step_confirms_every_step_awaiting_the_same_message
         ids[1]: ("done", "confirmed"),
         ids[2]: ("awaiting_confirmation", "request_sent"),
     }
-    assert sorted(e.payload["step"] for e in confirmed) == [
+    assert sorted(evidence.readable(e)["step"] for e in confirmed) == [
         "postnord:erase:shipment:1",
         "postnord:erase:shipment:2",
     ]

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select, update
 
+from plugin import evidence
 from plugin.models import AdapterConnection, Evidence, Shop, Step
 from plugin.runtime import Runtime
 from plugin.sweeps.schedule import run_queued_previews
@@ -102,9 +103,12 @@ async def test_confirm_through_the_api_needs_a_note_and_marks_the_step_done(
     assert done.status_code == 200
     async with runtime.db.session() as session:
         step = (await session.execute(select(Step).where(Step.id == a.email_step))).scalar_one()
-        payloads = list(
-            (await session.execute(select(Evidence.payload).where(Evidence.shop_domain == SHOP_A))).scalars()
-        )
+        payloads = [
+            evidence.readable(row)
+            for row in (
+                await session.execute(select(Evidence).where(Evidence.shop_domain == SHOP_A))
+            ).scalars()
+        ]
     assert (step.state, step.outcome) == ("done", "confirmed")
     assert "PostNord replied" not in json.dumps(payloads)  # the note never enters evidence
 
@@ -166,15 +170,14 @@ async def test_policy_edits_are_validated_by_the_engine_and_forcing_is_recorded(
     assert saved.status_code == 303
     async with runtime.db.session() as session:
         shop = (await session.execute(select(Shop).where(Shop.domain == SHOP_A))).scalar_one()
-        changes = list(
-            (
+        changes = [
+            evidence.readable(row)
+            for row in (
                 await session.execute(
-                    select(Evidence.payload).where(
-                        Evidence.shop_domain == SHOP_A, Evidence.kind == "policy_changed"
-                    )
+                    select(Evidence).where(Evidence.shop_domain == SHOP_A, Evidence.kind == "policy_changed")
                 )
             ).scalars()
-        )
+        ]
     assert 'fiscal_year_end = "06-30"' in (shop.policy_toml or "")
     assert len(changes) == 2
     assert changes[-1]["forced_overrides"][0]["rule_id"] == "SE-1"
@@ -187,6 +190,25 @@ async def test_policy_edits_are_validated_by_the_engine_and_forcing_is_recorded(
         json={"toml": 'preset = "SE"\n[overrides.SE-1]\nperiod = "1y"\n'},
     )
     assert api.status_code == 422 and api.json()["error"] == "statutory_minimum"
+
+
+async def test_policy_page_states_and_edits_the_minimisation_period(
+    client: httpx.AsyncClient, runtime: Runtime, shops: tuple[Seeded, Seeded]
+) -> None:
+    html = (await get_page(client, runtime, SHOP_A, "/admin/policy")).text
+    assert "Finished requests keep the customer&#39;s details for" in html
+    assert "After 3 years, a finished request&#39;s e-mail, phone" in html and "The default: 3 years" in html
+    form = {"preset": "SE", "fiscal_year_end": "12-31", "minimise_requests_after": "2y"}
+    saved = await post_form(client, runtime, SHOP_A, "/admin/policy", form, csrf_from=SHOP_A)
+    assert saved.status_code == 303
+    async with runtime.db.session() as session:
+        shop = (await session.execute(select(Shop).where(Shop.domain == SHOP_A))).scalar_one()
+    assert 'minimise_requests_after = "2y"' in (shop.policy_toml or "")
+    html = (await get_page(client, runtime, SHOP_A, "/admin/policy")).text
+    assert "After 2 years, a finished request" in html and "The default: 3 years" not in html
+    short = {**form, "minimise_requests_after": "1d"}
+    refused = await post_form(client, runtime, SHOP_A, "/admin/policy", short, csrf_from=SHOP_A)
+    assert refused.status_code == 422 and "minimise_requests_after" in refused.text
 
 
 async def test_adapters_page_never_shows_credentials(

@@ -48,9 +48,9 @@ async def test_reduce_decision_calls_reduce_with_its_fields_and_never_erase(
     assert (await request_row(runtime, request_id)).status == "done"
     async with runtime.db.session() as session:
         done = [
-            e.payload
+            evidence.readable(e)
             for e in await evidence.entries(session, SHOP, request_id)
-            if e.kind == "step_done" and e.payload.get("step") == KEY
+            if e.kind == "step_done" and evidence.readable(e).get("step") == KEY
         ]
         assert (await evidence.verify(session, SHOP)).ok
     (record,) = done

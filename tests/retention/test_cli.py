@@ -191,3 +191,12 @@ def test_gallra_policy_is_registered_in_the_real_cli() -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["decisions"][0]["rule"] == "NO-1"
+
+
+def test_show_states_the_minimisation_period() -> None:
+    code, text, _ = run("show", "--country", "SE")
+    assert code == 0
+    assert "Finished requests drop their subject's e-mail, phone, order ids and references after 3y" in text
+    assert "(the default: the general claims limitation)" in text
+    doc = json.loads(run("show", "--country", "SE", "--json")[1])
+    assert (doc["minimise_requests_after"], doc["minimise_is_default"]) == ("3y", True)

@@ -169,3 +169,21 @@ def test_request_mode_ignores_rules_that_do_not_hold_against_a_request() -> None
         "shopify", Category.CUSTOMER_ACCOUNT, "customer:1", "Customer 1", last_activity=date(2025, 1, 1)
     )
     assert plan([account], policy, date(2025, 2, 1), Mode.REQUEST).decisions[0].action is Action.ERASE
+
+
+def test_minimisation_period_defaults_to_three_years_and_round_trips() -> None:
+    default = Policy.from_preset("SE")
+    assert default.minimise_after == Period(years=3) and default.minimise_setting is None
+    assert "minimise_requests_after" not in default.to_toml()
+    own = Policy.from_toml('preset = "SE"\nminimise_requests_after = "18m"\n')
+    assert own.minimise_after == Period(months=18)
+    assert Policy.from_toml(own.to_toml()) == own and own != default
+    # Kept through other edits, and back to the default with None.
+    assert own.override("SE-1", "10y").minimise_after == Period(months=18)
+    assert own.with_minimise_after(None) == default
+
+
+@pytest.mark.parametrize("text", ['"7d"', '"soon"'])
+def test_minimisation_period_shorter_than_a_month_or_unreadable_is_refused(text: str) -> None:
+    with pytest.raises(PolicyError, match="minimise_requests_after"):
+        Policy.from_toml(f'preset = "SE"\nminimise_requests_after = {text}\n')

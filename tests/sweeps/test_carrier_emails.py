@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
+from plugin import evidence
 from plugin.executor.steps import confirm_step, shipment_steps, shipments_of
 from plugin.executor.worker import Worker
 from plugin.holdings import Category, Holding
@@ -160,7 +161,7 @@ async def test_confirming_the_message_completes_every_step_of_its_group(
         again = await confirm_step(session, SHOP, group[0].id, "again")
         assert again.state == "done"
     assert message.status == "confirmed"
-    assert sorted(e.payload["step"] for e in entries) == sorted(s.key for s in group)
+    assert sorted(evidence.readable(e)["step"] for e in entries) == sorted(s.key for s in group)
 
 
 @dataclass(frozen=True)
