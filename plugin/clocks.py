@@ -32,6 +32,7 @@ from plugin.ledger import OPEN_STATUSES, dialect_of, insert_ignoring_conflicts
 from plugin.models import ClockClaim, Request, Shop, Step, utcnow
 from plugin.outbox import deliver_queued, send_reminders
 from plugin.pipelines.sources import Sources
+from plugin.pipelines.uninstall import confirm_uninstalls
 from plugin.runtime import Runtime
 from plugin.sweeps.schedule import PREVIEW_TICK_SECONDS, run_due_sweeps, run_queued_previews
 
@@ -150,6 +151,13 @@ async def expire_holds(runtime: Runtime, now: datetime | None = None) -> int:
     return 0 if due is None else 1
 
 
+async def check_uninstalls(runtime: Runtime) -> int:
+    """Confirm or dismiss `app/uninstalled` claims by asking Shopify (one instance per minute)."""
+    if not await claim_once(runtime, period_key("uninstalls", utcnow(), 60)):
+        return 0
+    return await confirm_uninstalls(runtime)
+
+
 async def purge_claims(runtime: Runtime) -> None:
     """Old clock claims are only needed while their period can still fire."""
     if not await claim_once(runtime, period_key("purge-claims", utcnow(), 86400)):
@@ -165,6 +173,7 @@ JOBS: list[Job] = [
     Job("reclaim", reclaim_leases, {"trigger": "interval", "seconds": 60}),
     Job("deadlines", watch_deadlines, {"trigger": "interval", "minutes": 60}),
     Job("holds", expire_holds, {"trigger": "interval", "minutes": 60}),
+    Job("uninstalls", check_uninstalls, {"trigger": "interval", "seconds": 60}),
     Job("purge-claims", purge_claims, {"trigger": "interval", "hours": 24}),
     Job("sweeps", run_due_sweeps, {"trigger": "interval", "minutes": 10}),
     Job("previews", run_queued_previews, {"trigger": "interval", "seconds": PREVIEW_TICK_SECONDS}),

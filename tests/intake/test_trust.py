@@ -55,7 +55,9 @@ async def test_customer_redact_body_as_shop_redact_is_400(sender: Sender, db: Da
     for path in ("/webhooks/shop/redact", "/webhooks"):
         response = await sender.client.post(path, content=body, headers=headers_for("shop/redact", body))
         assert response.status_code == 400, response.text
-        assert response.json()["status"] == "body does not fit shop/redact: customer: belongs to another topic"
+        assert (
+            response.json()["status"] == "body does not fit shop/redact: customer: belongs to another topic"
+        )
     assert await counts(db) == (0, 0)
     assert (await _shops(db))[SHOP].status == "active"
 
@@ -180,7 +182,9 @@ async def test_non_shop_domains_are_never_stored(sender: Sender, db: Database, b
         assert (await session.execute(select(func.count()).select_from(Shop))).scalar_one() == 0
 
 
-async def test_uninstall_replay_after_reinstall_leaves_the_shop_installed(sender: Sender, db: Database) -> None:
+async def test_uninstall_replay_after_reinstall_leaves_the_shop_installed(
+    sender: Sender, db: Database
+) -> None:
     """An old uninstall replayed after a reinstall, with a new webhook id and no triggered-at: the
     shop keeps its status and token (only a claim is recorded, which Shopify's answer to the still
     working token dismisses: tests/pipelines/test_uninstall.py)."""
