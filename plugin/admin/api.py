@@ -53,6 +53,7 @@ def _request_json(row: LedgerRequest, now: Any) -> dict[str, Any]:
         "id": row.id,
         "kind": row.kind,
         "status": row.status,
+        "hold_reason": row.hold_reason,
         "received_at": row.received_at.isoformat(),
         "due_at": row.due_at.isoformat(),
         "days_left": queries.days_left(row.due_at, now),
