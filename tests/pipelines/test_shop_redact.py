@@ -223,6 +223,7 @@ async def test_shop_redact_for_a_shop_never_installed_here_is_carried_out(
     """No shop row: nothing live to protect, so the stray rows of that domain go at once."""
     other = "never-installed.myshopify.com"
     await add_request(runtime, domain=other)
+    await worker.drain(limit=20)
     redact = await add_request(runtime, "shop_redact", email="", key="shop:1", domain=other)
     await worker.drain(limit=20)
     async with runtime.db.session() as session:
