@@ -8,14 +8,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select, update
 
 from plugin import evidence
-from plugin.executor.cli import request_details
+from plugin.executor.cli import _print_details, request_details
 from plugin.executor.context import WorkerConfig
 from plugin.executor.worker import Worker
 from plugin.ledger import NewRequest, insert_request
-from plugin.ledger_cli import request_summary
+from plugin.ledger_cli import _table, request_summary
 from plugin.models import AdapterConnection, Artifact, Evidence, Request, Shop, utcnow
 from plugin.pipelines.shop_redact import SHOP_REDACT_DELAY
 from plugin.pipelines.uninstall import Verdict, confirm_uninstalls
@@ -138,7 +139,7 @@ async def _state(runtime: Runtime) -> tuple[str, int, int, bool]:
 
 
 async def test_shop_redact_is_held_while_installed_then_carried_out(
-    runtime: Runtime, worker: Worker, sources: FakeSources
+    runtime: Runtime, worker: Worker, sources: FakeSources, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The attack: a shop/redact (a genuine one re-sent, or a customer body re-topiced before
     intake refused those) for a shop that is installed and in use purged it at once."""
@@ -153,12 +154,14 @@ async def test_shop_redact_is_held_while_installed_then_carried_out(
     assert (request.status, request.hold_reason) == ("on_hold", "shop_installed")
     assert await _state(runtime) == ("active", 1, 1, True)
     # visible to the operator (CLI) and, through the same row, the admin page
-    assert request_summary(request, clock())["hold_reason"] == "shop_installed"
+    summary = request_summary(request, clock())
+    assert summary["hold_reason"] == "shop_installed"
+    assert "on_hold (shop_installed)" in _table([summary])  # `gallra requests list`
     details = await request_details(runtime, redact)
-    assert details is not None and (details["status"], details["hold_reason"]) == (
-        "on_hold",
-        "shop_installed",
-    )
+    assert details is not None
+    assert (details["status"], details["hold_reason"]) == ("on_hold", "shop_installed")
+    _print_details(details)  # `gallra requests show`
+    assert "on hold: the shop is installed: nothing is erased while it is" in capsys.readouterr().out
     assert [e["kind"] for e in details["evidence"]] == ["shop_redact_held"]
 
     # Re-checked later: still installed, still held, no second evidence entry for the same reason.
