@@ -34,7 +34,7 @@ async def _shop(runtime: Runtime) -> Shop:
 async def _requests(runtime: Runtime) -> list[tuple[str, str, str | None]]:
     async with runtime.db.session() as session:
         rows = await session.execute(select(Request.kind, Request.status, Request.hold_reason))
-        return [tuple(row) for row in rows.all()]  # type: ignore[misc]
+        return [(kind, status, reason) for kind, status, reason in rows.all()]
 
 
 async def test_replays_and_redactions_of_an_installed_shop(
