@@ -96,7 +96,7 @@ async def test_a_reinstall_during_the_check_wins(runtime: Runtime, shopify_fake:
     assert runtime.vault.decrypt(shop.access_token_enc) == "shpat_new"
 
 
-async def test_the_clock_job_confirms_once_per_minute(runtime: Runtime, shopify_fake: Any) -> None:
+async def test_the_clock_job_confirms_claims(runtime: Runtime, shopify_fake: Any) -> None:
     assert any(job.func is check_uninstalls for job in JOBS)
     shopify_fake.add_shop(SHOP, token=TOKEN)
     await register_shop(runtime, SHOP, TOKEN)
