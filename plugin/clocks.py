@@ -32,6 +32,7 @@ from plugin.ledger import OPEN_STATUSES, days_left, dialect_of, insert_ignoring_
 from plugin.models import ClockClaim, Request, Shop, Step, utcnow
 from plugin.outbox import deliver_queued, send_reminders
 from plugin.pipelines.sources import Sources
+from plugin.pipelines.uninstall import confirm_uninstalls
 from plugin.runtime import Runtime
 from plugin.sweeps.schedule import PREVIEW_TICK_SECONDS, run_due_sweeps, run_queued_previews
 
@@ -177,6 +178,13 @@ async def minimise_requests(runtime: Runtime, now: datetime | None = None) -> in
             return total
 
 
+async def check_uninstalls(runtime: Runtime) -> int:
+    """Confirm or dismiss `app/uninstalled` claims by asking Shopify (one instance per minute)."""
+    if not await claim_once(runtime, period_key("uninstalls", utcnow(), 60)):
+        return 0
+    return await confirm_uninstalls(runtime)
+
+
 async def purge_claims(runtime: Runtime) -> None:
     """Old clock claims are only needed while their period can still fire."""
     if not await claim_once(runtime, period_key("purge-claims", utcnow(), 86400)):
@@ -192,6 +200,7 @@ JOBS: list[Job] = [
     Job("reclaim", reclaim_leases, {"trigger": "interval", "seconds": 60}),
     Job("deadlines", watch_deadlines, {"trigger": "interval", "minutes": 60}),
     Job("holds", expire_holds, {"trigger": "interval", "minutes": 60}),
+    Job("uninstalls", check_uninstalls, {"trigger": "interval", "seconds": 60}),
     Job("purge-claims", purge_claims, {"trigger": "interval", "hours": 24}),
     Job("minimise", minimise_requests, {"trigger": "interval", "hours": 24}),
     Job("sweeps", run_due_sweeps, {"trigger": "interval", "minutes": 10}),

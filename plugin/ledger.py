@@ -33,7 +33,7 @@ TOPIC_KINDS = {
     "customers/redact": "customer_redact",
     "shop/redact": "shop_redact",
 }
-OPEN_STATUSES = ("received", "planning", "in_progress", "awaiting")
+OPEN_STATUSES = ("received", "planning", "in_progress", "awaiting", "on_hold")
 
 # Business keys are short and readable when they can be; long order lists are digested so the key
 # fits its column whatever the payload.

@@ -27,6 +27,7 @@ def request_summary(request: Request, now: datetime, timezone: str | None = None
         "shop": request.shop_domain,
         "kind": request.kind,
         "status": request.status,
+        "hold_reason": request.hold_reason,
         "customer_id": request.customer_id,
         "orders": len(request.order_ids or []),
         "received_at": request.received_at.isoformat(),
@@ -51,9 +52,17 @@ async def _load(
         await db.dispose()
 
 
+def _cell(row: dict[str, Any], column: str) -> str:
+    if column == "received_at":
+        return str(row[column])[:16]
+    if column == "status" and row.get("hold_reason"):
+        return f"{row['status']} ({row['hold_reason']})"  # why it waits, e.g. on_hold (shop_installed)
+    return str(row[column])
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     columns = ["id", "kind", "shop", "status", "received_at", "days_left"]
-    cells = [[str(row[c]) if c != "received_at" else str(row[c])[:16] for c in columns] for row in rows]
+    cells = [[_cell(row, c) for c in columns] for row in rows]
     widths = [max([len(c), *(len(line[i]) for line in cells)]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells]

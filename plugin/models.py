@@ -97,7 +97,11 @@ class Shop(Base):
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
     sweep_hour: Mapped[int] = mapped_column(Integer, default=3)
     installed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When Gallra confirmed the uninstall (Shopify refused the shop's token); shop/redact waits 48 h from it.
     uninstalled_at: Mapped[datetime | None]
+    # An `app/uninstalled` delivery claimed an uninstall at this time, not yet confirmed
+    # (`plugin.pipelines.uninstall`); the shop stays active, with its tokens, until then.
+    uninstall_claimed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -148,8 +152,12 @@ class Request(Base):
     data_request_id: Mapped[int | None] = mapped_column(BigInteger)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     due_at: Mapped[datetime]
-    # received|planning|in_progress|awaiting|done|failed  (awaiting = only held or e-mail steps left)
+    # received|planning|in_progress|awaiting|on_hold|finalizing|done|failed  (awaiting = only held or
+    # e-mail steps left; on_hold = not to be carried out yet, for `hold_reason`, re-checked at
+    # next_attempt_at)
     status: Mapped[str] = mapped_column(String(20), default="received")
+    # Why an on_hold request waits: `plugin.pipelines.shop_redact.HOLD_REASONS`.
+    hold_reason: Mapped[str | None] = mapped_column(String(40))
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=utcnow)

@@ -57,6 +57,7 @@ def _request_json(row: LedgerRequest, now: datetime, timezone: str | None) -> di
         "id": row.id,
         "kind": row.kind,
         "status": row.status,
+        "hold_reason": row.hold_reason,
         "received_at": row.received_at.isoformat(),
         "due_at": row.due_at.isoformat(),
         "days_left": days_left(row.due_at, now, timezone),

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plugin.ledger import days_left, local_zone
 from plugin.models import AdapterConnection, Artifact, Evidence, Request, Shop, Step, Sweep, utcnow
 
-OPEN_STATUSES = ("received", "planning", "in_progress", "awaiting", "failed")
+OPEN_STATUSES = ("received", "planning", "in_progress", "awaiting", "on_hold", "failed")
 CHART_DAYS = 90
 # Working files of the executor (an adapter's export before the extract is built): not downloads.
 INTERNAL_ARTIFACTS = ("export_part",)

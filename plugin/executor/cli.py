@@ -87,6 +87,8 @@ async def request_details(
         "shop": request.shop_domain,
         "kind": request.kind,
         "status": request.status,
+        "hold_reason": request.hold_reason,
+        "next_attempt_at": request.next_attempt_at.isoformat() if request.next_attempt_at else None,
         "dry_run": request.dry_run,
         "received_at": request.received_at.isoformat(),
         "due_at": request.due_at.isoformat(),
@@ -121,6 +123,11 @@ def _print_details(details: dict[str, Any]) -> None:
         f"{' · DRY RUN' if details['dry_run'] else ''}"
     )
     typer.echo(f"received {details['received_at'][:19]} · due {details['due_at'][:19]}")
+    if details["hold_reason"]:
+        from plugin.pipelines.shop_redact import HOLD_REASONS
+
+        why = HOLD_REASONS.get(details["hold_reason"], details["hold_reason"])
+        typer.echo(f"on hold: {why}; checked again {(details['next_attempt_at'] or '')[:19]}")
     if details["last_error"]:
         typer.echo(f"last error: {details['last_error']}")
     typer.echo("\nsteps:")

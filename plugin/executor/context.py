@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from plugin.models import utcnow
 from plugin.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -28,6 +31,9 @@ class WorkerConfig:
     backoff_base: float = 30.0  # first retry after 15-30 s, doubling per attempt
     backoff_cap: float = 6 * 3600.0
     max_attempts: int = 8  # for planning a request; steps carry their own max_attempts
+    # What time it is for claiming work and for time-gated decisions (a held shop/redact's 48 hours);
+    # tests pass a fixed or advancing clock.
+    clock: Callable[[], datetime] = field(default=utcnow)
 
 
 @dataclass

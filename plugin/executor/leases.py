@@ -24,7 +24,9 @@ from plugin.models import Request, Step
 # The app's own data about a subject is erased last, when the request finalises: the other
 # steps still need the subject's e-mail to reach the providers.
 OWN_SYSTEM = "gallra"
-REQUEST_WORK_STATUSES = ("received", "planning", "finalizing")
+# on_hold: a request waiting for a condition (a shop/redact for its shop's uninstall), looked at
+# again at its next_attempt_at.
+REQUEST_WORK_STATUSES = ("received", "planning", "finalizing", "on_hold")
 
 
 def step_claimable(now: datetime) -> ColumnElement[bool]:

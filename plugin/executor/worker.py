@@ -40,7 +40,7 @@ class Worker:
         return self.ctx.config
 
     async def _claim(self, slots: int) -> list[tuple[str, int]]:
-        now = utcnow()
+        now = self.config.clock()
         config = self.config
         async with self.ctx.runtime.db.transaction() as session:
             requests = await claim_requests(

@@ -113,25 +113,20 @@ def _parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else None
 
 
-def mark_uninstalled(conn: Connection, shop: str, triggered_at: str | None) -> None:
-    """Mark the shop uninstalled and drop its tokens (Shopify has already revoked them).
+def claim_uninstall(conn: Connection, shop: str, triggered_at: str | None, received_at: datetime) -> None:
+    """Record that an `app/uninstalled` delivery claims the shop was uninstalled.
 
-    Repeated deliveries change nothing further; a delivery triggered before the shop's latest
-    install (a late retry after a re-install) leaves the shop alone.
+    Nothing else changes here: the shop keeps its status and tokens until the claim is confirmed
+    off the request path (`plugin.pipelines.uninstall`: Shopify refusing the shop's token), since
+    the delivery may be a replay of one from before a reinstall. Only an installed (active) shop
+    row is touched, never created. The earliest unconfirmed claim is kept. A delivery whose
+    triggered-at header says it fired before the shop's latest install is ignored at once: the
+    header is unsigned, but it can only make Gallra ignore a claim, never act on one.
     """
-    now = utcnow()
     statement = (
         update(Shop)
-        .where(Shop.domain == shop, Shop.status != "redacted")
-        .values(
-            status="uninstalled",
-            uninstalled_at=now,
-            access_token_enc=None,
-            access_token_expires_at=None,
-            refresh_token_enc=None,
-            refresh_token_expires_at=None,
-            updated_at=now,
-        )
+        .where(Shop.domain == shop, Shop.status == "active", Shop.uninstall_claimed_at.is_(None))
+        .values(uninstall_claimed_at=received_at)
     )
     triggered = _parse_time(triggered_at)
     if triggered is not None:
@@ -208,7 +203,7 @@ def write_batch(conn: Connection, items: list[Incoming], vault: Vault) -> list[S
             answers[index] = Stored(duplicate=True, request_id=_request_of_webhook(conn, item.webhook_key))
             continue
         if item.uninstall:
-            mark_uninstalled(conn, item.shop, item.headers.triggered_at)
+            claim_uninstall(conn, item.shop, item.headers.triggered_at, item.received_at)
         answers[index] = Stored(duplicate=False, request_id=request_ids[index])
     if orphans:
         conn.execute(delete(Request).where(Request.id.in_(orphans)))

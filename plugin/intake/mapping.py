@@ -1,14 +1,16 @@
 """What a verified delivery means for the ledger: its shop, and the request (with its business key).
 
-Business keys make a request unique per shop and kind: `data_request.id`; the customer plus the
-sorted `orders_to_redact`; the shop for `shop/redact`. Where a customer record carries only an
-e-mail or phone, the key uses its keyed per-shop hash, never the value itself.
+Everything here comes from the signed body, never from a header (headers are unsigned): the shop,
+and the business keys that make a request unique per shop and kind, so that a replay of a genuine
+delivery, under any headers and any webhook id, is a duplicate of the original. The keys are
+`data_request.id`; the customer plus the sorted `orders_to_redact`; the shop for `shop/redact`.
+Where a customer record carries only an e-mail, the key uses its keyed per-shop hash, never the
+value itself.
 """
 
 from __future__ import annotations
 
 from plugin.crypto import Vault
-from plugin.intake.headers import WebhookHeaders
 from plugin.intake.payloads import (
     AppUninstalled,
     CustomersDataRequest,
@@ -20,33 +22,22 @@ from plugin.intake.payloads import (
 from plugin.ledger import TOPIC_KINDS, NewRequest, orders_key
 
 
-def shop_domain_of(payload: Payload, headers: WebhookHeaders) -> str:
-    """The signed body names the shop; the (unsigned) header is only a fallback."""
+def shop_domain_of(payload: Payload) -> str:
+    """The shop the signed body names: a validated `*.myshopify.com` domain (see `payloads`)."""
     if isinstance(payload, AppUninstalled):
-        domain = payload.myshopify_domain or headers.shop_domain
-        if not domain:
-            raise PayloadError("no shop domain in body or headers")
-        return domain.strip().lower()
+        return payload.shop
     return payload.shop_domain
 
 
-def _subject_key(
-    vault: Vault, shop: str, customer_id: int | None, email: str | None, phone: str | None
-) -> str:
+def _subject_key(vault: Vault, shop: str, customer_id: int | None, email: str | None) -> str:
     if customer_id is not None:
         return f"customer:{customer_id}"
-    if email:
-        return f"email:{vault.email_hash(shop, email)}"
-    if phone:
-        return f"phone:{vault.phone_hash(shop, phone)}"
-    return "customer:none"
+    # The payload model guarantees an id or an e-mail.
+    return f"email:{vault.email_hash(shop, email or '')}"
 
 
-def new_request(topic: str, payload: Payload, shop: str, vault: Vault, body: bytes) -> NewRequest | None:
-    """The ledger request this delivery creates (None for topics that are not privacy requests).
-
-    Raises PayloadError for a customer topic that names neither a customer nor an order.
-    """
+def new_request(topic: str, payload: Payload, shop: str, vault: Vault) -> NewRequest | None:
+    """The ledger request this delivery creates (None for topics that are not privacy requests)."""
     kind = TOPIC_KINDS.get(topic)
     if kind is None:
         return None
@@ -60,32 +51,22 @@ def new_request(topic: str, payload: Payload, shop: str, vault: Vault, body: byt
     if not isinstance(payload, CustomersDataRequest | CustomersRedact):
         raise PayloadError(f"no ledger mapping for {topic}")
     customer = payload.customer
-    customer_id = customer.id if customer else None
-    email = customer.email if customer else None
-    phone = customer.phone if customer else None
     data_request_id: int | None = None
     if isinstance(payload, CustomersDataRequest):
         orders = list(payload.orders_requested or [])
-        data_request_id = payload.data_request.id if payload.data_request else None
+        data_request_id = payload.data_request.id
+        key = f"data_request:{data_request_id}"
     else:
         orders = list(payload.orders_to_redact or [])
-    if customer_id is None and not email and not phone and not orders:
-        raise PayloadError(f"body does not fit {topic}: no customer or orders named")
-    if data_request_id is not None:
-        key = f"data_request:{data_request_id}"
-    elif isinstance(payload, CustomersDataRequest):
-        # No documented id to dedupe on: the whole signed body (keyed hash) stands for the request.
-        key = f"body:{vault.lookup_hash(shop, body.decode('utf-8', 'replace'))}"
-    else:
-        key = f"{_subject_key(vault, shop, customer_id, email, phone)}|orders:{orders_key(orders)}"
+        key = f"{_subject_key(vault, shop, customer.id, customer.email)}|orders:{orders_key(orders)}"
     return NewRequest(
         kind=kind,
         shop_domain=shop,
         business_key=key,
         shopify_shop_id=payload.shop_id,
-        customer_id=customer_id,
-        email=email,
-        phone=phone,
+        customer_id=customer.id,
+        email=customer.email,
+        phone=customer.phone,
         order_ids=orders,
         data_request_id=data_request_id,
     )

@@ -1,9 +1,27 @@
 """The documented payloads of the topics Gallra receives, as pydantic models.
 
+The topic of a delivery comes from an unsigned header, so the signed body must prove it belongs
+to that topic: a body of one topic is refused under another. Two rules do that:
+
+- Each topic requires what only it documents: `customers/redact` and `customers/data_request` a
+  `customer` with an id or an e-mail, `customers/data_request` also `data_request.id`, the
+  compliance topics `shop_id` and `shop_domain`, `app/uninstalled` a `*.myshopify.com` domain.
+- Each topic refuses the keys that identify the *other* topics (`_OTHERS`): `shop/redact` carries
+  only the shop, so a body with `customer`, `orders_to_redact`, `data_request` or
+  `orders_requested` is not a `shop/redact`; `customers/redact` refuses `data_request` and
+  `orders_requested`; `app/uninstalled` (the REST Shop resource) refuses `shop_id`/`shop_domain`.
+  A refused key may be present as `null` (which carries nothing).
+
+Why a deny-list of other topics' keys rather than `extra="forbid"`: Shopify adds fields to
+payloads without notice (`X-Shopify-API-Version` changes the serialisation), and a forbidden
+unknown key would answer 400 to every genuine delivery until Gallra is updated; Shopify retries
+8 times in 4 hours and then gives up, so the request would be lost. Unknown keys are ignored here
+(and kept in the stored raw body); the keys that are known to mean another topic are refused.
+A new key that some future topic uses to tell itself apart would have to be added to `_OTHERS`.
+
 IDs are numeric legacy IDs; Shopify's older docs wrote them as strings, so they are coerced to
-int. Every field except `shop_id` and `shop_domain` may be missing or null; unknown keys are
-ignored here but kept in the stored raw body. Validation errors are reduced to field paths and
-error kinds, never the offending values, because those may be an e-mail address or a phone number.
+int. `email`, `phone` and the order lists may be missing or null. Validation errors are reduced to
+field paths and error kinds, never the offending values, which may be an e-mail or a phone number.
 """
 
 from __future__ import annotations
@@ -11,7 +29,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # Shopify's own shop-domain check (shopify-app-js shop-validator, shopify_python_api shop_url).
 SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]\.myshopify\.com$")
@@ -31,6 +49,14 @@ def _shop_domain(value: str) -> str:
     return value
 
 
+def is_shop_domain(value: str | None) -> bool:
+    """Whether `value` is a valid `*.myshopify.com` domain (as `_shop_domain` would accept it)."""
+    if not value:
+        return False
+    value = value.strip().lower()
+    return len(value) <= 255 and SHOP_DOMAIN.match(value) is not None
+
+
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -40,40 +66,84 @@ class Customer(_Payload):
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=64)
 
+    @model_validator(mode="after")
+    def _named(self) -> Customer:
+        # Shopify documents records with only an e-mail; one with neither names nobody.
+        if self.id is None and not self.email:
+            raise ValueError("customer has no id or e-mail")
+        return self
+
 
 class DataRequestRef(_Payload):
-    id: ShopifyId | None = None
+    id: ShopifyId
 
 
 class _ShopPayload(_Payload):
     shop_id: ShopifyId
     shop_domain: str
+    # The REST Shop resource's key (app/uninstalled): never in a compliance body.
+    myshopify_domain: None = None
 
     _domain = field_validator("shop_domain")(_shop_domain)
 
 
 class CustomersDataRequest(_ShopPayload):
-    customer: Customer | None = None
+    customer: Customer
+    data_request: DataRequestRef
     orders_requested: list[ShopifyId] | None = None
-    data_request: DataRequestRef | None = None
+    # customers/redact's key
+    orders_to_redact: None = None
 
 
 class CustomersRedact(_ShopPayload):
-    customer: Customer | None = None
+    customer: Customer
     orders_to_redact: list[ShopifyId] | None = None
+    # customers/data_request's keys
+    data_request: None = None
+    orders_requested: None = None
 
 
 class ShopRedact(_ShopPayload):
-    pass
+    """Only the shop: any key of the customer topics means the body is not a shop redaction."""
+
+    customer: None = None
+    orders_to_redact: None = None
+    data_request: None = None
+    orders_requested: None = None
 
 
 class AppUninstalled(_Payload):
-    """The REST Shop resource. Only the identifiers matter; the rest (name, e-mail) is ignored."""
+    """The REST Shop resource. Only the identifiers matter; the rest (name, e-mail) is ignored.
+
+    The shop is `myshopify_domain`, or `domain` when that is itself a `*.myshopify.com` domain (a
+    shop without a custom domain); a custom `domain` names no shop Gallra knows. Never a header."""
 
     id: ShopifyId | None = None
     myshopify_domain: str | None = None
+    domain: str | None = None
+    # The compliance topics' keys
+    shop_id: None = None
+    shop_domain: None = None
+    customer: None = None
+    orders_to_redact: None = None
+    data_request: None = None
+    orders_requested: None = None
 
     _domain = field_validator("myshopify_domain")(lambda v: None if v is None else _shop_domain(v))
+
+    @model_validator(mode="after")
+    def _names_a_shop(self) -> AppUninstalled:
+        if self.myshopify_domain is None and not is_shop_domain(self.domain):
+            raise ValueError("no *.myshopify.com domain")
+        return self
+
+    @property
+    def shop(self) -> str:
+        """The shop the signed body names (validated above)."""
+        if self.myshopify_domain is not None:
+            return self.myshopify_domain
+        assert self.domain is not None
+        return self.domain.strip().lower()
 
 
 Payload = CustomersDataRequest | CustomersRedact | ShopRedact | AppUninstalled
@@ -95,6 +165,13 @@ def _reason(topic: str, error: ValidationError) -> str:
     if first["type"] == "model_type" and not first["loc"]:
         return "body is not a JSON object"
     where = ".".join(str(part) for part in first["loc"]) or "body"
+    if first["type"] == "none_required":
+        # A key of another topic: say so plainly, it is the re-topiced body this check exists for.
+        return f"body does not fit {topic}: {where}: belongs to another topic"
+    if first["type"] == "value_error":
+        # Raised by this module's own validators, whose messages hold no values.
+        why = first["msg"].removeprefix("Value error, ")
+        return f"body does not fit {topic}: {where}: value_error ({why})"
     return f"body does not fit {topic}: {where}: {first['type']}"
 
 

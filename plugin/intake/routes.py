@@ -1,8 +1,10 @@
 """`POST /webhooks` (topic from the header) and one path per topic, as manifest.toml declares.
 
 Order of checks: method (405, by the router), size (413, without reading past the limit),
-signature (401, over the raw bytes, before any parsing), topic (404), body (400), then the
-durable write; 2xx only after the commit, 503 when the database cannot take it.
+signature (401, over the raw bytes, before any parsing), topic (404), body (400: it must fit the
+topic, see `payloads`), then the durable write; 2xx only after the commit, 503 when the database
+cannot take it. No network call and no read of the shop happen here: an `app/uninstalled` is
+recorded as a claim that the clocks confirm later (`plugin.pipelines.uninstall`).
 """
 
 from __future__ import annotations
@@ -76,13 +78,14 @@ async def receive(request: Request, topic: str | None) -> JSONResponse:
             return _answer(400, f"{name.replace('_', '-')} header too long")
     try:
         payload = parse(topic, body)
-        shop = shop_domain_of(payload, headers)
+        # The shop and the request come from the signed body only; the headers are not signed.
+        shop = shop_domain_of(payload)
         incoming = Incoming(
             topic=topic,
             shop=shop,
             headers=headers,
             body=body,
-            request=new_request(topic, payload, shop, runtime.vault, body),
+            request=new_request(topic, payload, shop, runtime.vault),
             uninstall=isinstance(payload, AppUninstalled),
         )
     except PayloadError as exc:

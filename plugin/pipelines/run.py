@@ -98,7 +98,7 @@ async def plan_request(ctx: ExecContext, request_id: int) -> None:
         if request is None:
             return
         if kind == "shop_redact":
-            await shop_redact.apply(session, ctx.runtime.vault, request)
+            await shop_redact.apply(session, ctx.runtime.vault, request, ctx.config.clock())
         elif kind == "sweep":
             request.status = "in_progress"
         else:
@@ -110,7 +110,7 @@ async def plan_request(ctx: ExecContext, request_id: int) -> None:
         request.attempts = 0
         request.last_error = None
         await session.flush()
-        if request.status != "finalizing":
+        if request.status not in ("finalizing", "on_hold"):
             await refresh_request(session, request.id)
 
 

@@ -1,9 +1,20 @@
 """`shop/redact`: erase everything Gallra holds for the shop, keeping only the evidence log reduced
 to non-personal fields (its chain still verifies). Idempotent: running it twice erases nothing more
-and appends one more `shop_redacted` entry at most once per request."""
+and appends one more `shop_redacted` entry at most once per request.
+
+The delivery is signed but can be replayed or re-sent at any time, so its body alone never purges
+a shop. Shopify sends `shop/redact` 48 hours after the owner uninstalls the app; Gallra carries it
+out only once the shop's uninstall is confirmed (`plugin.pipelines.uninstall`: Shopify refused its
+token) and 48 hours have passed since. Until then the request is `on_hold` with a `hold_reason`
+(`HOLD_REASONS`), shown to the owner and the operator, and re-checked by the worker at
+`next_attempt_at`; a confirmed uninstall wakes it at once. A shop Gallra has no row for (never
+installed here) has nothing live to protect: its stray rows go at once. A shop already redacted is
+redacted again (nothing more goes).
+"""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -77,7 +88,48 @@ async def already_redacted(session: AsyncSession, request: Request) -> bool:
     return found.first() is not None
 
 
-async def apply(session: AsyncSession, vault: Vault, request: Request) -> None:
+# Shopify: shop/redact comes 48 hours after the uninstall; Gallra waits as long from its confirmation.
+SHOP_REDACT_DELAY = timedelta(hours=48)
+# An installed shop's held redaction is looked at again this often (a confirmed uninstall wakes it).
+RECHECK_INSTALLED = timedelta(hours=6)
+# Why a shop redaction waits (Request.hold_reason), in the words the CLI and admin page use.
+HOLD_REASONS = {
+    "shop_installed": "the shop is installed: nothing is erased while it is",
+    "uninstall_unconfirmed": "an uninstall was reported but Shopify has not confirmed it yet",
+    "within_48h": "the shop was uninstalled less than 48 hours ago",
+}
+
+
+def hold_for(shop: Shop | None, now: datetime) -> tuple[str, datetime] | None:
+    """Why and until when the shop's redaction must wait, or None when it may be carried out."""
+    if shop is None or shop.status == "redacted":
+        return None
+    if shop.status == "uninstalled":
+        since = shop.uninstalled_at
+        if since is not None and now < since + SHOP_REDACT_DELAY:
+            return ("within_48h", since + SHOP_REDACT_DELAY)
+        return None
+    reason = "uninstall_unconfirmed" if shop.uninstall_claimed_at is not None else "shop_installed"
+    return (reason, now + RECHECK_INSTALLED)
+
+
+async def apply(session: AsyncSession, vault: Vault, request: Request, now: datetime | None = None) -> None:
+    """Carry the redaction out, or put it on hold (see the module docstring)."""
+    now = now or utcnow()
+    # Locked (PostgreSQL) so that a reinstall cannot slip in between this check and the purge.
+    shop = (
+        await session.execute(select(Shop).where(Shop.domain == request.shop_domain).with_for_update())
+    ).scalar_one_or_none()
+    hold = hold_for(shop, now)
+    if hold is not None:
+        reason, until = hold
+        if request.hold_reason != reason:
+            await evidence.append(
+                session, request.shop_domain, "shop_redact_held", {"reason": reason}, request.id
+            )
+        request.status, request.hold_reason, request.next_attempt_at = "on_hold", reason, until
+        return
+    request.hold_reason = None
     counts = await redact_shop(session, vault, request)
     if not await already_redacted(session, request):
         await evidence.append(
@@ -88,4 +140,4 @@ async def apply(session: AsyncSession, vault: Vault, request: Request) -> None:
             request.id,
         )
     request.status = "finalizing"
-    request.next_attempt_at = utcnow()
+    request.next_attempt_at = now

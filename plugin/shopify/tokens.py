@@ -130,6 +130,8 @@ def _store(runtime: Runtime, shop: Shop, grant: TokenGrant) -> None:
         shop.scopes = grant.scope
     shop.status = "active"
     shop.uninstalled_at = None
+    # A new grant proves the shop is installed now: a pending uninstall claim is void.
+    shop.uninstall_claimed_at = None
 
 
 def _usable(shop: Shop | None, now: datetime) -> str | None:
@@ -231,7 +233,7 @@ async def save_grant(runtime: Runtime, shop_domain: str, grant: TokenGrant) -> S
     """Store a new grant (any flow); a shop seen for the first time also gets its details."""
     async with runtime.db.transaction() as session:
         shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
-        reinstall = shop is not None and shop.status != "active"
+        reinstall = shop is not None and (shop.status != "active" or shop.uninstall_claimed_at is not None)
         if shop is None:
             shop = Shop(domain=shop_domain, installed_at=datetime.now(UTC))
             session.add(shop)

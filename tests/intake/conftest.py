@@ -67,15 +67,17 @@ def headers_for(
     shop: str | None = SHOP,
     api_version: str | None = "2026-01",
     signature: str | None = None,
+    triggered_at: str | None = "2026-11-22T10:08:46.395212977Z",
 ) -> dict[str, str]:
     headers = {
         "Content-Type": "application/json",
         f"{family}Topic": topic,
         f"{family}Hmac-Sha256": signature if signature is not None else sign(body, secret),
         f"{family}Webhook-Id": webhook_id or str(uuid.uuid4()),
-        f"{family}Triggered-At": "2026-11-22T10:08:46.395212977Z",
         f"{family}Event-Id": str(uuid.uuid4()),
     }
+    if triggered_at is not None:
+        headers[f"{family}Triggered-At"] = triggered_at
     if shop is not None:
         headers[f"{family}Shop-Domain"] = shop
     if api_version is not None:

@@ -64,24 +64,36 @@ payloads = st.fixed_dictionaries(
 )
 small_ids = st.integers(min_value=0, max_value=2**40)
 good_domains = st.sampled_from(["fuzz.myshopify.com", "other-shop.myshopify.com"])
-# Close to the documented shapes, so that many examples get past validation and are stored.
-plausible = st.fixed_dictionaries(
-    {
-        "shop_id": small_ids,
-        "shop_domain": good_domains,
-        "myshopify_domain": good_domains,
-        "customer": st.fixed_dictionaries(
-            {"id": st.one_of(small_ids, small_ids.map(str))},
-            optional={
-                "email": st.one_of(st.none(), st.emails()),
-                "phone": st.one_of(st.none(), st.text(max_size=20)),
-            },
-        ),
-        "orders_to_redact": st.lists(small_ids, max_size=5),
-        "orders_requested": st.lists(small_ids, max_size=5),
-        "data_request": st.fixed_dictionaries({"id": small_ids}),
+# Close to the documented shapes, one per topic, so that many examples get past validation and are
+# stored (when the topic drawn is the body's own; otherwise they are refused for another topic's keys).
+extra = {"extra": st.recursive(scalars, lambda inner: st.lists(inner, max_size=3), max_leaves=5)}
+shop_keys = {"shop_id": small_ids, "shop_domain": good_domains}
+customer = st.fixed_dictionaries(
+    {"id": st.one_of(small_ids, small_ids.map(str))},
+    optional={
+        "email": st.one_of(st.none(), st.emails()),
+        "phone": st.one_of(st.none(), st.text(max_size=20)),
     },
-    optional={"extra": st.recursive(scalars, lambda inner: st.lists(inner, max_size=3), max_leaves=5)},
+)
+plausible = st.one_of(
+    st.fixed_dictionaries(
+        {
+            **shop_keys,
+            "customer": customer,
+            "orders_requested": st.lists(small_ids, max_size=5),
+            "data_request": st.fixed_dictionaries({"id": small_ids}),
+        },
+        optional=extra,
+    ),
+    st.fixed_dictionaries(
+        {**shop_keys, "customer": customer, "orders_to_redact": st.lists(small_ids, max_size=5)},
+        optional=extra,
+    ),
+    st.fixed_dictionaries(shop_keys, optional=extra),
+    st.fixed_dictionaries(
+        {"id": small_ids, "myshopify_domain": good_domains},
+        optional={"domain": st.one_of(good_domains, st.text(max_size=30)), **extra},
+    ),
 )
 bodies = st.one_of(
     plausible.map(lambda p: json.dumps(p).encode()),

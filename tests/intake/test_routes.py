@@ -322,27 +322,34 @@ async def _shop(db: Database) -> Shop:
         return (await session.execute(select(Shop).where(Shop.domain == SHOP))).scalar_one()
 
 
-async def test_app_uninstalled_marks_shop_and_drops_tokens(sender: Sender, db: Database) -> None:
+async def test_app_uninstalled_records_a_claim_and_keeps_the_tokens(sender: Sender, db: Database) -> None:
+    """The delivery may be a replay: intake records the claim, the clocks confirm it with Shopify
+    (tests/pipelines/test_uninstall.py) before the shop is marked uninstalled and its tokens go."""
     await _add_shop(db, datetime(2026, 1, 1, tzinfo=UTC))
     response = await sender.send("app/uninstalled", APP_UNINSTALLED)
     assert response.status_code == 200 and response.json() == {"status": "stored", "request_id": None}
     shop = await _shop(db)
-    assert shop.status == "uninstalled" and shop.uninstalled_at is not None
-    assert shop.access_token_enc is None and shop.refresh_token_enc is None
-    assert shop.access_token_expires_at is None
-    # repeated deliveries (new webhook ids) are fine
+    assert shop.status == "active" and shop.uninstalled_at is None
+    assert shop.access_token_enc == "tok" and shop.refresh_token_enc == "ref"
+    claimed = shop.uninstall_claimed_at
+    assert claimed is not None
+    # repeated deliveries (new webhook ids) are fine and keep the first claim
     for _ in range(2):
         assert (await sender.send("app/uninstalled", APP_UNINSTALLED)).status_code == 200
-    assert (await _shop(db)).status == "uninstalled"
+    shop = await _shop(db)
+    assert shop.status == "active" and shop.uninstall_claimed_at == claimed
 
 
-async def test_app_uninstalled_without_shop_row_or_domain_header(sender: Sender, db: Database) -> None:
+async def test_app_uninstalled_takes_the_shop_from_the_body_only(sender: Sender, db: Database) -> None:
     response = await sender.send("app/uninstalled", APP_UNINSTALLED, shop=None)
     assert response.status_code == 200
-    # shop only in the header
+    # a shop without a custom domain: `domain` is its myshopify domain
+    own_domain = {**{k: v for k, v in APP_UNINSTALLED.items() if k != "myshopify_domain"}, "domain": SHOP}
+    assert (await sender.send("app/uninstalled", own_domain, shop=None)).status_code == 200
+    # shop only in the (unsigned) header: refused
     no_domain = {k: v for k, v in APP_UNINSTALLED.items() if k != "myshopify_domain"}
-    assert (await sender.send("app/uninstalled", no_domain)).status_code == 200
-    # shop nowhere
+    refused = await sender.send("app/uninstalled", no_domain)
+    assert refused.status_code == 400 and "myshopify" in refused.json()["status"]
     assert (await sender.send("app/uninstalled", no_domain, shop=None)).status_code == 400
     assert await counts(db) == (0, 2)
 
@@ -352,6 +359,7 @@ async def test_late_uninstall_after_reinstall_leaves_shop_alone(sender: Sender, 
     assert (await sender.send("app/uninstalled", APP_UNINSTALLED)).status_code == 200
     shop = await _shop(db)
     assert shop.status == "active" and shop.access_token_enc == "tok"
+    assert shop.uninstall_claimed_at is None  # not even a claim to confirm
 
 
 async def test_database_down_is_503(db: Database) -> None:

@@ -47,7 +47,7 @@ def incoming(runtime: Runtime, data_request_id: int, webhook_id: str | None = No
         triggered_at=None,
     )
     payload = parse("customers/data_request", body)
-    request = new_request("customers/data_request", payload, SHOP, runtime.vault, body)
+    request = new_request("customers/data_request", payload, SHOP, runtime.vault)
     return Incoming(topic="customers/data_request", shop=SHOP, headers=headers, body=body, request=request)
 
 

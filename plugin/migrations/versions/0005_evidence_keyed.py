@@ -1,7 +1,7 @@
 """evidence: keyed chain, identifiers apart, head record; requests: minimised_at
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-04 18:40:00.000000
 """
 
@@ -14,7 +14,7 @@ import plugin.models
 
 
 revision: str = '0005'
-down_revision: str | None = '0001'
+down_revision: str | None = '0002'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
