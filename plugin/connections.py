@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters import registry
 from adapters.base import Adapter, AdapterConfig, AdapterContext, AdapterError, ShopInfo
 from adapters.http import ProviderHttp
-from plugin.models import AdapterConnection, Shop, utcnow
+from plugin.models import AdapterConnection, Shop, cell_of, connection_cell, utcnow
 from plugin.outbox import Outbox
 from plugin.runtime import Runtime
 
@@ -123,13 +123,13 @@ async def configure(
     row = await get_connection(session, shop_domain, adapter)
     merged: dict[str, Any] = {}
     if row is not None and not replace:
-        merged.update(runtime.vault.decrypt_json(row.config_enc) or {})
+        merged.update(runtime.vault.decrypt_json(row.config_enc, cell_of(row, "config_enc")) or {})
     merged.update(values)
     config = validate_config(cls, merged)
     if row is None:
         row = AdapterConnection(shop_domain=shop_domain, adapter=adapter, enabled=True)
         session.add(row)
-    row.config_enc = runtime.vault.encrypt_json(_plain(config))
+    row.config_enc = runtime.vault.encrypt_json(_plain(config), connection_cell(shop_domain, adapter))
     if enabled is not None:
         row.enabled = enabled
     row.status = "unchecked"
@@ -157,7 +157,8 @@ async def remove(session: AsyncSession, shop_domain: str, adapter: str) -> bool:
 
 
 def load_config(runtime: Runtime, row: AdapterConnection) -> AdapterConfig:
-    return validate_config(registry.get(row.adapter), runtime.vault.decrypt_json(row.config_enc) or {})
+    stored = runtime.vault.decrypt_json(row.config_enc, cell_of(row, "config_enc"))
+    return validate_config(registry.get(row.adapter), stored or {})
 
 
 # --- building adapters for the executor -----------------------------------------------------------
@@ -167,7 +168,7 @@ def shop_info(runtime: Runtime, shop: Shop) -> ShopInfo:
     return ShopInfo(
         domain=shop.domain,
         name=shop.name or shop.domain,
-        contact_email=runtime.vault.decrypt(shop.contact_email_enc),
+        contact_email=runtime.vault.decrypt(shop.contact_email_enc, cell_of(shop, "contact_email_enc")),
         country=shop.country,
         locale=shop.locale or "en",
         timezone=shop.timezone,

@@ -26,7 +26,7 @@ from plugin.admin.chart import render as render_chart
 from plugin.admin.headers import secure
 from plugin.admin.i18n import MONTHS, translate
 from plugin.admin.render import bounce, mask_email, page, plan_rows
-from plugin.models import utcnow
+from plugin.models import cell_of, utcnow
 
 log = logging.getLogger("gallra.admin")
 
@@ -142,7 +142,7 @@ async def request_page(request: Request, ctx: AdminContext) -> Response:
             queries.days_left(req.due_at, now), req.due_at < now,
         )  # fmt: skip
     titles = adapter_titles()
-    email = ctx.runtime.vault.decrypt(req.email_enc) if req.email_enc else None
+    email = ctx.runtime.vault.decrypt(req.email_enc, cell_of(req, "email_enc")) if req.email_enc else None
     return page(
         request,
         ctx,

@@ -30,16 +30,18 @@ def shop_domain_of(payload: Payload, headers: WebhookHeaders) -> str:
     return payload.shop_domain
 
 
-def _subject_key(
+def _subject_keys(
     vault: Vault, shop: str, customer_id: int | None, email: str | None, phone: str | None
-) -> str:
+) -> tuple[str, ...]:
+    """The subject's part of the key: the one stored first, then those it may be stored under
+    (`Vault.lookup_hashes`)."""
     if customer_id is not None:
-        return f"customer:{customer_id}"
+        return (f"customer:{customer_id}",)
     if email:
-        return f"email:{vault.email_hash(shop, email)}"
+        return tuple(f"email:{digest}" for digest in vault.email_hashes(shop, email))
     if phone:
-        return f"phone:{vault.phone_hash(shop, phone)}"
-    return "customer:none"
+        return tuple(f"phone:{digest}" for digest in vault.phone_hashes(shop, phone))
+    return ("customer:none",)
 
 
 def new_request(topic: str, payload: Payload, shop: str, vault: Vault, body: bytes) -> NewRequest | None:
@@ -71,13 +73,15 @@ def new_request(topic: str, payload: Payload, shop: str, vault: Vault, body: byt
         orders = list(payload.orders_to_redact or [])
     if customer_id is None and not email and not phone and not orders:
         raise PayloadError(f"body does not fit {topic}: no customer or orders named")
+    others: list[str] = []
     if data_request_id is not None:
         key = f"data_request:{data_request_id}"
     elif isinstance(payload, CustomersDataRequest):
         # No documented id to dedupe on: the whole signed body (keyed hash) stands for the request.
-        key = f"body:{vault.lookup_hash(shop, body.decode('utf-8', 'replace'))}"
+        key, *others = (f"body:{h}" for h in vault.lookup_hashes(shop, body.decode("utf-8", "replace")))
     else:
-        key = f"{_subject_key(vault, shop, customer_id, email, phone)}|orders:{orders_key(orders)}"
+        subjects = _subject_keys(vault, shop, customer_id, email, phone)
+        key, *others = (f"{subject}|orders:{orders_key(orders)}" for subject in subjects)
     return NewRequest(
         kind=kind,
         shop_domain=shop,
@@ -88,4 +92,5 @@ def new_request(topic: str, payload: Payload, shop: str, vault: Vault, body: byt
         phone=phone,
         order_ids=orders,
         data_request_id=data_request_id,
+        other_keys=tuple(others),
     )

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from plugin import evidence
 from plugin.executor.worker import Worker
-from plugin.models import AdapterConnection, Artifact, Evidence, Request, Shop
+from plugin.models import AdapterConnection, Artifact, Evidence, Request, Shop, connection_cell, shop_cell
 from plugin.runtime import Runtime
 from tests.executor.doubles import SHOP, FakeSources, add_request, newsletter_holding
 
@@ -20,10 +20,14 @@ async def test_shop_redact_erases_all_but_reduced_evidence(
     await add_request(runtime, "data_request", key="dr")
     async with runtime.db.transaction() as session:
         shop = (await session.execute(select(Shop).where(Shop.domain == SHOP))).scalar_one()
-        shop.access_token_enc = runtime.vault.encrypt("shpat_secret")
-        shop.contact_email_enc = runtime.vault.encrypt("owner@shop.se")
+        shop.access_token_enc = runtime.vault.encrypt("shpat_secret", shop_cell("access_token_enc", SHOP))
+        shop.contact_email_enc = runtime.vault.encrypt("owner@shop.se", shop_cell("contact_email_enc", SHOP))
         session.add(
-            AdapterConnection(shop_domain=SHOP, adapter="klaviyo", config_enc=runtime.vault.encrypt_json({}))
+            AdapterConnection(
+                shop_domain=SHOP,
+                adapter="klaviyo",
+                config_enc=runtime.vault.encrypt_json({}, connection_cell(SHOP, "klaviyo")),
+            )
         )
     await worker.drain(limit=20)
     redact = await add_request(runtime, "shop_redact", email="", key="shop")
