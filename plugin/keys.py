@@ -15,7 +15,10 @@ What a rotation cannot rewrite, and why:
   previous one is configured; Shopify retries a delivery for 4 hours (`RETRY_WINDOW`), so the
   previous key may go once no such key younger than that is left on it.
 - A hash whose value is gone (the request's e-mail or phone erased, kept only as a hash for the
-  evidence) cannot be recomputed; once the previous key is removed it no longer matches look-ups.
+  evidence) is re-keyed only when another request of the shop still holds the same value (the
+  subject asked again): `rotate` then reads every request that holds one, once per run while such
+  hashes are left. The others, once the previous key is removed, no longer match look-ups (a later
+  register extract does not list that request).
 - An outbox message's de-duplication hash: what it hashes is not stored. An open message queued
   under the previous key stops being shared with later steps once that key is removed (a later
   step asking the processor the same thing queues a second e-mail).
@@ -183,7 +186,82 @@ async def rotate(
             result.unreadable += unreadable
             if progress is not None:
                 progress(model.__tablename__, written)
+    await _link_erased(db, vault, batch_size, max_batches, result, progress)
     return result
+
+
+async def _link_erased(
+    db: Database,
+    vault: Vault,
+    batch_size: int,
+    max_batches: int | None,
+    result: Rotated,
+    progress: Callable[[str, int], None] | None,
+) -> None:
+    """Re-key the hashes of erased e-mails and phones from the shop's other requests that still hold
+    the same value: each value held is hashed in every form it may have been stored under, and an
+    erased request's hash among them becomes the value's current hash."""
+    async with db.session() as session:
+        erased = {
+            (shop, name, stored)
+            for name in _REHASHED
+            for shop, stored in await session.execute(
+                select(Request.shop_domain, _column(Request, name)).where(
+                    _stale_hash(vault, name, rekeyable=False)
+                )
+            )
+        }
+    after = 0
+    while erased:
+        if max_batches is not None and result.batches >= max_batches:
+            result.finished = False
+            return
+        async with db.transaction() as session:
+            rows = list(
+                (
+                    await session.execute(
+                        select(Request)
+                        .where(
+                            Request.id > after,
+                            or_(Request.email_enc.is_not(None), Request.phone_enc.is_not(None)),
+                        )
+                        .order_by(Request.id)
+                        .limit(batch_size)
+                    )
+                ).scalars()
+            )
+            if not rows:
+                return
+            after = rows[-1].id
+            linked = 0
+            for row in rows:
+                for name, (source, kind) in _REHASHED.items():
+                    try:
+                        value = vault.decrypt(getattr(row, source), cell_of(row, source))
+                    except DecryptionError:
+                        continue
+                    hashes = vault.email_hashes if kind == "email" else vault.phone_hashes
+                    current, *others = hashes(row.shop_domain, value) or (None,)
+                    for other in others:
+                        if (row.shop_domain, name, other) not in erased:
+                            continue
+                        erased.discard((row.shop_domain, name, other))
+                        column = _column(Request, name)
+                        done = await session.execute(
+                            update(Request)
+                            .where(
+                                Request.shop_domain == row.shop_domain,
+                                column == other,
+                                _column(Request, source).is_(None),
+                            )
+                            .values({name: current})
+                            .execution_options(synchronize_session=False)
+                        )
+                        linked += int(getattr(done, "rowcount", 0) or 0)
+        result.batches += 1
+        result.rewritten += linked
+        if progress is not None and linked:
+            progress("requests (hashes of erased values)", linked)
 
 
 @dataclass

@@ -33,8 +33,8 @@ def _describe(found: keys.Status) -> list[str]:
     if found.orphan_hashes:
         lines.append(
             f"note: {found.orphan_hashes} hash(es) of erased e-mails/phones stay under an earlier key "
-            "(nothing to recompute them from); without that key they no longer match later requests "
-            "of the subject"
+            "(no request holds the value any more); without that key they no longer match the "
+            "subject's later requests"
         )
     if found.open_outbox:
         lines.append(
