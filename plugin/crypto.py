@@ -100,6 +100,8 @@ class Vault:
         self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
         self._aead = [AESGCM(_derive(k.encode(), b"gallra at rest v2")) for k in keys]
         self.key_ids = tuple(key_id(k) for k in keys)
+        if len(set(self.key_ids)) != len(keys):  # one chance in 2^32: tokens could not tell them apart
+            raise ValueError("the new and the previous encryption key have the same key id; make another key")
         self.key_id = self.key_ids[0]
         self._aead_by_id = dict(zip(self.key_ids, self._aead, strict=True))
         self._token_head = f"{_PREFIX}{self.key_id}:"
