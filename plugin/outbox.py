@@ -82,10 +82,12 @@ class Outbox:
         for _ in range(2):  # a concurrent insert of the same message loses the race once, then finds it
             try:
                 async with self.runtime.db.transaction() as session:
-                    if dedupe_hash is not None:
-                        # Steps sharing a message run at once (a sweep group's hundreds): without
-                        # this, each could find no message yet and queue its own.
-                        await serialise(session, f"outbox:{self.shop_domain}:{dedupe_hash}")
+                    # Steps sharing a message run at once (a sweep group's hundreds): without
+                    # this, each could find no message yet and queue its own. Held under every
+                    # form of the hash, always in the same order, so that instances still on the
+                    # previous key (a rolling restart during a rotation) are excluded too.
+                    for candidate in dedupe_hashes:
+                        await serialise(session, f"outbox:{self.shop_domain}:{candidate}")
                     existing = await self._existing(session, dedupe_hashes)
                     if existing is not None:
                         return existing
