@@ -130,12 +130,16 @@ async def apply(session: AsyncSession, model: type[Base], changes: Sequence[Chan
     """Write `changes`, each only if its row still holds what was read; (written, missed)."""
     written = missed = 0
     row_id = _column(model, "id")
+    # A rotation is not a change of the record: its `updated_at` (set on update) stays as it was.
+    kept: dict[str, Any] = (
+        {"updated_at": _column(model, "updated_at")} if hasattr(model, "updated_at") else {}
+    )
     for change in changes:
         unchanged = [_column(model, name).is_not_distinct_from(value) for name, value in change.read.items()]
         result = await session.execute(
             update(model)
             .where(row_id == change.row_id, *unchanged)
-            .values(change.write)
+            .values({**change.write, **kept})
             .execution_options(synchronize_session=False)
         )
         if getattr(result, "rowcount", 0) == 1:

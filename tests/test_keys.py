@@ -240,6 +240,11 @@ async def test_after_rotate_everything_reads_without_the_previous_key(
     assert found.pending > 0 and not found.previous_removable
     assert found.values["requests.email_enc"] == 6 and found.hashes["requests.email_hash"] == 6
 
+    async with db.session() as session:
+        stamps = {
+            "request": await session.scalar(select(Request.updated_at).where(Request.business_key == "k3")),
+            "shop": await session.scalar(select(Shop.updated_at)),
+        }
     rotated = await keys.rotate(db, during.vault)
     assert rotated.finished and rotated.unreadable == 0 and rotated.changed_meanwhile == 0
     assert (
@@ -259,6 +264,7 @@ async def test_after_rotate_everything_reads_without_the_previous_key(
         request = (await session.execute(select(Request).where(Request.business_key == "k3"))).scalar_one()
         shop = (await session.execute(select(Shop))).scalar_one()
     assert request.email_hash == after.vault.email_hash(SHOP, "person3@example.se")
+    assert request.updated_at == stamps["request"] and shop.updated_at == stamps["shop"]
     assert after.vault.decrypt(shop.access_token_enc, cell_of(shop, "access_token_enc")) == "shpat_secret"
     assert (await keys.status(db, after.vault, now=later.now)).previous_removable
 
