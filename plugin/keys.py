@@ -107,7 +107,8 @@ def plan(vault: Vault, model: type[Base], rows: Sequence[Base]) -> tuple[list[Ch
                 if model is Request or not vault.is_current(token):
                     cell = cell_of(row, name)
                     value = vault.decrypt_bytes(token, cell)
-                    plain[name] = None if value is None else value.decode()
+                    if model is Request:  # e-mail and phone, to be hashed again; bodies may be any bytes
+                        plain[name] = None if value is None else value.decode()
                     if not vault.is_current(token):
                         write[name] = vault.encrypt(value, cell)
         except (DecryptionError, UnicodeDecodeError):
