@@ -27,6 +27,7 @@ COMMAND_MODULES: list[str] = [
     "plugin.ledger_cli",
     "plugin.executor.cli",
     "plugin.evidence_cli",
+    "plugin.keys_cli",
     "plugin.connections_cli",
     "plugin.retention.cli",
     "plugin.sweeps.cli",

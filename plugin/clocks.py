@@ -29,7 +29,7 @@ from plugin.executor.context import WorkerConfig
 from plugin.executor.leases import reclaim_expired
 from plugin.executor.worker import Worker
 from plugin.ledger import OPEN_STATUSES, days_left, dialect_of, insert_ignoring_conflicts
-from plugin.models import ClockClaim, Request, Shop, Step, utcnow
+from plugin.models import ClockClaim, Request, Shop, Step, cell_of, utcnow
 from plugin.outbox import deliver_queued, send_reminders
 from plugin.pipelines.sources import Sources
 from plugin.pipelines.uninstall import confirm_uninstalls
@@ -131,7 +131,7 @@ async def _mail_owner(runtime: Runtime, domain: str, flagged: list[tuple[int, in
 
     async with runtime.db.session() as session:
         shop = (await session.execute(select(Shop).where(Shop.domain == domain))).scalar_one_or_none()
-    to = runtime.vault.decrypt(shop.contact_email_enc) if shop else None
+    to = runtime.vault.decrypt(shop.contact_email_enc, cell_of(shop, "contact_email_enc")) if shop else None
     if not to:
         return
     listed = ", ".join(str(i) for i, _ in sorted(flagged))

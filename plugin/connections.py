@@ -32,7 +32,7 @@ from adapters.base import (
 )
 from adapters.http import ProviderHttp, UrlPolicy
 from plugin.holdings import Holding, Subject
-from plugin.models import AdapterConnection, Shop, utcnow
+from plugin.models import AdapterConnection, Shop, cell_of, connection_cell, utcnow
 from plugin.outbox import Outbox
 from plugin.runtime import Runtime
 
@@ -155,7 +155,7 @@ async def configure(
     policy = url_policy(runtime)
     merged: dict[str, Any] = {}
     if row is not None and not replace:
-        merged.update(runtime.vault.decrypt_json(row.config_enc) or {})
+        merged.update(runtime.vault.decrypt_json(row.config_enc, cell_of(row, "config_enc")) or {})
         if not policy.custom:
             # A URL stored while the server allowed them: saving again returns to the provider's
             # declared host instead of failing on a value the shop owner can no longer see.
@@ -166,7 +166,7 @@ async def configure(
     if row is None:
         row = AdapterConnection(shop_domain=shop_domain, adapter=adapter, enabled=True)
         session.add(row)
-    row.config_enc = runtime.vault.encrypt_json(_plain(config))
+    row.config_enc = runtime.vault.encrypt_json(_plain(config), connection_cell(shop_domain, adapter))
     if enabled is not None:
         row.enabled = enabled
     row.status = "unchecked"
@@ -199,7 +199,9 @@ def load_config(runtime: Runtime, row: AdapterConnection) -> AdapterConfig:
     # Not resolved again here (this runs for every step): each call checks the address it connects to.
     policy = dataclasses.replace(url_policy(runtime), resolve=False)
     return validate_config(
-        registry.get(row.adapter), runtime.vault.decrypt_json(row.config_enc) or {}, policy
+        registry.get(row.adapter),
+        runtime.vault.decrypt_json(row.config_enc, cell_of(row, "config_enc")) or {},
+        policy,
     )
 
 
@@ -266,7 +268,7 @@ def shop_info(runtime: Runtime, shop: Shop) -> ShopInfo:
     return ShopInfo(
         domain=shop.domain,
         name=shop.name or shop.domain,
-        contact_email=runtime.vault.decrypt(shop.contact_email_enc),
+        contact_email=runtime.vault.decrypt(shop.contact_email_enc, cell_of(shop, "contact_email_enc")),
         country=shop.country,
         locale=shop.locale or "en",
         timezone=shop.timezone,

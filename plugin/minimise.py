@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plugin import evidence
 from plugin.crypto import Vault
 from plugin.documents.certificate import CERTIFICATE_HTML, CERTIFICATE_JSON
-from plugin.models import Artifact, Delivery, OutboxMessage, Request, Shop, Step
+from plugin.models import Artifact, Delivery, OutboxMessage, Request, Shop, Step, delivery_cell
 from plugin.retention import Policy, PolicyError, default_policy_for
 
 FINISHED = ("done",)
@@ -93,7 +93,7 @@ async def minimise_request(session: AsyncSession, vault: Vault, request: Request
     await session.execute(
         update(Delivery)
         .where(Delivery.request_id == rid, Delivery.shop_domain == domain)
-        .values(body_enc=vault.encrypt(REDACTED_BODY))
+        .values(body_enc=vault.encrypt(REDACTED_BODY, delivery_cell(domain)))
         .execution_options(synchronize_session=False)
     )
     await session.execute(

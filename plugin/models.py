@@ -2,7 +2,10 @@
 
 Conventions: every tenant-owned row carries `shop_domain` (the `*.myshopify.com` domain) and every
 query filters on it. Columns ending in `_enc` hold encrypted tokens (see `plugin.crypto`); columns
-ending in `_hash` hold keyed per-shop hashes. Times are stored and returned as aware UTC datetimes.
+ending in `_hash` hold keyed per-shop hashes. Each encrypted value is bound to its `Cell` (table,
+column, shop and, where the row has a key fixed when the value is written, the row): see
+`cell_of` at the end and `plugin.keys` for the rotation that rewrites them. Times are stored and
+returned as aware UTC datetimes.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from plugin.crypto import Cell
 
 
 def utcnow() -> datetime:
@@ -399,3 +404,66 @@ class RateLimitSlot(Base):
     slot: Mapped[int] = mapped_column(Integer, primary_key=True)
     holder: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[float] = mapped_column(Double)
+
+
+# --- where encrypted values live --------------------------------------------------------------------
+# An encrypted value is bound (GCM associated data) to its table, column and shop, and to its row
+# where the row has a key that is known when the value is written and never changes:
+#   shops                the shop itself (the shop is the row)
+#   requests             kind and business key (the ledger's unique key; not rewritten by a
+#                        key rotation, which leaves business keys as they were hashed)
+#   adapter_connections  the adapter's name (unique per shop)
+#   artifacts            request id and kind (a document is replaced, never moved)
+#   outbox               the message's reference (unique)
+#   deliveries           no row key: the id is given by the insert that stores the value, and
+#                        (topic, webhook id) is optional in the headers.
+
+ENCRYPTED_COLUMNS: dict[type[Base], tuple[str, ...]] = {
+    Shop: ("contact_email_enc", "access_token_enc", "refresh_token_enc"),
+    Delivery: ("body_enc",),
+    Request: ("email_enc", "phone_enc"),
+    AdapterConnection: ("config_enc",),
+    Artifact: ("content_enc",),
+    OutboxMessage: ("to_enc", "reply_to_enc", "subject_enc", "body_enc", "note_enc"),
+}
+
+
+def shop_cell(column: str, domain: str) -> Cell:
+    return Cell("shops", column, domain)
+
+
+def delivery_cell(shop_domain: str) -> Cell:
+    return Cell("deliveries", "body_enc", shop_domain)
+
+
+def request_cell(column: str, shop_domain: str, kind: str, business_key: str) -> Cell:
+    return Cell("requests", column, shop_domain, f"{kind}:{business_key}")
+
+
+def connection_cell(shop_domain: str, adapter: str) -> Cell:
+    return Cell("adapter_connections", "config_enc", shop_domain, adapter)
+
+
+def artifact_cell(shop_domain: str, request_id: int | None, kind: str) -> Cell:
+    return Cell("artifacts", "content_enc", shop_domain, f"{request_id}:{kind}")
+
+
+def outbox_cell(column: str, shop_domain: str, reference: str) -> Cell:
+    return Cell("outbox", column, shop_domain, reference)
+
+
+def cell_of(row: Base, column: str) -> Cell:
+    """The cell of an encrypted `column` of a loaded row."""
+    if isinstance(row, Request):
+        return request_cell(column, row.shop_domain, row.kind, row.business_key)
+    if isinstance(row, Shop):
+        return shop_cell(column, row.domain)
+    if isinstance(row, OutboxMessage):
+        return outbox_cell(column, row.shop_domain, row.reference)
+    if isinstance(row, Artifact):
+        return artifact_cell(row.shop_domain, row.request_id, row.kind)
+    if isinstance(row, AdapterConnection):
+        return connection_cell(row.shop_domain, row.adapter)
+    if isinstance(row, Delivery):
+        return delivery_cell(row.shop_domain)
+    raise TypeError(f"{type(row).__name__} holds no encrypted columns")

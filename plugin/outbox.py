@@ -31,9 +31,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.http import backoff_delay
-from plugin.crypto import Vault
+from plugin.crypto import Cell, Vault
 from plugin.executor.locks import serialise
-from plugin.models import OutboxMessage, Step, utcnow
+from plugin.models import OutboxMessage, Step, cell_of, outbox_cell, utcnow
 from plugin.runtime import Runtime
 from plugin.settings import Settings
 
@@ -75,28 +75,39 @@ class Outbox:
         dedupe_key: str | None = None,
     ) -> str:
         vault = self.runtime.vault
-        dedupe_hash = vault.lookup_hash(self.shop_domain, dedupe_key) if dedupe_key else None
+        # Stored under the current key; matched under every form it may be stored under (during a
+        # key rotation a message queued under the previous key is still the one to share).
+        dedupe_hashes = vault.lookup_hashes(self.shop_domain, dedupe_key) if dedupe_key else ()
+        dedupe_hash = dedupe_hashes[0] if dedupe_hashes else None
         for _ in range(2):  # a concurrent insert of the same message loses the race once, then finds it
             try:
                 async with self.runtime.db.transaction() as session:
-                    if dedupe_hash is not None:
-                        # Steps sharing a message run at once (a sweep group's hundreds): without
-                        # this, each could find no message yet and queue its own.
-                        await serialise(session, f"outbox:{self.shop_domain}:{dedupe_hash}")
-                    existing = await self._existing(session, dedupe_hash)
+                    # Steps sharing a message run at once (a sweep group's hundreds): without
+                    # this, each could find no message yet and queue its own. Held under every
+                    # form of the hash, always in the same order, so that instances still on the
+                    # previous key (a rolling restart during a rotation) are excluded too.
+                    for candidate in dedupe_hashes:
+                        await serialise(session, f"outbox:{self.shop_domain}:{candidate}")
+                    existing = await self._existing(session, dedupe_hashes)
                     if existing is not None:
                         return existing
                     reference = new_reference()
+
+                    def cell(column: str, reference: str = reference) -> Cell:
+                        return outbox_cell(column, self.shop_domain, reference)
+
                     session.add(
                         OutboxMessage(
                             shop_domain=self.shop_domain,
                             step_id=self.step_id,
                             reference=reference,
                             dedupe_hash=dedupe_hash,
-                            to_enc=vault.encrypt(to),
-                            reply_to_enc=vault.encrypt(reply_to or self.reply_to),
-                            subject_enc=vault.encrypt(subject.replace("{reference}", reference)),
-                            body_enc=vault.encrypt(body.replace("{reference}", reference)),
+                            to_enc=vault.encrypt(to, cell("to_enc")),
+                            reply_to_enc=vault.encrypt(reply_to or self.reply_to, cell("reply_to_enc")),
+                            subject_enc=vault.encrypt(
+                                subject.replace("{reference}", reference), cell("subject_enc")
+                            ),
+                            body_enc=vault.encrypt(body.replace("{reference}", reference), cell("body_enc")),
                             status="queued",
                             next_attempt_at=utcnow(),
                         )
@@ -107,15 +118,15 @@ class Outbox:
             return reference
         raise RuntimeError("could not queue the e-mail")  # pragma: no cover
 
-    async def _existing(self, session: AsyncSession, dedupe_hash: str | None) -> str | None:
+    async def _existing(self, session: AsyncSession, dedupe_hashes: tuple[str, ...]) -> str | None:
         conditions = []
         if self.step_id is not None:
             conditions.append(OutboxMessage.step_id == self.step_id)
-        if dedupe_hash is not None:
+        if dedupe_hashes:
             # Failed messages are not reused (a retry should queue a fresh one), nor confirmed ones
             # (a later request about the same shipments is a new request).
             conditions.append(
-                (OutboxMessage.dedupe_hash == dedupe_hash)
+                OutboxMessage.dedupe_hash.in_(dedupe_hashes)
                 & OutboxMessage.status.not_in(("failed", "confirmed"))
             )
         if not conditions:
@@ -182,10 +193,10 @@ def _compose(settings: Settings, plain: _Plain, *, reminder: int = 0) -> EmailMe
 def _decrypt(vault: Vault, row: OutboxMessage) -> _Plain:
     return _Plain(
         reference=row.reference,
-        to=vault.decrypt(row.to_enc) or "",
-        reply_to=vault.decrypt(row.reply_to_enc),
-        subject=vault.decrypt(row.subject_enc) or "",
-        body=vault.decrypt(row.body_enc) or "",
+        to=vault.decrypt(row.to_enc, cell_of(row, "to_enc")) or "",
+        reply_to=vault.decrypt(row.reply_to_enc, cell_of(row, "reply_to_enc")),
+        subject=vault.decrypt(row.subject_enc, cell_of(row, "subject_enc")) or "",
+        body=vault.decrypt(row.body_enc, cell_of(row, "body_enc")) or "",
     )
 
 
@@ -404,7 +415,7 @@ async def mark_confirmed(
     if note:
         if vault is None:
             raise ValueError("mark_confirmed needs vault= to store a note encrypted")
-        message.note_enc = vault.encrypt(note)
+        message.note_enc = vault.encrypt(note, cell_of(message, "note_enc"))
     await session.flush()
     return message
 

@@ -47,12 +47,7 @@ class Runtime:
         return cls(
             settings=settings,
             db=Database(settings.database_url),
-            vault=Vault(
-                settings.encryption_key.get_secret_value(),
-                settings.encryption_key_previous.get_secret_value()
-                if settings.encryption_key_previous
-                else None,
-            ),
+            vault=vault_of(settings),
             http=http or httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0)),
         )
 
@@ -60,3 +55,11 @@ class Runtime:
         await self.http.aclose()
         await self.limiter.close()
         await self.db.dispose()
+
+
+def vault_of(settings: Settings) -> Vault:
+    """The vault of GALLRA_ENCRYPTION_KEY (and _PREVIOUS during a rotation)."""
+    previous = settings.encryption_key_previous
+    return Vault(
+        settings.encryption_key.get_secret_value(), previous.get_secret_value() if previous else None
+    )

@@ -37,7 +37,7 @@ from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.executor.worker import Worker
 from plugin.intake.cli import build_payload, signed_request
-from plugin.models import Shop
+from plugin.models import Shop, shop_cell
 from plugin.pipelines.sources import LiveSources
 from plugin.runtime import Runtime
 from plugin.settings import SettingsError
@@ -150,8 +150,10 @@ async def _setup(runtime: Runtime, shopify_fake: Any) -> tuple[KlaviyoFake, Mail
                 name="Logs",
                 country="SE",
                 timezone="Europe/Stockholm",
-                access_token_enc=runtime.vault.encrypt(SHOP_TOKEN),
-                contact_email_enc=runtime.vault.encrypt("owner@example.com"),
+                access_token_enc=runtime.vault.encrypt(SHOP_TOKEN, shop_cell("access_token_enc", SHOP)),
+                contact_email_enc=runtime.vault.encrypt(
+                    "owner@example.com", shop_cell("contact_email_enc", SHOP)
+                ),
             )
         )
         await connections.configure(runtime, session, SHOP, "klaviyo", {"api_key": KLAVIYO_KEY})

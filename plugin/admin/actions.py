@@ -21,7 +21,7 @@ from plugin.admin import queries
 from plugin.admin.policy_view import describe
 from plugin.documents.certificate import stored_anchors
 from plugin.executor import steps
-from plugin.models import AdapterConnection, Artifact, Evidence, Shop, utcnow
+from plugin.models import AdapterConnection, Artifact, Evidence, Shop, cell_of, utcnow
 from plugin.retention import Policy
 from plugin.runtime import Runtime
 from plugin.sweeps import queue_preview
@@ -97,7 +97,7 @@ async def artifact(runtime: Runtime, shop_domain: str, artifact_id: int) -> tupl
         raise NotFound("artifact")
     if row.expires_at is not None and row.expires_at <= utcnow():
         raise NotFound("artifact")
-    content = runtime.vault.decrypt_bytes(row.content_enc) or b""
+    content = runtime.vault.decrypt_bytes(row.content_enc, cell_of(row, "content_enc")) or b""
     return row, content
 
 

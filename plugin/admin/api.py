@@ -21,7 +21,7 @@ from plugin.admin.headers import secure
 from plugin.admin.render import counts, mask_email
 from plugin.ledger import days_left
 from plugin.models import Request as LedgerRequest
-from plugin.models import Step, Sweep, utcnow
+from plugin.models import Step, Sweep, cell_of, utcnow
 
 ApiHandler = Callable[[Request, AdminContext], Awaitable[Response]]
 
@@ -149,7 +149,8 @@ async def request_detail(request: Request, ctx: AdminContext) -> Response:
         )
     if detail is None:
         raise actions.NotFound("request")
-    email = ctx.runtime.vault.decrypt(detail.request.email_enc) if detail.request.email_enc else None
+    stored = detail.request.email_enc
+    email = ctx.runtime.vault.decrypt(stored, cell_of(detail.request, "email_enc")) if stored else None
     return answer(
         {
             "request": {

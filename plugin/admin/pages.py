@@ -27,7 +27,7 @@ from plugin.admin.headers import secure
 from plugin.admin.i18n import MONTHS, translate
 from plugin.admin.render import bounce, mask_email, page, plan_rows
 from plugin.ledger import days_left
-from plugin.models import utcnow
+from plugin.models import cell_of, utcnow
 
 log = logging.getLogger("gallra.admin")
 
@@ -143,7 +143,7 @@ async def request_page(request: Request, ctx: AdminContext) -> Response:
             days_left(req.due_at, now, ctx.shop.timezone if ctx.shop else None), req.due_at < now,
         )  # fmt: skip
     titles = adapter_titles()
-    email = ctx.runtime.vault.decrypt(req.email_enc) if req.email_enc else None
+    email = ctx.runtime.vault.decrypt(req.email_enc, cell_of(req, "email_enc")) if req.email_enc else None
     return page(
         request,
         ctx,

@@ -19,7 +19,7 @@ from plugin import evidence
 from plugin.crypto import Vault
 from plugin.documents.language import Lang, field_names, shop_language
 from plugin.documents.store import artifacts_of, read_artifact, replace_artifacts, templates
-from plugin.models import Artifact, Request, Shop, Step, utcnow
+from plugin.models import Artifact, Request, Shop, Step, cell_of, utcnow
 
 CERTIFICATE_JSON = "certificate_json"
 CERTIFICATE_HTML = "certificate_html"
@@ -186,5 +186,5 @@ async def stored_anchors(session: AsyncSession, vault: Vault, shop_domain: str) 
     ).scalars()
     found: list[evidence.Anchor] = []
     for row in rows:
-        found += anchor_of(json.loads(vault.decrypt(row.content_enc) or "{}"))
+        found += anchor_of(json.loads(vault.decrypt(row.content_enc, cell_of(row, "content_enc")) or "{}"))
     return found

@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.crypto import Vault
-from plugin.models import Artifact, utcnow
+from plugin.models import Artifact, artifact_cell, cell_of, utcnow
 
 
 @lru_cache(maxsize=1)
@@ -43,7 +43,7 @@ async def replace_artifacts(
     now = utcnow()
     rows = []
     for kind, content_type, text in documents:
-        content = vault.encrypt(text)
+        content = vault.encrypt(text, artifact_cell(shop_domain, request_id, kind))
         assert content is not None
         row = Artifact(
             shop_domain=shop_domain,
@@ -71,7 +71,7 @@ async def read_artifact(
     ).scalar_one_or_none()
     if row is None or (row.expires_at is not None and row.expires_at <= utcnow()):
         return None
-    text = vault.decrypt(row.content_enc)
+    text = vault.decrypt(row.content_enc, cell_of(row, "content_enc"))
     return (row, text or "")
 
 

@@ -32,7 +32,18 @@ from plugin.executor.backoff import next_attempt_at
 from plugin.executor.context import ExecContext
 from plugin.executor.leases import OWN_SYSTEM, renew_step
 from plugin.holdings import Category, Shipment, Subject
-from plugin.models import Artifact, Delivery, Request, Shop, Step, StepGroup, utcnow
+from plugin.models import (
+    Artifact,
+    Delivery,
+    Request,
+    Shop,
+    Step,
+    StepGroup,
+    artifact_cell,
+    cell_of,
+    delivery_cell,
+    utcnow,
+)
 from plugin.pipelines.steps import holding_from_dict
 
 log = logging.getLogger("gallra.executor")
@@ -128,8 +139,8 @@ def subject_of(vault: Vault, request: Request, shipments: tuple[Shipment, ...] =
     return Subject(
         shop_domain=request.shop_domain,
         customer_id=request.customer_id,
-        email=vault.decrypt(request.email_enc),
-        phone=vault.decrypt(request.phone_enc),
+        email=vault.decrypt(request.email_enc, cell_of(request, "email_enc")),
+        phone=vault.decrypt(request.phone_enc, cell_of(request, "phone_enc")),
         order_ids=tuple(int(o) for o in request.order_ids or ()),
         shipments=shipments,
     )
@@ -309,7 +320,10 @@ async def record_success(
                     request_id=step.request_id,
                     kind=EXPORT_PART,
                     content_type="application/json",
-                    content_enc=ctx.runtime.vault.encrypt_json({"system": step.system, "data": exported}),
+                    content_enc=ctx.runtime.vault.encrypt_json(
+                        {"system": step.system, "data": exported},
+                        artifact_cell(step.shop_domain, step.request_id, EXPORT_PART),
+                    ),
                     created_at=now,
                     expires_at=now + EXPORT_PART_LIFETIME,
                 )
@@ -435,7 +449,7 @@ async def erase_own_data(session: AsyncSession, vault: Vault, shop_domain: str, 
     await session.execute(
         update(Delivery)
         .where(Delivery.request_id == request_id, Delivery.shop_domain == shop_domain)
-        .values(body_enc=vault.encrypt('{"redacted": true}'))
+        .values(body_enc=vault.encrypt('{"redacted": true}', delivery_cell(shop_domain)))
         .execution_options(synchronize_session=False)
     )
     await session.execute(

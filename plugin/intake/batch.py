@@ -16,7 +16,7 @@ from functools import lru_cache
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import Connection, delete, or_, select, update
+from sqlalchemy import Connection, and_, delete, or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from plugin.crypto import Vault
@@ -29,7 +29,7 @@ from plugin.ledger import (
     RequestKey,
     unnest_insert_sql,
 )
-from plugin.models import Delivery, Request, Shop, utcnow
+from plugin.models import Delivery, Request, Shop, delivery_cell, utcnow
 
 log = logging.getLogger("gallra.intake")
 
@@ -82,7 +82,7 @@ class Incoming:
             headers.api_version,
             headers.triggered_at,
             received,
-            vault.encrypt(self.body),
+            vault.encrypt(self.body, delivery_cell(self.shop)),
         )
 
     def __reduce__(self) -> tuple[type[Incoming], tuple[object, ...]]:
@@ -167,6 +167,12 @@ def write_batch(conn: Connection, items: list[Incoming], vault: Vault) -> list[S
     answers: list[Stored | None] = [None] * len(items)
     leader_of = _leaders(items)
     leaders = [index for index in range(len(items)) if index not in leader_of]
+    if earlier := _stored_under_other_keys(conn, [items[i].request for i in leaders]):
+        for index in leaders:
+            request = items[index].request
+            if request is not None and request.key in earlier:
+                answers[index] = Stored(duplicate=True, request_id=earlier[request.key])
+        leaders = [index for index in leaders if answers[index] is None]
 
     new_requests = [items[i].request_values for i in leaders if items[i].request is not None]
     created: dict[RequestKey, int] = {}
@@ -311,6 +317,30 @@ def _existing_request(conn: Connection, key: RequestKey) -> int | None:
         Request.shop_domain == shop, Request.kind == kind, Request.business_key == business_key
     )
     return conn.execute(statement).scalar_one_or_none()
+
+
+def _stored_under_other_keys(conn: Connection, requests: list[NewRequest | None]) -> dict[RequestKey, int]:
+    """Requests of the batch already stored under another form of their key (hashed with the
+    previous key during a rotation, or before hashes carried their key id): key -> stored id.
+    One query, and only for a batch holding a key made of a hash (rare: Shopify's bodies name the
+    customer or the data request by id)."""
+    wanted = {
+        (request.shop_domain, request.kind, other): request.key
+        for request in requests
+        if request is not None
+        for other in request.other_keys
+    }
+    if not wanted:
+        return {}
+    statement = select(Request.shop_domain, Request.kind, Request.business_key, Request.id).where(
+        or_(
+            *(
+                and_(Request.shop_domain == shop, Request.kind == kind, Request.business_key == key)
+                for shop, kind, key in wanted
+            )
+        )
+    )
+    return {wanted[(shop, kind, key)]: request_id for shop, kind, key, request_id in conn.execute(statement)}
 
 
 def _request_of_webhook(conn: Connection, webhook_key: tuple[str, str]) -> int | None:

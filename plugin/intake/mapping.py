@@ -29,11 +29,13 @@ def shop_domain_of(payload: Payload) -> str:
     return payload.shop_domain
 
 
-def _subject_key(vault: Vault, shop: str, customer_id: int | None, email: str | None) -> str:
+def _subject_keys(vault: Vault, shop: str, customer_id: int | None, email: str | None) -> tuple[str, ...]:
+    """The subject's part of the key: the one stored first, then those it may be stored under
+    (`Vault.lookup_hashes`)."""
     if customer_id is not None:
-        return f"customer:{customer_id}"
+        return (f"customer:{customer_id}",)
     # The payload model guarantees an id or an e-mail.
-    return f"email:{vault.email_hash(shop, email or '')}"
+    return tuple(f"email:{digest}" for digest in vault.email_hashes(shop, email or ""))
 
 
 def new_request(topic: str, payload: Payload, shop: str, vault: Vault) -> NewRequest | None:
@@ -52,13 +54,15 @@ def new_request(topic: str, payload: Payload, shop: str, vault: Vault) -> NewReq
         raise PayloadError(f"no ledger mapping for {topic}")
     customer = payload.customer
     data_request_id: int | None = None
+    others: list[str] = []
     if isinstance(payload, CustomersDataRequest):
         orders = list(payload.orders_requested or [])
         data_request_id = payload.data_request.id
         key = f"data_request:{data_request_id}"
     else:
         orders = list(payload.orders_to_redact or [])
-        key = f"{_subject_key(vault, shop, customer.id, customer.email)}|orders:{orders_key(orders)}"
+        subjects = _subject_keys(vault, shop, customer.id, customer.email)
+        key, *others = (f"{subject}|orders:{orders_key(orders)}" for subject in subjects)
     return NewRequest(
         kind=kind,
         shop_domain=shop,
@@ -69,4 +73,5 @@ def new_request(topic: str, payload: Payload, shop: str, vault: Vault) -> NewReq
         phone=customer.phone,
         order_ids=orders,
         data_request_id=data_request_id,
+        other_keys=tuple(others),
     )

@@ -16,7 +16,7 @@ from plugin import evidence
 from plugin.documents.extract import build_extract, link_expiry, store_extract
 from plugin.executor.context import ExecContext
 from plugin.executor.steps import EXPORT_PART
-from plugin.models import Artifact, Evidence, Request, Shop, Step, utcnow
+from plugin.models import Artifact, Evidence, Request, Shop, Step, cell_of, utcnow
 from plugin.pipelines.gather import gather
 from plugin.pipelines.steps import action_name
 from plugin.shopify.holdings import shop_date
@@ -116,14 +116,20 @@ async def finalize(ctx: ExecContext, session: AsyncSession, request: Request, sh
     )
     exports: dict[str, Any] = {}
     for part in parts:
-        content = vault.decrypt_json(part.content_enc)
+        content = vault.decrypt_json(part.content_enc, cell_of(part, "content_enc"))
         exports[content["system"]] = content["data"]
     own = []
-    if request.email_hash:
+    # Every hash the subject's e-mail may be stored under (earlier requests may be hashed under the
+    # previous key of a rotation); from the e-mail itself, which this open request still holds.
+    email = vault.decrypt(request.email_enc, cell_of(request, "email_enc"))
+    candidates = vault.email_hashes(request.shop_domain, email) if email else ()
+    if request.email_hash and request.email_hash not in candidates:
+        candidates = (*candidates, request.email_hash)
+    if candidates:
         found = (
             await session.execute(
                 select(Request.id, Request.kind, Request.received_at, Request.status).where(
-                    Request.shop_domain == request.shop_domain, Request.email_hash == request.email_hash
+                    Request.shop_domain == request.shop_domain, Request.email_hash.in_(candidates)
                 )
             )
         ).all()
@@ -168,7 +174,7 @@ async def notify_owner(ctx: ExecContext, shop: Shop | None, request: Request) ->
         return
     from plugin.outbox import Outbox
 
-    to = ctx.runtime.vault.decrypt(shop.contact_email_enc)
+    to = ctx.runtime.vault.decrypt(shop.contact_email_enc, cell_of(shop, "contact_email_enc"))
     if not to:
         return
     await Outbox(ctx.runtime, shop.domain).send(

@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 
 from adapters.base import AdapterError
 from adapters.http import ProviderHttp
-from plugin.models import Shop
+from plugin.models import Shop, cell_of, shop_cell
 from plugin.runtime import Runtime
 from plugin.shopify.client import AdminClient
 from plugin.shopify.operations import fetch_shop
@@ -122,9 +122,9 @@ def _error_code(response: httpx.Response) -> str | None:
 
 def _store(runtime: Runtime, shop: Shop, grant: TokenGrant) -> None:
     vault = runtime.vault
-    shop.access_token_enc = vault.encrypt(grant.access_token)
+    shop.access_token_enc = vault.encrypt(grant.access_token, shop_cell("access_token_enc", shop.domain))
     shop.access_token_expires_at = grant.expires_at
-    shop.refresh_token_enc = vault.encrypt(grant.refresh_token)
+    shop.refresh_token_enc = vault.encrypt(grant.refresh_token, shop_cell("refresh_token_enc", shop.domain))
     shop.refresh_token_expires_at = grant.refresh_token_expires_at
     if grant.scope is not None:
         shop.scopes = grant.scope
@@ -156,7 +156,7 @@ async def access_token(runtime: Runtime, shop_domain: str) -> str:
         shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
     token = _usable(shop, datetime.now(UTC))
     if token is not None:
-        return runtime.vault.decrypt(token) or ""
+        return runtime.vault.decrypt(token, shop_cell("access_token_enc", shop_domain)) or ""
     if shop is None or shop.status != "active" or shop.access_token_enc is None:
         raise ShopNotInstalled(f"{shop_domain}: Gallra is not installed or has no access token")
     async with _lock(runtime, shop_domain):
@@ -172,10 +172,10 @@ async def _refresh(runtime: Runtime, shop_domain: str) -> str:
         now = datetime.now(UTC)
         token = _usable(shop, now)
         if token is not None:  # someone refreshed while we waited
-            return runtime.vault.decrypt(token) or ""
+            return runtime.vault.decrypt(token, shop_cell("access_token_enc", shop_domain)) or ""
         if shop is None or shop.status != "active":
             raise ShopNotInstalled(f"{shop_domain}: Gallra is not installed")
-        refresh = runtime.vault.decrypt(shop.refresh_token_enc)
+        refresh = runtime.vault.decrypt(shop.refresh_token_enc, shop_cell("refresh_token_enc", shop_domain))
         if not refresh or (
             shop.refresh_token_expires_at is not None and shop.refresh_token_expires_at <= now
         ):
@@ -261,7 +261,7 @@ async def _read_details(runtime: Runtime, shop_domain: str, token: str) -> None:
         shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one()
         shop.shopify_shop_id = info.id
         shop.name = info.name
-        shop.contact_email_enc = runtime.vault.encrypt(info.email)
+        shop.contact_email_enc = runtime.vault.encrypt(info.email, cell_of(shop, "contact_email_enc"))
         shop.country = info.country
         shop.timezone = info.timezone
         shop.currency = info.currency

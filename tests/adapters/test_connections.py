@@ -17,7 +17,7 @@ from plugin import connections
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.holdings import Shipment, Subject
-from plugin.models import Shop
+from plugin.models import Shop, shop_cell
 from plugin.outbox import Outbox, list_messages
 from plugin.runtime import Runtime
 from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
@@ -37,10 +37,12 @@ async def runtime(db: Database) -> AsyncIterator[Runtime]:
                 Shop(
                     domain=domain,
                     name=name,
-                    contact_email_enc=vault.encrypt(f"owner@{domain}"),
+                    contact_email_enc=vault.encrypt(
+                        f"owner@{domain}", shop_cell("contact_email_enc", domain)
+                    ),
                     country="SE",
                     locale="sv",
-                    access_token_enc=vault.encrypt("shpat_x"),
+                    access_token_enc=vault.encrypt("shpat_x", shop_cell("access_token_enc", domain)),
                 )
             )
     yield rt

@@ -14,7 +14,7 @@ from plugin.cli import _assemble
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.migrate import upgrade
-from plugin.models import Shop
+from plugin.models import Shop, shop_cell
 from tests.conftest import TEST_ENCRYPTION_KEY
 from tests.fakes.klaviyo import KlaviyoFake
 
@@ -33,7 +33,9 @@ def env(tmp_path: Path) -> dict[str, str]:
                 Shop(
                     domain=SHOP,
                     name="Butik A",
-                    contact_email_enc=Vault(TEST_ENCRYPTION_KEY).encrypt("o@a.se"),
+                    contact_email_enc=Vault(TEST_ENCRYPTION_KEY).encrypt(
+                        "o@a.se", shop_cell("contact_email_enc", SHOP)
+                    ),
                 )
             )
         await db.dispose()

@@ -28,7 +28,7 @@ from adapters.voyado import Voyado
 from plugin import connections
 from plugin.crypto import Vault
 from plugin.db import Database
-from plugin.models import AdapterConnection, Shop
+from plugin.models import AdapterConnection, Shop, connection_cell
 from plugin.runtime import Runtime
 from tests.adapters.support import SHOP as SHOP_INFO
 from tests.adapters.support import build, subject
@@ -376,7 +376,7 @@ async def test_a_stored_connection_the_server_no_longer_accepts_fails_as_a_setti
                     shop_domain=SHOP,
                     adapter=adapter,
                     enabled=True,
-                    config_enc=runtime.vault.encrypt_json(values),
+                    config_enc=runtime.vault.encrypt_json(values, connection_cell(SHOP, adapter)),
                 )
             )
     with respx.mock(assert_all_called=True) as mock:

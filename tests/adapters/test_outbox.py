@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from plugin import evidence
 from plugin.crypto import Vault
 from plugin.db import Database
-from plugin.models import OutboxMessage, utcnow
+from plugin.models import OutboxMessage, cell_of, utcnow
 from plugin.outbox import Outbox, deliver_queued, list_messages, mark_confirmed, send_reminders
 from plugin.runtime import Runtime
 from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
@@ -65,9 +65,12 @@ async def test_queued_message_is_encrypted_at_rest(runtime: Runtime) -> None:
         ).one()
     assert not any("@" in column for column in raw)
     (row,) = await rows(runtime)
-    assert runtime.vault.decrypt(row.to_enc) == DPO
-    assert runtime.vault.decrypt(row.body_enc) == f"Hej anna@example.se, ref {reference}"
-    assert runtime.vault.decrypt(row.subject_enc) == f"Begäran, ref. {reference}"
+    assert runtime.vault.decrypt(row.to_enc, cell_of(row, "to_enc")) == DPO
+    assert (
+        runtime.vault.decrypt(row.body_enc, cell_of(row, "body_enc"))
+        == f"Hej anna@example.se, ref {reference}"
+    )
+    assert runtime.vault.decrypt(row.subject_enc, cell_of(row, "subject_enc")) == f"Begäran, ref. {reference}"
     assert row.status == "queued"
 
 
@@ -214,7 +217,7 @@ async def test_confirmed_messages_get_no_reminder(runtime: Runtime) -> None:
     assert await send_reminders(runtime, now=start + timedelta(days=20), sender=sent.append) == 0
     (row,) = await rows(runtime)
     assert row.note_enc and "123" not in row.note_enc
-    assert runtime.vault.decrypt(row.note_enc) == "PostNord ärende 123"
+    assert runtime.vault.decrypt(row.note_enc, cell_of(row, "note_enc")) == "PostNord ärende 123"
 
 
 async def test_confirm_by_step_id_is_idempotent(runtime: Runtime) -> None:

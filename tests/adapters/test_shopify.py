@@ -14,6 +14,7 @@ from adapters.base import AdapterContext, AuthFailed, Outcome, PermanentFailure,
 from adapters.http import ProviderHttp
 from adapters.shopify import Shopify, ShopifyConfig
 from plugin.holdings import Category, Subject
+from plugin.models import shop_cell
 from plugin.shopify.client import AdminClient
 from tests.adapters.conftest import Waits
 from tests.conftest import make_settings
@@ -200,7 +201,7 @@ async def test_built_for_a_shop_through_its_stored_token(store: Any, sqlite_db: 
                     domain=SHOP,
                     name="Butik A",
                     timezone="Europe/Stockholm",
-                    access_token_enc=runtime.vault.encrypt("shpat_a"),
+                    access_token_enc=runtime.vault.encrypt("shpat_a", shop_cell("access_token_enc", SHOP)),
                 )
             )
             session.add(Shop(domain="gone.myshopify.com", name="Gone", status="active"))
@@ -208,7 +209,9 @@ async def test_built_for_a_shop_through_its_stored_token(store: Any, sqlite_db: 
                 Shop(
                     domain="expired.myshopify.com",
                     name="Expired",
-                    access_token_enc=runtime.vault.encrypt("shpat_old"),
+                    access_token_enc=runtime.vault.encrypt(
+                        "shpat_old", shop_cell("access_token_enc", "expired.myshopify.com")
+                    ),
                     access_token_expires_at=datetime(2020, 1, 1, tzinfo=UTC),
                 )
             )

@@ -11,7 +11,19 @@ from datetime import datetime, timedelta
 from plugin import evidence
 from plugin.crypto import Vault
 from plugin.db import Database
-from plugin.models import AdapterConnection, Artifact, Request, Shop, Step, Sweep, utcnow
+from plugin.models import (
+    AdapterConnection,
+    Artifact,
+    Request,
+    Shop,
+    Step,
+    Sweep,
+    artifact_cell,
+    connection_cell,
+    request_cell,
+    shop_cell,
+    utcnow,
+)
 
 
 @dataclass
@@ -38,7 +50,7 @@ async def seed_shop(
                 country="SE",
                 locale=locale,
                 timezone="Europe/Stockholm",
-                access_token_enc=vault.encrypt("shpat_test"),
+                access_token_enc=vault.encrypt("shpat_test", shop_cell("access_token_enc", shop)),
                 sweep_hour=3,
             )
         )
@@ -49,7 +61,7 @@ async def seed_shop(
                 kind=kind,
                 business_key=key,
                 customer_id=1001,
-                email_enc=vault.encrypt("jane.doe@example.com"),
+                email_enc=vault.encrypt("jane.doe@example.com", request_cell("email_enc", shop, kind, key)),
                 email_hash=vault.email_hash(shop, "jane.doe@example.com"),
                 order_ids=[5001, 5002],
                 received_at=received,
@@ -126,7 +138,11 @@ async def seed_shop(
             request_id=open_row.id,
             kind="certificate_json",
             content_type="application/json",
-            content_enc=vault.encrypt(f'{{"certificate": "erasure", "request": {open_row.id}}}') or "",
+            content_enc=vault.encrypt(
+                f'{{"certificate": "erasure", "request": {open_row.id}}}',
+                artifact_cell(shop, open_row.id, "certificate_json"),
+            )
+            or "",
             expires_at=now + timedelta(days=30),
         )
         session.add(certificate)
@@ -152,7 +168,7 @@ async def seed_shop(
         session.add(
             AdapterConnection(
                 shop_domain=shop, adapter="brevo", enabled=True, status="error",
-                config_enc=vault.encrypt_json({"api_key": "xkeysib-secret"}),
+                config_enc=vault.encrypt_json({"api_key": "xkeysib-secret"}, connection_cell(shop, "brevo")),
                 last_error="brevo: credentials rejected (check api_key)",
                 last_checked_at=now - timedelta(hours=2),
             )
@@ -161,7 +177,8 @@ async def seed_shop(
             AdapterConnection(
                 shop_domain=shop, adapter="voyado", enabled=True, status="ok",
                 config_enc=vault.encrypt_json(
-                    {"api_key": "voyado-secret", "tenant": "seed"}
+                    {"api_key": "voyado-secret", "tenant": "seed"},
+                    connection_cell(shop, "voyado"),
                 ),
                 last_checked_at=now - timedelta(hours=2),
             )

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from plugin.cli import _assemble
 from plugin.crypto import Vault
-from plugin.models import Evidence, OutboxMessage, Request, Step
+from plugin.models import Evidence, OutboxMessage, Request, Step, cell_of, outbox_cell
 from plugin.runtime import Runtime
 from tests.admin.conftest import SHOP_A, SHOP_B
 from tests.admin.helpers import bearer
@@ -69,8 +69,11 @@ async def test_confirm_records_the_same_evidence_as_the_admin(
         session.add(
             OutboxMessage(
                 shop_domain=SHOP_B, step_id=b.email_step, reference="GAL-B1", status="sent",
-                to_enc=vault.encrypt("dataprotectionofficer@postnord.com") or "",
-                subject_enc=vault.encrypt("s") or "", body_enc=vault.encrypt("b") or "",
+                to_enc=vault.encrypt(
+                    "dataprotectionofficer@postnord.com", outbox_cell("to_enc", SHOP_B, "GAL-B1")
+                ) or "",
+                subject_enc=vault.encrypt("s", outbox_cell("subject_enc", SHOP_B, "GAL-B1")) or "",
+                body_enc=vault.encrypt("b", outbox_cell("body_enc", SHOP_B, "GAL-B1")) or "",
             )
         )  # fmt: skip
 
@@ -89,7 +92,10 @@ async def test_confirm_records_the_same_evidence_as_the_admin(
     assert (step.state, step.outcome) == ("done", "confirmed")
     async with runtime.db.session() as session:
         message = (await session.execute(select(OutboxMessage))).scalar_one()
-    assert message.status == "confirmed" and vault.decrypt(message.note_enc) == NOTE
+    assert (
+        message.status == "confirmed"
+        and vault.decrypt(message.note_enc, cell_of(message, "note_enc")) == NOTE
+    )
 
     # The admin confirms the same step of the other shop with the same note: the same evidence.
     done = await client.post(

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from plugin.cli import _assemble
 from plugin.clocks import watch_deadlines
-from plugin.models import Evidence, OutboxMessage, Request, Shop
+from plugin.models import Evidence, OutboxMessage, Request, Shop, cell_of, shop_cell
 from plugin.runtime import Runtime
 from tests.admin.conftest import SHOP_A
 from tests.admin.helpers import bearer, get_page
@@ -58,7 +58,9 @@ async def _seed(runtime: Runtime) -> dict[str, int]:
                 name="Butik A",
                 timezone="Europe/Stockholm",
                 locale="en",
-                contact_email_enc=runtime.vault.encrypt("owner@butik-a.se"),
+                contact_email_enc=runtime.vault.encrypt(
+                    "owner@butik-a.se", shop_cell("contact_email_enc", SHOP_A)
+                ),
             )
         )
         for key, due in (
@@ -119,7 +121,7 @@ async def test_admin_and_cli_show_the_same_days_left(
     assert await watch_deadlines(mailing, now=NOW) == 3
     async with runtime.db.session() as session:
         (message,) = (await session.execute(select(OutboxMessage))).scalars()
-    body = runtime.vault.decrypt(message.body_enc) or ""
+    body = runtime.vault.decrypt(message.body_enc, cell_of(message, "body_enc")) or ""
     assert f"request {ids['tomorrow']}: 1 day left\n" in body
     assert f"request {ids['passed']}: due today\n" in body
     assert f"request {ids['week']}: 7 days left\n" in body

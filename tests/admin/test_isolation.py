@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
-from plugin.models import AdapterConnection, Evidence, Shop, Step
+from plugin.models import AdapterConnection, Evidence, Shop, Step, connection_cell
 from plugin.runtime import Runtime
 from tests.admin.conftest import SHOP_A, SHOP_B
 from tests.admin.helpers import bearer, get_page, post_form
@@ -111,8 +111,18 @@ async def test_shop_a_settings_change_only_shop_a(
         shops_by_domain = {row.domain: row for row in (await session.execute(select(Shop))).scalars()}
     assert rows[(SHOP_A, "brevo")].enabled is False and rows[(SHOP_B, "brevo")].enabled is True
     assert rows[(SHOP_A, "voyado")].dry_run is True and rows[(SHOP_B, "voyado")].dry_run is False
-    assert runtime.vault.decrypt_json(rows[(SHOP_A, "brevo")].config_enc)["api_key"] == "a-new-key"
-    assert runtime.vault.decrypt_json(rows[(SHOP_B, "brevo")].config_enc)["api_key"] == "xkeysib-secret"
+    assert (
+        runtime.vault.decrypt_json(rows[(SHOP_A, "brevo")].config_enc, connection_cell(SHOP_A, "brevo"))[
+            "api_key"
+        ]
+        == "a-new-key"
+    )
+    assert (
+        runtime.vault.decrypt_json(rows[(SHOP_B, "brevo")].config_enc, connection_cell(SHOP_B, "brevo"))[
+            "api_key"
+        ]
+        == "xkeysib-secret"
+    )
     assert shops_by_domain[SHOP_A].dry_run is True and shops_by_domain[SHOP_B].dry_run is False
     assert "10y" in (shops_by_domain[SHOP_A].policy_toml or "")
     assert shops_by_domain[SHOP_B].policy_toml is None

@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import select, update
 
 from plugin import evidence
-from plugin.models import AdapterConnection, Evidence, Shop, Step
+from plugin.models import AdapterConnection, Evidence, Shop, Step, artifact_cell, cell_of
 from plugin.runtime import Runtime
 from plugin.sweeps.schedule import run_queued_previews
 from tests.admin.conftest import SHOP_A, SHOP_B
@@ -236,7 +236,7 @@ async def test_adapters_page_never_shows_credentials(
             )
         ).scalar_one()
     assert "pk_live_123" not in row.config_enc
-    assert runtime.vault.decrypt_json(row.config_enc)["api_key"] == "pk_live_123"
+    assert runtime.vault.decrypt_json(row.config_enc, cell_of(row, "config_enc"))["api_key"] == "pk_live_123"
     after = (await get_page(client, runtime, SHOP_A, "/admin/adapters")).text
     assert "pk_live_123" not in after
     invalid = await post_form(
@@ -306,7 +306,8 @@ async def test_expired_and_internal_artifacts_are_not_downloads(
             request_id=a.open_request,
             kind="extract_json",
             content_type="application/json",
-            content_enc=runtime.vault.encrypt("{}") or "",
+            content_enc=runtime.vault.encrypt("{}", artifact_cell(SHOP_A, a.open_request, "extract_json"))
+            or "",
             expires_at=utcnow() - timedelta(minutes=1),
         )
         part = Artifact(
@@ -314,7 +315,8 @@ async def test_expired_and_internal_artifacts_are_not_downloads(
             request_id=a.open_request,
             kind="export_part",
             content_type="application/json",
-            content_enc=runtime.vault.encrypt("{}") or "",
+            content_enc=runtime.vault.encrypt("{}", artifact_cell(SHOP_A, a.open_request, "export_part"))
+            or "",
         )
         session.add_all([expired, part])
     for row in (expired, part):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
-from plugin.models import AdapterConnection
+from plugin.models import AdapterConnection, cell_of, connection_cell
 from plugin.runtime import Runtime
 from tests.admin.conftest import SHOP_A
 from tests.admin.helpers import bearer, get_page, post_form
@@ -77,7 +77,9 @@ async def test_a_stored_connection_the_server_no_longer_accepts_is_a_settings_er
                 shop_domain=SHOP_A,
                 adapter="klaviyo",
                 enabled=True,
-                config_enc=runtime.vault.encrypt_json({"api_key": "pk_x", "base_url": "file:///etc/passwd"}),
+                config_enc=runtime.vault.encrypt_json(
+                    {"api_key": "pk_x", "base_url": "file:///etc/passwd"}, connection_cell(SHOP_A, "klaviyo")
+                ),
             )
         )
     headers = bearer(runtime, SHOP_A)
@@ -110,4 +112,4 @@ async def test_a_stored_connection_the_server_no_longer_accepts_is_a_settings_er
                 )
             )
         ).scalar_one()
-    assert runtime.vault.decrypt_json(row.config_enc) == {"api_key": "pk_x"}
+    assert runtime.vault.decrypt_json(row.config_enc, cell_of(row, "config_enc")) == {"api_key": "pk_x"}

@@ -16,7 +16,7 @@ from plugin.documents.certificate import certificate_document
 from plugin.executor.worker import Worker
 from plugin.holdings import Category, Holding
 from plugin.ledger import NewRequest, insert_request
-from plugin.models import ClockClaim, Delivery, Request, Shop, Step
+from plugin.models import ClockClaim, Delivery, Request, Shop, Step, delivery_cell
 from plugin.runtime import Runtime
 from tests.executor.doubles import SHOP, FakeSources
 
@@ -134,7 +134,7 @@ async def test_finished_requests_drop_subject_data_after_the_policy_period(
     assert str(CUSTOMER_ID) not in request.business_key and request.minimised_at is not None
     # What the certificate names the subject by stays.
     assert request.email_hash == runtime.vault.email_hash(SHOP, EMAIL) and request.customer_id == CUSTOMER_ID
-    assert runtime.vault.decrypt(body) == '{"redacted": true}'
+    assert runtime.vault.decrypt(body, delivery_cell(SHOP)) == '{"redacted": true}'
     step_text = str([(s.key, s.holding_ref, s.provider_ref, s.decision) for s in steps])
     assert all(value not in step_text for value in (PROFILE_ID, TRACKING, MEMBER_MD5))
     raw = await _raw(runtime, request_id)

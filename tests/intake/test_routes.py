@@ -15,7 +15,7 @@ from plugin.app import create_app
 from plugin.db import Database
 from plugin.intake.routes import MAX_BODY
 from plugin.intake.signature import sign
-from plugin.models import Delivery, Request, Shop
+from plugin.models import Delivery, Request, Shop, cell_of
 from plugin.runtime import Runtime
 from tests.conftest import serving
 from tests.intake.conftest import (
@@ -49,7 +49,8 @@ async def test_each_topic_is_stored_with_its_delivery(sender: Sender, runtime: R
         assert delivery.api_version == "2026-01"
         assert delivery.triggered_at == "2026-11-22T10:08:46.395212977Z"
         # the raw body, byte for byte, encrypted at rest
-        assert runtime.vault.decrypt_bytes(delivery.body_enc) == body_of(payload)
+        stored = runtime.vault.decrypt_bytes(delivery.body_enc, cell_of(delivery, "body_enc"))
+        assert stored == body_of(payload)
         assert b"john" not in delivery.body_enc.encode()
         assert delivery.request_id == response.json()["request_id"]
         if topic in expected_kinds:
@@ -75,9 +76,9 @@ async def test_ledger_request_fields(sender: Sender, runtime: Runtime) -> None:
     assert request.due_at == request.received_at + timedelta(days=30)
     assert request.attempts == 0 and request.lease_owner is None
     assert request.email_enc is not None and "john" not in request.email_enc
-    assert runtime.vault.decrypt(request.email_enc) == "john@example.com"
+    assert runtime.vault.decrypt(request.email_enc, cell_of(request, "email_enc")) == "john@example.com"
     assert request.email_hash == runtime.vault.email_hash(SHOP, "John@Example.com")
-    assert runtime.vault.decrypt(request.phone_enc) == "555-625-1199"
+    assert runtime.vault.decrypt(request.phone_enc, cell_of(request, "phone_enc")) == "555-625-1199"
     assert request.phone_hash == runtime.vault.phone_hash(SHOP, "555 625 1199")
 
 

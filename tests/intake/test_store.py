@@ -26,7 +26,7 @@ from plugin.intake.mapping import new_request
 from plugin.intake.payloads import parse
 from plugin.intake.store import IntakeStore, WriteFailed, WriterGone
 from plugin.intake.writer import writer_engine
-from plugin.models import Delivery, Request
+from plugin.models import Delivery, Request, delivery_cell
 from plugin.runtime import Runtime
 from tests.intake.conftest import build_runtime, counts
 
@@ -264,5 +264,7 @@ def test_a_delivery_reaches_the_writer_process_intact() -> None:
     fields = ("topic", "shop", "headers", "body", "request", "uninstall", "received_at")
     assert [getattr(copy, name) for name in fields] == [getattr(item, name) for name in fields]
     vault = pickle.loads(pickle.dumps(runtime.vault))  # noqa: S301
-    assert vault.decrypt(runtime.vault.encrypt("anna@example.se")) == "anna@example.se"
+    assert vault.decrypt(
+        runtime.vault.encrypt("anna@example.se", delivery_cell(SHOP)), delivery_cell(SHOP)
+    ) == ("anna@example.se")
     assert vault.email_hash(SHOP, "anna@example.se") == runtime.vault.email_hash(SHOP, "anna@example.se")

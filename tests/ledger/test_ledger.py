@@ -20,6 +20,7 @@ from plugin.ledger import (
     local_zone,
     orders_key,
 )
+from plugin.models import cell_of
 
 A = "alpha.myshopify.com"
 B = "beta.myshopify.com"
@@ -75,7 +76,7 @@ async def test_subject_encrypted_and_hashed(db: Database, vault: Vault) -> None:
     assert (
         row.email_enc is not None
         and "Eva" not in row.email_enc
-        and vault.decrypt(row.email_enc) == "Eva@Example.se"
+        and vault.decrypt(row.email_enc, cell_of(row, "email_enc")) == "Eva@Example.se"
     )
     assert row.email_hash == vault.email_hash(A, "eva@example.se")
     assert row.phone_hash == vault.phone_hash(A, "+46701")

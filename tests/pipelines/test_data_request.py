@@ -10,7 +10,7 @@ from sqlalchemy import select
 from plugin import evidence
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.worker import Worker
-from plugin.models import Artifact, Request
+from plugin.models import Artifact, Request, cell_of, shop_cell
 from plugin.runtime import Runtime
 from tests.executor.doubles import SHOP, FakeSources, Ledger, add_request, newsletter_holding, order
 
@@ -95,7 +95,9 @@ async def test_shop_owner_is_notified_when_smtp_is_configured(runtime: Runtime, 
                 domain=SHOP,
                 name="Demo",
                 country="SE",
-                contact_email_enc=runtime.vault.encrypt("owner@shop.se"),
+                contact_email_enc=runtime.vault.encrypt(
+                    "owner@shop.se", shop_cell("contact_email_enc", SHOP)
+                ),
             )
         )
     request_id = await add_request(runtime, "data_request")
@@ -107,5 +109,7 @@ async def test_shop_owner_is_notified_when_smtp_is_configured(runtime: Runtime, 
             .all()
         )
     assert len(messages) == 1
-    assert runtime.vault.decrypt(messages[0].to_enc) == "owner@shop.se"
-    assert f"request {request_id}" in (runtime.vault.decrypt(messages[0].subject_enc) or "")
+    assert runtime.vault.decrypt(messages[0].to_enc, cell_of(messages[0], "to_enc")) == "owner@shop.se"
+    assert f"request {request_id}" in (
+        runtime.vault.decrypt(messages[0].subject_enc, cell_of(messages[0], "subject_enc")) or ""
+    )

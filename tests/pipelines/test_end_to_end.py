@@ -27,7 +27,7 @@ from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.steps import confirm_step
 from plugin.executor.worker import Worker
 from plugin.intake.cli import build_payload, signed_request
-from plugin.models import Request, Shop, Step
+from plugin.models import Request, Shop, Step, shop_cell
 from plugin.pipelines.sources import LiveSources
 from plugin.runtime import Runtime
 from tests.conftest import TEST_ENCRYPTION_KEY, make_settings, serving
@@ -74,8 +74,12 @@ async def test_signed_webhook_in_certificate_out(sqlite_db: Database, shopify_fa
                         name="E2E",
                         country="SE",
                         timezone="Europe/Stockholm",
-                        access_token_enc=runtime.vault.encrypt("shpat_e2e"),
-                        contact_email_enc=runtime.vault.encrypt("owner@example.com"),
+                        access_token_enc=runtime.vault.encrypt(
+                            "shpat_e2e", shop_cell("access_token_enc", SHOP)
+                        ),
+                        contact_email_enc=runtime.vault.encrypt(
+                            "owner@example.com", shop_cell("contact_email_enc", SHOP)
+                        ),
                     )
                 )
                 await configure(runtime, session, SHOP, "klaviyo", {"api_key": klaviyo.api_key})

@@ -17,7 +17,16 @@ from plugin.executor.context import WorkerConfig
 from plugin.executor.worker import Worker
 from plugin.ledger import NewRequest, insert_request
 from plugin.ledger_cli import _table, request_summary
-from plugin.models import AdapterConnection, Artifact, Evidence, Request, Shop, utcnow
+from plugin.models import (
+    AdapterConnection,
+    Artifact,
+    Evidence,
+    Request,
+    Shop,
+    connection_cell,
+    shop_cell,
+    utcnow,
+)
 from plugin.pipelines.shop_redact import SHOP_REDACT_DELAY
 from plugin.pipelines.uninstall import Verdict, confirm_uninstalls
 from plugin.runtime import Runtime
@@ -35,10 +44,14 @@ async def _uninstalled(runtime: Runtime, at: datetime) -> None:
 async def _with_token_and_connection(runtime: Runtime) -> None:
     async with runtime.db.transaction() as session:
         shop = (await session.execute(select(Shop).where(Shop.domain == SHOP))).scalar_one()
-        shop.access_token_enc = runtime.vault.encrypt("shpat_secret")
-        shop.contact_email_enc = runtime.vault.encrypt("owner@shop.se")
+        shop.access_token_enc = runtime.vault.encrypt("shpat_secret", shop_cell("access_token_enc", SHOP))
+        shop.contact_email_enc = runtime.vault.encrypt("owner@shop.se", shop_cell("contact_email_enc", SHOP))
         session.add(
-            AdapterConnection(shop_domain=SHOP, adapter="klaviyo", config_enc=runtime.vault.encrypt_json({}))
+            AdapterConnection(
+                shop_domain=SHOP,
+                adapter="klaviyo",
+                config_enc=runtime.vault.encrypt_json({}, connection_cell(SHOP, "klaviyo")),
+            )
         )
 
 

@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import select, update
 
 from plugin.clocks import JOBS, check_uninstalls
-from plugin.models import Evidence, Shop, utcnow
+from plugin.models import Evidence, Shop, cell_of, utcnow
 from plugin.pipelines.uninstall import Verdict, confirm_uninstalls, token_verdict
 from plugin.runtime import Runtime
 from plugin.shopify.tokens import register_shop
@@ -66,7 +66,7 @@ async def test_replay_after_reinstall_is_ignored_while_the_token_works(
     assert await confirm_uninstalls(runtime) == 1
     shop = await _shop(runtime)
     assert (shop.status, shop.uninstall_claimed_at, shop.uninstalled_at) == ("active", None, None)
-    assert runtime.vault.decrypt(shop.access_token_enc) == TOKEN
+    assert runtime.vault.decrypt(shop.access_token_enc, cell_of(shop, "access_token_enc")) == TOKEN
     assert await _evidence(runtime) == ["uninstall_ignored"]
 
 
@@ -93,7 +93,7 @@ async def test_a_reinstall_during_the_check_wins(runtime: Runtime, shopify_fake:
     assert await confirm_uninstalls(runtime, check=refused_but_reinstalled) == 0
     shop = await _shop(runtime)
     assert (shop.status, shop.uninstall_claimed_at) == ("active", None)
-    assert runtime.vault.decrypt(shop.access_token_enc) == "shpat_new"
+    assert runtime.vault.decrypt(shop.access_token_enc, cell_of(shop, "access_token_enc")) == "shpat_new"
 
 
 async def test_the_clock_job_confirms_claims(runtime: Runtime, shopify_fake: Any) -> None:

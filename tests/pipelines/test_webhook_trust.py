@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from plugin.app import create_app
 from plugin.executor.context import WorkerConfig
 from plugin.executor.worker import Worker
-from plugin.models import Request, Shop, utcnow
+from plugin.models import Request, Shop, cell_of, utcnow
 from plugin.pipelines.shop_redact import SHOP_REDACT_DELAY
 from plugin.pipelines.uninstall import confirm_uninstalls
 from plugin.runtime import Runtime
@@ -65,7 +65,7 @@ async def test_replays_and_redactions_of_an_installed_shop(
         assert await confirm_uninstalls(runtime, now=clock()) == 1
         shop = await _shop(runtime)
         assert (shop.status, shop.uninstall_claimed_at) == ("active", None)
-        assert runtime.vault.decrypt(shop.access_token_enc) == TOKEN
+        assert runtime.vault.decrypt(shop.access_token_enc, cell_of(shop, "access_token_enc")) == TOKEN
 
         # The owner really uninstalls: Shopify revokes the token and sends app/uninstalled.
         shopify_fake.shops[SHOP].tokens.clear()

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from plugin.cli import _assemble
 from plugin.crypto import Vault
+from plugin.models import shop_cell
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_SECRET
 
 runner = CliRunner()
@@ -36,7 +37,13 @@ def test_shop_add_stores_encrypted_token(env: str) -> None:
             "SELECT country, access_token_enc, status FROM shops WHERE domain = 'cli-shop.myshopify.com'"
         ).fetchone()
     assert (country, status) == ("SE", "active")
-    assert "shpat_cli" not in token_enc and Vault(TEST_ENCRYPTION_KEY).decrypt(token_enc) == "shpat_cli"
+    assert (
+        "shpat_cli" not in token_enc
+        and Vault(TEST_ENCRYPTION_KEY).decrypt(
+            token_enc, shop_cell("access_token_enc", "cli-shop.myshopify.com")
+        )
+        == "shpat_cli"
+    )
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from starlette.applications import Starlette
 
-from plugin.models import OAuthState, Shop
+from plugin.models import OAuthState, Shop, cell_of
 from plugin.runtime import Runtime
 from plugin.shopify.routes import STATE_LIFETIME, query_hmac_valid, routes, sign_state
 from tests.conftest import TEST_SECRET
@@ -80,7 +80,9 @@ async def test_authorization_code_flow_end_to_end(
         shop = (await session.execute(select(Shop).where(Shop.domain == SHOP))).scalar_one()
     assert shop.country == "DK" and shop.timezone == "Europe/Copenhagen"
     assert shop.access_token_expires_at is not None and shop.refresh_token_enc is not None  # expiring=1
-    assert shopify_fake.valid_token(SHOP, runtime.vault.decrypt(shop.access_token_enc))
+    assert shopify_fake.valid_token(
+        SHOP, runtime.vault.decrypt(shop.access_token_enc, cell_of(shop, "access_token_enc"))
+    )
     # The same callback again: the state is spent.
     replay = await app.get("/auth/callback", params=callback)
     assert replay.status_code == 400 and "state" in replay.text

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from plugin.db import Database
-from plugin.models import Shop
+from plugin.models import Shop, cell_of
 from plugin.runtime import Runtime
 from plugin.shopify import tokens as token_module
 from plugin.shopify.operations import fetch_shop
@@ -53,10 +53,15 @@ async def test_exchange_stores_encrypted_expiring_token_and_shop_details(
         "Basic",
     )
     assert shop.status == "active" and shop.shopify_shop_id
-    token = runtime.vault.decrypt(shop.access_token_enc)
+    token = runtime.vault.decrypt(shop.access_token_enc, cell_of(shop, "access_token_enc"))
     assert token and token.startswith("shpat_") and token not in (shop.access_token_enc or "")
-    assert runtime.vault.decrypt(shop.refresh_token_enc or "").startswith("shprt_")  # type: ignore[union-attr]
-    assert runtime.vault.decrypt(shop.contact_email_enc) == "owner@example.com"
+    assert runtime.vault.decrypt(shop.refresh_token_enc or "", cell_of(shop, "refresh_token_enc")).startswith(
+        "shprt_"
+    )  # type: ignore[union-attr]
+    assert (
+        runtime.vault.decrypt(shop.contact_email_enc, cell_of(shop, "contact_email_enc"))
+        == "owner@example.com"
+    )
     assert shop.access_token_expires_at is not None
     assert timedelta(minutes=59) < shop.access_token_expires_at - datetime.now(UTC) <= timedelta(minutes=60)
     assert shop.refresh_token_expires_at is not None
@@ -94,10 +99,12 @@ async def test_refresh_before_expiry_rotates_tokens(runtime: Runtime, shopify_fa
     assert shopify_fake.refreshes == 1
     assert (
         token
-        == runtime.vault.decrypt(after.access_token_enc)
-        != runtime.vault.decrypt(before.access_token_enc)
+        == runtime.vault.decrypt(after.access_token_enc, cell_of(after, "access_token_enc"))
+        != runtime.vault.decrypt(before.access_token_enc, cell_of(before, "access_token_enc"))
     )
-    assert runtime.vault.decrypt(after.refresh_token_enc) != runtime.vault.decrypt(before.refresh_token_enc)
+    assert runtime.vault.decrypt(
+        after.refresh_token_enc, cell_of(after, "refresh_token_enc")
+    ) != runtime.vault.decrypt(before.refresh_token_enc, cell_of(before, "refresh_token_enc"))
     assert shopify_fake.valid_token(SHOP, token)
     assert await access_token(runtime, SHOP) == token and shopify_fake.refreshes == 1
 

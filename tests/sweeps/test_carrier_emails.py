@@ -19,7 +19,7 @@ from plugin import evidence
 from plugin.executor.steps import confirm_step, shipment_steps, shipments_of
 from plugin.executor.worker import Worker
 from plugin.holdings import Category, Holding
-from plugin.models import Evidence, OutboxMessage, Request, Step, StepGroup, utcnow
+from plugin.models import Evidence, OutboxMessage, Request, Step, StepGroup, cell_of, utcnow
 from plugin.runtime import Runtime
 from plugin.sweeps import groups, wiring
 from plugin.sweeps.run import run_sweep
@@ -71,7 +71,11 @@ async def swept(runtime: Runtime) -> tuple[list[Step], dict[str, str], Ranges]:
             (await session.execute(select(OutboxMessage).where(OutboxMessage.shop_domain == SHOP))).scalars()
         )
         ranges = await ranges_of(session, request.id)
-    return steps, {m.reference: runtime.vault.decrypt(m.body_enc) or "" for m in messages}, ranges
+    return (
+        steps,
+        {m.reference: runtime.vault.decrypt(m.body_enc, cell_of(m, "body_enc")) or "" for m in messages},
+        ranges,
+    )
 
 
 @pytest.fixture

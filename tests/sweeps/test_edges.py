@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from plugin.crypto import Vault
 from plugin.holdings import Category, Holding
-from plugin.models import AdapterConnection, Request, Shop, Sweep
+from plugin.models import AdapterConnection, Request, Shop, Sweep, request_cell
 from plugin.runtime import Runtime
 from plugin.shopify.records import CustomerRecord, OrderRecord
 from plugin.sweeps.parts import SweepParts
@@ -61,7 +61,9 @@ async def test_gallras_own_request_data_past_its_period_is_purged(runtime: Runti
                     shop_domain=SHOP,
                     kind="customer_redact",
                     business_key=f"k{n}",
-                    email_enc=vault.encrypt(f"person{n}@example.com"),
+                    email_enc=vault.encrypt(
+                        f"person{n}@example.com", request_cell("email_enc", SHOP, "customer_redact", f"k{n}")
+                    ),
                     received_at=NOW - timedelta(days=120),
                     due_at=NOW,
                     status=status,
