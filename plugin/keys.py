@@ -23,6 +23,10 @@ What a rotation cannot rewrite, and why:
   under the previous key stops being shared with later steps once that key is removed (a later
   step asking the processor the same thing queues a second e-mail).
 `status` counts each of them.
+
+Evidence chains are MAC'd under a key derived from the same key (`plugin.evidence`): `rotate` ends by
+re-chaining every shop whose chain has entries under another key (`evidence.rechain`, which first
+verifies the chain), and `status` counts those chains among what is still to do.
 """
 
 from __future__ import annotations
@@ -36,9 +40,10 @@ from sqlalchemy import ColumnElement, and_, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from plugin import evidence
 from plugin.crypto import DecryptionError, Vault
 from plugin.db import Database
-from plugin.models import ENCRYPTED_COLUMNS, Base, OutboxMessage, Request, cell_of, utcnow
+from plugin.models import ENCRYPTED_COLUMNS, Base, Evidence, OutboxMessage, Request, cell_of, utcnow
 
 BATCH_SIZE = 500
 # Shopify retries a failed delivery 8 times over 4 hours (shared/reference/shopify-platform.md).
@@ -90,6 +95,9 @@ class Rotated:
     unreadable: int = 0
     batches: int = 0
     finished: bool = True
+    # Shops whose evidence chain was re-written under the current key / did not verify (left as is).
+    chains_rechained: int = 0
+    chains_unverified: int = 0
 
 
 def plan(vault: Vault, model: type[Base], rows: Sequence[Base]) -> tuple[list[Change], int]:
@@ -192,7 +200,38 @@ async def rotate(
             if progress is not None:
                 progress(model.__tablename__, written)
     await _link_erased(db, vault, batch_size, max_batches, result, progress)
+    if result.finished:
+        await _rechain_evidence(db, vault, result, progress)
     return result
+
+
+def _chain_on_other_key(vault: Vault) -> ColumnElement[bool]:
+    current = evidence.ChainKeys(vault).current_id
+    return or_(Evidence.key_id.is_(None), Evidence.key_id != current)
+
+
+async def _rechain_evidence(
+    db: Database, vault: Vault, result: Rotated, progress: Callable[[str, int], None] | None
+) -> None:
+    """Re-write, shop by shop (one transaction each), every chain with entries under another key."""
+    evidence.bind(db, vault)
+    async with db.session() as session:
+        shops = list(
+            (
+                await session.execute(
+                    select(Evidence.shop_domain).where(_chain_on_other_key(vault)).distinct()
+                )
+            ).scalars()
+        )
+    for shop in shops:
+        async with db.transaction() as session:
+            rechained = await evidence.rechain(session, shop)
+        if rechained:
+            result.chains_rechained += 1
+        else:
+            result.chains_unverified += 1
+    if progress is not None and shops:
+        progress("evidence chains", result.chains_rechained)
 
 
 async def _link_erased(
@@ -281,12 +320,14 @@ class Status:
     open_outbox: int = 0
     # Newest request whose business key is hashed under another key.
     newest_old_business_key: datetime | None = None
+    # Shops whose evidence chain has entries MAC'd under another key.
+    evidence_chains: int = 0
     previous_configured: bool = False
     now: datetime = field(default_factory=utcnow)
 
     @property
     def pending(self) -> int:
-        return sum(self.values.values()) + sum(self.hashes.values())
+        return sum(self.values.values()) + sum(self.hashes.values()) + self.evidence_chains
 
     @property
     def redelivery_window_open(self) -> bool:
@@ -338,6 +379,12 @@ async def status(db: Database, vault: Vault, *, now: datetime | None = None) -> 
         )
         found.newest_old_business_key = await session.scalar(
             select(func.max(Request.received_at)).where(_old_business_key(vault))
+        )
+        found.evidence_chains = int(
+            await session.scalar(
+                select(func.count(Evidence.shop_domain.distinct())).where(_chain_on_other_key(vault))
+            )
+            or 0
         )
     return found
 

@@ -21,6 +21,8 @@ def _describe(found: keys.Status) -> list[str]:
     if found.pending:
         lines.append(f"{found.pending} value(s) or hash(es) still to rewrite under the current key:")
         lines += [f"  {where}: {count}" for where, count in sorted({**found.values, **found.hashes}.items())]
+        if found.evidence_chains:
+            lines.append(f"  evidence chains (shops): {found.evidence_chains}")
     else:
         lines.append("every encrypted value and re-computable hash is on the current key")
     if found.newest_old_business_key is not None:
@@ -115,6 +117,13 @@ def rotate_command(
         )
     if rotated.unreadable:
         typer.echo(f"{rotated.unreadable} row(s) cannot be read with the configured keys and were left alone")
+    if rotated.chains_rechained:
+        typer.echo(f"evidence chains re-written under the current key: {rotated.chains_rechained} shop(s)")
+    if rotated.chains_unverified:
+        typer.echo(
+            f"{rotated.chains_unverified} shop(s)' evidence chain does not verify and was left as it is: "
+            "see `gallra evidence verify SHOP`"
+        )
     if not rotated.finished:
         typer.echo(f"stopped after {rotated.batches} batch(es): run again to go on")
     for line in _describe(found):
