@@ -16,9 +16,10 @@ from plugin.documents.certificate import certificate_document
 from plugin.executor.worker import Worker
 from plugin.holdings import Category, Holding
 from plugin.ledger import NewRequest, insert_request
-from plugin.models import ClockClaim, Delivery, Request, Shop, Step, delivery_cell
+from plugin.models import ClockClaim, Delivery, Request, Shop, Step, delivery_cell, utcnow
+from plugin.pipelines.shop_redact import SHOP_REDACT_DELAY
 from plugin.runtime import Runtime
-from tests.executor.doubles import SHOP, FakeSources
+from tests.executor.doubles import SHOP, FakeSources, uninstall_shop
 
 EMAIL = "anna.identifier@example.se"
 CUSTOMER_ID = 4711001
@@ -80,6 +81,7 @@ async def test_after_shop_redact_no_identifier_is_left_in_evidence(
     # The search finds them while they are there (the identifier part, not yet reduced).
     assert all(value in before for value in _identifiers(runtime)[:5])
 
+    await uninstall_shop(runtime, utcnow() - SHOP_REDACT_DELAY - timedelta(minutes=1))
     async with runtime.db.transaction() as session:
         new = NewRequest(kind="shop_redact", shop_domain=SHOP, business_key="shop:1")
         assert await insert_request(session, runtime.vault, new) is not None

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import (
@@ -228,6 +229,15 @@ async def add_shop(runtime: Runtime, domain: str = SHOP, *, dry_run: bool = Fals
     async with runtime.db.transaction() as session:
         session.add(
             Shop(domain=domain, name="Demo", country="SE", timezone="Europe/Stockholm", dry_run=dry_run)
+        )
+
+
+async def uninstall_shop(runtime: Runtime, at: datetime, domain: str = SHOP) -> None:
+    """The shop as a confirmed uninstall leaves it (plugin/pipelines/uninstall.py): a shop erasure
+    is carried out 48 hours after `at`."""
+    async with runtime.db.transaction() as session:
+        await session.execute(
+            update(Shop).where(Shop.domain == domain).values(status="uninstalled", uninstalled_at=at)
         )
 
 

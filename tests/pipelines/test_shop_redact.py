@@ -30,15 +30,7 @@ from plugin.models import (
 from plugin.pipelines.shop_redact import SHOP_REDACT_DELAY
 from plugin.pipelines.uninstall import Verdict, confirm_uninstalls
 from plugin.runtime import Runtime
-from tests.executor.doubles import SHOP, FakeSources, add_request, newsletter_holding
-
-
-async def _uninstalled(runtime: Runtime, at: datetime) -> None:
-    """The shop as a confirmed uninstall leaves it (tests/pipelines/test_uninstall.py)."""
-    async with runtime.db.transaction() as session:
-        await session.execute(
-            update(Shop).where(Shop.domain == SHOP).values(status="uninstalled", uninstalled_at=at)
-        )
+from tests.executor.doubles import SHOP, FakeSources, add_request, newsletter_holding, uninstall_shop
 
 
 async def _with_token_and_connection(runtime: Runtime) -> None:
@@ -63,7 +55,7 @@ async def test_shop_redact_erases_all_but_reduced_evidence(
     await add_request(runtime, "data_request", key="dr")
     await _with_token_and_connection(runtime)
     await worker.drain(limit=20)
-    await _uninstalled(runtime, utcnow() - SHOP_REDACT_DELAY - timedelta(minutes=1))
+    await uninstall_shop(runtime, utcnow() - SHOP_REDACT_DELAY - timedelta(minutes=1))
     redact = await add_request(runtime, "shop_redact", email="", key="shop")
     await worker.drain(limit=20)
 
