@@ -1,0 +1,246 @@
+"""Compliance without a Shopify token: after an uninstall (Shopify revokes the token and keeps
+sending `customers/redact` for 48 hours), with a refused token refresh, or with every source
+failing. The connected tools are still asked with what the request gives; what could not be
+examined is listed on the certificate and the extract, with why; a request none of whose sources
+could be examined is not `done`.
+
+Shopify is the stateful Shopify fake, Klaviyo the respx fake on its router; the real sources
+(`LiveSources`), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from markupsafe import escape
+from typing import Any
+
+from sqlalchemy import select
+
+from plugin import evidence
+from plugin.connections import configure
+from plugin.documents.certificate import certificate_document
+from plugin.documents.store import artifacts_of, read_artifact
+from plugin.executor.worker import Worker
+from plugin.models import Request, Shop, shop_cell, utcnow
+from plugin.pipelines.sources import LiveSources
+from plugin.runtime import Runtime
+from tests.executor.conftest import fast_config
+from tests.executor.doubles import add_request
+from tests.fakes.klaviyo import KlaviyoFake
+
+SHOP = "tokenless.myshopify.com"
+EMAIL = "anna@example.se"
+ORDERS = [450789469, 450789470]
+
+UNINSTALLED_EN = (
+    "the app was uninstalled and Shopify revoked its access, so the shop's customer record, orders and "
+    "shipments could not be read; 2 order(s) named in the request could not be examined"
+)
+UNINSTALLED_SV = (
+    "appen avinstallerades och Shopify drog in dess åtkomst, så butikens kundpost, ordrar och leveranser "
+    "kunde inte läsas; 2 order(er) som förfrågan nämner kunde inte granskas"
+)
+
+
+async def _uninstalled_shop(runtime: Runtime) -> None:
+    """A shop whose uninstall was confirmed an hour ago: its tokens are gone, its connections not."""
+    async with runtime.db.transaction() as session:
+        session.add(
+            Shop(
+                domain=SHOP,
+                name="Tokenless",
+                country="SE",
+                timezone="Europe/Stockholm",
+                status="uninstalled",
+                uninstalled_at=utcnow() - timedelta(hours=1),
+            )
+        )
+
+
+async def _documents(runtime: Runtime, request_id: int) -> dict[str, str]:
+    async with runtime.db.session() as session:
+        texts = {}
+        for artifact in await artifacts_of(session, SHOP, request_id):
+            found = await read_artifact(session, runtime.vault, SHOP, artifact.id)
+            assert found is not None
+            texts[artifact.kind] = found[1]
+    return texts
+
+
+async def test_redact_after_uninstall_asks_the_newsletter_tool_and_lists_shopify_not_examined(
+    runtime: Runtime, shopify_fake: Any
+) -> None:
+    klaviyo = KlaviyoFake(router=shopify_fake.router)
+    profile = klaviyo.add_profile(EMAIL)
+    await _uninstalled_shop(runtime)
+    async with runtime.db.transaction() as session:
+        await configure(runtime, session, SHOP, "klaviyo", {"api_key": klaviyo.api_key})
+    request_id = await add_request(runtime, "customer_redact", email=EMAIL, orders=ORDERS, domain=SHOP)
+
+    await Worker(runtime, fast_config(), LiveSources(runtime)).drain(limit=40)
+
+    async with runtime.db.session() as session:
+        request = await session.get(Request, request_id)
+        log = {e.kind: e for e in await evidence.entries(session, SHOP, request_id)}
+    assert request is not None and request.status == "done", request and request.last_error
+    # Klaviyo was asked with the request's e-mail, and the profile went (the plan reduces it to
+    # its suppression entry: suppressed, then deleted by id).
+    assert klaviyo.count("GET", "/api/profiles") >= 1
+    assert EMAIL in klaviyo.suppressed and profile not in klaviyo.profiles
+    # Shopify itself was never called: there is no token to call it with.
+    assert not [r for r in shopify_fake.router.calls if "myshopify.com" in str(r.request.url)]
+
+    texts = await _documents(runtime, request_id)
+    certificate = json.loads(texts["certificate_json"])
+    assert certificate["summary"] == {
+        "complete": False,
+        "state": "done_with_gaps",
+        "not_examined": ["shopify"],
+    }
+    (gap,) = certificate["not_examined"]
+    assert gap["system"] == "shopify"
+    assert gap["title"] == "Shopify"
+    assert gap["reason"] == "uninstalled"
+    assert gap["detail"] == ""
+    assert gap["orders_not_examined"] == 2
+    assert gap["why_en"] == UNINSTALLED_EN
+    assert gap["why_sv"] == UNINSTALLED_SV
+    assert {r["system"] for r in certificate["reduced"]} == {"klaviyo"}
+    # Counted, never listed: the order ids and the address stay out of the document.
+    assert not any(str(order) in texts["certificate_json"] for order in ORDERS)
+    assert EMAIL not in texts["certificate_json"]
+    # The stored HTML is in the shop's language; the English one is rendered from the same JSON.
+    html_sv = texts["certificate_html"]
+    assert (
+        "Inte granskat" in html_sv
+        and "Klart med luckor" in html_sv
+        and str(escape(UNINSTALLED_SV)) in html_sv
+    )
+    async with runtime.db.session() as session:
+        request = await session.get(Request, request_id)
+        assert request is not None
+        html_en = await certificate_document(session, runtime.vault, request, "en")
+    assert html_en is not None
+    assert (
+        "Not examined" in html_en and "Done with gaps" in html_en and str(escape(UNINSTALLED_EN)) in html_en
+    )
+    # The completion itself names the gap, and the plan recorded it.
+    assert log["request_done"].payload["not_examined"] == ["shopify"]
+    assert log["planned"].payload["not_examined"][0]["reason"] == "uninstalled"
+    assert log["certificate_issued"].payload["not_examined"] == 1
+
+
+async def test_data_request_with_refused_token_refresh_exports_the_tools_and_lists_shopify(
+    runtime: Runtime, shopify_fake: Any
+) -> None:
+    # The shop is installed as far as Gallra knows, but its access token has lapsed and Shopify
+    # refuses the refresh token (revoked access).
+    shopify_fake.add_shop(SHOP, country="SE", timezone="Europe/Stockholm", token=None)
+    klaviyo = KlaviyoFake(router=shopify_fake.router)
+    klaviyo.add_profile(EMAIL)
+    now = utcnow()
+    async with runtime.db.transaction() as session:
+        session.add(
+            Shop(
+                domain=SHOP,
+                name="Tokenless",
+                country="SE",
+                timezone="Europe/Stockholm",
+                access_token_enc=runtime.vault.encrypt("shpat_lapsed", shop_cell("access_token_enc", SHOP)),
+                access_token_expires_at=now - timedelta(minutes=5),
+                refresh_token_enc=runtime.vault.encrypt(
+                    "shprt_revoked", shop_cell("refresh_token_enc", SHOP)
+                ),
+                refresh_token_expires_at=now + timedelta(days=30),
+            )
+        )
+        await configure(runtime, session, SHOP, "klaviyo", {"api_key": klaviyo.api_key})
+    request_id = await add_request(runtime, "data_request", email=EMAIL, orders=ORDERS[:1], domain=SHOP)
+
+    await Worker(runtime, fast_config(), LiveSources(runtime)).drain(limit=40)
+
+    async with runtime.db.session() as session:
+        request = await session.get(Request, request_id)
+    assert request is not None and request.status == "done", request and request.last_error
+    texts = await _documents(runtime, request_id)
+    extract = json.loads(texts["extract_json"])
+    # The tool's data is in the copy; Shopify's is not, and the extract says why.
+    assert set(extract["data"]) == {"klaviyo"}
+    assert extract["data"]["klaviyo"]
+    assert EMAIL in texts["extract_json"]
+    assert extract["summary"] == {"complete": False, "state": "done_with_gaps", "not_examined": ["shopify"]}
+    (gap,) = extract["not_examined"]
+    assert (gap["system"], gap["reason"], gap["orders_not_examined"], gap["detail"]) == (
+        "shopify",
+        "token_refused",
+        1,
+        "",
+    )
+    assert gap["why_en"] == (
+        "Shopify refused the app's access (token refresh refused or access revoked), so the shop's "
+        "customer record, orders and shipments could not be read; 1 order(s) named in the request "
+        "could not be examined"
+    )
+    assert (
+        "Kopian är ofullständig" in texts["extract_html_sv"]
+        and str(escape(gap["why_sv"])) in texts["extract_html_sv"]
+    )
+    assert (
+        "This copy is incomplete" in texts["extract_html_en"]
+        and str(escape(gap["why_en"])) in texts["extract_html_en"]
+    )
+    assert str(ORDERS[0]) not in json.dumps(extract["not_examined"])
+
+
+async def test_a_request_none_of_whose_sources_could_be_examined_is_not_done(
+    runtime: Runtime, shopify_fake: Any
+) -> None:
+    await _uninstalled_shop(runtime)  # Shopify unreadable, and no tool connected
+    request_id = await add_request(runtime, "customer_redact", email=EMAIL, orders=ORDERS, domain=SHOP)
+
+    await Worker(runtime, fast_config(), LiveSources(runtime)).drain(limit=40)
+
+    async with runtime.db.session() as session:
+        request = await session.get(Request, request_id)
+        log = [e.kind for e in await evidence.entries(session, SHOP, request_id)]
+        docs = await artifacts_of(session, SHOP, request_id)
+    assert request is not None and request.status == "failed"
+    assert request.last_error == "no source could be examined (shopify: uninstalled)"
+    assert "request_failed" in log and "request_done" not in log
+    assert docs == []  # no certificate claims an erasure nothing was examined for
+    # Gallra's working copy stays (encrypted) so the operator can retry once the shop is back.
+    assert request.email_enc is not None
+
+
+async def test_a_failing_tool_is_not_examined_while_the_others_are_asked(
+    runtime: Runtime, shopify_fake: Any
+) -> None:
+    klaviyo = KlaviyoFake(router=shopify_fake.router)
+    klaviyo.add_profile(EMAIL)
+    await _uninstalled_shop(runtime)
+    async with runtime.db.transaction() as session:
+        # A key Klaviyo no longer accepts (revoked by the shop owner): 401.
+        await configure(runtime, session, SHOP, "klaviyo", {"api_key": "pk_revoked"})
+    request_id = await add_request(runtime, "customer_redact", email=EMAIL, orders=ORDERS, domain=SHOP)
+
+    await Worker(runtime, fast_config(), LiveSources(runtime)).drain(limit=40)
+
+    async with runtime.db.session() as session:
+        request = await session.get(Request, request_id)
+    assert request is not None and request.status == "failed"
+    assert request.last_error is not None
+    assert request.last_error.startswith("no source could be examined (shopify: uninstalled; klaviyo: ")
+    rows = (await _planned(runtime, request_id))["not_examined"]
+    assert rows == []  # nothing was planned: the failure is the request's, not a document's
+
+
+async def _planned(runtime: Runtime, request_id: int) -> dict[str, Any]:
+    async with runtime.db.session() as session:
+        found = (
+            await session.execute(
+                select(evidence.Evidence.payload).where(
+                    evidence.Evidence.request_id == request_id, evidence.Evidence.kind == "planned"
+                )
+            )
+        ).scalar_one_or_none()
+    return found or {"not_examined": []}
