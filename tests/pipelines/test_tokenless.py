@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from markupsafe import escape
 from typing import Any
 
-from sqlalchemy import select
+from markupsafe import escape
 
 from plugin import evidence
 from plugin.connections import configure
@@ -212,35 +211,48 @@ async def test_a_request_none_of_whose_sources_could_be_examined_is_not_done(
     assert request.email_enc is not None
 
 
-async def test_a_failing_tool_is_not_examined_while_the_others_are_asked(
+async def test_a_failing_tool_is_not_examined_while_shopify_and_the_others_are_asked(
     runtime: Runtime, shopify_fake: Any
 ) -> None:
+    shopify_fake.add_shop(SHOP, country="SE", timezone="Europe/Stockholm", token="shpat_live")
+    shopify_fake.add_customer(SHOP, 7, email=EMAIL, email_marketing="SUBSCRIBED")
     klaviyo = KlaviyoFake(router=shopify_fake.router)
     klaviyo.add_profile(EMAIL)
-    await _uninstalled_shop(runtime)
     async with runtime.db.transaction() as session:
-        # A key Klaviyo no longer accepts (revoked by the shop owner): 401.
+        session.add(
+            Shop(
+                domain=SHOP,
+                name="Tokenless",
+                country="SE",
+                timezone="Europe/Stockholm",
+                access_token_enc=runtime.vault.encrypt("shpat_live", shop_cell("access_token_enc", SHOP)),
+            )
+        )
+        # A key Klaviyo no longer accepts (revoked by the shop owner): every call answers 401.
         await configure(runtime, session, SHOP, "klaviyo", {"api_key": "pk_revoked"})
-    request_id = await add_request(runtime, "customer_redact", email=EMAIL, orders=ORDERS, domain=SHOP)
+    request_id = await add_request(runtime, "customer_redact", email=EMAIL, domain=SHOP)
 
     await Worker(runtime, fast_config(), LiveSources(runtime)).drain(limit=40)
 
     async with runtime.db.session() as session:
         request = await session.get(Request, request_id)
-    assert request is not None and request.status == "failed"
-    assert request.last_error is not None
-    assert request.last_error.startswith("no source could be examined (shopify: uninstalled; klaviyo: ")
-    rows = (await _planned(runtime, request_id))["not_examined"]
-    assert rows == []  # nothing was planned: the failure is the request's, not a document's
-
-
-async def _planned(runtime: Runtime, request_id: int) -> dict[str, Any]:
-    async with runtime.db.session() as session:
-        found = (
-            await session.execute(
-                select(evidence.Evidence.payload).where(
-                    evidence.Evidence.request_id == request_id, evidence.Evidence.kind == "planned"
-                )
-            )
-        ).scalar_one_or_none()
-    return found or {"not_examined": []}
+        log = {e.kind: e for e in await evidence.entries(session, SHOP, request_id)}
+    assert request is not None and request.status == "done", request and request.last_error
+    # Shopify was read and acted on although Klaviyo failed.
+    mutations = [name for _, name, _ in shopify_fake.mutations]
+    assert "customerEmailMarketingConsentUpdate" in mutations
+    assert klaviyo.suppressed == set()
+    certificate = json.loads((await _documents(runtime, request_id))["certificate_json"])
+    assert certificate["summary"]["not_examined"] == ["klaviyo"]
+    (gap,) = certificate["not_examined"]
+    assert (gap["system"], gap["title"], gap["reason"], gap["orders_not_examined"]) == (
+        "klaviyo",
+        "Klaviyo",
+        "connection_failed",
+        0,
+    )
+    assert gap["detail"] and "401" in gap["detail"] and "pk_revoked" not in gap["detail"]
+    assert gap["why_en"] == f"the connection failed: {gap['detail']}"
+    assert gap["why_sv"] == f"anslutningen misslyckades: {gap['detail']}"
+    assert "klaviyo" not in log["planned"].payload["systems"]
+    assert log["request_done"].payload["not_examined"] == ["klaviyo"]
