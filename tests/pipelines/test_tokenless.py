@@ -15,16 +15,27 @@ from typing import Any
 
 from markupsafe import escape
 
+from adapters.base import TemporaryFailure
 from plugin import evidence
 from plugin.connections import configure
 from plugin.documents.certificate import certificate_document
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.worker import Worker
+from plugin.holdings import Holding, Subject
 from plugin.models import Request, Shop, shop_cell, utcnow
 from plugin.pipelines.sources import LiveSources
 from plugin.runtime import Runtime
 from tests.executor.conftest import fast_config
-from tests.executor.doubles import add_request
+from tests.executor.doubles import (
+    SHOP as DEMO,
+)
+from tests.executor.doubles import (
+    FakeSources,
+    Ledger,
+    RecordingAdapter,
+    add_request,
+    newsletter_holding,
+)
 from tests.fakes.klaviyo import KlaviyoFake
 
 SHOP = "tokenless.myshopify.com"
@@ -256,3 +267,42 @@ async def test_a_failing_tool_is_not_examined_while_shopify_and_the_others_are_a
     assert gap["why_sv"] == f"anslutningen misslyckades: {gap['detail']}"
     assert "klaviyo" not in log["planned"].payload["systems"]
     assert log["request_done"].payload["not_examined"] == ["klaviyo"]
+
+
+class _Unreachable(RecordingAdapter):
+    """A tool whose `find` always meets a temporary failure (its provider keeps answering 503)."""
+
+    name = "unreachable"
+    title = "Unreachable Tool"
+
+    async def find(self, subject: Subject) -> list[Holding]:
+        self.ledger.calls.append((self.name, "find", ""))
+        raise TemporaryFailure(self.name, "the provider answered HTTP 503")
+
+
+async def test_a_temporary_failure_is_retried_before_it_is_recorded_as_not_examined(
+    runtime: Runtime, worker: Worker, sources: FakeSources, ledger: Ledger
+) -> None:
+    sources.enabled = [RecordingAdapter, _Unreachable]
+    sources.holdings["newsletter"] = [newsletter_holding()]
+    request_id = await add_request(runtime, "customer_redact")
+
+    await worker.drain(limit=60, settle=0.3)
+
+    async with runtime.db.session() as session:
+        request = await session.get(Request, request_id)
+        log = {e.kind: e for e in await evidence.entries(session, DEMO, request_id)}
+    assert request is not None and request.status == "done", request and request.last_error
+    # Planning was tried again while attempts were left; the last attempt recorded the gap.
+    tries = worker.config.max_attempts
+    assert ledger.count("find", "unreachable") == {"": tries}
+    assert ledger.count("find", "newsletter") == {"anna@example.se": tries}
+    assert ledger.erasures("newsletter") == {"profile:1": 1}
+    (gap,) = log["planned"].payload["not_examined"]
+    assert (gap["system"], gap["title"], gap["reason"], gap["detail"]) == (
+        "unreachable",
+        "Unreachable Tool",
+        "connection_failed",
+        "the provider answered HTTP 503",
+    )
+    assert log["request_done"].payload["not_examined"] == ["unreachable"]
