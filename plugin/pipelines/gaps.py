@@ -8,7 +8,8 @@ with a value-free reason, so the certificate and the extract list it instead of 
 
 A source is one system Gallra would have asked: Shopify (through its adapter, or its orders when
 Gallra holds no token) and every connected tool that can `find`. A request none of whose sources
-could be examined is not done: planning fails with `NothingExamined`.
+could be examined is not done: planning fails with `NothingExamined` (`nothing_examined`; a shop
+never installed here or already purged has no sources, see `NO_SOURCES`).
 
 The records carry no identifiers (evidence keeps those apart): the orders named in the payload are
 counted, never listed.
@@ -61,6 +62,17 @@ REASONS: dict[str, tuple[str, str]] = {
     ),
     "connection_failed": ("the connection failed", "anslutningen misslyckades"),
 }
+
+
+# A shop never installed here, or one whose data was purged (shop/redact), has no source Gallra
+# could ever ask: nothing failed. Its request still erases Gallra's own copy of the subject (a
+# late or replayed customers/redact must not leave one behind) and ends done, listing Shopify.
+NO_SOURCES = frozenset({"not_installed", "shop_redacted"})
+
+
+def nothing_examined(gaps: Sequence[NotExamined], examined: Sequence[str]) -> bool:
+    """Every source the request had failed: none examined, and a gap that is a real failure."""
+    return not examined and any(g.reason not in NO_SOURCES for g in gaps)
 
 
 class ShopifyNotExamined(Exception):

@@ -13,7 +13,14 @@ from plugin.executor.context import ExecContext
 from plugin.executor.steps import subject_of
 from plugin.holdings import Category, Holding, Shipment, Subject
 from plugin.models import Request, Shop
-from plugin.pipelines.gaps import NotExamined, NothingExamined, ShopifyNotExamined, shopify_gap, tool_gap
+from plugin.pipelines.gaps import (
+    NotExamined,
+    NothingExamined,
+    ShopifyNotExamined,
+    nothing_examined,
+    shopify_gap,
+    tool_gap,
+)
 from plugin.shopify.holdings import order_holdings, shop_date
 
 SHOPIFY = "shopify"
@@ -92,7 +99,7 @@ async def gather(ctx: ExecContext, session: AsyncSession, request: Request, shop
                 examined.append(adapter.name)
             except AdapterError as exc:
                 failure(adapter, exc)
-    if gaps and not examined:
+    if nothing_examined(gaps, examined):
         raise NothingExamined(gaps, retryable=any(g.retryable for g in gaps))
     holdings.append(own_holding(request, shop))
     unique: dict[tuple[str, str], Holding] = {}

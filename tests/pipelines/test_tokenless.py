@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from markupsafe import escape
+from sqlalchemy import select
 
 from adapters.base import TemporaryFailure
 from plugin import evidence
@@ -22,7 +23,7 @@ from plugin.documents.certificate import certificate_document
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.worker import Worker
 from plugin.holdings import Holding, Subject
-from plugin.models import Request, Shop, shop_cell, utcnow
+from plugin.models import Request, Shop, Step, shop_cell, utcnow
 from plugin.pipelines.sources import LiveSources
 from plugin.runtime import Runtime
 from tests.executor.conftest import fast_config
@@ -306,3 +307,41 @@ async def test_a_temporary_failure_is_retried_before_it_is_recorded_as_not_exami
         "the provider answered HTTP 503",
     )
     assert log["request_done"].payload["not_examined"] == ["unreachable"]
+
+
+async def test_a_redact_for_a_purged_or_unknown_shop_erases_gallras_copy_and_lists_shopify(
+    runtime: Runtime, shopify_fake: Any
+) -> None:
+    # A purged shop (shop/redact ran: no token, no connections), and one Gallra never had a row for:
+    # no source could ever be asked, nothing failed, and a late or replayed redact must not leave
+    # Gallra's own copy of the subject behind.
+    async with runtime.db.transaction() as session:
+        session.add(Shop(domain=SHOP, name=None, country="SE", status="redacted"))
+    other = "never-here.myshopify.com"
+    purged = await add_request(runtime, "customer_redact", email=EMAIL, orders=ORDERS, domain=SHOP)
+    unknown = await add_request(runtime, "customer_redact", email=EMAIL, orders=ORDERS[:1], domain=other)
+
+    await Worker(runtime, fast_config(), LiveSources(runtime)).drain(limit=40, settle=0.3)
+
+    for domain, request_id, reason, orders in (
+        (SHOP, purged, "shop_redacted", 2),
+        (other, unknown, "not_installed", 1),
+    ):
+        async with runtime.db.session() as session:
+            request = await session.get(Request, request_id)
+            docs = {a.kind: a for a in await artifacts_of(session, domain, request_id)}
+            found = await read_artifact(session, runtime.vault, domain, docs["certificate_json"].id)
+            steps = (await session.execute(select(Step).where(Step.request_id == request_id))).scalars().all()
+        assert request is not None and request.status == "done", request and request.last_error
+        # Only Gallra's own copy was planned (here kept encrypted until its rule ends).
+        assert [s.system for s in steps] == ["gallra"] and steps[0].state in ("done", "held")
+        assert found is not None
+        certificate = json.loads(found[1])
+        assert certificate["summary"] == {
+            "complete": False,
+            "state": "done_with_gaps",
+            "not_examined": ["shopify"],
+        }
+        assert [
+            (g["system"], g["reason"], g["orders_not_examined"]) for g in certificate["not_examined"]
+        ] == [("shopify", reason, orders)]
