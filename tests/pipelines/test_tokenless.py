@@ -345,3 +345,36 @@ async def test_a_redact_for_a_purged_or_unknown_shop_erases_gallras_copy_and_lis
         assert [
             (g["system"], g["reason"], g["orders_not_examined"]) for g in certificate["not_examined"]
         ] == [("shopify", reason, orders)]
+
+
+async def test_admin_api_refusing_the_token_is_not_examined_and_the_tool_still_erases(
+    runtime: Runtime, shopify_fake: Any
+) -> None:
+    # Installed as far as Gallra knows, but the Admin API answers 401 to its token (revoked access).
+    shopify_fake.add_shop(SHOP, country="SE", timezone="Europe/Stockholm", token="shpat_current")
+    klaviyo = KlaviyoFake(router=shopify_fake.router)
+    profile = klaviyo.add_profile(EMAIL)
+    async with runtime.db.transaction() as session:
+        session.add(
+            Shop(
+                domain=SHOP,
+                name="Tokenless",
+                country="SE",
+                timezone="Europe/Stockholm",
+                access_token_enc=runtime.vault.encrypt("shpat_revoked", shop_cell("access_token_enc", SHOP)),
+            )
+        )
+        await configure(runtime, session, SHOP, "klaviyo", {"api_key": klaviyo.api_key})
+    request_id = await add_request(runtime, "customer_redact", email=EMAIL, orders=ORDERS, domain=SHOP)
+
+    await Worker(runtime, fast_config(), LiveSources(runtime)).drain(limit=40, settle=0.3)
+
+    async with runtime.db.session() as session:
+        request = await session.get(Request, request_id)
+    assert request is not None and request.status == "done", request and request.last_error
+    assert profile not in klaviyo.profiles and EMAIL in klaviyo.suppressed
+    assert shopify_fake.mutations == []
+    certificate = json.loads((await _documents(runtime, request_id))["certificate_json"])
+    assert [(g["system"], g["reason"], g["orders_not_examined"]) for g in certificate["not_examined"]] == [
+        ("shopify", "token_refused", 2)
+    ]
