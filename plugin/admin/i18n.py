@@ -110,6 +110,13 @@ EN: dict[str, str] = {
     "request.no_downloads": "Nothing to download yet.",
     "request.plan": "The plan",
     "request.no_plan": "Not planned yet.",
+    "request.not_examined": (
+        "Done with gaps: these sources could not be examined; the certificate or extract lists them."
+    ),
+    "request.nothing_examined": (
+        "Failed: none of the request's sources could be examined (Shopify and every connected tool). "
+        "Retry it once the shop is installed again or the connection is fixed."
+    ),
     "request.steps": "Steps",
     "request.no_steps": "No steps yet.",
     "request.evidence": "Evidence",
@@ -359,6 +366,13 @@ SV: dict[str, str] = {
     "request.no_downloads": "Inget att ladda ner än.",
     "request.plan": "Planen",
     "request.no_plan": "Inte planerat än.",
+    "request.not_examined": (
+        "Klart med luckor: de här källorna kunde inte granskas; intyget eller utdraget listar dem."
+    ),
+    "request.nothing_examined": (
+        "Misslyckades: ingen av förfrågans källor kunde granskas (Shopify och alla anslutna verktyg). "
+        "Försök igen när butiken har installerat appen igen eller anslutningen är lagad."
+    ),
     "request.steps": "Steg",
     "request.no_steps": "Inga steg än.",
     "request.evidence": "Bevis",

@@ -28,6 +28,7 @@ from plugin.admin.i18n import MONTHS, translate
 from plugin.admin.render import bounce, mask_email, page, plan_rows
 from plugin.ledger import days_left
 from plugin.models import cell_of, utcnow
+from plugin.pipelines.gaps import not_examined_of
 
 log = logging.getLogger("gallra.admin")
 
@@ -156,6 +157,7 @@ async def request_page(request: Request, ctx: AdminContext) -> Response:
         subject={"email": mask_email(email)},
         plan=plan_rows(detail.steps, ctx.lang, titles),
         titles=titles,
+        gaps=next((not_examined_of(e.payload) for e in reversed(detail.evidence) if e.kind == "planned"), []),
     )
 
 

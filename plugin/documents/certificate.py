@@ -10,6 +10,7 @@ in the shop's language (`shop_language`); the other is rendered on demand from t
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +21,7 @@ from plugin.crypto import Vault
 from plugin.documents.language import Lang, field_names, shop_language
 from plugin.documents.store import artifacts_of, read_artifact, replace_artifacts, templates
 from plugin.models import Artifact, Request, Shop, Step, cell_of, utcnow
+from plugin.pipelines.gaps import not_examined_block, planned_gaps
 
 CERTIFICATE_JSON = "certificate_json"
 CERTIFICATE_HTML = "certificate_html"
@@ -33,7 +35,11 @@ def _when(step: Step) -> str | None:
 
 
 def build_certificate(
-    request: Request, shop: Shop | None, steps: list[Step], head: tuple[int, str] | None
+    request: Request,
+    shop: Shop | None,
+    steps: list[Step],
+    head: tuple[int, str] | None,
+    not_examined: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     done: list[dict[str, Any]] = []
     reduced: list[dict[str, Any]] = []
@@ -107,6 +113,7 @@ def build_certificate(
         "reduced": reduced,
         "kept": kept,
         "open": open_items,
+        **not_examined_block(not_examined),
         # The log's head when issued (its sequence number and the entry's MAC): the anchor that
         # `gallra evidence verify SHOP [--certificate FILE]` checks, so a log cut back below it,
         # even with its head record, is found as long as the shop keeps this document.
@@ -140,7 +147,13 @@ async def issue_certificate(
             )
         ).scalars()
     )
-    certificate = build_certificate(request, shop, steps, await evidence.head(session, request.shop_domain))
+    certificate = build_certificate(
+        request,
+        shop,
+        steps,
+        await evidence.head(session, request.shop_domain),
+        await planned_gaps(session, request),
+    )
     text = json.dumps(certificate, indent=2, ensure_ascii=False)
     rows = await replace_artifacts(
         session,
@@ -165,6 +178,7 @@ async def issue_certificate(
             "reduced": len(certificate["reduced"]),
             "kept": len(certificate["kept"]),
             "open": len(certificate["open"]),
+            "not_examined": len(certificate["not_examined"]),
         },
         request.id,
     )

@@ -21,6 +21,7 @@ from plugin.documents.language import LANGUAGES, Lang, country_name
 from plugin.documents.recipients import recipient_entry
 from plugin.documents.store import replace_artifacts, templates
 from plugin.models import Artifact, Request, Shop, utcnow
+from plugin.pipelines.gaps import not_examined_block, not_examined_of
 
 SHOPIFY = "shopify"
 EXTRACT_JSON = "extract_json"
@@ -101,6 +102,7 @@ def build_extract(
         "confirmation": has_data,
         "data": exports,
         "gallra_records": own_records,
+        **not_examined_block(not_examined_of(planned)),
         "purposes": {c: PURPOSES.get(c, {"en": c, "sv": c}) for c in categories},
         "categories": categories,
         "recipients": recipients,

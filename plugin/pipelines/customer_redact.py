@@ -53,6 +53,7 @@ async def prepare(ctx: ExecContext, session: AsyncSession, request: Request, sho
                 "orders_found": gathered.orders_found,
                 "orders_missing": gathered.orders_missing,
                 "actions": summary,
+                "not_examined": [g.as_dict() for g in gathered.not_examined],
             },
             request.id,
         )

@@ -58,7 +58,12 @@ async def prepare(ctx: ExecContext, session: AsyncSession, request: Request, sho
                 "title": known.title if known else holding.system.replace("_", " ").title(),
                 "category": holding.category.value,
             }
-    exporters = [(a.name, a.category.value, a.title) for a in adapters if a.can_export]
+    # A source that could not be examined gets no export step (it would fail the same way); the
+    # extract lists it as not examined instead.
+    unreadable = {g.system for g in gathered.not_examined}
+    exporters = [
+        (a.name, a.category.value, a.title) for a in adapters if a.can_export and a.name not in unreadable
+    ]
 
     async def apply(session: AsyncSession, request: Request) -> None:
         dry_run = shop.dry_run or request.dry_run
@@ -94,6 +99,7 @@ async def prepare(ctx: ExecContext, session: AsyncSession, request: Request, sho
                 "systems": [name for name, _, _ in exporters],
                 "retention": retention,
                 "recipients": sorted(recipients.values(), key=lambda r: r["system"]),
+                "not_examined": [g.as_dict() for g in gathered.not_examined],
             },
             request.id,
         )

@@ -18,6 +18,7 @@ from plugin.executor.leases import OWN_SYSTEM, renew_request
 from plugin.executor.steps import heartbeat, load_shop, refresh_request, run_own_step
 from plugin.models import Request, Shop, Step, utcnow
 from plugin.pipelines import customer_redact, data_request, shop_redact
+from plugin.pipelines.gaps import NothingExamined, planned_gaps
 
 log = logging.getLogger("gallra.pipelines")
 
@@ -87,6 +88,11 @@ async def plan_request(ctx: ExecContext, request_id: int) -> None:
         return
     except AdapterError as exc:
         await _planning_failed(ctx, request_id, str(exc), exc.retryable, exc.retry_after)
+        return
+    except NothingExamined as exc:
+        # Not one source could be looked at: failed (visibly, retryable by the operator once the
+        # cause is fixed), never a `done` that says nothing.
+        await _planning_failed(ctx, request_id, str(exc), exc.retryable, None)
         return
     except Exception as exc:
         # Messages of unexpected errors may quote data; only the type is kept.
@@ -177,7 +183,11 @@ async def finalize_request(ctx: ExecContext, request_id: int) -> None:
         if finalize is not None:
             await finalize(ctx, session, request, shop)
         request.status, request.completed_at = "done", utcnow()
-        await evidence.append(session, request.shop_domain, "request_done", {"kind": kind}, request.id)
+        done: dict[str, object] = {"kind": kind}
+        if gaps := await planned_gaps(session, request):
+            # Done with gaps: what could not be examined is named with the completion too.
+            done["not_examined"] = sorted({str(g.get("system")) for g in gaps})
+        await evidence.append(session, request.shop_domain, "request_done", done, request.id)
     if kind == "data_request":
         async with ctx.runtime.db.session() as session:
             shop = await load_shop(session, request.shop_domain)

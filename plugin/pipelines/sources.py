@@ -10,14 +10,16 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.base import Adapter
+from adapters.base import Adapter, TemporaryFailure
 from adapters.registry import UnknownAdapter
 from plugin import connections, retention
 from plugin.holdings import Holding
 from plugin.models import Shop
+from plugin.pipelines.gaps import SHOPIFY, ShopifyNotExamined, shopify_reason
 from plugin.pipelines.steps import DecisionLike
 from plugin.runtime import Runtime
 from plugin.shopify import operations, tokens
+from plugin.shopify.client import ShopifyAuthError, ShopifyUnavailable
 from plugin.shopify.records import OrderRecord
 
 
@@ -35,7 +37,9 @@ class Sources(Protocol):
         ...
 
     async def shopify_orders(self, shop: Shop, order_ids: Sequence[int]) -> list[OrderRecord]:
-        """The orders (with fulfillments and tracking) that Shopify still has; missing ones left out."""
+        """The orders (with fulfillments and tracking) that Shopify still has; missing ones left out.
+        Raises `ShopifyNotExamined` when Shopify cannot be read for the shop (no token, the token
+        refused), an `AdapterError` when it may answer later."""
         ...
 
     def plan(self, shop: Shop, holdings: Sequence[Holding], today: date, mode: str) -> Sequence[DecisionLike]:
@@ -63,10 +67,23 @@ class LiveSources:
             return None
 
     async def shopify_orders(self, shop: Shop, order_ids: Sequence[int]) -> list[OrderRecord]:
-        if not order_ids or not shop.access_token_enc:
-            return []  # nothing to ask, or no way to ask: the shop has no Shopify token
-        client = await tokens.admin_client(self.runtime, shop.domain)
-        return list(await operations.fetch_orders(client, list(order_ids)))
+        if not shop.access_token_enc or shop.status != "active":
+            # No way to ask (after an uninstall Shopify revoked the token): the customer and any
+            # order named in the request are not examined, which the documents then say.
+            raise ShopifyNotExamined(shopify_reason(shop.status))
+        if not order_ids:
+            return []  # the shop disabled Shopify's adapter; nothing named to look at
+        try:
+            client = await tokens.admin_client(self.runtime, shop.domain)
+            return list(await operations.fetch_orders(client, list(order_ids)))
+        except (tokens.ShopNotInstalled, ShopifyAuthError):
+            raise ShopifyNotExamined("token_refused") from None
+        except tokens.TokenRequestFailed as exc:
+            if exc.status is None or exc.status >= 500:
+                raise TemporaryFailure(SHOPIFY, "Shopify's token endpoint is unavailable") from None
+            raise ShopifyNotExamined("token_refused") from None
+        except ShopifyUnavailable as exc:
+            raise TemporaryFailure(SHOPIFY, str(exc), retry_after=exc.retry_after) from None
 
     def plan(self, shop: Shop, holdings: Sequence[Holding], today: date, mode: str) -> Sequence[DecisionLike]:
         if shop.policy_toml:
