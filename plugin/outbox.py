@@ -26,14 +26,14 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.http import backoff_delay
 from plugin.crypto import Cell, Vault
 from plugin.executor.locks import serialise
-from plugin.models import OutboxMessage, Step, cell_of, outbox_cell, utcnow
+from plugin.models import Notification, OutboxMessage, Step, cell_of, outbox_cell, utcnow
 from plugin.runtime import Runtime
 from plugin.settings import Settings
 
@@ -206,6 +206,13 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}" + (f" (SMTP {code})" if code else "")
 
 
+def _to_processors() -> ColumnElement[bool]:
+    """Messages to processors, not the shop owner's notifications (`plugin.notifications`), which
+    ask nothing to be confirmed: never reminded, not listed with the e-mail channel's requests."""
+    notices = select(Notification.outbox_reference).where(Notification.outbox_reference.is_not(None))
+    return OutboxMessage.reference.not_in(notices)
+
+
 def _is_permanent(exc: BaseException) -> bool:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return True
@@ -327,6 +334,7 @@ async def send_reminders(
                 select(OutboxMessage.id, OutboxMessage.reminders, OutboxMessage.reminded_at).where(
                     OutboxMessage.status == "sent",
                     OutboxMessage.reminders < max_reminders,
+                    _to_processors(),
                     or_(
                         (OutboxMessage.reminded_at.is_(None)) & (OutboxMessage.sent_at <= cutoff),
                         OutboxMessage.reminded_at <= cutoff,
@@ -438,7 +446,7 @@ class MessageSummary:
 async def list_messages(
     session: AsyncSession, shop_domain: str, *, status: str | None = None
 ) -> list[MessageSummary]:
-    query = select(OutboxMessage).where(OutboxMessage.shop_domain == shop_domain)
+    query = select(OutboxMessage).where(OutboxMessage.shop_domain == shop_domain, _to_processors())
     if status:
         query = query.where(OutboxMessage.status == status)
     rows = await session.scalars(query.order_by(OutboxMessage.id))
