@@ -10,7 +10,7 @@ from sqlalchemy import select
 from plugin import evidence
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.worker import Worker
-from plugin.models import Artifact, Request, cell_of, shop_cell
+from plugin.models import Artifact, Request, shop_cell
 from plugin.runtime import Runtime
 from tests.executor.doubles import SHOP, FakeSources, Ledger, add_request, newsletter_holding, order
 
