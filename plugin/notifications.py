@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -223,13 +223,17 @@ def sweep_findings(report: dict[str, Any]) -> tuple[int, int]:
 
 
 async def notify_dry_run_findings(runtime: Runtime, shop_domain: str, report: dict[str, Any]) -> bool:
-    """A sweep on a shop in dry-run mode found records to erase or reduce: the owner decides."""
+    """A sweep on a shop in dry-run mode found records to erase or reduce: the owner decides. Told
+    once per week."""
     erase, reduce = sweep_findings(report)
     if not erase and not reduce:
         return False
     context = {"day": report["day"], "erase": erase, "reduce": reduce, "records": erase + reduce}
+    # Once a week at most: a shop left in dry-run mode finds work every day, and a daily e-mail
+    # saying so would teach the owner to ignore Gallra's e-mails.
+    year, week, _ = date.fromisoformat(report["day"]).isocalendar()
     return await notify(
-        runtime, shop_domain, "dry_run_findings", f"dry_run_findings:{report['day']}", context
+        runtime, shop_domain, "dry_run_findings", f"dry_run_findings:{year}-W{week:02d}", context
     )
 
 

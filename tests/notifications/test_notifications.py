@@ -196,7 +196,7 @@ async def test_a_connection_failing_three_times_in_a_row_is_told_once_per_run(
     assert "HTTP 503" in body(to_owner(sink, OWNER_EN)[1])
 
 
-async def test_dry_run_findings_told_once_per_day(runtime: Runtime, sink: SmtpSink) -> None:
+async def test_dry_run_findings_told_at_most_once_a_week(runtime: Runtime, sink: SmtpSink) -> None:
     report = {
         "day": "2026-11-02",
         "tally": {"categories": {"order_contact": {"erase": 1, "reduce": 0}, "newsletter": {"erase": 0}}},
@@ -206,8 +206,11 @@ async def test_dry_run_findings_told_once_per_day(runtime: Runtime, sink: SmtpSi
     assert not await notifications.notify_dry_run_findings(
         runtime, SHOP_SV, {"day": "2026-11-03", "tally": {"categories": {"order": {"keep": 4}}}}
     )  # nothing to do: nothing to tell
+    assert not await notifications.notify_dry_run_findings(runtime, SHOP_SV, report | {"day": "2026-11-08"})
+    assert await notifications.notify_dry_run_findings(runtime, SHOP_SV, report | {"day": "2026-11-09"})
     await deliver_queued(runtime)
-    (told,) = to_owner(sink, OWNER_SV)
+    told, next_week = to_owner(sink, OWNER_SV)  # at most once a week: 2 November is a Monday
+    assert "2026-11-09" in subject(next_week)
     assert subject(told) == "Gallra: gallringen 2026-11-02 hittade 1 post att radera eller minimera"
     assert "radera 1 post och minimera 0 poster" in body(told)
 

@@ -183,7 +183,7 @@ async def test_shop_in_dry_run_mode_is_swept_dry(runtime: Runtime) -> None:
     assert report["dry_run"] is True and enqueuer.calls == []
 
 
-async def test_a_dry_run_shops_findings_are_told_to_the_owner_once_a_day(runtime: Runtime) -> None:
+async def test_a_dry_run_shops_findings_are_told_to_the_owner_once(runtime: Runtime) -> None:
     from plugin.notifications import list_notifications
 
     shop = build_shop(n_orders=50, n_customers=10)
