@@ -23,7 +23,9 @@ import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.header import Header
 from email.message import EmailMessage
+from email.policy import Policy
 from email.utils import make_msgid
 
 from sqlalchemy import ColumnElement, or_, select, update
@@ -158,6 +160,18 @@ def smtp_sender(settings: Settings) -> Sender:
     return send
 
 
+class _EncodedSubject(str):
+    """A non-ASCII subject folded by `email.header.Header`: the `email` package's own folding
+    (Python 3.11) drops the space between two encoded words of a long subject ("gång på gång"
+    arrives as "gång pågång"). `EmailMessage` stores a value with a `name` as is and calls its `fold`."""
+
+    name = "Subject"
+
+    def fold(self, *, policy: Policy) -> str:
+        encoded = Header(str(self), "utf-8", header_name=self.name).encode(linesep=policy.linesep)
+        return f"{self.name}: {encoded}{policy.linesep}"
+
+
 @dataclass(frozen=True)
 class _Plain:
     reference: str
@@ -183,7 +197,7 @@ def _compose(settings: Settings, plain: _Plain, *, reminder: int = 0) -> EmailMe
             f"Påminnelse: vi har ännu inte fått någon bekräftelse på begäran nedan "
             f"(referens {plain.reference}).\n\n" + body
         )
-    message["Subject"] = subject
+    message["Subject"] = subject if subject.isascii() else _EncodedSubject(subject)
     message["Message-ID"] = make_msgid(idstring=plain.reference)
     message["X-Gallra-Reference"] = plain.reference
     message.set_content(body)

@@ -101,8 +101,10 @@ async def _klaviyo_check(runtime: Runtime, ok: bool, now: datetime) -> None:
 async def simulate(runtime: Runtime, sink: SmtpSink) -> list[tuple[str, str]]:
     """Run the month; return (date, subject) of each e-mail the owner received."""
     await _setup(runtime)
-    # The month starts tomorrow morning, so the outbox's own (real) queue times are never later.
-    start = (utcnow() + timedelta(days=1)).replace(hour=7, minute=0, second=0, microsecond=0)
+    # The month starts on the coming Monday morning: later than the outbox's own (real) queue
+    # times, and the same story whatever day it runs (the dry-run days span two calendar weeks).
+    tomorrow = (utcnow() + timedelta(days=1)).replace(hour=7, minute=0, second=0, microsecond=0)
+    start = tomorrow + timedelta(days=(7 - tomorrow.weekday()) % 7)
     received: list[tuple[str, str]] = []
     seen = 0
     finish_on: dict[int, list[int]] = {}

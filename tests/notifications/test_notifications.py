@@ -250,3 +250,11 @@ async def test_without_a_mail_server_or_contact_the_notification_is_recorded_wit
     assert (listed.state, listed.note) == ("not_emailed", "not e-mailed: no contact address")
     await runtime.http.aclose()
     await mailing.http.aclose()
+
+
+async def test_a_long_swedish_subject_arrives_with_every_space(runtime: Runtime, sink: SmtpSink) -> None:
+    context = {"adapter": "klaviyo", "failures": 3, "since": "2026-11-01", "error": "HTTP 401"}
+    assert await notifications.notify(runtime, SHOP_SV, "connection_failing", "long:1", context)
+    await deliver_queued(runtime)
+    (told,) = to_owner(sink, OWNER_SV)
+    assert told["Subject"] == "Gallra: anslutningen till klaviyo misslyckas gång på gång"
