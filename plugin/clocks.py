@@ -22,14 +22,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import select
+from sqlalchemy import String, cast, exists, literal, or_, select
 
 from plugin import evidence, notifications
 from plugin.executor.context import WorkerConfig
 from plugin.executor.leases import reclaim_expired
 from plugin.executor.worker import Worker
 from plugin.ledger import OPEN_STATUSES, days_left, dialect_of, insert_ignoring_conflicts, local_zone
-from plugin.models import ClockClaim, Request, Shop, Step, utcnow
+from plugin.models import ClockClaim, Notification, Request, Shop, Step, utcnow
 from plugin.outbox import deliver_queued, send_reminders
 from plugin.pipelines.sources import Sources
 from plugin.pipelines.uninstall import confirm_uninstalls
@@ -88,6 +88,9 @@ async def watch_deadlines(runtime: Runtime, now: datetime | None = None) -> int:
     if not await claim_once(runtime, period_key("deadline", now, 3600)):
         return 0
     events: list[tuple[str, str, str, dict[str, Any]]] = []  # shop, kind, key, context
+    told_overdue = (Notification.shop_domain == Request.shop_domain) & (
+        Notification.event_key == literal("overdue:") + cast(Request.id, String)
+    )
     async with runtime.db.transaction() as session:
         rows = (
             await session.execute(
@@ -97,6 +100,12 @@ async def watch_deadlines(runtime: Runtime, now: datetime | None = None) -> int:
                     Request.status.in_((*OPEN_STATUSES, "finalizing", "failed")),
                     Request.due_at <= now + DEADLINE_WARNING,
                     Request.kind != "sweep",
+                    # Not yet flagged, or overdue and not yet told so: the hourly run reads only
+                    # the requests it has something to say about.
+                    or_(
+                        Request.deadline_flagged_at.is_(None),
+                        (Request.due_at < now) & ~exists().where(told_overdue),
+                    ),
                 )
                 .with_for_update(of=Request)
             )
