@@ -188,6 +188,11 @@ async def test_a_connection_failing_three_times_in_a_row_is_told_once_per_run(
             session.add(step)
             await _count_connection_outcome(session, step, False, now + timedelta(days=1, hours=n))
     assert await notifications.watch_connections(runtime, now + timedelta(days=2)) == 1
+    async with runtime.db.transaction() as session:  # a step that works ends the run
+        await _count_connection_outcome(session, step, True, now + timedelta(days=3))
+    async with runtime.db.session() as session:
+        row = await session.scalar(select(AdapterConnection).where(AdapterConnection.shop_domain == SHOP_EN))
+        assert row is not None and (row.failures, row.failing_since) == (0, None)
     await deliver_queued(runtime, now=now + timedelta(days=2))
 
     subjects = [subject(m) for m in to_owner(sink, OWNER_EN)]
