@@ -22,14 +22,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import select
+from sqlalchemy import String, cast, exists, literal, or_, select
 
-from plugin import evidence
+from plugin import evidence, notifications
 from plugin.executor.context import WorkerConfig
 from plugin.executor.leases import reclaim_expired
 from plugin.executor.worker import Worker
-from plugin.ledger import OPEN_STATUSES, days_left, dialect_of, insert_ignoring_conflicts
-from plugin.models import ClockClaim, Request, Shop, Step, cell_of, utcnow
+from plugin.ledger import OPEN_STATUSES, days_left, dialect_of, insert_ignoring_conflicts, local_zone
+from plugin.models import ClockClaim, Notification, Request, Shop, Step, utcnow
 from plugin.outbox import deliver_queued, send_reminders
 from plugin.pipelines.sources import Sources
 from plugin.pipelines.uninstall import confirm_uninstalls
@@ -81,12 +81,16 @@ async def reclaim_leases(runtime: Runtime) -> tuple[int, int]:
 
 
 async def watch_deadlines(runtime: Runtime, now: datetime | None = None) -> int:
-    """Flag open requests due within 7 days or overdue (once each), with an evidence entry, and
-    e-mail each shop owner a summary when SMTP is configured. Returns the number flagged."""
+    """Tell each shop owner about open requests due within 7 days, and again when they are overdue
+    (`plugin.notifications`, once per request and event), with an evidence entry the first time a
+    request is flagged. Returns the number of notifications recorded."""
     now = now or utcnow()
     if not await claim_once(runtime, period_key("deadline", now, 3600)):
         return 0
-    per_shop: dict[str, list[tuple[int, int]]] = {}  # shop -> (request id, days left)
+    events: list[tuple[str, str, str, dict[str, Any]]] = []  # shop, kind, key, context
+    told_overdue = (Notification.shop_domain == Request.shop_domain) & (
+        Notification.event_key == literal("overdue:") + cast(Request.id, String)
+    )
     async with runtime.db.transaction() as session:
         rows = (
             await session.execute(
@@ -94,56 +98,53 @@ async def watch_deadlines(runtime: Runtime, now: datetime | None = None) -> int:
                 .outerjoin(Shop, Shop.domain == Request.shop_domain)
                 .where(
                     Request.status.in_((*OPEN_STATUSES, "finalizing", "failed")),
-                    Request.deadline_flagged_at.is_(None),
                     Request.due_at <= now + DEADLINE_WARNING,
                     Request.kind != "sweep",
+                    # Not yet flagged, or overdue and not yet told so: the hourly run reads only
+                    # the requests it has something to say about.
+                    or_(
+                        Request.deadline_flagged_at.is_(None),
+                        (Request.due_at < now) & ~exists().where(told_overdue),
+                    ),
                 )
                 .with_for_update(of=Request)
             )
         ).all()
         for request, timezone in rows:
-            request.deadline_flagged_at = now
             days = days_left(request.due_at, now, timezone)
-            await evidence.append(
-                session,
-                request.shop_domain,
-                "deadline_warning",
-                {"days_left": days, "status": request.status},
-                request.id,
-            )
-            per_shop.setdefault(request.shop_domain, []).append((request.id, days))
-    if runtime.settings.smtp_host:
-        for domain, flagged in per_shop.items():
-            await _mail_owner(runtime, domain, flagged)
-    return sum(len(flagged) for flagged in per_shop.values())
+            if request.deadline_flagged_at is None:
+                request.deadline_flagged_at = now
+                await evidence.append(
+                    session,
+                    request.shop_domain,
+                    "deadline_warning",
+                    {"days_left": days, "status": request.status},
+                    request.id,
+                )
+            overdue = request.due_at < now
+            context: dict[str, Any] = {
+                "request_id": request.id,
+                "request_kind": request.kind,
+                "due": request.due_at.astimezone(local_zone(timezone)).date().isoformat(),
+            }
+            if overdue:
+                context["days_overdue"] = max(-days, 0)
+            else:
+                context["days_left"] = days
+            kind = "overdue" if overdue else "deadline_near"
+            events.append((request.shop_domain, kind, f"{kind}:{request.id}", context))
+    told = 0
+    for domain, kind, key, context in events:
+        told += await notifications.notify(runtime, domain, kind, key, context, now=now)
+    return told
 
 
-def _left(days: int) -> str:
-    """A `days_left` count in words."""
-    if days == 0:
-        return "due today"
-    count = abs(days)
-    return f"{count} day{'s' if count != 1 else ''} {'overdue' if days < 0 else 'left'}"
-
-
-async def _mail_owner(runtime: Runtime, domain: str, flagged: list[tuple[int, int]]) -> None:
-    from plugin.outbox import Outbox
-
-    async with runtime.db.session() as session:
-        shop = (await session.execute(select(Shop).where(Shop.domain == domain))).scalar_one_or_none()
-    to = runtime.vault.decrypt(shop.contact_email_enc, cell_of(shop, "contact_email_enc")) if shop else None
-    if not to:
-        return
-    listed = ", ".join(str(i) for i, _ in sorted(flagged))
-    lines = "".join(f"  request {i}: {_left(days)}\n" for i, days in sorted(flagged))
-    await Outbox(runtime, domain).send(
-        to=to,
-        subject="Gallra: privacy requests near their legal deadline",
-        body=(
-            f"These privacy requests are due within 7 days or overdue:\n{lines}"
-            "Open Gallra in your Shopify admin to see what is holding them up.\n\nReference: {reference}\n"
-        ),
-        dedupe_key=f"deadline:{domain}:{listed}",
+async def watch_notifications(runtime: Runtime, now: datetime | None = None) -> int:
+    """The scanning notification triggers: unconfirmed e-mail-channel requests, failing connections.
+    Each event is told once (`plugin.notifications`), so every instance may scan."""
+    now = now or utcnow()
+    return await notifications.watch_unconfirmed(runtime, now) + await notifications.watch_connections(
+        runtime, now
     )
 
 
@@ -207,6 +208,7 @@ JOBS: list[Job] = [
     Job("previews", run_queued_previews, {"trigger": "interval", "seconds": PREVIEW_TICK_SECONDS}),
     Job("outbox", deliver_queued, {"trigger": "interval", "seconds": 60}),
     Job("reminders", send_reminders, {"trigger": "interval", "hours": 6}),
+    Job("notifications", watch_notifications, {"trigger": "interval", "minutes": 60}),
 ]
 
 

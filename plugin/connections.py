@@ -13,6 +13,7 @@ import importlib
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import SecretStr, ValidationError
@@ -373,11 +374,22 @@ async def check_connections(runtime: Runtime, session: AsyncSession, shop: Shop)
     for adapter, result in zip(adapters, results, strict=True):
         row = await get_connection(session, shop.domain, adapter.name)
         if row is not None:
-            row.status = "ok" if result.ok else "error"
-            row.last_checked_at = utcnow()
-            row.last_error = None if result.ok else result.message
+            record_check(row, result.ok, result.message, utcnow())
     await session.flush()
     return results
+
+
+def record_check(row: AdapterConnection, ok: bool, message: str, now: datetime) -> None:
+    """A check's outcome on its connection: status, time, error (never secrets) and the run of
+    failures that `plugin.notifications` watches."""
+    row.status = "ok" if ok else "error"
+    row.last_checked_at = now
+    row.last_error = None if ok else message[:500]
+    if ok:
+        row.failures, row.failing_since = 0, None
+    else:
+        row.failures = (row.failures or 0) + 1
+        row.failing_since = row.failing_since or now
 
 
 async def get_shop(session: AsyncSession, domain: str) -> Shop | None:

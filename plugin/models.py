@@ -288,6 +288,10 @@ class AdapterConnection(Base):
     status: Mapped[str] = mapped_column(String(20), default="unchecked")  # unchecked|ok|error
     last_checked_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The current run of failed checks and finally failed steps (reset by a success): the shop
+    # owner is told once per run that reaches `plugin.notifications.FAILING_AFTER`.
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -335,6 +339,27 @@ class OutboxMessage(Base):
     reminded_at: Mapped[datetime | None]
     confirmed_at: Mapped[datetime | None]
     note_enc: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Notification(Base):
+    """Something the shop owner was told (or would have been, had a mail server or a contact address
+    been there), at most once per event: `event_key` is claimed by the unique constraint. `details`
+    holds ids and counts only; the e-mail itself is an outbox message (`outbox_reference`)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("shop_domain", "event_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    event_key: Mapped[str] = mapped_column(String(255))
+    language: Mapped[str] = mapped_column(String(2))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # queued (handed to the outbox) | not_emailed (`reason` says why)
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(40))
+    outbox_reference: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -23,17 +23,19 @@ import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.header import Header
 from email.message import EmailMessage
+from email.policy import Policy
 from email.utils import make_msgid
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.http import backoff_delay
 from plugin.crypto import Cell, Vault
 from plugin.executor.locks import serialise
-from plugin.models import OutboxMessage, Step, cell_of, outbox_cell, utcnow
+from plugin.models import Notification, OutboxMessage, Step, cell_of, outbox_cell, utcnow
 from plugin.runtime import Runtime
 from plugin.settings import Settings
 
@@ -158,6 +160,18 @@ def smtp_sender(settings: Settings) -> Sender:
     return send
 
 
+class _EncodedSubject(str):
+    """A non-ASCII subject folded by `email.header.Header`: the `email` package's own folding
+    (Python 3.11) drops the space between two encoded words of a long subject ("gång på gång"
+    arrives as "gång pågång"). `EmailMessage` stores a value with a `name` as is and calls its `fold`."""
+
+    name = "Subject"
+
+    def fold(self, *, policy: Policy) -> str:
+        encoded = Header(str(self), "utf-8", header_name=self.name).encode(linesep=policy.linesep)
+        return f"{self.name}: {encoded}{policy.linesep}"
+
+
 @dataclass(frozen=True)
 class _Plain:
     reference: str
@@ -183,7 +197,7 @@ def _compose(settings: Settings, plain: _Plain, *, reminder: int = 0) -> EmailMe
             f"Påminnelse: vi har ännu inte fått någon bekräftelse på begäran nedan "
             f"(referens {plain.reference}).\n\n" + body
         )
-    message["Subject"] = subject
+    message["Subject"] = subject if subject.isascii() else _EncodedSubject(subject)
     message["Message-ID"] = make_msgid(idstring=plain.reference)
     message["X-Gallra-Reference"] = plain.reference
     message.set_content(body)
@@ -204,6 +218,13 @@ def _error_text(exc: BaseException) -> str:
     """Class and SMTP code only: server messages often quote the recipient's address."""
     code = getattr(exc, "smtp_code", None)
     return f"{type(exc).__name__}" + (f" (SMTP {code})" if code else "")
+
+
+def _to_processors() -> ColumnElement[bool]:
+    """Messages to processors, not the shop owner's notifications (`plugin.notifications`), which
+    ask nothing to be confirmed: never reminded, not listed with the e-mail channel's requests."""
+    notices = select(Notification.outbox_reference).where(Notification.outbox_reference.is_not(None))
+    return OutboxMessage.reference.not_in(notices)
 
 
 def _is_permanent(exc: BaseException) -> bool:
@@ -327,6 +348,7 @@ async def send_reminders(
                 select(OutboxMessage.id, OutboxMessage.reminders, OutboxMessage.reminded_at).where(
                     OutboxMessage.status == "sent",
                     OutboxMessage.reminders < max_reminders,
+                    _to_processors(),
                     or_(
                         (OutboxMessage.reminded_at.is_(None)) & (OutboxMessage.sent_at <= cutoff),
                         OutboxMessage.reminded_at <= cutoff,
@@ -438,7 +460,7 @@ class MessageSummary:
 async def list_messages(
     session: AsyncSession, shop_domain: str, *, status: str | None = None
 ) -> list[MessageSummary]:
-    query = select(OutboxMessage).where(OutboxMessage.shop_domain == shop_domain)
+    query = select(OutboxMessage).where(OutboxMessage.shop_domain == shop_domain, _to_processors())
     if status:
         query = query.where(OutboxMessage.status == status)
     rows = await session.scalars(query.order_by(OutboxMessage.id))

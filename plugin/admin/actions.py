@@ -248,7 +248,5 @@ async def check(runtime: Runtime, shop_domain: str, adapter: str) -> tuple[bool,
         else:
             result = await connections.run_check(built, shop_domain)
             ok, message = result.ok, result.message
-        row.status = "ok" if ok else "error"
-        row.last_checked_at = utcnow()
-        row.last_error = None if ok else message[:500]
+        connections.record_check(row, ok, message, utcnow())
     return ok, message

@@ -101,6 +101,15 @@ def _sweep_json(sweep: Sweep) -> dict[str, Any]:
     }
 
 
+async def notifications_list(request: Request, ctx: AdminContext) -> Response:
+    """What Gallra told the shop owner, and whether it was e-mailed (or why not)."""
+    from plugin.notifications import list_notifications
+
+    async with ctx.runtime.db.session() as session:
+        told = await list_notifications(session, ctx.shop_domain)
+    return answer({"notifications": [row.as_json() for row in told]}, shop=ctx.shop_domain)
+
+
 async def overview(request: Request, ctx: AdminContext) -> Response:
     now = utcnow()
     async with ctx.runtime.db.session() as session:

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from adapters.registry import catalogue
+from plugin import notifications
 from plugin.admin import queries
 from plugin.admin.auth import (
     AdminContext,
@@ -97,6 +98,7 @@ async def overview(request: Request, ctx: AdminContext) -> Response:
     now = utcnow()
     async with ctx.runtime.db.session() as session:
         data = await queries.overview(session, ctx.shop_domain, ctx.shop, now)
+        told = await notifications.list_notifications(session, ctx.shop_domain, limit=20)
     svg = render_chart(
         data.chart,
         title=translate(ctx.lang, "overview.chart_title"),
@@ -118,6 +120,15 @@ async def overview(request: Request, ctx: AdminContext) -> Response:
         chart_requests=sum(day.requests for day in data.chart),
         chart_erasures=sum(day.erasures for day in data.chart),
         titles=adapter_titles(),
+        notifications=[
+            (
+                row,
+                translate(
+                    ctx.lang, f"notification.{row.kind}", **notifications.title_values(row.details, ctx.lang)
+                ),
+            )
+            for row in told
+        ],
     )
 
 
@@ -283,6 +294,46 @@ async def artifact_download(request: Request, ctx: AdminContext) -> Response:
         headers={"Content-Disposition": f'attachment; filename="{actions.artifact_filename(row)}"'},
     )
     return secure(response, ctx.shop_domain)
+
+
+async def signed_download(request: Request) -> Response:
+    """A document through the signed, expiring link of an e-mail (`plugin.documents.links`): no
+    session token, so the link itself is the authority, for that one document until it expires."""
+    from plugin.documents.links import verify_link
+    from plugin.documents.store import read_artifact
+
+    runtime = runtime_of(request)
+    shop = request.query_params.get("shop", "")
+    artifact_id = int(request.path_params["artifact_id"])
+    signed = verify_link(
+        runtime.settings,
+        shop,
+        artifact_id,
+        request.query_params.get("expires", ""),
+        request.query_params.get("sig", ""),
+        utcnow(),
+    )
+    if not signed:
+        return _plain(
+            403, "This link is not valid or has expired. / Länken är ogiltig eller har gått ut.", None
+        )
+    async with runtime.db.session() as session:
+        found = await read_artifact(session, runtime.vault, shop, artifact_id)
+    if found is None:
+        return _plain(404, "This document is no longer available. / Dokumentet finns inte längre.", None)
+    from plugin.admin import actions
+
+    row, content = found
+    response = Response(
+        content,
+        media_type=row.content_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{actions.artifact_filename(row)}"',
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+    return secure(response, None)
 
 
 async def audit_export(request: Request, ctx: AdminContext) -> Response:

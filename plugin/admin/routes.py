@@ -66,6 +66,8 @@ def routes() -> list[BaseRoute]:
         Route("/admin/api/evidence", a(api.evidence)),
         Route("/admin/api/evidence.{fmt:str}", a(api.evidence_export)),
         Route("/admin/api/artifacts/{artifact_id:int}", a(api.artifact)),
+        Route("/admin/api/notifications", a(api.notifications_list)),
+        Route("/documents/{artifact_id:int}", pages.signed_download),
         Route("/admin/dev-login", dev_login.dev_login),
         Route("/admin/dev/session-token", dev_login.dev_session_token, methods=["POST"]),
         Mount("/admin/static", StaticFiles(directory=STATIC), name="admin-static"),

@@ -33,6 +33,7 @@ from plugin.executor.context import ExecContext
 from plugin.executor.leases import OWN_SYSTEM, renew_step
 from plugin.holdings import Category, Shipment, Subject
 from plugin.models import (
+    AdapterConnection,
     Artifact,
     Delivery,
     Request,
@@ -297,6 +298,27 @@ async def _locked_step(session: AsyncSession, step_id: int) -> Step | None:
     ).scalar_one_or_none()
 
 
+async def _count_connection_outcome(session: AsyncSession, step: Step, ok: bool, now: datetime) -> None:
+    """Keep the step's connection's run of failures (`plugin.notifications` tells the shop owner
+    when a connection keeps failing); a step that worked ends the run."""
+    if step.system == OWN_SYSTEM:
+        return
+    connection = update(AdapterConnection).where(
+        AdapterConnection.shop_domain == step.shop_domain, AdapterConnection.adapter == step.system
+    )
+    if ok:
+        await session.execute(
+            connection.where(AdapterConnection.failures > 0).values(failures=0, failing_since=None)
+        )
+        return
+    await session.execute(
+        connection.values(failures=AdapterConnection.failures + 1, last_error=(step.last_error or "")[:500])
+    )
+    await session.execute(
+        connection.where(AdapterConnection.failing_since.is_(None)).values(failing_since=now)
+    )
+
+
 async def record_success(
     ctx: ExecContext,
     step_id: int,
@@ -346,6 +368,8 @@ async def record_success(
         step.finished_at = now if step.state != "awaiting_confirmation" else None
         step.lease_owner = step.lease_expires_at = None
         step.last_error = None
+        if not would:
+            await _count_connection_outcome(session, step, True, now)
         record = step_record(step)
         if result is not None and result.detail:
             record["detail"] = result.detail[:ERROR_LIMIT]
@@ -379,6 +403,7 @@ async def record_failure(
             )
             return
         step.state, step.finished_at = "failed", now
+        await _count_connection_outcome(session, step, False, now)
         record = step_record(step) | {"error": step.last_error}
         await evidence.append(session, step.shop_domain, "step_failed", record, step.request_id)
         await refresh_request(session, step.request_id, now)

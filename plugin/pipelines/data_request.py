@@ -12,10 +12,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.registry import catalogue
-from plugin import evidence
-from plugin.documents.extract import build_extract, link_expiry, store_extract
+from plugin import evidence, notifications
+from plugin.documents.extract import EXTRACT_HTML, build_extract, link_expiry, store_extract
+from plugin.documents.language import shop_language
+from plugin.documents.links import download_link
+from plugin.documents.store import artifacts_of
 from plugin.executor.context import ExecContext
 from plugin.executor.steps import EXPORT_PART
+from plugin.ledger import days_left, local_zone
 from plugin.models import Artifact, Evidence, Request, Shop, Step, cell_of, utcnow
 from plugin.pipelines.gather import gather
 from plugin.pipelines.steps import action_name
@@ -173,23 +177,30 @@ async def finalize(ctx: ExecContext, session: AsyncSession, request: Request, sh
 
 
 async def notify_owner(ctx: ExecContext, shop: Shop | None, request: Request) -> None:
-    """E-mail the shop owner that the extract is ready (when SMTP is configured). Called after the
-    extract's transaction committed: the outbox writes in its own."""
-    settings = ctx.runtime.settings
-    if shop is None or not settings.smtp_host or not shop.contact_email_enc:
+    """Tell the shop owner the extract is ready, with a signed link to it in the shop's language
+    that expires with the document. Called after the extract's transaction committed: the
+    notification and its e-mail are written in their own."""
+    lang = shop_language(shop)
+    async with ctx.runtime.db.session() as session:
+        documents = {row.kind: row for row in await artifacts_of(session, request.shop_domain, request.id)}
+    document = documents.get(EXTRACT_HTML[lang])
+    if document is None or document.expires_at is None:
         return
-    from plugin.outbox import Outbox
-
-    to = ctx.runtime.vault.decrypt(shop.contact_email_enc, cell_of(shop, "contact_email_enc"))
-    if not to:
-        return
-    await Outbox(ctx.runtime, shop.domain).send(
-        to=to,
-        subject=f"Gallra: register extract for request {request.id} is ready",
-        body=(
-            f"The register extract for privacy request {request.id} is ready.\n"
-            f"Open Gallra in your Shopify admin, Requests → {request.id}, to download it within 30 days "
-            f"and send it to the customer.\n\nReference: {{reference}}\n"
-        ),
-        dedupe_key=f"extract-ready:{request.id}",
+    expires = document.expires_at
+    now = utcnow()
+    context = {
+        "request_id": request.id,
+        "artifact_id": document.id,
+        "until": expires.astimezone(local_zone(shop.timezone if shop else None)).date().isoformat(),
+        "days_left": days_left(expires, now, shop.timezone if shop else None),
+    }
+    link = download_link(ctx.runtime.settings, request.shop_domain, document.id, expires)
+    await notifications.notify(
+        ctx.runtime,
+        request.shop_domain,
+        "extract_ready",
+        f"extract_ready:{request.id}",
+        context,
+        private={"link": link},
+        now=now,
     )

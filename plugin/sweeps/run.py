@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from plugin import evidence
+from plugin import evidence, notifications
 from plugin.models import Step, utcnow
 from plugin.runtime import Runtime
 from plugin.sweeps import claim as claims
@@ -227,6 +227,9 @@ async def run_sweep(
         )
     if sweeper.request_id is not None:
         runtime.work_available.set()  # idle workers start on the queued steps at once
+    if reason == DRY_SHOP_MODE:
+        # The shop owner chose to look before anything is erased: tell them there is something to see.
+        await notifications.notify_dry_run_findings(runtime, shop_domain, final)
     return final
 
 

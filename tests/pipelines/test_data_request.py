@@ -10,7 +10,7 @@ from sqlalchemy import select
 from plugin import evidence
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.worker import Worker
-from plugin.models import Artifact, Request, cell_of, shop_cell
+from plugin.models import Artifact, Request, shop_cell
 from plugin.runtime import Runtime
 from tests.executor.doubles import SHOP, FakeSources, Ledger, add_request, newsletter_holding, order
 
@@ -80,15 +80,26 @@ async def test_expired_extract_cannot_be_read(runtime: Runtime, worker: Worker, 
         assert await read_artifact(session, runtime.vault, "other.myshopify.com", docs[0].id) is None
 
 
-async def test_shop_owner_is_notified_when_smtp_is_configured(runtime: Runtime, sources: FakeSources) -> None:
+async def test_shop_owner_is_e_mailed_once_with_an_expiring_link_in_the_shops_language(
+    runtime: Runtime, sources: FakeSources
+) -> None:
     import dataclasses
+    from datetime import timedelta
+    from types import SimpleNamespace
+    from unittest import mock
+    from urllib.parse import parse_qs, urlsplit
 
+    import httpx
+
+    from plugin.app import create_app
     from plugin.executor.worker import Worker
-    from plugin.models import OutboxMessage, Shop
+    from plugin.models import Shop, utcnow
+    from plugin.outbox import deliver_queued
+    from plugin.pipelines.data_request import notify_owner
     from tests.conftest import make_settings
     from tests.executor.conftest import fast_config
+    from tests.fakes.smtp import SmtpSink
 
-    mailing = dataclasses.replace(runtime, settings=make_settings(runtime.db.url, smtp_host="127.0.0.1"))
     async with runtime.db.transaction() as session:
         session.add(
             Shop(
@@ -101,15 +112,37 @@ async def test_shop_owner_is_notified_when_smtp_is_configured(runtime: Runtime, 
             )
         )
     request_id = await add_request(runtime, "data_request")
-    await Worker(mailing, fast_config(), sources).drain(limit=20)
-    async with runtime.db.session() as session:
-        messages = (
-            (await session.execute(select(OutboxMessage).where(OutboxMessage.shop_domain == SHOP)))
-            .scalars()
-            .all()
+    with SmtpSink() as sink:
+        mailing = dataclasses.replace(
+            runtime,
+            settings=make_settings(runtime.db.url, **sink.settings(), app_url="https://gallra.example"),
         )
-    assert len(messages) == 1
-    assert runtime.vault.decrypt(messages[0].to_enc, cell_of(messages[0], "to_enc")) == "owner@shop.se"
-    assert f"request {request_id}" in (
-        runtime.vault.decrypt(messages[0].subject_enc, cell_of(messages[0], "subject_enc")) or ""
-    )
+        await Worker(mailing, fast_config(), sources).drain(limit=20)
+        async with runtime.db.session() as session:
+            shop = await session.scalar(select(Shop).where(Shop.domain == SHOP))
+            request = await session.get(Request, request_id)
+        assert request is not None
+        await notify_owner(SimpleNamespace(runtime=mailing), shop, request)  # type: ignore[arg-type]
+        assert await deliver_queued(mailing) == 1
+        (message,) = sink.messages
+    assert message["To"] == "owner@shop.se"
+    assert message["Subject"] == f"Gallra: registerutdraget för ärende {request_id} är klart"
+    text = message.get_content()
+    link = next(line for line in text.splitlines() if line.startswith("https://gallra.example/documents/"))
+    assert "30 dagar" in text
+
+    app = create_app(mailing)
+    path = link.removeprefix("https://gallra.example")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        opened = await http.get(path)
+        assert opened.status_code == 200 and "<html" in opened.text.lower() and 'lang="sv"' in opened.text
+        query = parse_qs(urlsplit(link).query)
+        other_doc = path.replace(f"/documents/{urlsplit(link).path.rsplit('/', 1)[1]}", "/documents/999999")
+        assert (await http.get(other_doc)).status_code == 403
+        forged = path.replace(f"expires={query['expires'][0]}", f"expires={int(query['expires'][0]) + 86400}")
+        assert (await http.get(forged)).status_code == 403
+        other_shop = path.replace("shop=", "shop=x")
+        assert (await http.get(other_shop)).status_code == 403
+        later = utcnow() + timedelta(days=31)
+        with mock.patch("plugin.admin.pages.utcnow", return_value=later):
+            assert (await http.get(path)).status_code == 403

@@ -183,6 +183,29 @@ async def test_shop_in_dry_run_mode_is_swept_dry(runtime: Runtime) -> None:
     assert report["dry_run"] is True and enqueuer.calls == []
 
 
+async def test_a_dry_run_shops_findings_are_told_to_the_owner_once(runtime: Runtime) -> None:
+    from plugin.notifications import list_notifications
+
+    shop = build_shop(n_orders=50, n_customers=10)
+    await add_shop(runtime, dry_run=True)
+    parts, _planner, _enqueuer = parts_for(shop)
+    report = await run_sweep(runtime, SHOP, now=NOW, parts=parts)
+    again = await run_sweep(runtime, SHOP, now=NOW + timedelta(hours=1), parts=parts_for(shop)[0])
+    assert again["already"] is True
+    preview = await run_sweep(
+        runtime, SHOP, dry_run=True, now=NOW + timedelta(hours=2), parts=parts_for(shop)[0]
+    )
+    assert preview["dry_reason"] != report["dry_reason"]  # asked for: the owner is looking already
+    async with runtime.db.session() as session:
+        told = await list_notifications(session, SHOP)
+    erase = sum(c.get("erase", 0) for c in report["tally"]["categories"].values())
+    reduce = sum(c.get("reduce", 0) for c in report["tally"]["categories"].values())
+    assert erase + reduce > 0
+    assert [(n.kind, n.details["erase"], n.details["reduce"], n.state) for n in told] == [
+        ("dry_run_findings", erase, reduce, "not_emailed")  # the test runtime has no mail server
+    ]
+
+
 async def test_a_killed_sweep_resumes_where_it_stopped(runtime: Runtime) -> None:
     shop = build_shop()
     await add_shop(runtime)
