@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin import evidence
+from plugin.controller import controller_document
 from plugin.crypto import Vault
 from plugin.documents.language import Lang, field_names, shop_language
 from plugin.documents.store import artifacts_of, read_artifact, replace_artifacts, templates
@@ -33,8 +34,16 @@ def _when(step: Step) -> str | None:
 
 
 def build_certificate(
-    request: Request, shop: Shop | None, steps: list[Step], head: tuple[int, str] | None
+    request: Request,
+    shop: Shop | None,
+    steps: list[Step],
+    head: tuple[int, str] | None,
+    *,
+    controller: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`controller`: `plugin.controller.controller_document` of the shop (the caller holds the key
+    its encrypted fields need); without it only the shop's name is known."""
+    who = controller or controller_document(None, shop, request.shop_domain)
     done: list[dict[str, Any]] = []
     reduced: list[dict[str, Any]] = []
     kept: list[dict[str, Any]] = []
@@ -94,7 +103,9 @@ def build_certificate(
         "document": "certificate_of_erasure",
         "version": 1,
         "issued_at": utcnow().replace(microsecond=0).isoformat(),
-        "shop": {"domain": request.shop_domain, "name": shop.name if shop else None},
+        "shop": {"domain": request.shop_domain, "name": who["name"]},
+        # Who erased: the controller, by name, legal name, address and contact address.
+        "controller": who,
         "request": {
             "id": request.id,
             "kind": request.kind,
@@ -140,7 +151,13 @@ async def issue_certificate(
             )
         ).scalars()
     )
-    certificate = build_certificate(request, shop, steps, await evidence.head(session, request.shop_domain))
+    certificate = build_certificate(
+        request,
+        shop,
+        steps,
+        await evidence.head(session, request.shop_domain),
+        controller=controller_document(vault, shop, request.shop_domain),
+    )
     text = json.dumps(certificate, indent=2, ensure_ascii=False)
     rows = await replace_artifacts(
         session,

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.registry import catalogue
 from plugin import evidence
+from plugin.controller import controller_document
 from plugin.documents.extract import build_extract, link_expiry, store_extract
 from plugin.executor.context import ExecContext
 from plugin.executor.steps import EXPORT_PART
@@ -150,7 +151,15 @@ async def finalize(ctx: ExecContext, session: AsyncSession, request: Request, sh
         )
     ).scalar_one_or_none()
     expires = link_expiry()
-    extract = build_extract(request, shop, exports, own, planned_entry or {}, expires_at=expires)
+    extract = build_extract(
+        request,
+        shop,
+        exports,
+        own,
+        planned_entry or {},
+        expires_at=expires,
+        controller=controller_document(vault, shop, request.shop_domain),
+    )
     stored = await store_extract(vault, session, request, extract, expires_at=expires)
     await session.execute(delete(Artifact).where(Artifact.id.in_([p.id for p in parts])))
     await evidence.append(
