@@ -61,6 +61,7 @@ def routes() -> list[BaseRoute]:
         Route("/admin/api/adapters/{adapter:str}/check", a(api.check), methods=["POST"]),
         Route("/admin/api/adapters/{adapter:str}/flags", a(api.connection_flags), methods=["POST"]),
         Route("/admin/api/shop", a(api.shop_settings), methods=["POST"]),
+        Route("/admin/api/shop/controller", a(api.shop_controller), methods=["GET", "PUT"]),
         Route("/admin/api/sweeps", a(api.sweeps)),
         Route("/admin/api/sweeps/preview", a(api.preview), methods=["POST"]),
         Route("/admin/api/evidence", a(api.evidence)),
