@@ -224,3 +224,28 @@ def test_cli_shop_add_says_when_shopify_could_not_be_read(env: str, shopify_fake
 def test_cli_shop_add_refuses_bad_overrides(env: str, args: list[str]) -> None:
     result = runner.invoke(_assemble(), ["shop", "add", SHOP, "--token", TOKEN, *args])
     assert result.exit_code == 2
+
+
+async def test_a_marked_shop_without_a_token_is_not_read_again_and_again(
+    runtime: Runtime, shopify_fake: ShopifyFake
+) -> None:
+    _add(shopify_fake)
+    await register_shop(runtime, SHOP, TOKEN)
+    async with runtime.db.transaction() as session:
+        shop = (await session.execute(select(Shop).where(Shop.domain == SHOP))).scalar_one()
+        shop.access_token_enc = None
+        shop.details_stale_at = shop.installed_at
+    calls = len(shopify_fake.requests)
+    assert await refresh_shop_details(runtime) == 0
+    assert (await _shop(runtime)).details_stale_at is None and len(shopify_fake.requests) == calls
+
+
+async def test_shopify_unavailable_keeps_the_mark(runtime: Runtime, shopify_fake: ShopifyFake) -> None:
+    _add(shopify_fake)
+    await register_shop(runtime, SHOP, TOKEN)
+    async with runtime.db.transaction() as session:
+        shop = (await session.execute(select(Shop).where(Shop.domain == SHOP))).scalar_one()
+        shop.details_stale_at = shop.installed_at
+    shopify_fake.shops[SHOP].tokens.clear()  # Shopify refuses the token: 401
+    assert await refresh_shop_details(runtime) == 0
+    assert (await _shop(runtime)).details_stale_at is not None
