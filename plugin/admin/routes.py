@@ -42,6 +42,7 @@ def routes() -> list[BaseRoute]:
         Route("/admin/adapters/{adapter:str}/check", f(pages.check_form), methods=["POST"]),
         Route("/admin/adapters/{adapter:str}/flags", f(pages.connection_flags_form), methods=["POST"]),
         Route("/admin/shop/dry-run", f(pages.shop_dry_run_form), methods=["POST"]),
+        Route("/admin/shop/controller", f(pages.controller_form), methods=["POST"]),
         Route("/admin/sweeps", p(pages.sweeps_page)),
         Route("/admin/sweeps/preview", f(pages.preview_form), methods=["POST"]),
         Route("/admin/audit", p(pages.audit_page)),

@@ -10,7 +10,7 @@ from plugin import controller
 from plugin.models import Shop
 from plugin.runtime import Runtime
 from tests.admin.conftest import SHOP_A, SHOP_B
-from tests.admin.helpers import bearer
+from tests.admin.helpers import bearer, get_page, post_form
 from tests.admin.seed import Seeded
 
 URL = "/admin/api/shop/controller"
@@ -66,3 +66,37 @@ async def test_bad_values_are_refused(
         assert answer.status_code == 400, body
     assert (await _shop(runtime, SHOP_A)).controller_overrides is None
     assert (await client.get(URL)).status_code == 401
+
+
+async def test_the_adapters_page_form_sets_only_what_changed(
+    runtime: Runtime, client: httpx.AsyncClient, shops: tuple[Seeded, Seeded]
+) -> None:
+    async with runtime.db.transaction() as session:
+        shop = (await session.execute(select(Shop).where(Shop.domain == SHOP_A))).scalar_one()
+        controller.apply_platform(
+            runtime.vault, shop, controller.Details(name="Butik A", contact_email="kontakt@butik-a.se")
+        )
+    page = await get_page(client, runtime, SHOP_A, "/admin/adapters")
+    assert 'action="/admin/shop/controller"' in page.text and 'value="kontakt@butik-a.se"' in page.text
+
+    form = {
+        "name": "Butik A",
+        "legal_name": "Butik A AB",
+        "address": "",
+        "contact_email": "kontakt@butik-a.se",
+    }
+    saved = await post_form(client, runtime, SHOP_A, "/admin/shop/controller", form, csrf_from=SHOP_A)
+    assert saved.status_code == 303
+    shop = await _shop(runtime, SHOP_A)
+    # Only the legal name changed: the unchanged, prefilled values stay Shopify's.
+    assert shop.controller_overrides == "legal_name"
+    assert controller.details_of(runtime.vault, shop).legal_name == "Butik A AB"
+
+    refused = await post_form(
+        client, runtime, SHOP_A, "/admin/shop/controller", {**form, "contact_email": "x"}, csrf_from=SHOP_A
+    )
+    assert refused.status_code == 200 and "contact_email must be an e-mail address" in refused.text
+    assert (
+        controller.details_of(runtime.vault, await _shop(runtime, SHOP_A)).contact_email
+        == "kontakt@butik-a.se"
+    )
