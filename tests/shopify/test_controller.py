@@ -5,6 +5,7 @@ refresh, and read again after a `shop/update` delivery (off the request path, by
 from __future__ import annotations
 
 import sqlite3
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -249,3 +250,10 @@ async def test_shopify_unavailable_keeps_the_mark(runtime: Runtime, shopify_fake
     shopify_fake.shops[SHOP].tokens.clear()  # Shopify refuses the token: 401
     assert await refresh_shop_details(runtime) == 0
     assert (await _shop(runtime)).details_stale_at is not None
+
+
+def test_the_app_subscribes_to_shop_update(env: str) -> None:
+    result = runner.invoke(_assemble(), ["shopify-toml"])
+    assert result.exit_code == 0, result.output
+    subscriptions = tomllib.loads(result.output)["webhooks"]["subscriptions"]
+    assert {"topics": ["shop/update"], "uri": "/webhooks/shop/update"} in subscriptions
