@@ -126,10 +126,12 @@ class EmailChannel(Protocol):
 class ShopInfo:
     domain: str
     name: str
-    contact_email: str | None = None
+    contact_email: str | None = None  # the controller's: where processors reply
     country: str | None = None
     locale: str = "en"
     timezone: str | None = None  # IANA name; dates of Shopify records are the shop's local dates
+    legal_name: str | None = None  # the business's registered name, when known
+    address: str | None = None  # the business address on one line, when known
 
 
 @dataclass

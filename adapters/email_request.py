@@ -36,6 +36,7 @@ from adapters.base import (
     Outcome,
     PermanentFailure,
     Result,
+    ShopInfo,
 )
 from adapters.carriers import carrier_adapter
 from plugin.holdings import Category, Holding, Shipment, Subject
@@ -45,8 +46,10 @@ _ADDRESS = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
 
 @dataclass(frozen=True)
 class Template:
-    """One language's erasure request. Placeholders: {shop_name} {shop_domain} {processor}
-    {identifiers} {shipments} {count} {reply_to} {reference} (filled in by the outbox)."""
+    """One language's erasure request. Placeholders: {shop_intro} (the shop's name, legal name and
+    domain) {signature} (name, legal name, address, contact address; one a line) {shop_name}
+    {shop_domain} {processor} {identifiers} {shipments} {count} {reply_to} {reference} (filled in
+    by the outbox)."""
 
     subject: str
     body: str
@@ -66,7 +69,7 @@ TEMPLATES: dict[str, Template] = {
         subject="Begäran om radering av personuppgifter (GDPR art. 17), ref. {reference}",
         body=(
             "Hej,\n\n"
-            "Vi är {shop_name} ({shop_domain}). En av våra kunder, som har fått försändelser från oss "
+            "Vi är {shop_intro}. En av våra kunder, som har fått försändelser från oss "
             "genom {processor}, har begärt att hens personuppgifter raderas.\n\n"
             "Med stöd av artikel 17 i dataskyddsförordningen (EU) 2016/679 ber vi er radera de "
             "personuppgifter ni behandlar om mottagaren av försändelserna nedan (namn, adress, "
@@ -75,7 +78,7 @@ TEMPLATES: dict[str, Template] = {
             "Mottagaren:\n{identifiers}\n\n"
             "Försändelser ({count}):\n{shipments}\n\n"
             "Svara till {reply_to} inom en månad (artikel 12.3) och ange vår referens {reference}.\n\n"
-            "Med vänlig hälsning\n{shop_name}\n"
+            "Med vänlig hälsning\n{signature}\n"
         ),
         email_line="- E-postadress: {email}",
         phone_line="- Telefonnummer: {phone}",
@@ -88,7 +91,7 @@ TEMPLATES: dict[str, Template] = {
         ),
         sweep_body=(
             "Hej,\n\n"
-            "Vi är {shop_name} ({shop_domain}). Den lagringstid vi har bestämt för försändelserna nedan, "
+            "Vi är {shop_intro}. Den lagringstid vi har bestämt för försändelserna nedan, "
             "som vi har skickat genom {processor}, har löpt ut.\n\n"
             "Personuppgifterna om mottagarna behövs inte längre för de ändamål för vilka de samlades in. "
             "Med stöd av principen om lagringsminimering (artikel 5.1 e) och artikel 17.1 a i "
@@ -98,14 +101,14 @@ TEMPLATES: dict[str, Template] = {
             "om vilka, varför och till när.\n\n"
             "Försändelser ({count}):\n{shipments}\n\n"
             "Bekräfta raderingen till {reply_to} inom en månad och ange vår referens {reference}.\n\n"
-            "Med vänlig hälsning\n{shop_name}\n"
+            "Med vänlig hälsning\n{signature}\n"
         ),
     ),
     "en": Template(
         subject="Request for erasure of personal data (GDPR Art. 17), ref. {reference}",
         body=(
             "Hello,\n\n"
-            "We are {shop_name} ({shop_domain}). One of our customers, who received shipments from us "
+            "We are {shop_intro}. One of our customers, who received shipments from us "
             "through {processor}, has asked for their personal data to be erased.\n\n"
             "Under Article 17 of the General Data Protection Regulation (EU) 2016/679 we ask you to "
             "erase the personal data you process about the recipient of the shipments below (name, "
@@ -115,7 +118,7 @@ TEMPLATES: dict[str, Template] = {
             "Shipments ({count}):\n{shipments}\n\n"
             "Please reply to {reply_to} within one month (Article 12(3)), quoting our reference "
             "{reference}.\n\n"
-            "Kind regards\n{shop_name}\n"
+            "Kind regards\n{signature}\n"
         ),
         email_line="- E-mail address: {email}",
         phone_line="- Phone number: {phone}",
@@ -128,7 +131,7 @@ TEMPLATES: dict[str, Template] = {
         ),
         sweep_body=(
             "Hello,\n\n"
-            "We are {shop_name} ({shop_domain}). The retention period we have set for the shipments "
+            "We are {shop_intro}. The retention period we have set for the shipments "
             "below, which we sent through {processor}, has ended.\n\n"
             "The personal data of their recipients are no longer necessary for the purposes for which "
             "they were collected. Under the storage limitation principle (Article 5(1)(e)) and Article "
@@ -139,14 +142,14 @@ TEMPLATES: dict[str, Template] = {
             "Shipments ({count}):\n{shipments}\n\n"
             "Please confirm the erasure to {reply_to} within one month, quoting our reference "
             "{reference}.\n\n"
-            "Kind regards\n{shop_name}\n"
+            "Kind regards\n{signature}\n"
         ),
     ),
     "fi": Template(
         subject="Henkilötietojen poistopyyntö (GDPR 17 artikla), viite {reference}",
         body=(
             "Hei,\n\n"
-            "Olemme {shop_name} ({shop_domain}). Eräs asiakkaamme, jolle olemme lähettäneet lähetyksiä "
+            "Olemme {shop_intro}. Eräs asiakkaamme, jolle olemme lähettäneet lähetyksiä "
             "palveluntarjoajan {processor} kautta, on pyytänyt henkilötietojensa poistamista.\n\n"
             "Pyydämme yleisen tietosuoja-asetuksen (EU) 2016/679 17 artiklan nojalla, että poistatte "
             "alla lueteltujen lähetysten vastaanottajasta käsittelemänne henkilötiedot (nimi, osoite, "
@@ -157,7 +160,7 @@ TEMPLATES: dict[str, Template] = {
             "Lähetykset ({count}):\n{shipments}\n\n"
             "Vastatkaa osoitteeseen {reply_to} kuukauden kuluessa (12 artiklan 3 kohta) ja mainitkaa "
             "viitteemme {reference}.\n\n"
-            "Ystävällisin terveisin\n{shop_name}\n"
+            "Ystävällisin terveisin\n{signature}\n"
         ),
         email_line="- Sähköpostiosoite: {email}",
         phone_line="- Puhelinnumero: {phone}",
@@ -170,7 +173,7 @@ TEMPLATES: dict[str, Template] = {
         ),
         sweep_body=(
             "Hei,\n\n"
-            "Olemme {shop_name} ({shop_domain}). Säilytysaika, jonka olemme määrittäneet alla "
+            "Olemme {shop_intro}. Säilytysaika, jonka olemme määrittäneet alla "
             "luetelluille lähetyksille (lähetetty palveluntarjoajan {processor} kautta), on päättynyt.\n\n"
             "Vastaanottajien henkilötietoja ei enää tarvita niihin tarkoituksiin, joita varten ne "
             "kerättiin. Pyydämme siksi yleisen tietosuoja-asetuksen (EU) 2016/679 säilytyksen "
@@ -182,14 +185,14 @@ TEMPLATES: dict[str, Template] = {
             "Lähetykset ({count}):\n{shipments}\n\n"
             "Vahvistakaa poisto osoitteeseen {reply_to} kuukauden kuluessa ja mainitkaa viitteemme "
             "{reference}.\n\n"
-            "Ystävällisin terveisin\n{shop_name}\n"
+            "Ystävällisin terveisin\n{signature}\n"
         ),
     ),
     "no": Template(  # Norwegian Bokmål
         subject="Anmodning om sletting av personopplysninger (GDPR art. 17), ref. {reference}",
         body=(
             "Hei,\n\n"
-            "Vi er {shop_name} ({shop_domain}). En av våre kunder, som har mottatt sendinger fra oss "
+            "Vi er {shop_intro}. En av våre kunder, som har mottatt sendinger fra oss "
             "gjennom {processor}, har bedt om at personopplysningene sine blir slettet.\n\n"
             "Med hjemmel i artikkel 17 i personvernforordningen (EU) 2016/679 ber vi dere slette "
             "personopplysningene dere behandler om mottakeren av sendingene nedenfor (navn, adresse, "
@@ -200,7 +203,7 @@ TEMPLATES: dict[str, Template] = {
             "Sendinger ({count}):\n{shipments}\n\n"
             "Vennligst svar til {reply_to} innen én måned (artikkel 12 nr. 3) og oppgi vår referanse "
             "{reference}.\n\n"
-            "Med vennlig hilsen\n{shop_name}\n"
+            "Med vennlig hilsen\n{signature}\n"
         ),
         email_line="- E-postadresse: {email}",
         phone_line="- Telefonnummer: {phone}",
@@ -213,7 +216,7 @@ TEMPLATES: dict[str, Template] = {
         ),
         sweep_body=(
             "Hei,\n\n"
-            "Vi er {shop_name} ({shop_domain}). Lagringstiden vi har fastsatt for sendingene nedenfor, "
+            "Vi er {shop_intro}. Lagringstiden vi har fastsatt for sendingene nedenfor, "
             "som vi har sendt gjennom {processor}, er utløpt.\n\n"
             "Personopplysningene om mottakerne er ikke lenger nødvendige for formålene de ble samlet "
             "inn for. Med hjemmel i prinsippet om lagringsbegrensning (artikkel 5 nr. 1 bokstav e) og "
@@ -225,14 +228,14 @@ TEMPLATES: dict[str, Template] = {
             "Sendinger ({count}):\n{shipments}\n\n"
             "Vennligst bekreft slettingen til {reply_to} innen én måned og oppgi vår referanse "
             "{reference}.\n\n"
-            "Med vennlig hilsen\n{shop_name}\n"
+            "Med vennlig hilsen\n{signature}\n"
         ),
     ),
     "da": Template(
         subject="Anmodning om sletning af personoplysninger (GDPR art. 17), ref. {reference}",
         body=(
             "Hej,\n\n"
-            "Vi er {shop_name} ({shop_domain}). En af vores kunder, som har modtaget forsendelser fra "
+            "Vi er {shop_intro}. En af vores kunder, som har modtaget forsendelser fra "
             "os gennem {processor}, har bedt om at få sine personoplysninger slettet.\n\n"
             "I henhold til artikel 17 i databeskyttelsesforordningen (EU) 2016/679 beder vi jer slette "
             "de personoplysninger, I behandler om modtageren af forsendelserne nedenfor (navn, adresse, "
@@ -243,7 +246,7 @@ TEMPLATES: dict[str, Template] = {
             "Forsendelser ({count}):\n{shipments}\n\n"
             "Svar venligst til {reply_to} inden for en måned (artikel 12, stk. 3), og angiv vores "
             "reference {reference}.\n\n"
-            "Med venlig hilsen\n{shop_name}\n"
+            "Med venlig hilsen\n{signature}\n"
         ),
         email_line="- E-mailadresse: {email}",
         phone_line="- Telefonnummer: {phone}",
@@ -256,7 +259,7 @@ TEMPLATES: dict[str, Template] = {
         ),
         sweep_body=(
             "Hej,\n\n"
-            "Vi er {shop_name} ({shop_domain}). Den opbevaringsperiode, vi har fastsat for "
+            "Vi er {shop_intro}. Den opbevaringsperiode, vi har fastsat for "
             "forsendelserne nedenfor, som vi har sendt gennem {processor}, er udløbet.\n\n"
             "Personoplysningerne om modtagerne er ikke længere nødvendige til de formål, de blev "
             "indsamlet til. I henhold til princippet om opbevaringsbegrænsning (artikel 5, stk. 1, "
@@ -268,14 +271,14 @@ TEMPLATES: dict[str, Template] = {
             "Forsendelser ({count}):\n{shipments}\n\n"
             "Bekræft venligst sletningen til {reply_to} inden for en måned, og angiv vores reference "
             "{reference}.\n\n"
-            "Med venlig hilsen\n{shop_name}\n"
+            "Med venlig hilsen\n{signature}\n"
         ),
     ),
     "de": Template(
         subject="Antrag auf Löschung personenbezogener Daten (Art. 17 DSGVO), Az. {reference}",
         body=(
             "Sehr geehrte Damen und Herren,\n\n"
-            "wir sind {shop_name} ({shop_domain}). Eine Person, die als unsere Kundin oder unser Kunde "
+            "wir sind {shop_intro}. Eine Person, die als unsere Kundin oder unser Kunde "
             "Sendungen von uns über {processor} erhalten hat, hat die Löschung ihrer personenbezogenen "
             "Daten verlangt.\n\n"
             "Gemäß Artikel 17 der Datenschutz-Grundverordnung (EU) 2016/679 bitten wir Sie, die "
@@ -288,7 +291,7 @@ TEMPLATES: dict[str, Template] = {
             "Sendungen ({count}):\n{shipments}\n\n"
             "Bitte antworten Sie innerhalb eines Monats (Art. 12 Abs. 3 DSGVO) an {reply_to} unter "
             "Angabe unseres Aktenzeichens {reference}.\n\n"
-            "Mit freundlichen Grüßen\n{shop_name}\n"
+            "Mit freundlichen Grüßen\n{signature}\n"
         ),
         email_line="- E-Mail-Adresse: {email}",
         phone_line="- Telefonnummer: {phone}",
@@ -301,7 +304,7 @@ TEMPLATES: dict[str, Template] = {
         ),
         sweep_body=(
             "Sehr geehrte Damen und Herren,\n\n"
-            "wir sind {shop_name} ({shop_domain}). Für die unten aufgeführten Sendungen, die wir über "
+            "wir sind {shop_intro}. Für die unten aufgeführten Sendungen, die wir über "
             "{processor} versandt haben, ist die von uns festgelegte Speicherfrist abgelaufen.\n\n"
             "Die personenbezogenen Daten der Empfängerinnen und Empfänger sind für die Zwecke, für die "
             "sie erhoben wurden, nicht mehr notwendig. Gemäß dem Grundsatz der Speicherbegrenzung "
@@ -314,7 +317,7 @@ TEMPLATES: dict[str, Template] = {
             "Sendungen ({count}):\n{shipments}\n\n"
             "Bitte bestätigen Sie die Löschung innerhalb eines Monats an {reply_to} unter Angabe "
             "unseres Aktenzeichens {reference}.\n\n"
-            "Mit freundlichen Grüßen\n{shop_name}\n"
+            "Mit freundlichen Grüßen\n{signature}\n"
         ),
     ),
 }
@@ -353,6 +356,22 @@ class EmailRequestConfig(AdapterConfig):
         if value.strip().lower() not in TEMPLATES:
             raise ValueError(f"no template in that language; available: {', '.join(sorted(TEMPLATES))}")
         return value.strip().lower()
+
+
+def shop_intro(shop: ShopInfo) -> str:
+    """How the request introduces the shop: its name, then its legal name (the controller the
+    processor must recognise) and its Shopify domain."""
+    legal = shop.legal_name if shop.legal_name and shop.legal_name != shop.name else None
+    return f"{shop.name} ({legal}, {shop.domain})" if legal else f"{shop.name} ({shop.domain})"
+
+
+def signature(shop: ShopInfo) -> str:
+    """The sign-off: who the controller is and where to reach it, one item a line."""
+    lines = [shop.name]
+    if shop.legal_name and shop.legal_name != shop.name:
+        lines.append(shop.legal_name)
+    lines += [value for value in (shop.address, shop.contact_email) if value]
+    return "\n".join(lines)
 
 
 def shipment_ref(shipment: Shipment) -> str:
@@ -423,6 +442,14 @@ class EmailRequestAdapter(Adapter):
     async def erase(self, subject: Subject, holding: Holding) -> Result:
         if self.ctx.email is None:
             raise PermanentFailure(self.name, "no e-mail channel is available to this shop")
+        if not self.ctx.shop.contact_email:
+            # The processor must be able to answer the controller: asking it to reply to a shop
+            # domain (or to Gallra) leaves the request without an answer anyone reads.
+            raise PermanentFailure(
+                self.name,
+                "the shop's contact e-mail address is not known: set it (gallra shop add "
+                "--contact-email, or the admin's shop details), then retry this step",
+            )
         shipments = self.covered(subject, holding)
         if not shipments and not subject.email and not subject.phone:
             raise PermanentFailure(
@@ -479,14 +506,17 @@ class EmailRequestAdapter(Adapter):
             )
             for s in sorted(shipments, key=shipment_ref)
         ]
+        shop = self.ctx.shop
         values = {
-            "shop_name": self.ctx.shop.name,
+            "shop_intro": shop_intro(shop),
+            "signature": signature(shop),
+            "shop_name": shop.name,
             "shop_domain": self.ctx.shop.domain,
             "processor": self.title,
             "identifiers": "\n".join(identifiers) or "-",
             "shipments": "\n".join(lines) or "-",
             "count": str(len(lines)),
-            "reply_to": self.ctx.shop.contact_email or self.ctx.shop.domain,
+            "reply_to": shop.contact_email or "-",
             "reference": "{reference}",
         }
         if names_no_one(subject):

@@ -34,6 +34,7 @@ from plugin.outbox import deliver_queued, send_reminders
 from plugin.pipelines.sources import Sources
 from plugin.pipelines.uninstall import confirm_uninstalls
 from plugin.runtime import Runtime
+from plugin.shopify.details import refresh_stale_details
 from plugin.sweeps.schedule import PREVIEW_TICK_SECONDS, run_due_sweeps, run_queued_previews
 
 log = logging.getLogger("gallra.clocks")
@@ -186,6 +187,13 @@ async def check_uninstalls(runtime: Runtime) -> int:
     return await confirm_uninstalls(runtime)
 
 
+async def refresh_shop_details(runtime: Runtime) -> int:
+    """Read again the details of shops a `shop/update` delivery marked (one instance per minute)."""
+    if not await claim_once(runtime, period_key("shop-details", utcnow(), 60)):
+        return 0
+    return await refresh_stale_details(runtime)
+
+
 async def purge_claims(runtime: Runtime) -> None:
     """Old clock claims are only needed while their period can still fire."""
     if not await claim_once(runtime, period_key("purge-claims", utcnow(), 86400)):
@@ -202,6 +210,7 @@ JOBS: list[Job] = [
     Job("deadlines", watch_deadlines, {"trigger": "interval", "minutes": 60}),
     Job("holds", expire_holds, {"trigger": "interval", "minutes": 60}),
     Job("uninstalls", check_uninstalls, {"trigger": "interval", "seconds": 60}),
+    Job("shop-details", refresh_shop_details, {"trigger": "interval", "seconds": 60}),
     Job("purge-claims", purge_claims, {"trigger": "interval", "hours": 24}),
     Job("minimise", minimise_requests, {"trigger": "interval", "hours": 24}),
     Job("sweeps", run_due_sweeps, {"trigger": "interval", "minutes": 10}),

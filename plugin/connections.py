@@ -32,6 +32,7 @@ from adapters.base import (
     ShopInfo,
 )
 from adapters.http import ProviderHttp, UrlPolicy
+from plugin.controller import details_of
 from plugin.holdings import Holding, Subject
 from plugin.models import AdapterConnection, Shop, cell_of, connection_cell, utcnow
 from plugin.outbox import Outbox
@@ -266,13 +267,16 @@ def _built(cls: type[Adapter], runtime: Runtime, row: AdapterConnection, ctx: Ad
 
 
 def shop_info(runtime: Runtime, shop: Shop) -> ShopInfo:
+    who = details_of(runtime.vault, shop)
     return ShopInfo(
         domain=shop.domain,
-        name=shop.name or shop.domain,
-        contact_email=runtime.vault.decrypt(shop.contact_email_enc, cell_of(shop, "contact_email_enc")),
+        name=who.name or shop.domain,
+        contact_email=who.contact_email,
         country=shop.country,
         locale=shop.locale or "en",
         timezone=shop.timezone,
+        legal_name=who.legal_name,
+        address=who.address,
     )
 
 

@@ -87,6 +87,15 @@ class Shop(Base):
     status: Mapped[str] = mapped_column(String(20), default="active")  # active|uninstalled|redacted
     name: Mapped[str | None] = mapped_column(String(255))
     contact_email_enc: Mapped[str | None] = mapped_column(Text)
+    # The controller Gallra names on documents and processor e-mails (plugin.controller). The legal
+    # name and the address are encrypted: a sole trader's legal name is their own name and the
+    # business address often their home. `name` is the storefront's public trading name.
+    legal_name_enc: Mapped[str | None] = mapped_column(Text)
+    address_enc: Mapped[str | None] = mapped_column(Text)
+    # Comma-separated controller fields the shop owner set themselves; a refresh from Shopify keeps them.
+    controller_overrides: Mapped[str | None] = mapped_column(String(255))
+    # A `shop/update` delivery said the shop changed at this time; a clock re-reads its details.
+    details_stale_at: Mapped[datetime | None]
     country: Mapped[str | None] = mapped_column(String(2))
     timezone: Mapped[str | None] = mapped_column(String(64))
     currency: Mapped[str | None] = mapped_column(String(3))
@@ -444,7 +453,7 @@ class RateLimitSlot(Base):
 #                        (topic, webhook id) is optional in the headers.
 
 ENCRYPTED_COLUMNS: dict[type[Base], tuple[str, ...]] = {
-    Shop: ("contact_email_enc", "access_token_enc", "refresh_token_enc"),
+    Shop: ("contact_email_enc", "legal_name_enc", "address_enc", "access_token_enc", "refresh_token_enc"),
     Delivery: ("body_enc",),
     Request: ("email_enc", "phone_enc"),
     AdapterConnection: ("config_enc",),

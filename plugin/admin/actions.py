@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.registry import UnknownAdapter
-from plugin import connections, evidence
+from plugin import connections, controller, evidence
 from plugin.admin import queries
 from plugin.admin.policy_view import describe
 from plugin.documents.certificate import stored_anchors
@@ -165,6 +165,44 @@ async def set_shop_dry_run(runtime: Runtime, shop_domain: str, on: bool) -> None
         result = await session.execute(update(Shop).where(Shop.domain == shop_domain).values(dry_run=on))
         if not result.rowcount:  # type: ignore[attr-defined]
             raise NotFound("shop")
+
+
+async def controller_of(runtime: Runtime, shop_domain: str) -> dict[str, Any]:
+    """The controller as documents name it, and which fields the owner set themselves."""
+    async with runtime.db.session() as session:
+        shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
+        if shop is None:
+            raise NotFound("shop")
+        return controller.controller_document(runtime.vault, shop, shop_domain) | {
+            "overridden": sorted(controller.overridden(shop))
+        }
+
+
+async def set_controller(runtime: Runtime, shop_domain: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The owner's own controller fields: a string sets one (kept over Shopify's later readings),
+    null gives it back to Shopify (read again at the next tick)."""
+    unknown = sorted(set(values) - set(controller.FIELDS))
+    if unknown:
+        raise InvalidSettings(f"unknown field(s) {', '.join(unknown)}; valid: {', '.join(controller.FIELDS)}")
+    given: dict[str, str] = {}
+    cleared: set[str] = set()
+    for key, value in values.items():
+        if value is None:
+            cleared.add(key)
+        elif isinstance(value, str) and value.strip() and len(value) <= 500:
+            given[key] = value.strip()
+        else:
+            raise InvalidSettings(f"{key} must be a non-empty string (at most 500 characters) or null")
+    if "contact_email" in given and not controller.EMAIL.match(given["contact_email"]):
+        raise InvalidSettings("contact_email must be an e-mail address")
+    async with runtime.db.transaction() as session:
+        shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
+        if shop is None:
+            raise NotFound("shop")
+        controller.set_overrides(runtime.vault, shop, controller.Details(**given), clear=frozenset(cleared))
+        if cleared:
+            shop.details_stale_at = utcnow()
+    return await controller_of(runtime, shop_domain)
 
 
 async def set_connection_flags(

@@ -325,6 +325,16 @@ async def shop_settings(request: Request, ctx: AdminContext) -> Response:
     return answer({"status": "saved", "dry_run": body["dry_run"]}, shop=ctx.shop_domain)
 
 
+async def shop_controller(request: Request, ctx: AdminContext) -> Response:
+    """GET: the controller documents and e-mails name; PUT {name, legal_name, address,
+    contact_email}: set (a string) or give back to Shopify (null) each field given."""
+    if request.method == "PUT":
+        found = await actions.set_controller(ctx.runtime, ctx.shop_domain, await _json_body(request))
+    else:
+        found = await actions.controller_of(ctx.runtime, ctx.shop_domain)
+    return answer({"controller": found}, shop=ctx.shop_domain)
+
+
 async def policy(request: Request, ctx: AdminContext) -> Response:
     from plugin.admin import policy_view
 

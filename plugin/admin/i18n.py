@@ -213,6 +213,18 @@ EN: dict[str, str] = {
     "adapters.title": "Connections",
     "adapters.explain": "Systems that hold your customers' data. Gallra erases there what may go.",
     "adapters.shop_dry_run": "Dry run for the whole shop",
+    "controller.title": "Your shop as documents name it",
+    "controller.explain": (
+        "Certificates, register extracts and e-mails to carriers name the shop with these details; "
+        "carriers reply to the contact address. Read from Shopify; a value you change here is kept "
+        "when Shopify's details change. Empty a field you changed to use Shopify's again."
+    ),
+    "controller.name": "Shop name",
+    "controller.legal_name": "Legal name",
+    "controller.address": "Address",
+    "controller.contact_email": "Contact e-mail",
+    "controller.yours": "set by you",
+    "flash.controller_saved": "Shop details saved.",
     "adapters.connected": "Connected",
     "adapters.on": "on",
     "adapters.off": "off",
@@ -487,6 +499,18 @@ SV: dict[str, str] = {
     "adapters.title": "Kopplingar",
     "adapters.explain": "System som har dina kunders uppgifter. Gallra raderar där det som får raderas.",
     "adapters.shop_dry_run": "Provkörning för hela butiken",
+    "controller.title": "Din butik så som dokumenten nämner den",
+    "controller.explain": (
+        "Intyg, registerutdrag och e-post till transportörer nämner butiken med dessa uppgifter; "
+        "transportörerna svarar till kontaktadressen. Läses från Shopify; ett värde du ändrar här "
+        "behålls när Shopifys uppgifter ändras. Töm ett fält du ändrat för att använda Shopifys igen."
+    ),
+    "controller.name": "Butikens namn",
+    "controller.legal_name": "Juridiskt namn",
+    "controller.address": "Adress",
+    "controller.contact_email": "Kontaktadress (e-post)",
+    "controller.yours": "satt av dig",
+    "flash.controller_saved": "Butikens uppgifter är sparade.",
     "adapters.connected": "Kopplad",
     "adapters.on": "på",
     "adapters.off": "av",

@@ -261,6 +261,32 @@ async def shop_dry_run_form(request: Request, ctx: AdminContext) -> Response:
     return back_to("/admin/adapters", ctx, "toggled")
 
 
+async def controller_form(request: Request, ctx: AdminContext) -> Response:
+    """The shop's details as documents name them. The form shows the current values, so only a
+    field whose value changed becomes the owner's; a field the owner had set and now empties goes
+    back to Shopify's value."""
+    from plugin import controller
+    from plugin.admin import actions
+
+    try:
+        current = await actions.controller_of(ctx.runtime, ctx.shop_domain)
+        changes: dict[str, str | None] = {}
+        for name in controller.FIELDS:
+            value = (await _form_text(request, name)).strip()
+            known = None if name in current["not_known"] else current[name]
+            if value and value != known:
+                changes[name] = value
+            elif not value and name in current["overridden"]:
+                changes[name] = None
+        if changes:
+            await actions.set_controller(ctx.runtime, ctx.shop_domain, changes)
+    except actions.NotFound:
+        return not_found(ctx)
+    except actions.InvalidSettings as exc:
+        return await adapters_page(request, ctx, problem=str(exc))
+    return back_to("/admin/adapters", ctx, "controller_saved")
+
+
 async def connection_flags_form(request: Request, ctx: AdminContext) -> Response:
     from plugin.admin import actions
 
@@ -379,6 +405,8 @@ def config_fields(cls: type, custom_urls: bool = False) -> list[dict[str, object
 
 
 async def adapters_page(request: Request, ctx: AdminContext, *, problem: str | None = None) -> Response:
+    from plugin.admin import actions
+
     async with ctx.runtime.db.session() as session:
         connected = await queries.connections(session, ctx.shop_domain)
     cards = [
@@ -404,6 +432,9 @@ async def adapters_page(request: Request, ctx: AdminContext, *, problem: str | N
         cards=cards,
         shop_dry_run=bool(ctx.shop is not None and ctx.shop.dry_run),
         has_shop=ctx.shop is not None,
+        controller=await actions.controller_of(ctx.runtime, ctx.shop_domain)
+        if ctx.shop is not None
+        else None,
         # Shopify itself is connected by the install (its token), not by settings entered here.
         shopify_connected=bool(
             ctx.shop is not None and ctx.shop.access_token_enc and ctx.shop.status == "active"

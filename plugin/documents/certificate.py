@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin import evidence
+from plugin.controller import controller_document
 from plugin.crypto import Vault
 from plugin.documents.language import Lang, field_names, shop_language
 from plugin.documents.store import artifacts_of, read_artifact, replace_artifacts, templates
@@ -40,7 +41,12 @@ def build_certificate(
     steps: list[Step],
     head: tuple[int, str] | None,
     not_examined: Sequence[dict[str, Any]] = (),
+    *,
+    controller: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`controller`: `plugin.controller.controller_document` of the shop (the caller holds the key
+    its encrypted fields need); without it only the shop's name is known."""
+    who = controller or controller_document(None, shop, request.shop_domain)
     done: list[dict[str, Any]] = []
     reduced: list[dict[str, Any]] = []
     kept: list[dict[str, Any]] = []
@@ -100,7 +106,9 @@ def build_certificate(
         "document": "certificate_of_erasure",
         "version": 1,
         "issued_at": utcnow().replace(microsecond=0).isoformat(),
-        "shop": {"domain": request.shop_domain, "name": shop.name if shop else None},
+        "shop": {"domain": request.shop_domain, "name": who["name"]},
+        # Who erased: the controller, by name, legal name, address and contact address.
+        "controller": who,
         "request": {
             "id": request.id,
             "kind": request.kind,
@@ -153,6 +161,7 @@ async def issue_certificate(
         steps,
         await evidence.head(session, request.shop_domain),
         await planned_gaps(session, request),
+        controller=controller_document(vault, shop, request.shop_domain),
     )
     text = json.dumps(certificate, indent=2, ensure_ascii=False)
     rows = await replace_artifacts(

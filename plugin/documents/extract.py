@@ -15,6 +15,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from plugin.controller import controller_document
 from plugin.crypto import Vault
 from plugin.documents.authorities import complaint_authority
 from plugin.documents.language import LANGUAGES, Lang, country_name
@@ -79,7 +80,9 @@ def build_extract(
     planned: dict[str, Any],
     *,
     expires_at: datetime,
+    controller: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`controller`: `plugin.controller.controller_document` of the shop (see build_certificate)."""
     retention = planned.get("retention", [])
     recipients = used_recipients(planned.get("recipients", []), retention, exports)
     categories = sorted(
@@ -92,7 +95,8 @@ def build_extract(
         "version": 1,
         "issued_at": utcnow().replace(microsecond=0).isoformat(),
         "available_until": expires_at.isoformat(),
-        "controller": {"shop": shop.name if shop else None, "domain": request.shop_domain},
+        # Art. 15 and 13(1)(a): who the controller is and how to reach them.
+        "controller": controller or controller_document(None, shop, request.shop_domain),
         "request": {
             "id": request.id,
             "received_at": request.received_at.isoformat(),

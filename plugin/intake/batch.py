@@ -113,6 +113,19 @@ def _parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else None
 
 
+SHOP_UPDATE = "shop/update"
+
+
+def mark_details_stale(conn: Connection, shop: str, received_at: datetime) -> None:
+    """Record that a `shop/update` delivery says the shop changed. Its details are read again off
+    the request path, from the Admin API (`plugin.shopify.details`), not from this body: what
+    Gallra stores comes from one reading, and the owner's overrides are applied in one place.
+    The latest delivery's time is kept, so a reading that began before it does not clear it."""
+    conn.execute(
+        update(Shop).where(Shop.domain == shop, Shop.status == "active").values(details_stale_at=received_at)
+    )
+
+
 def claim_uninstall(conn: Connection, shop: str, triggered_at: str | None, received_at: datetime) -> None:
     """Record that an `app/uninstalled` delivery claims the shop was uninstalled.
 
@@ -210,6 +223,8 @@ def write_batch(conn: Connection, items: list[Incoming], vault: Vault) -> list[S
             continue
         if item.uninstall:
             claim_uninstall(conn, item.shop, item.headers.triggered_at, item.received_at)
+        elif item.topic == SHOP_UPDATE:
+            mark_details_stale(conn, item.shop, item.received_at)
         answers[index] = Stored(duplicate=False, request_id=request_ids[index])
     if orphans:
         conn.execute(delete(Request).where(Request.id.in_(orphans)))

@@ -12,19 +12,19 @@ from __future__ import annotations
 
 from plugin.crypto import Vault
 from plugin.intake.payloads import (
-    AppUninstalled,
     CustomersDataRequest,
     CustomersRedact,
     Payload,
     PayloadError,
     ShopRedact,
+    ShopResource,
 )
 from plugin.ledger import TOPIC_KINDS, NewRequest, orders_key
 
 
 def shop_domain_of(payload: Payload) -> str:
     """The shop the signed body names: a validated `*.myshopify.com` domain (see `payloads`)."""
-    if isinstance(payload, AppUninstalled):
+    if isinstance(payload, ShopResource):
         return payload.shop
     return payload.shop_domain
 

@@ -112,7 +112,7 @@ class ShopRedact(_ShopPayload):
     orders_requested: None = None
 
 
-class AppUninstalled(_Payload):
+class ShopResource(_Payload):
     """The REST Shop resource. Only the identifiers matter; the rest (name, e-mail) is ignored.
 
     The shop is `myshopify_domain`, or `domain` when that is itself a `*.myshopify.com` domain (a
@@ -132,7 +132,7 @@ class AppUninstalled(_Payload):
     _domain = field_validator("myshopify_domain")(lambda v: None if v is None else _shop_domain(v))
 
     @model_validator(mode="after")
-    def _names_a_shop(self) -> AppUninstalled:
+    def _names_a_shop(self) -> ShopResource:
         if self.myshopify_domain is None and not is_shop_domain(self.domain):
             raise ValueError("no *.myshopify.com domain")
         return self
@@ -146,13 +146,27 @@ class AppUninstalled(_Payload):
         return self.domain.strip().lower()
 
 
-Payload = CustomersDataRequest | CustomersRedact | ShopRedact | AppUninstalled
+class AppUninstalled(ShopResource):
+    """`app/uninstalled`: the REST Shop resource."""
+
+
+class ShopUpdate(ShopResource):
+    """`shop/update`: the REST Shop resource, as `app/uninstalled` sends it, and refused on the same
+    grounds (the compliance topics' keys, no `*.myshopify.com` domain). The two topics share a body,
+    so neither can be told from the other by it: a `shop/update` body under `app/uninstalled` only
+    makes a claim that Shopify must confirm (`plugin.pipelines.uninstall`), and the reverse only
+    makes Gallra read the shop's details again. Nothing of this body is stored outside the
+    delivery: the details are read from the Admin API (`plugin.shopify.details`)."""
+
+
+Payload = CustomersDataRequest | CustomersRedact | ShopRedact | AppUninstalled | ShopUpdate
 
 MODELS: dict[str, type[Payload]] = {
     "customers/data_request": CustomersDataRequest,
     "customers/redact": CustomersRedact,
     "shop/redact": ShopRedact,
     "app/uninstalled": AppUninstalled,
+    "shop/update": ShopUpdate,
 }
 TOPICS = frozenset(MODELS)
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.registry import catalogue
 from plugin import evidence, notifications
+from plugin.controller import controller_document
 from plugin.documents.extract import EXTRACT_HTML, build_extract, link_expiry, store_extract
 from plugin.documents.language import shop_language
 from plugin.documents.links import download_link
@@ -160,7 +161,15 @@ async def finalize(ctx: ExecContext, session: AsyncSession, request: Request, sh
         )
     ).scalar_one_or_none()
     expires = link_expiry()
-    extract = build_extract(request, shop, exports, own, planned_entry or {}, expires_at=expires)
+    extract = build_extract(
+        request,
+        shop,
+        exports,
+        own,
+        planned_entry or {},
+        expires_at=expires,
+        controller=controller_document(vault, shop, request.shop_domain),
+    )
     stored = await store_extract(vault, session, request, extract, expires_at=expires)
     await session.execute(delete(Artifact).where(Artifact.id.in_([p.id for p in parts])))
     await evidence.append(

@@ -69,7 +69,7 @@ query ShopInfo {
   shop {
     id name contactEmail ianaTimezone currencyCode
     plan { publicDisplayName }
-    shopAddress { countryCodeV2 }
+    shopAddress { company address1 address2 zip city province country countryCodeV2 }
   }
 }
 """
@@ -206,13 +206,32 @@ async def fetch_orders(client: AdminClient, ids: Sequence[int]) -> list[OrderRec
     return found
 
 
+def postal_address(address: dict[str, Any]) -> str | None:
+    """The shop's business address on one line (street, postcode and city, region, country)."""
+    town = " ".join(str(part).strip() for part in (address.get("zip"), address.get("city")) if part)
+    parts = [
+        address.get("address1"),
+        address.get("address2"),
+        town,
+        address.get("province"),
+        address.get("country"),
+    ]
+    line = ", ".join(str(part).strip() for part in parts if part and str(part).strip())
+    return line or None
+
+
 async def fetch_shop(client: AdminClient) -> ShopRecord:
     shop = (await client.execute(SHOP_INFO))["shop"]
+    address = shop.get("shopAddress") or {}
     return ShopRecord(
         id=legacy_id(shop["id"]),
         name=shop["name"],
         email=shop.get("contactEmail"),
-        country=(shop.get("shopAddress") or {}).get("countryCodeV2"),
+        # Shopify has no legal-name field on the shop; the billing address's company is the
+        # "legal name of business" of the store's billing details, when the owner entered one.
+        legal_name=(address.get("company") or "").strip() or None,
+        address=postal_address(address),
+        country=address.get("countryCodeV2"),
         timezone=shop.get("ianaTimezone"),
         currency=shop.get("currencyCode"),
         plan=(shop.get("plan") or {}).get("publicDisplayName"),

@@ -49,6 +49,8 @@ class OrderRecord:
 class CustomerRecord:
     id: int
     email: str | None = field(default=None, repr=False)
+    legal_name: str | None = field(default=None, repr=False)
+    address: str | None = field(default=None, repr=False)  # one line, see operations.postal_address
     phone: str | None = field(default=None, repr=False)
     first_name: str | None = field(default=None, repr=False)
     last_name: str | None = field(default=None, repr=False)
@@ -68,6 +70,8 @@ class ShopRecord:
     id: int
     name: str
     email: str | None = field(default=None, repr=False)
+    legal_name: str | None = field(default=None, repr=False)
+    address: str | None = field(default=None, repr=False)  # one line, see operations.postal_address
     country: str | None = None  # ISO 3166-1 alpha-2 of the shop's billing address
     timezone: str | None = None  # IANA name
     currency: str | None = None

@@ -23,10 +23,12 @@ from sqlalchemy import select, update
 
 from adapters.base import AdapterError
 from adapters.http import ProviderHttp
-from plugin.models import Shop, cell_of, shop_cell
+from plugin import controller
+from plugin.models import Shop, shop_cell
 from plugin.runtime import Runtime
-from plugin.shopify.client import AdminClient
+from plugin.shopify.client import AdminClient, ShopifyError
 from plugin.shopify.operations import fetch_shop
+from plugin.shopify.records import ShopRecord
 from plugin.shopify.session_token import SessionClaims
 
 log = logging.getLogger("gallra.shopify.tokens")
@@ -257,21 +259,64 @@ async def _read_details(runtime: Runtime, shop_domain: str, token: str) -> None:
         throttle=runtime.shopify_throttles.for_shop(shop_domain),
     )
     info = await fetch_shop(client)
+    await _save_details(runtime, shop_domain, info)
+
+
+async def _save_details(
+    runtime: Runtime,
+    shop_domain: str,
+    info: ShopRecord,
+    *,
+    keep_place: bool = False,
+    seen: datetime | None = None,
+) -> None:
+    """Store what Shopify says about the shop; the controller fields the owner set are kept
+    (`plugin.controller`), and so are the country and time zone given to `shop add` (`keep_place`)."""
     async with runtime.db.transaction() as session:
         shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one()
         shop.shopify_shop_id = info.id
-        shop.name = info.name
-        shop.contact_email_enc = runtime.vault.encrypt(info.email, cell_of(shop, "contact_email_enc"))
-        shop.country = info.country
-        shop.timezone = info.timezone
+        controller.apply_platform(
+            runtime.vault,
+            shop,
+            controller.Details(
+                name=info.name, legal_name=info.legal_name, address=info.address, contact_email=info.email
+            ),
+        )
+        if not (keep_place and shop.country):
+            shop.country = info.country
+        if not (keep_place and shop.timezone):
+            shop.timezone = info.timezone
         shop.currency = info.currency
         shop.plan = info.plan
+        # Only the claim this reading answers: a `shop/update` that arrived meanwhile stays due.
+        if seen is not None and shop.details_stale_at is not None and shop.details_stale_at <= seen:
+            shop.details_stale_at = None
+
+
+async def refresh_details(runtime: Runtime, shop_domain: str) -> None:
+    """Read the shop's details again (after a `shop/update`). Raises `ShopNotInstalled` when Gallra
+    has no usable token, and the client's errors when Shopify cannot be reached."""
+    async with runtime.db.session() as session:
+        seen = (
+            await session.execute(select(Shop.details_stale_at).where(Shop.domain == shop_domain))
+        ).scalar_one_or_none()
+    info = await fetch_shop(await admin_client(runtime, shop_domain))
+    await _save_details(runtime, shop_domain, info, keep_place=True, seen=seen or datetime.now(UTC))
 
 
 async def register_shop(
-    runtime: Runtime, shop_domain: str, token: str, *, country: str | None = None, timezone: str | None = None
+    runtime: Runtime,
+    shop_domain: str,
+    token: str,
+    *,
+    country: str | None = None,
+    timezone: str | None = None,
+    controller_details: controller.Details | None = None,
+    read_details: bool = True,
 ) -> Shop:
-    """`gallra shop add`: a shop with a given (non-expiring) token, without any install flow."""
+    """`gallra shop add`: a shop with a given (non-expiring) token, without any install flow. The
+    shop's details are read from Shopify with that token (as an install does); `controller_details`
+    are the owner's own values, kept over what Shopify says now and later."""
     async with runtime.db.transaction() as session:
         shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
         if shop is None:
@@ -282,5 +327,14 @@ async def register_shop(
             shop.country = country.upper()
         if timezone:
             shop.timezone = timezone
+        if controller_details is not None:
+            controller.set_overrides(runtime.vault, shop, controller_details)
+    if read_details:
+        try:
+            await _read_details(runtime, shop_domain, token)
+        except ShopifyError as exc:
+            # The token is stored all the same: the caller says the details are missing
+            # (`shopify_shop_id` unset) and the owner can set them or run this again.
+            log.warning("could not read the details of %s: %s", shop_domain, type(exc).__name__)
     async with runtime.db.session() as session:
         return (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one()

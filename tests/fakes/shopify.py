@@ -174,6 +174,11 @@ class FakeShop:
     timezone: str
     currency: str
     plan: str
+    # The billing address (Shopify's "legal name of business" is its company).
+    company: str | None = None
+    address1: str | None = None
+    zip: str | None = None
+    city: str | None = None
     tokens: dict[str, float | None] = field(default_factory=dict)  # access token → expires (epoch)
     refresh_tokens: dict[str, float] = field(default_factory=dict)  # refresh token → expires (epoch)
     customers: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -249,6 +254,10 @@ class ShopifyFake:
         token: str | None = "shpat_test",  # noqa: S107 - a fake shop's fixed token
         token_expires_at: float | None = None,
         shop_id: int | None = None,
+        company: str | None = None,
+        address1: str | None = None,
+        zip: str | None = None,
+        city: str | None = None,
     ) -> FakeShop:
         shop = FakeShop(
             domain=domain,
@@ -259,6 +268,10 @@ class ShopifyFake:
             timezone=timezone,
             currency=currency,
             plan=plan,
+            company=company,
+            address1=address1,
+            zip=zip,
+            city=city,
         )
         if token:
             shop.tokens[token] = token_expires_at
@@ -761,6 +774,9 @@ def _user_errors(field_path: list[str], message: str, code: str) -> dict[str, An
     return {"customer": None, "userErrors": [{"field": field_path, "message": message, "code": code}]}
 
 
+COUNTRY_NAMES = {"SE": "Sweden", "FI": "Finland", "NO": "Norway", "DK": "Denmark", "DE": "Germany"}
+
+
 def _shop_node(shop: FakeShop) -> dict[str, Any]:
     return {
         "__typename": "Shop",
@@ -781,6 +797,13 @@ def _shop_node(shop: FakeShop) -> dict[str, Any]:
             "id": _gid("ShopAddress", shop.id),
             "countryCodeV2": shop.country,
             "countryCode": shop.country,
+            "country": COUNTRY_NAMES.get(shop.country, shop.country),
+            "company": shop.company,
+            "address1": shop.address1,
+            "address2": None,
+            "zip": shop.zip,
+            "city": shop.city,
+            "province": None,
             "coordinatesValidated": False,
             "formatted": [],
         },

@@ -1,7 +1,7 @@
 """notifications to the shop owner; adapter_connections: failures, failing_since
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-04 19:30:00.000000
 """
 
@@ -14,7 +14,7 @@ import plugin.models
 
 
 revision: str = '0009'
-down_revision: str | None = '0005'
+down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
