@@ -16,9 +16,10 @@ from plugin import evidence
 from plugin.documents.extract import build_extract, link_expiry, store_extract
 from plugin.executor.context import ExecContext
 from plugin.executor.steps import EXPORT_PART
+from plugin.holdings import Category
 from plugin.models import Artifact, Evidence, Request, Shop, Step, cell_of, utcnow
 from plugin.pipelines.gather import gather
-from plugin.pipelines.steps import action_name
+from plugin.pipelines.steps import action_name, holding_to_dict
 from plugin.shopify.holdings import shop_date
 
 log = logging.getLogger("gallra.pipelines")
@@ -59,6 +60,17 @@ async def prepare(ctx: ExecContext, session: AsyncSession, request: Request, sho
                 "category": holding.category.value,
             }
     exporters = [(a.name, a.category.value, a.title) for a in adapters if a.can_export]
+    # What each exporter was found to hold, carried on its export step: a carrier reached through
+    # the e-mail channel knows the subject only through the shipments Shopify handed it, which the
+    # executor rebuilds from these (as it does for an erase step's holding).
+    held_by = {
+        name: [
+            holding_to_dict(h)
+            for h in gathered.holdings
+            if h.system == name and h.category is Category.SHIPMENT
+        ]
+        for name, _, _ in exporters
+    }
 
     async def apply(session: AsyncSession, request: Request) -> None:
         dry_run = shop.dry_run or request.dry_run
@@ -72,7 +84,7 @@ async def prepare(ctx: ExecContext, session: AsyncSession, request: Request, sho
                     system=name,
                     action="export",
                     category=category,
-                    decision={"action": "export", "title": title},
+                    decision={"action": "export", "title": title, "holdings": held_by[name]},
                     state="skipped" if dry_run else "pending",
                     outcome="would_export" if dry_run else None,
                     next_attempt_at=now,
