@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-
 from typing import Any, ClassVar
 
 from pydantic import Field

@@ -123,7 +123,11 @@ fragment ExportOrder on Order {
   totalDiscountsSet { ...ExportMoney }
   totalPriceSet { ...ExportMoney }
   lineItems(first: 25) {
-    nodes { title variantTitle sku quantity originalUnitPriceSet { ...ExportMoney } originalTotalSet { ...ExportMoney } }
+    nodes {
+      title variantTitle sku quantity
+      originalUnitPriceSet { ...ExportMoney }
+      originalTotalSet { ...ExportMoney }
+    }
   }
   fulfillments(first: 10) {
     status displayStatus createdAt inTransitAt deliveredAt
