@@ -140,13 +140,27 @@ async def finalize(ctx: ExecContext, session: AsyncSession, request: Request, sh
     if candidates:
         found = (
             await session.execute(
-                select(Request.id, Request.kind, Request.received_at, Request.status).where(
-                    Request.shop_domain == request.shop_domain, Request.email_hash.in_(candidates)
+                select(
+                    Request.id,
+                    Request.kind,
+                    Request.received_at,
+                    Request.due_at,
+                    Request.completed_at,
+                    Request.status,
                 )
+                .where(Request.shop_domain == request.shop_domain, Request.email_hash.in_(candidates))
+                .order_by(Request.received_at, Request.id)
             )
         ).all()
         own = [
-            {"id": r.id, "kind": r.kind, "received_at": r.received_at.isoformat(), "status": r.status}
+            {
+                "id": r.id,
+                "kind": r.kind,
+                "received_at": r.received_at.isoformat(),
+                "due_at": r.due_at.isoformat(),
+                "completed_at": r.completed_at.isoformat() if r.completed_at else None,
+                "status": r.status,
+            }
             for r in found
         ]
     planned_entry = (

@@ -322,8 +322,7 @@ async def request_customer_erasure(client: AdminClient, customer_id: int) -> str
     return str(value) if value else None
 
 
-# The export's shape: Shopify's own words (states, levels, money as decimal strings), times in UTC,
-# and nothing that Shopify left empty, so the extract never prints a placeholder for "no value".
+# The export's shape: Shopify's own words (states, levels, money as decimal strings), times in UTC.
 
 
 def _money(value: Any) -> dict[str, str] | None:
@@ -336,17 +335,6 @@ def _money(value: Any) -> dict[str, str] | None:
 def _time(value: Any) -> str | None:
     moment = parse_time(value)
     return moment.astimezone(UTC).isoformat() if moment else None
-
-
-def compact(value: Any) -> Any:
-    """`value` without None, empty strings and empty lists or mappings (recursively)."""
-    if isinstance(value, dict):
-        kept = {k: compact(v) for k, v in value.items()}
-        return {k: v for k, v in kept.items() if v not in (None, "", [], {})}
-    if isinstance(value, list):
-        items = [compact(v) for v in value]
-        return [v for v in items if v not in (None, "", [], {})]
-    return value
 
 
 def _address(value: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -454,7 +442,7 @@ async def export_customer_data(
 ) -> dict[str, Any]:
     """Everything the app's scopes read about the customer and the given orders, for the register
     extract: `{"customer": …, "orders": [...]}` (the customer's orders, every page, then any of
-    `order_ids` that are not theirs), compacted."""
+    `order_ids` that are not theirs)."""
     customer: dict[str, Any] | None = None
     orders: list[dict[str, Any]] = []
     if customer_id is not None:
@@ -478,7 +466,4 @@ async def export_customer_data(
         orders.extend(
             export_order(n) for n in data.get("nodes") or () if n and n.get("__typename") == "Order"
         )
-    result: dict[str, Any] = compact(
-        {"customer": export_customer(customer) if customer else None, "orders": orders}
-    )
-    return result
+    return {"customer": export_customer(customer) if customer else None, "orders": orders}
