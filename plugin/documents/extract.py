@@ -180,7 +180,8 @@ def retention_entry(entry: dict[str, Any]) -> dict[str, Any]:
         )
         for lang in LANGUAGES
     }
-    return compact({**entry, "period": period})
+    shown: dict[str, Any] = compact({**entry, "period": period})
+    return shown
 
 
 def compact(value: Any) -> Any:
