@@ -134,7 +134,8 @@ def build_extract(
             }
         ),
         "confirmation": has_data,
-        "data": compact(exports),
+        # Shopify first (the shop itself), then each connected system by name.
+        "data": compact(dict(sorted(exports.items(), key=lambda item: (item[0] != SHOPIFY, item[0])))),
         "gallra_records": [compact(r) for r in own_records],
         "purposes": {c: PURPOSES.get(c, {"en": c, "sv": c}) for c in categories},
         "categories": categories,
