@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.registry import catalogue
@@ -137,7 +137,12 @@ async def finalize(ctx: ExecContext, session: AsyncSession, request: Request, sh
     candidates = vault.email_hashes(request.shop_domain, email) if email else ()
     if request.email_hash and request.email_hash not in candidates:
         candidates = (*candidates, request.email_hash)
-    if candidates:
+    # Requests about the same Shopify customer count too (one sent without an e-mail, or after the
+    # address changed).
+    same: list[ColumnElement[bool]] = [Request.email_hash.in_(candidates)] if candidates else []
+    if request.customer_id is not None:
+        same.append(Request.customer_id == request.customer_id)
+    if same:
         found = (
             await session.execute(
                 select(
@@ -148,7 +153,7 @@ async def finalize(ctx: ExecContext, session: AsyncSession, request: Request, sh
                     Request.completed_at,
                     Request.status,
                 )
-                .where(Request.shop_domain == request.shop_domain, Request.email_hash.in_(candidates))
+                .where(Request.shop_domain == request.shop_domain, or_(*same))
                 .order_by(Request.received_at, Request.id)
             )
         ).all()
