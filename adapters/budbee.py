@@ -22,7 +22,7 @@ from pydantic import Field, SecretStr
 
 from adapters._rest import ApiWithEmailAdapter
 from adapters.base import Outcome, ProviderConfig, Result
-from adapters.email_request import EmailRequestAdapter, EmailRequestConfig
+from adapters.email_request import EmailRequestConfig
 from adapters.http import Endpoints, RateLimit
 from plugin.holdings import Category, Holding, Subject
 
@@ -100,9 +100,6 @@ class Budbee(ApiWithEmailAdapter):
     async def export(self, subject: Subject) -> dict[str, Any]:
         """The shipments Budbee received from the shop (what the e-mail request names), and
         Budbee's own order records where its API still has them."""
-        exported = await EmailRequestAdapter.export(self, subject)
         names = dict.fromkeys(s.order_name for s in self.shipments(subject))
         orders = [order for name in names for order in await self._orders(name)]
-        if orders:
-            exported["orders"] = orders
-        return exported
+        return await self.received(subject, orders=orders)
