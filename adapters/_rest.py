@@ -158,6 +158,13 @@ class ApiWithEmailAdapter(ApiAdapter, EmailRequestAdapter):
     # per shipment, ref `shipment:<order id>:<tracking number>`, the same ref the Shopify side
     # gives it, so the two meet in one step.
 
+    async def received(self, subject: Subject, **own: Any) -> dict[str, Any]:
+        """The export: the shipments the provider received from the shop (what an e-mail request
+        names), with the provider's own records (`own`, those that are not empty) beside them."""
+        exported = await EmailRequestAdapter.export(self, subject)
+        exported.update({key: value for key, value in own.items() if value})
+        return exported
+
     def own_shipment(self, subject: Subject, holding: Holding) -> Shipment:
         """The shipment a `shipment:<order id>:<tracking>` holding stands for."""
         for shipment in subject.shipments:

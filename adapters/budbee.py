@@ -98,6 +98,8 @@ class Budbee(ApiWithEmailAdapter):
         return await self.request_by_email(subject, self.cited(subject, own), done=done)
 
     async def export(self, subject: Subject) -> dict[str, Any]:
+        """The shipments Budbee received from the shop (what the e-mail request names), and
+        Budbee's own order records where its API still has them."""
         names = dict.fromkeys(s.order_name for s in self.shipments(subject))
         orders = [order for name in names for order in await self._orders(name)]
-        return {"orders": orders} if orders else {}
+        return await self.received(subject, orders=orders)

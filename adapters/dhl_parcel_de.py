@@ -96,4 +96,4 @@ class DhlParcelDe(ApiWithEmailAdapter):
         )
 
     async def export(self, subject: Subject) -> dict[str, Any]:
-        return {}
+        return await self.received(subject)

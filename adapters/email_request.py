@@ -524,7 +524,10 @@ class EmailRequestAdapter(Adapter):
         return template.subject.format_map(values), template.body.format_map(values)
 
     async def export(self, subject: Subject) -> dict[str, Any]:
-        """What the processor received, as far as the shop's own records show."""
+        """What the processor received, as far as the shop's own records show: the subject's
+        shipments with it. Empty when it received none (it then knows nothing of the subject)."""
+        if not self.shipments(subject):
+            return {}
         return {
             "processor": self.title,
             "channel": "email",

@@ -93,5 +93,4 @@ class NShift(ApiWithEmailAdapter):
         )
 
     async def export(self, subject: Subject) -> dict[str, Any]:
-        stored = await self._stored(subject)
-        return {"stored_shipments": stored} if stored else {}
+        return await self.received(subject, stored_shipments=await self._stored(subject))

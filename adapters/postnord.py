@@ -50,7 +50,7 @@ class PostNord(EmailRequestAdapter):
     async def export(self, subject: Subject) -> dict[str, Any]:
         exported = await super().export(subject)
         if self.postnord.api_key:
-            for shipment in exported["shipments"]:
+            for shipment in exported.get("shipments", ()):
                 if shipment["tracking_number"]:
                     shipment["postnord_tracking"] = await self._track(shipment["tracking_number"])
         return exported

@@ -97,5 +97,4 @@ class Sendcloud(ApiWithEmailAdapter):
         return await self.request_by_email(subject, shipments, done=done)
 
     async def export(self, subject: Subject) -> dict[str, Any]:
-        parcels = await self._parcels(subject)
-        return {"parcels": parcels} if parcels else {}
+        return await self.received(subject, parcels=await self._parcels(subject))

@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -190,38 +189,10 @@ class Shopify(Adapter):
         )
 
     async def export(self, subject: Subject) -> dict[str, Any]:
-        customer, orders = await self._records(subject)
-        exported: dict[str, Any] = {"provider": self.title, "customer": None, "orders": []}
-        if customer is not None:
-            exported["customer"] = {
-                "id": customer.id,
-                "email": customer.email,
-                "phone": customer.phone,
-                "first_name": customer.first_name,
-                "last_name": customer.last_name,
-                "email_marketing": customer.email_marketing_state,
-                "sms_marketing": customer.sms_marketing_state,
-                "number_of_orders": customer.number_of_orders,
-                "created_at": _iso(customer.created_at),
-                "updated_at": _iso(customer.updated_at),
-            }
-        exported["orders"] = [
-            {
-                "id": order.id,
-                "name": order.name,
-                "created_at": _iso(order.created_at),
-                "cancelled_at": _iso(order.cancelled_at),
-                "shipping_country": order.shipping_country,
-                "shipments": [
-                    {"carrier": t.company, "tracking_number": t.number, "shipped_at": _iso(f.created_at)}
-                    for f in order.fulfillments
-                    for t in f.tracking
-                ],
-            }
-            for order in orders
-        ]
-        return exported
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value else None
+        """Everything the app's scopes read about the customer: the account, its addresses and
+        marketing consent, every order with its line items, totals, addresses, notes and
+        fulfilments with tracking (and any requested order that is not on the account)."""
+        client = await self._client()
+        async with _mapped_errors():
+            data = await operations.export_customer_data(client, subject.customer_id, subject.order_ids)
+        return {"provider": self.title, **data}

@@ -72,6 +72,8 @@ def shipments_of(steps: list[Step]) -> tuple[Shipment, ...]:
     from plugin.pipelines.gather import shipments_of_holdings
 
     holdings = [holding_from_dict(s.decision["holding"]) for s in steps if s.decision.get("holding")]
+    # An export step carries the shipments its system was found to hold (`holdings`).
+    holdings += [holding_from_dict(h) for s in steps for h in s.decision.get("holdings") or ()]
     return shipments_of_holdings(holdings)
 
 

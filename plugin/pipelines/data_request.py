@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.registry import catalogue
@@ -20,10 +20,11 @@ from plugin.documents.links import download_link
 from plugin.documents.store import artifacts_of
 from plugin.executor.context import ExecContext
 from plugin.executor.steps import EXPORT_PART
+from plugin.holdings import Category
 from plugin.ledger import days_left, local_zone
 from plugin.models import Artifact, Evidence, Request, Shop, Step, cell_of, utcnow
 from plugin.pipelines.gather import gather
-from plugin.pipelines.steps import action_name
+from plugin.pipelines.steps import action_name, holding_to_dict
 from plugin.shopify.holdings import shop_date
 
 log = logging.getLogger("gallra.pipelines")
@@ -69,6 +70,17 @@ async def prepare(ctx: ExecContext, session: AsyncSession, request: Request, sho
     exporters = [
         (a.name, a.category.value, a.title) for a in adapters if a.can_export and a.name not in unreadable
     ]
+    # What each exporter was found to hold, carried on its export step: a carrier reached through
+    # the e-mail channel knows the subject only through the shipments Shopify handed it, which the
+    # executor rebuilds from these (as it does for an erase step's holding).
+    held_by = {
+        name: [
+            holding_to_dict(h)
+            for h in gathered.holdings
+            if h.system == name and h.category is Category.SHIPMENT
+        ]
+        for name, _, _ in exporters
+    }
 
     async def apply(session: AsyncSession, request: Request) -> None:
         dry_run = shop.dry_run or request.dry_run
@@ -82,7 +94,7 @@ async def prepare(ctx: ExecContext, session: AsyncSession, request: Request, sho
                     system=name,
                     action="export",
                     category=category,
-                    decision={"action": "export", "title": title},
+                    decision={"action": "export", "title": title, "holdings": held_by[name]},
                     state="skipped" if dry_run else "pending",
                     outcome="would_export" if dry_run else None,
                     next_attempt_at=now,
@@ -136,16 +148,35 @@ async def finalize(ctx: ExecContext, session: AsyncSession, request: Request, sh
     candidates = vault.email_hashes(request.shop_domain, email) if email else ()
     if request.email_hash and request.email_hash not in candidates:
         candidates = (*candidates, request.email_hash)
-    if candidates:
+    # Requests about the same Shopify customer count too (one sent without an e-mail, or after the
+    # address changed).
+    same: list[ColumnElement[bool]] = [Request.email_hash.in_(candidates)] if candidates else []
+    if request.customer_id is not None:
+        same.append(Request.customer_id == request.customer_id)
+    if same:
         found = (
             await session.execute(
-                select(Request.id, Request.kind, Request.received_at, Request.status).where(
-                    Request.shop_domain == request.shop_domain, Request.email_hash.in_(candidates)
+                select(
+                    Request.id,
+                    Request.kind,
+                    Request.received_at,
+                    Request.due_at,
+                    Request.completed_at,
+                    Request.status,
                 )
+                .where(Request.shop_domain == request.shop_domain, or_(*same))
+                .order_by(Request.received_at, Request.id)
             )
         ).all()
         own = [
-            {"id": r.id, "kind": r.kind, "received_at": r.received_at.isoformat(), "status": r.status}
+            {
+                "id": r.id,
+                "kind": r.kind,
+                "received_at": r.received_at.isoformat(),
+                "due_at": r.due_at.isoformat(),
+                "completed_at": r.completed_at.isoformat() if r.completed_at else None,
+                "status": r.status,
+            }
             for r in found
         ]
     planned_entry = (

@@ -116,3 +116,25 @@ def sentence(decision: Decision, lang: str) -> str:
             return f"{label} reduceras nu ({fields} tas bort) och {_when(d.keep_until, lang)}: {cited}."
         return f"{label} reduced now ({fields} removed), {_when(d.keep_until, lang)}: {cited}."
     return f"{label} {_when(d.keep_until, lang)}: {cited}."
+
+
+def retention_period(
+    action: str, keep_until: date | str | None, reason: str, reference: str | None, lang: str
+) -> str:
+    """How long one holding is kept, as the register extract tells the data subject (Art.
+    15(1)(d)): "kept until DATE under RULE (reason)", or for a record with no end date yet the
+    criterion that ends it (the reason says it: "kept while subscribed; then …")."""
+    if lang not in LANGS:
+        raise ValueError(f"lang: expected one of {', '.join(LANGS)}, got {lang!r}")
+    cited = f"{reference} ({reason})" if reference else reason
+    sv = lang == "sv"
+    if action == "erase":
+        return f"raderas nu: {cited}" if sv else f"erased now: {cited}"
+    if keep_until:
+        until = f"sparas till och med {keep_until}" if sv else f"kept until {keep_until}"
+        return f"{until} enligt {cited}" if sv else f"{until} under {cited}"
+    return (
+        f"sparas utan fast slutdatum, så länge detta gäller: {cited}"
+        if sv
+        else f"kept with no fixed end date, for as long as this holds: {cited}"
+    )

@@ -101,6 +101,69 @@ mutation RequestCustomerErasure($customerId: ID!) {
 }
 """
 
+# The register extract (Art. 15): everything the app's scopes can read about the customer, apart
+# from the planning documents above so that sweeps and erasures do not pay for the detail. Pages of
+# 4 orders with up to 25 line items each keep a call well under the 1000-point query limit.
+EXPORT_FIELDS = """
+fragment ExportAddress on MailingAddress {
+  name firstName lastName company address1 address2 zip city province country countryCodeV2 phone
+}
+fragment ExportMoney on MoneyBag { shopMoney { amount currencyCode } }
+fragment ExportOrder on Order {
+  id name createdAt processedAt closedAt cancelledAt
+  email phone note tags customerLocale currencyCode
+  displayFinancialStatus displayFulfillmentStatus
+  customAttributes { key value }
+  billingAddress { ...ExportAddress }
+  shippingAddress { ...ExportAddress }
+  shippingLine { title originalPriceSet { ...ExportMoney } }
+  subtotalPriceSet { ...ExportMoney }
+  totalShippingPriceSet { ...ExportMoney }
+  totalTaxSet { ...ExportMoney }
+  totalDiscountsSet { ...ExportMoney }
+  totalPriceSet { ...ExportMoney }
+  lineItems(first: 25) {
+    nodes {
+      title variantTitle sku quantity
+      originalUnitPriceSet { ...ExportMoney }
+      originalTotalSet { ...ExportMoney }
+    }
+  }
+  fulfillments(first: 10) {
+    status displayStatus createdAt inTransitAt deliveredAt
+    trackingInfo(first: 10) { company number url }
+  }
+}
+"""
+
+CUSTOMER_EXPORT = (
+    """
+query CustomerExport($id: ID!, $after: String) {
+  customer(id: $id) {
+    id firstName lastName displayName note tags locale state createdAt updatedAt numberOfOrders
+    amountSpent { amount currencyCode }
+    defaultEmailAddress { emailAddress marketingState marketingOptInLevel marketingUpdatedAt }
+    defaultPhoneNumber { phoneNumber marketingState marketingOptInLevel marketingUpdatedAt }
+    addressesV2(first: 50) { nodes { ...ExportAddress } }
+    orders(first: 4, after: $after, sortKey: CREATED_AT) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ...ExportOrder }
+    }
+  }
+}
+"""
+    + EXPORT_FIELDS
+)
+
+ORDERS_EXPORT = (
+    """
+query OrdersExport($ids: [ID!]!) {
+  nodes(ids: $ids) { __typename ...ExportOrder }
+}
+"""
+    + EXPORT_FIELDS
+)
+
 DOCUMENTS = {
     "CustomerWithOrders": CUSTOMER_WITH_ORDERS,
     "OrdersByIds": ORDERS_BY_IDS,
@@ -108,9 +171,12 @@ DOCUMENTS = {
     "EmailMarketingConsent": EMAIL_CONSENT,
     "SmsMarketingConsent": SMS_CONSENT,
     "RequestCustomerErasure": REQUEST_ERASURE,
+    "CustomerExport": CUSTOMER_EXPORT,
+    "OrdersExport": ORDERS_EXPORT,
 }
 
 NODES_PER_CALL = 50
+EXPORT_NODES_PER_CALL = 4  # orders with their line items: keeps a call's cost bounded
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -273,3 +339,150 @@ async def request_customer_erasure(client: AdminClient, customer_id: int) -> str
         raise
     value = result.get("customerId")
     return str(value) if value else None
+
+
+# The export's shape: Shopify's own words (states, levels, money as decimal strings), times in UTC.
+
+
+def _money(value: Any) -> dict[str, str] | None:
+    money = (value or {}).get("shopMoney") if isinstance(value, dict) and "shopMoney" in value else value
+    if not money or money.get("amount") is None:
+        return None
+    return {"amount": str(money["amount"]), "currency": str(money["currencyCode"])}
+
+
+def _time(value: Any) -> str | None:
+    moment = parse_time(value)
+    return moment.astimezone(UTC).isoformat() if moment else None
+
+
+def _address(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not value:
+        return None
+    keys = ("name", "company", "address1", "address2", "zip", "city", "province", "country", "phone")
+    found = {k: value.get(k) for k in keys}
+    found["country_code"] = value.get("countryCodeV2")
+    return found
+
+
+def _consent(value: dict[str, Any] | None, field: str, key: str) -> dict[str, Any] | None:
+    if not value:
+        return None
+    return {
+        key: value.get(field),
+        "state": value.get("marketingState"),
+        "opt_in_level": value.get("marketingOptInLevel"),
+        "consent_updated_at": _time(value.get("marketingUpdatedAt")),
+    }
+
+
+def export_order(value: dict[str, Any]) -> dict[str, Any]:
+    """An `ExportOrder` node as the register extract shows it."""
+    return {
+        "id": legacy_id(value["id"]),
+        "name": value.get("name"),
+        "created_at": _time(value.get("createdAt")),
+        "processed_at": _time(value.get("processedAt")),
+        "closed_at": _time(value.get("closedAt")),
+        "cancelled_at": _time(value.get("cancelledAt")),
+        "email": value.get("email"),
+        "phone": value.get("phone"),
+        "note": value.get("note"),
+        "tags": list(value.get("tags") or ()),
+        "locale": value.get("customerLocale"),
+        "currency": value.get("currencyCode"),
+        "financial_status": value.get("displayFinancialStatus"),
+        "fulfillment_status": value.get("displayFulfillmentStatus"),
+        "attributes": {a["key"]: a.get("value") for a in value.get("customAttributes") or ()},
+        "billing_address": _address(value.get("billingAddress")),
+        "shipping_address": _address(value.get("shippingAddress")),
+        "shipping_method": (value.get("shippingLine") or {}).get("title"),
+        "line_items": [
+            {
+                "title": item.get("title"),
+                "variant": item.get("variantTitle"),
+                "sku": item.get("sku"),
+                "quantity": item.get("quantity"),
+                "unit_price": _money(item.get("originalUnitPriceSet")),
+                "total": _money(item.get("originalTotalSet")),
+            }
+            for item in (value.get("lineItems") or {}).get("nodes") or ()
+        ],
+        "totals": {
+            "subtotal": _money(value.get("subtotalPriceSet")),
+            "shipping": _money(value.get("totalShippingPriceSet")),
+            "tax": _money(value.get("totalTaxSet")),
+            "discounts": _money(value.get("totalDiscountsSet")),
+            "total": _money(value.get("totalPriceSet")),
+        },
+        "fulfillments": [
+            {
+                "status": f.get("displayStatus") or f.get("status"),
+                "created_at": _time(f.get("createdAt")),
+                "in_transit_at": _time(f.get("inTransitAt")),
+                "delivered_at": _time(f.get("deliveredAt")),
+                "tracking": [
+                    {"carrier": t.get("company"), "number": t.get("number"), "url": t.get("url")}
+                    for t in f.get("trackingInfo") or ()
+                ],
+            }
+            for f in value.get("fulfillments") or ()
+        ],
+    }
+
+
+def export_customer(value: dict[str, Any]) -> dict[str, Any]:
+    """A `CustomerExport` customer (without its orders, which come separately) as the extract shows it."""
+    return {
+        "id": legacy_id(value["id"]),
+        "first_name": value.get("firstName"),
+        "last_name": value.get("lastName"),
+        "display_name": value.get("displayName"),
+        "email": (value.get("defaultEmailAddress") or {}).get("emailAddress"),
+        "phone": (value.get("defaultPhoneNumber") or {}).get("phoneNumber"),
+        "note": value.get("note"),
+        "tags": list(value.get("tags") or ()),
+        "locale": value.get("locale"),
+        "state": value.get("state"),
+        "created_at": _time(value.get("createdAt")),
+        "updated_at": _time(value.get("updatedAt")),
+        "number_of_orders": int(value.get("numberOfOrders") or 0),
+        "amount_spent": _money(value.get("amountSpent")),
+        "addresses": [_address(a) for a in (value.get("addressesV2") or {}).get("nodes") or ()],
+        "marketing_consent": {
+            "email": _consent(value.get("defaultEmailAddress"), "emailAddress", "email_address"),
+            "sms": _consent(value.get("defaultPhoneNumber"), "phoneNumber", "phone_number"),
+        },
+    }
+
+
+async def export_customer_data(
+    client: AdminClient, customer_id: int | None, order_ids: Sequence[int]
+) -> dict[str, Any]:
+    """Everything the app's scopes read about the customer and the given orders, for the register
+    extract: `{"customer": …, "orders": [...]}` (the customer's orders, every page, then any of
+    `order_ids` that are not theirs)."""
+    customer: dict[str, Any] | None = None
+    orders: list[dict[str, Any]] = []
+    if customer_id is not None:
+        variables: dict[str, Any] = {"id": gid("Customer", customer_id)}
+        while True:
+            page = (await client.execute(CUSTOMER_EXPORT, variables)).get("customer")
+            if page is None:
+                break
+            customer = customer or page
+            connection = page.get("orders") or {}
+            orders.extend(export_order(node) for node in connection.get("nodes") or ())
+            info = connection.get("pageInfo") or {}
+            if not info.get("hasNextPage") or not info.get("endCursor"):
+                break
+            variables["after"] = info["endCursor"]
+    seen = {o["id"] for o in orders}
+    missing = [i for i in order_ids if i not in seen]
+    for start in range(0, len(missing), EXPORT_NODES_PER_CALL):
+        chunk = [gid("Order", i) for i in missing[start : start + EXPORT_NODES_PER_CALL]]
+        data = await client.execute(ORDERS_EXPORT, {"ids": chunk})
+        orders.extend(
+            export_order(n) for n in data.get("nodes") or () if n and n.get("__typename") == "Order"
+        )
+    return {"customer": export_customer(customer) if customer else None, "orders": orders}

@@ -109,3 +109,10 @@ async def test_erases_the_holding_shopify_gave_with_the_subject_the_executor_reb
     assert (await adapter.erase(rebuilt, holding)).outcome is Outcome.REQUEST_SENT and route.called
     assert NUMBER in outbox.sent[0]["body"] and "#1001" in outbox.sent[0]["body"]
     assert {h.ref for h in await adapter.find(rebuilt)} == {holding.ref}
+
+
+async def test_export_lists_the_shipments_dhl_received() -> None:
+    adapter, _, _ = dhl()
+    exported = await adapter.export(CUSTOMER)
+    assert exported["channel"] == "email" and exported["processor"] == DhlParcelDe.title
+    assert [(s["order"], s["tracking_number"]) for s in exported["shipments"]] == [("#1001", NUMBER)]

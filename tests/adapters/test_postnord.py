@@ -184,6 +184,12 @@ async def test_export_without_api_key_lists_what_postnord_received(postnord: Pos
     assert "postnord_tracking" not in exported["shipments"][0]
 
 
+async def test_export_is_empty_when_postnord_received_nothing(postnord: PostNord) -> None:
+    """No shipment of the subject's went by PostNord: it knows nothing of them, and the register
+    extract must not list it as a recipient."""
+    assert await postnord.export(Subject(shop_domain="s", shipments=(SHIPMENTS[2],))) == {}
+
+
 async def test_export_with_api_key_adds_tracking_and_survives_throttling_and_not_found(
     make_adapter: Any, channel: RecordingChannel, waits: Waits
 ) -> None:

@@ -13,6 +13,7 @@ import pytest
 from adapters.base import AdapterContext, AuthFailed, Outcome, PermanentFailure, ShopInfo
 from adapters.http import ProviderHttp
 from adapters.shopify import Shopify, ShopifyConfig
+from plugin.documents.extract import compact
 from plugin.holdings import Category, Subject
 from plugin.models import shop_cell
 from plugin.shopify.client import AdminClient
@@ -174,13 +175,136 @@ async def test_check_passes(store: Any, client_factory: Any) -> None:
     await shopify(client_factory).check()
 
 
-async def test_export_has_the_customer_and_orders(store: Any, client_factory: Any) -> None:
-    exported = await shopify(client_factory).export(ANNA)
+async def test_export_has_everything_the_scopes_read(shopify_fake: Any, client_factory: Any) -> None:
+    """The register extract's Shopify part: account, addresses, consent with its dates, and every
+    order (the customer's and a requested guest order) with line items, totals, addresses, notes
+    and fulfilments with tracking."""
+    home = {
+        "firstName": "Anna",
+        "lastName": "Svensson",
+        "address1": "Storgatan 1",
+        "zip": "111 22",
+        "city": "Stockholm",
+        "country": "Sweden",
+        "countryCodeV2": "SE",
+        "phone": "+46701234567",
+    }
+    shopify_fake.add_shop(SHOP, country="SE", timezone="Europe/Stockholm", token="shpat_a")
+    shopify_fake.add_customer(
+        SHOP,
+        CUSTOMER,
+        email="anna@example.se",
+        phone="+46701234567",
+        first_name="Anna",
+        last_name="Svensson",
+        email_marketing="SUBSCRIBED",
+        sms_marketing="UNSUBSCRIBED",
+        email_opt_in_level="CONFIRMED_OPT_IN",
+        sms_opt_in_level="SINGLE_OPT_IN",
+        email_marketing_updated_at=datetime(2024, 5, 1, 8, tzinfo=UTC),
+        sms_marketing_updated_at=datetime(2025, 1, 2, tzinfo=UTC),
+        note="Prefers morning deliveries",
+        tags=["vip"],
+        locale="sv",
+        addresses=[home],
+    )
+    shopify_fake.add_order(
+        SHOP,
+        299938,
+        customer_id=CUSTOMER,
+        created_at=datetime(2025, 3, 1, 23, 30, tzinfo=UTC),
+        email="anna@example.se",
+        phone="+46701234567",
+        note="Ring på dörren",
+        tags=["gift"],
+        line_items=[
+            {"title": "Ullsocka", "variant": "38-40", "sku": "US-38", "quantity": 2, "price": "149.00"}
+        ],
+        shipping_address=home,
+        billing_address=home,
+        shipping_method="PostNord MyPack",
+        shipping_price="49.00",
+        attributes={"gift_message": "Grattis"},
+        fulfillments=[
+            {
+                "id": 1,
+                "created_at": datetime(2025, 3, 3, tzinfo=UTC),
+                "delivered_at": datetime(2025, 3, 5, tzinfo=UTC),
+                "tracking": [
+                    {"company": "PostNord", "number": "RR123SE", "url": "https://t.example/RR123SE"}
+                ],
+            }
+        ],
+    )
+    shopify_fake.add_order(  # a guest order the webhook names, not on the account
+        SHOP,
+        299940,
+        created_at=datetime(2025, 4, 1, tzinfo=UTC),
+        line_items=[{"title": "Mössa", "quantity": 1, "price": "199.00"}],
+    )
+    subject = Subject(shop_domain=SHOP, customer_id=CUSTOMER, order_ids=(299938, 299940))
 
-    assert exported["customer"]["email"] == "anna@example.se"
-    assert exported["customer"]["email_marketing"] == "SUBSCRIBED"
-    (order,) = exported["orders"]
-    assert order["id"] == 299938 and order["shipments"][0]["tracking_number"] == "RR123SE"
+    # As the extract shows it: what Shopify left empty is left out.
+    exported = compact(await shopify(client_factory).export(subject))
+
+    customer = exported["customer"]
+    assert customer["first_name"] == "Anna" and customer["last_name"] == "Svensson"
+    assert customer["email"] == "anna@example.se" and customer["phone"] == "+46701234567"
+    assert customer["note"] == "Prefers morning deliveries" and customer["tags"] == ["vip"]
+    assert customer["created_at"] == "2020-01-01T00:00:00+00:00" and customer["locale"] == "sv"
+    assert customer["addresses"] == [
+        {
+            "name": "Anna Svensson",
+            "address1": "Storgatan 1",
+            "zip": "111 22",
+            "city": "Stockholm",
+            "country": "Sweden",
+            "phone": "+46701234567",
+            "country_code": "SE",
+        }
+    ]
+    assert customer["marketing_consent"] == {
+        "email": {
+            "email_address": "anna@example.se",
+            "state": "SUBSCRIBED",
+            "opt_in_level": "CONFIRMED_OPT_IN",
+            "consent_updated_at": "2024-05-01T08:00:00+00:00",
+        },
+        "sms": {
+            "phone_number": "+46701234567",
+            "state": "UNSUBSCRIBED",
+            "opt_in_level": "SINGLE_OPT_IN",
+            "consent_updated_at": "2025-01-02T00:00:00+00:00",
+        },
+    }
+    assert customer["amount_spent"] == {"amount": "347.00", "currency": "SEK"}
+    first, guest = exported["orders"]
+    assert first["id"] == 299938 and first["name"] and first["currency"] == "SEK"
+    assert first["note"] == "Ring på dörren" and first["tags"] == ["gift"]
+    assert first["email"] == "anna@example.se" and first["phone"] == "+46701234567"
+    assert first["attributes"] == {"gift_message": "Grattis"}
+    assert first["line_items"] == [
+        {
+            "title": "Ullsocka",
+            "variant": "38-40",
+            "sku": "US-38",
+            "quantity": 2,
+            "unit_price": {"amount": "149.00", "currency": "SEK"},
+            "total": {"amount": "298.00", "currency": "SEK"},
+        }
+    ]
+    assert first["totals"]["subtotal"] == {"amount": "298.00", "currency": "SEK"}
+    assert first["totals"]["shipping"] == {"amount": "49.00", "currency": "SEK"}
+    assert first["totals"]["total"] == {"amount": "347.00", "currency": "SEK"}
+    assert first["shipping_address"]["address1"] == "Storgatan 1"
+    assert first["billing_address"]["city"] == "Stockholm"
+    assert first["shipping_method"] == "PostNord MyPack"
+    (fulfillment,) = first["fulfillments"]
+    assert fulfillment["delivered_at"] == "2025-03-05T00:00:00+00:00"
+    assert fulfillment["tracking"] == [
+        {"carrier": "PostNord", "number": "RR123SE", "url": "https://t.example/RR123SE"}
+    ]
+    assert guest["id"] == 299940 and guest["line_items"][0]["title"] == "Mössa"
 
 
 async def test_built_for_a_shop_through_its_stored_token(store: Any, sqlite_db: Any) -> None:

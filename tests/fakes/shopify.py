@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -291,7 +292,17 @@ class ShopifyFake:
         sms_marketing: str = "NOT_SUBSCRIBED",
         created_at: datetime | None = None,
         updated_at: datetime | None = None,
+        note: str | None = None,
+        tags: list[str] | None = None,
+        locale: str = "en",
+        addresses: list[dict[str, Any]] | None = None,
+        email_opt_in_level: str | None = None,
+        sms_opt_in_level: str | None = None,
+        email_marketing_updated_at: datetime | None = None,
+        sms_marketing_updated_at: datetime | None = None,
     ) -> dict[str, Any]:
+        """`addresses`: MailingAddress fields by their GraphQL names (firstName, address1, zip,
+        city, countryCodeV2, phone, ...)."""
         created = created_at or datetime(2020, 1, 1, tzinfo=UTC)
         customer = {
             "id": id,
@@ -300,11 +311,17 @@ class ShopifyFake:
             "first_name": first_name,
             "last_name": last_name,
             "email_marketing": email_marketing,
-            "email_marketing_updated_at": None,
+            "email_marketing_updated_at": iso(email_marketing_updated_at),  # as the mutations store it
+            "email_opt_in_level": email_opt_in_level,
             "sms_marketing": sms_marketing,
-            "sms_marketing_updated_at": None,
+            "sms_marketing_updated_at": iso(sms_marketing_updated_at),  # as the mutations store it
+            "sms_opt_in_level": sms_opt_in_level,
             "created_at": created,
             "updated_at": updated_at or created,
+            "note": note,
+            "tags": list(tags or ()),
+            "locale": locale,
+            "addresses": list(addresses or ()),
         }
         self.shops[domain].customers[id] = customer
         return customer
@@ -324,9 +341,21 @@ class ShopifyFake:
         shipping_country: str | None = "SE",
         email: str | None = None,
         fulfillments: list[dict[str, Any]] | None = None,
+        phone: str | None = None,
+        note: str | None = None,
+        tags: list[str] | None = None,
+        line_items: list[dict[str, Any]] | None = None,
+        shipping_address: dict[str, Any] | None = None,
+        billing_address: dict[str, Any] | None = None,
+        shipping_method: str | None = None,
+        shipping_price: str = "0.00",
+        attributes: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """`fulfillments`: dicts with id, status ("SUCCESS"), created_at, delivered_at and
-        tracking = [{"company", "number", "url"}]."""
+        tracking = [{"company", "number", "url"}]. `line_items`: dicts with title, quantity,
+        price (a decimal string), optional variant and sku; the totals are computed from them
+        (tax included at 25 %, as Swedish shops price). Addresses: MailingAddress fields by their
+        GraphQL names."""
         shop = self.shops[domain]
         order = {
             "id": id,
@@ -339,12 +368,22 @@ class ShopifyFake:
             "updated_at": updated_at or closed_at or created_at,
             "shipping_country": shipping_country,
             "email": email,
+            "phone": phone,
+            "note": note,
+            "tags": list(tags or ()),
+            "line_items": list(line_items or ()),
+            "shipping_address": shipping_address,
+            "billing_address": billing_address,
+            "shipping_method": shipping_method,
+            "shipping_price": shipping_price,
+            "attributes": dict(attributes or {}),
             "fulfillments": [
                 {
                     "id": f.get("id") or next(self._ids),
                     "status": f.get("status", "SUCCESS"),
                     "created_at": f.get("created_at") or created_at,
                     "delivered_at": f.get("delivered_at"),
+                    "in_transit_at": f.get("in_transit_at"),
                     "tracking": list(f.get("tracking", ())),
                 }
                 for f in (fulfillments or [])
@@ -836,6 +875,7 @@ def _customer_node(shop: FakeShop, c: dict[str, Any]) -> dict[str, Any]:
                 in {"INVALID", "NOT_SUBSCRIBED", "PENDING", "SUBSCRIBED", "UNSUBSCRIBED"}
                 else "NOT_SUBSCRIBED",
                 "marketingUpdatedAt": c["email_marketing_updated_at"],
+                "marketingOptInLevel": c["email_opt_in_level"],
             }
             if c["email"]
             else None
@@ -845,6 +885,7 @@ def _customer_node(shop: FakeShop, c: dict[str, Any]) -> dict[str, Any]:
                 "phoneNumber": c["phone"],
                 "marketingState": c["sms_marketing"],
                 "marketingUpdatedAt": c["sms_marketing_updated_at"],
+                "marketingOptInLevel": c["sms_opt_in_level"],
             }
             if c["phone"]
             else None
@@ -867,7 +908,46 @@ def _customer_node(shop: FakeShop, c: dict[str, Any]) -> dict[str, Any]:
         "updatedAt": iso(c["updated_at"]),
         "lastOrder": _order_node(shop, orders[-1]) if orders else None,
         "orders": customer_orders,
+        "note": c["note"],
+        "tags": c["tags"],
+        "locale": c["locale"],
+        "state": "ENABLED",
+        "amountSpent": _money(
+            sum((_order_total(o) for o in orders if not o["cancelled_at"]), Decimal(0)), shop.currency
+        ),
+        "addressesV2": lambda info, **args: _connection(
+            info, [_mailing_address(a, f"c{c['id']}-{n}") for n, a in enumerate(c["addresses"])], args
+        ),
     }
+
+
+def _money(amount: Decimal, currency: str) -> dict[str, Any]:
+    return {"amount": f"{amount:.2f}", "currencyCode": currency}
+
+
+def _money_bag(amount: Decimal, currency: str) -> dict[str, Any]:
+    money = _money(amount, currency)
+    return {"shopMoney": money, "presentmentMoney": money}
+
+
+def _subtotal(o: dict[str, Any]) -> Decimal:
+    return sum((Decimal(str(i["price"])) * int(i["quantity"]) for i in o["line_items"]), Decimal(0))
+
+
+def _order_total(o: dict[str, Any]) -> Decimal:
+    return _subtotal(o) + Decimal(o["shipping_price"])
+
+
+def _mailing_address(a: dict[str, Any], key: str) -> dict[str, Any]:
+    fields = ("firstName", "lastName", "company", "address1", "address2", "zip", "city", "province")
+    address: dict[str, Any] = {f: a.get(f) for f in fields}
+    address["name"] = " ".join(p for p in (a.get("firstName"), a.get("lastName")) if p) or None
+    address["country"] = a.get("country")
+    address["countryCodeV2"] = a.get("countryCodeV2")
+    address["countryCode"] = a.get("countryCodeV2")
+    address["phone"] = a.get("phone")
+    address["id"] = f"gid://shopify/MailingAddress/{key}"
+    return address
 
 
 def _order_node(shop: FakeShop, o: dict[str, Any]) -> dict[str, Any]:
@@ -881,8 +961,50 @@ def _order_node(shop: FakeShop, o: dict[str, Any]) -> dict[str, Any]:
         if o["shipping_country"]
         else None
     )
+    currency = shop.currency
+    subtotal, total = _subtotal(o), _order_total(o)
+    if o["shipping_address"] is not None:
+        full = {"countryCodeV2": o["shipping_country"], **o["shipping_address"]}
+        address = _mailing_address(full, f"s{o['id']}")
     return {
         "__typename": "Order",
+        "phone": o["phone"],
+        "note": o["note"],
+        "tags": o["tags"],
+        "customerLocale": customer["locale"] if customer else None,
+        "displayFinancialStatus": "PAID",
+        "displayFulfillmentStatus": "FULFILLED" if o["fulfillments"] else "UNFULFILLED",
+        "customAttributes": [{"key": k, "value": v} for k, v in o["attributes"].items()],
+        "billingAddress": _mailing_address(o["billing_address"], f"b{o['id']}")
+        if o["billing_address"]
+        else None,
+        "shippingLine": {
+            "title": o["shipping_method"],
+            "originalPriceSet": _money_bag(Decimal(o["shipping_price"]), currency),
+        }
+        if o["shipping_method"]
+        else None,
+        "subtotalPriceSet": _money_bag(subtotal, currency),
+        "totalShippingPriceSet": _money_bag(Decimal(o["shipping_price"]), currency),
+        "totalTaxSet": _money_bag((total * Decimal("0.2")).quantize(Decimal("0.01")), currency),
+        "totalDiscountsSet": _money_bag(Decimal(0), currency),
+        "totalPriceSet": _money_bag(total, currency),
+        "lineItems": lambda info, **args: _connection(
+            info,
+            [
+                {
+                    "id": f"gid://shopify/LineItem/{o['id']}{n}",
+                    "title": i["title"],
+                    "variantTitle": i.get("variant"),
+                    "sku": i.get("sku"),
+                    "quantity": int(i["quantity"]),
+                    "originalUnitPriceSet": _money_bag(Decimal(str(i["price"])), currency),
+                    "originalTotalSet": _money_bag(Decimal(str(i["price"])) * int(i["quantity"]), currency),
+                }
+                for n, i in enumerate(o["line_items"])
+            ],
+            args,
+        ),
         "id": _gid("Order", o["id"]),
         "legacyResourceId": str(o["id"]),
         "name": o["name"],
@@ -906,6 +1028,7 @@ def _order_node(shop: FakeShop, o: dict[str, Any]) -> dict[str, Any]:
                 "createdAt": iso(f["created_at"]),
                 "updatedAt": iso(f["delivered_at"] or f["created_at"]),
                 "deliveredAt": iso(f["delivered_at"]),
+                "inTransitAt": iso(f["in_transit_at"]),
                 "trackingInfo": lambda info, first=None, f=f: [
                     {"company": t.get("company"), "number": t.get("number"), "url": t.get("url")}
                     for t in f["tracking"][: first or None]

@@ -146,3 +146,33 @@ async def test_shop_owner_is_e_mailed_once_with_an_expiring_link_in_the_shops_la
         later = utcnow() + timedelta(days=31)
         with mock.patch("plugin.admin.pages.utcnow", return_value=later):
             assert (await http.get(path)).status_code == 403
+
+
+async def test_gallra_records_list_the_subjects_requests_with_dates_and_states(
+    runtime: Runtime, worker: Worker, sources: FakeSources
+) -> None:
+    """Gallra's own records (Art. 15): every request about the subject, by e-mail or by the same
+    Shopify customer (an earlier one sent under another address), each with its dates and state;
+    another customer's request is not listed."""
+    earlier = await add_request(runtime, "data_request", email="old-address@example.se", key="earlier")
+    async with runtime.db.transaction() as session:
+        other = await session.get(Request, await add_request(runtime, email="bo@example.se", key="bo"))
+        assert other is not None
+        other.customer_id = 8
+    request_id = await add_request(runtime, "data_request", key="now")
+    await worker.drain(limit=40)
+
+    async with runtime.db.session() as session:
+        docs = {a.kind: a for a in await artifacts_of(session, SHOP, request_id)}
+        found = await read_artifact(session, runtime.vault, SHOP, docs["extract_json"].id)
+        html = await read_artifact(session, runtime.vault, SHOP, docs["extract_html_sv"].id)
+    assert found is not None and html is not None
+    records = json.loads(found[1])["gallra_records"]
+    assert [r["id"] for r in records] == [earlier, request_id]
+    first = records[0]
+    # The earlier request may still be finishing when this one's extract is built.
+    assert first["kind"] == "data_request" and first["status"] in {"in_progress", "finalizing", "done"}
+    assert first["received_at"] < first["due_at"]
+    assert ("completed_at" in first) == (first["status"] == "done")
+    assert all(value is not None for r in records for value in r.values())
+    assert f"<tr><td>{earlier}</td><td>Registerutdrag</td>" in html[1]
