@@ -178,6 +178,10 @@ async def run(db: Database, shopify_fake: Any) -> Documents:
                         contact_email_enc=vault.encrypt(
                             "owner@demo-butik.example", shop_cell("contact_email_enc", SHOP)
                         ),
+                        legal_name_enc=vault.encrypt("Demo Butik AB", shop_cell("legal_name_enc", SHOP)),
+                        address_enc=vault.encrypt(
+                            "Storgatan 1, 111 22 Stockholm, Sweden", shop_cell("address_enc", SHOP)
+                        ),
                     )
                 )
                 await configure(runtime, session, SHOP, "klaviyo", {"api_key": klaviyo.api_key})
