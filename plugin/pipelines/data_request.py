@@ -22,7 +22,8 @@ from plugin.executor.context import ExecContext
 from plugin.executor.steps import EXPORT_PART
 from plugin.holdings import Category
 from plugin.ledger import days_left, local_zone
-from plugin.models import Artifact, Evidence, Request, Shop, Step, cell_of, utcnow
+from plugin.models import Artifact, Request, Shop, Step, cell_of, utcnow
+from plugin.pipelines.gaps import planned_entry
 from plugin.pipelines.gather import gather
 from plugin.pipelines.steps import action_name, holding_to_dict
 from plugin.shopify.holdings import shop_date
@@ -179,25 +180,14 @@ async def finalize(ctx: ExecContext, session: AsyncSession, request: Request, sh
             }
             for r in found
         ]
-    planned_entry = (
-        await session.execute(
-            select(Evidence.payload)
-            .where(
-                Evidence.shop_domain == request.shop_domain,
-                Evidence.request_id == request.id,
-                Evidence.kind == "planned",
-            )
-            .order_by(Evidence.seq.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    planned = await planned_entry(session, request)
     expires = link_expiry()
     extract = build_extract(
         request,
         shop,
         exports,
         own,
-        planned_entry or {},
+        planned or {},
         expires_at=expires,
         controller=controller_document(vault, shop, request.shop_domain),
     )

@@ -171,9 +171,9 @@ def not_examined_block(not_examined: Sequence[dict[str, Any]]) -> dict[str, Any]
     return {"summary": completeness(not_examined), "not_examined": list(not_examined)}
 
 
-async def planned_gaps(session: AsyncSession, request: Request) -> list[dict[str, Any]]:
-    """The not-examined records of the request's latest `planned` entry."""
-    payload = (
+async def planned_entry(session: AsyncSession, request: Request) -> dict[str, Any] | None:
+    """The public part of the request's latest `planned` evidence entry (its plan, as recorded)."""
+    payload: dict[str, Any] | None = (
         await session.execute(
             select(Evidence.payload)
             .where(
@@ -185,4 +185,9 @@ async def planned_gaps(session: AsyncSession, request: Request) -> list[dict[str
             .limit(1)
         )
     ).scalar_one_or_none()
-    return not_examined_of(payload)
+    return payload
+
+
+async def planned_gaps(session: AsyncSession, request: Request) -> list[dict[str, Any]]:
+    """The not-examined records of the request's latest `planned` entry."""
+    return not_examined_of(await planned_entry(session, request))
