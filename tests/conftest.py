@@ -36,6 +36,26 @@ TEST_SECRET = "hush"
 TEST_ENCRYPTION_KEY = Fernet.generate_key().decode()
 
 
+def cli_environment(database_url: str) -> dict[str, str]:
+    """The settings `gallra` commands read from the environment, pointed at a test database."""
+    return {
+        "DATABASE_URL": database_url,
+        "SHOPIFY_API_KEY": "k",
+        "SHOPIFY_API_SECRET": "s",
+        "GALLRA_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
+    }
+
+
+async def gallra(*args: str) -> tuple[int, str]:
+    """Run one `gallra` command line in a thread (commands run their own event loop)."""
+    from typer.testing import CliRunner
+
+    from plugin.cli import _assemble
+
+    result = await asyncio.to_thread(CliRunner().invoke, _assemble(), list(args))
+    return result.exit_code, result.output
+
+
 def make_settings(database_url: str = "sqlite+aiosqlite:///:memory:", **overrides: object) -> Settings:
     values: dict[str, object] = {
         "shopify_api_key": "test-client-id",

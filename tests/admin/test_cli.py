@@ -3,7 +3,6 @@ command line, through the same functions, so they record and refuse exactly as t
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -11,17 +10,15 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from plugin import evidence
-from plugin.cli import _assemble
 from plugin.crypto import Vault
 from plugin.models import Evidence, OutboxMessage, Request, Step, cell_of, outbox_cell
 from plugin.runtime import Runtime
 from tests.admin.conftest import SHOP_A, SHOP_B
 from tests.admin.helpers import bearer
 from tests.admin.seed import Seeded
-from tests.conftest import TEST_ENCRYPTION_KEY
+from tests.conftest import cli_environment, gallra
 
 NOTE = "Anna Svensson at PostNord, by e-mail on 3 May"
 
@@ -29,20 +26,10 @@ NOTE = "Anna Svensson at PostNord, by e-mail on 3 May"
 @pytest.fixture
 def cli_env(runtime: Runtime) -> Iterator[None]:
     patch = pytest.MonkeyPatch()
-    for name, value in {
-        "DATABASE_URL": runtime.db.url,
-        "SHOPIFY_API_KEY": "k",
-        "SHOPIFY_API_SECRET": "s",
-        "GALLRA_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
-    }.items():
+    for name, value in cli_environment(runtime.db.url).items():
         patch.setenv(name, value)
     yield
     patch.undo()
-
-
-async def gallra(*args: str) -> tuple[int, str]:
-    result = await asyncio.to_thread(CliRunner().invoke, _assemble(), list(args))
-    return result.exit_code, result.output
 
 
 async def _step(runtime: Runtime, step_id: int) -> Step:

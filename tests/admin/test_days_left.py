@@ -19,7 +19,7 @@ from plugin.models import Evidence, OutboxMessage, Request, Shop, cell_of, shop_
 from plugin.runtime import Runtime
 from tests.admin.conftest import SHOP_A
 from tests.admin.helpers import bearer, get_page
-from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
+from tests.conftest import cli_environment, make_settings
 
 # 22:00 UTC is 23:00 in Stockholm (CET): the last hour of 1 December there.
 NOW = datetime(2026, 12, 1, 22, 0, tzinfo=UTC)
@@ -36,12 +36,7 @@ EXPECTED = {"tomorrow": 1, "passed": 0, "week": 7}
 @pytest.fixture
 def cli_env(runtime: Runtime) -> Iterator[pytest.MonkeyPatch]:
     patch = pytest.MonkeyPatch()
-    for name, value in {
-        "DATABASE_URL": runtime.db.url,
-        "SHOPIFY_API_KEY": "k",
-        "SHOPIFY_API_SECRET": "s",
-        "GALLRA_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
-    }.items():
+    for name, value in cli_environment(runtime.db.url).items():
         patch.setenv(name, value)
     for module in ("plugin.ledger_cli", "plugin.admin.api", "plugin.admin.pages"):
         patch.setattr(f"{module}.utcnow", lambda: NOW)

@@ -12,19 +12,14 @@ from typer.testing import CliRunner
 from plugin.cli import _assemble
 from plugin.executor.worker import Worker
 from plugin.runtime import Runtime
-from tests.conftest import TEST_ENCRYPTION_KEY
+from tests.conftest import cli_environment
 from tests.executor.doubles import FakeSources, add_request, newsletter_holding
 
 
 @pytest.fixture
 def cli_env(runtime: Runtime) -> Iterator[pytest.MonkeyPatch]:
     patch = pytest.MonkeyPatch()
-    for name, value in {
-        "DATABASE_URL": runtime.db.url,
-        "SHOPIFY_API_KEY": "k",
-        "SHOPIFY_API_SECRET": "s",
-        "GALLRA_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
-    }.items():
+    for name, value in cli_environment(runtime.db.url).items():
         patch.setenv(name, value)
     yield patch
     patch.undo()

@@ -21,7 +21,7 @@ from plugin.settings import get_settings
 from plugin.sweeps.parts import SweepParts
 from plugin.sweeps.run import run_sweep
 from plugin.sweeps.schedule import due_shops
-from tests.conftest import TEST_ENCRYPTION_KEY
+from tests.conftest import cli_environment
 from tests.sweeps.doubles import Killed, stream
 from tests.sweeps.shopdata import NOW, SHOP, build_shop
 from tests.sweeps.test_runner import add_shop, parts_for, steps_in_ledger
@@ -34,12 +34,7 @@ SHOP_DATA = build_shop(n_orders=60, n_customers=12)
 def cli(runtime: Runtime) -> Iterator[None]:
     """The CLI on the test database, at the test shop's "today", with the doubles as its parts."""
     patch = pytest.MonkeyPatch()
-    for name, value in {
-        "DATABASE_URL": runtime.db.url,
-        "SHOPIFY_API_KEY": "k",
-        "SHOPIFY_API_SECRET": "s",
-        "GALLRA_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
-    }.items():
+    for name, value in cli_environment(runtime.db.url).items():
         patch.setenv(name, value)
 
     async def parts(_runtime: Runtime, _shop: str) -> SweepParts:
