@@ -269,6 +269,10 @@ LABELS: dict[str, dict[str, str]] = {
     "amount": {"en": "Amount", "sv": "Belopp"},
     "currency": {"en": "Currency", "sv": "Valuta"},
     "line_items": {"en": "Items", "sv": "Artiklar"},
+    "line_items_incomplete": {
+        "en": "More items than listed here (ask the shop for the full order)",
+        "sv": "Fler artiklar än de som listas här (be butiken om hela ordern)",
+    },
     "totals": {"en": "Totals", "sv": "Summor"},
     "subtotal": {"en": "Subtotal", "sv": "Delsumma"},
     "shipping": {"en": "Delivery", "sv": "Frakt"},

@@ -128,6 +128,7 @@ fragment ExportOrder on Order {
       originalUnitPriceSet { ...ExportMoney }
       originalTotalSet { ...ExportMoney }
     }
+    pageInfo { hasNextPage }
   }
   fulfillments(first: 10) {
     status displayStatus createdAt inTransitAt deliveredAt
@@ -408,6 +409,12 @@ def export_order(value: dict[str, Any]) -> dict[str, Any]:
             }
             for item in (value.get("lineItems") or {}).get("nodes") or ()
         ],
+        # An order with more lines than one page holds says so instead of looking complete.
+        **(
+            {"line_items_incomplete": True}
+            if ((value.get("lineItems") or {}).get("pageInfo") or {}).get("hasNextPage")
+            else {}
+        ),
         "totals": {
             "subtotal": _money(value.get("subtotalPriceSet")),
             "shipping": _money(value.get("totalShippingPriceSet")),

@@ -240,7 +240,9 @@ async def test_export_has_everything_the_scopes_read(shopify_fake: Any, client_f
         SHOP,
         299940,
         created_at=datetime(2025, 4, 1, tzinfo=UTC),
-        line_items=[{"title": "Mössa", "quantity": 1, "price": "199.00"}],
+        # More lines than one page of the export holds: the order says it is not complete.
+        line_items=[{"title": "Mössa", "quantity": 1, "price": "199.00"}]
+        + [{"title": f"Vante {n}", "quantity": 1, "price": "99.00"} for n in range(25)],
     )
     subject = Subject(shop_domain=SHOP, customer_id=CUSTOMER, order_ids=(299938, 299940))
 
@@ -305,6 +307,8 @@ async def test_export_has_everything_the_scopes_read(shopify_fake: Any, client_f
         {"carrier": "PostNord", "number": "RR123SE", "url": "https://t.example/RR123SE"}
     ]
     assert guest["id"] == 299940 and guest["line_items"][0]["title"] == "Mössa"
+    assert len(guest["line_items"]) == 25 and guest["line_items_incomplete"] is True
+    assert "line_items_incomplete" not in first  # all its lines are there
 
 
 async def test_built_for_a_shop_through_its_stored_token(store: Any, sqlite_db: Any) -> None:
