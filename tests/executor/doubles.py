@@ -249,13 +249,14 @@ async def add_request(
     orders: Sequence[int] = (),
     domain: str = SHOP,
     key: str | None = None,
+    customer_id: int = 7,
 ) -> int:
     async with runtime.db.transaction() as session:
         new = NewRequest(
             kind=kind,
             shop_domain=domain,
             business_key=key or f"{kind}:{email}:{','.join(map(str, orders))}",
-            customer_id=7,
+            customer_id=customer_id,
             email=email,
             order_ids=list(orders),
         )
