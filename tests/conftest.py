@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +56,20 @@ async def gallra(*args: str) -> tuple[int, str]:
 
     result = await asyncio.to_thread(CliRunner().invoke, _assemble(), list(args))
     return result.exit_code, result.output
+
+
+def wait_for_health(url: str, process: subprocess.Popen[Any], log: Path) -> None:
+    """Wait (up to 60 s) until a `gallra serve` started by a test answers /healthz; fail with its log
+    if the process exits first."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+        assert process.poll() is None, log.read_text()
+    raise AssertionError(f"gallra serve did not answer within 60 s:\n{log.read_text()}")
 
 
 def make_settings(database_url: str = "sqlite+aiosqlite:///:memory:", **overrides: object) -> Settings:

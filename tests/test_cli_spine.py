@@ -7,12 +7,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests.conftest import wait_for_health
 
 ROOT = Path(__file__).resolve().parent.parent
 GALLRA = [sys.executable, "-c", "from plugin.cli import main; main()"]
@@ -99,14 +99,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-            assert server.poll() is None, (tmp_path / "serve.log").read_text()
+        wait_for_health(url, server, tmp_path / "serve.log")
         yield url, server, tmp_path
     finally:
         server.terminate()

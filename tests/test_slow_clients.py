@@ -29,6 +29,7 @@ from starlette.types import Message
 
 from plugin.http_server import QuietDisconnects
 from plugin.intake.signature import sign
+from tests.conftest import wait_for_health
 from tests.test_cli_spine import GALLRA, clean_env, free_port
 
 SECRET = "slow-clients-secret"  # a throwaway server's
@@ -75,14 +76,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-            assert process.poll() is None, log.read_text()
+        wait_for_health(url, process, log)
         yield Server(url, port, process, log)
     finally:
         process.terminate()
