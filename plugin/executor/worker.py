@@ -134,12 +134,8 @@ class Worker:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def drain(self, *, limit: float = 60.0, settle: float = 0.2) -> None:
-        """Run until nothing is due and nothing is in flight (work due later is left for later).
-
-        Before returning it waits `settle` seconds and looks once more: a request whose last step
-        has just finished can be `finalizing` and not yet claimable for a moment (a long-running
-        worker takes it on its next tick; a drain that returned at once would leave it)."""
+    async def drain(self, *, limit: float = 60.0, settle: float = 0.0) -> None:
+        """Run until nothing is due and nothing is in flight (work due later is left for later)."""
 
         async def loop() -> None:
             while True:
