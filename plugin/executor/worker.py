@@ -139,14 +139,21 @@ class Worker:
 
         async def loop() -> None:
             while True:
-                started = await self.fill()
-                if not started and not self._tasks:
-                    if settle:
-                        await asyncio.sleep(settle)
-                        if await self.fill():
-                            continue
-                    return
-                if not started:
+                # A job that finishes while `fill` is claiming may make work due (its request's
+                # last step sets it `finalizing`) after the claim looked: only a fill that began
+                # with nothing in flight can say that nothing is due.
+                was_busy = bool(self._tasks)
+                if await self.fill():
+                    continue
+                if self._tasks:
                     await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                if was_busy:
+                    continue
+                if settle:
+                    await asyncio.sleep(settle)
+                    if await self.fill():
+                        continue
+                return
 
         await asyncio.wait_for(loop(), limit)

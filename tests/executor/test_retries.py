@@ -99,9 +99,12 @@ async def test_attempts_run_out_into_failed(
     sources.holdings["newsletter"] = [newsletter_holding()]
     ledger.failures["profile:1"] = [TemporaryFailure("newsletter", "HTTP 502") for _ in range(10)]
     request_id = await add_request(runtime)
-    await worker.drain(limit=20)
+    # Plan, and fail the step once: with this worker's backoff its retry is half a minute away or
+    # more, so exactly one attempt is spent however slow the machine is.
+    await Worker(runtime, fast_config(backoff_base=60.0, backoff_cap=60.0), sources).drain(limit=20)
+    assert (await only_step(runtime, request_id, KEY)).attempts == 1
     async with runtime.db.transaction() as session:
-        await session.execute(update(Step).values(max_attempts=3))
+        await session.execute(update(Step).values(max_attempts=3, next_attempt_at=utcnow()))
     await worker.drain(limit=20, settle=0.3)
     step = await only_step(runtime, request_id, KEY)
     assert (step.state, step.attempts) == ("failed", 3)

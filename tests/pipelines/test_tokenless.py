@@ -88,7 +88,7 @@ async def test_redact_after_uninstall_asks_the_newsletter_tool_and_lists_shopify
         await configure(runtime, session, SHOP, "klaviyo", {"api_key": klaviyo.api_key})
     request_id = await add_request(runtime, "customer_redact", email=EMAIL, orders=ORDERS, domain=SHOP)
 
-    await Worker(runtime, fast_config(), LiveSources(runtime)).drain(limit=40, settle=0.3)
+    await Worker(runtime, fast_config(), LiveSources(runtime)).drain(limit=40)
 
     async with runtime.db.session() as session:
         request = await session.get(Request, request_id)
@@ -168,7 +168,7 @@ async def test_data_request_with_refused_token_refresh_exports_the_tools_and_lis
         await configure(runtime, session, SHOP, "klaviyo", {"api_key": klaviyo.api_key})
     request_id = await add_request(runtime, "data_request", email=EMAIL, orders=ORDERS[:1], domain=SHOP)
 
-    await Worker(runtime, fast_config(), LiveSources(runtime)).drain(limit=40, settle=0.3)
+    await Worker(runtime, fast_config(), LiveSources(runtime)).drain(limit=40)
 
     async with runtime.db.session() as session:
         request = await session.get(Request, request_id)
@@ -209,7 +209,7 @@ async def test_a_request_none_of_whose_sources_could_be_examined_is_not_done(
     await _uninstalled_shop(runtime)  # Shopify unreadable, and no tool connected
     request_id = await add_request(runtime, "customer_redact", email=EMAIL, orders=ORDERS, domain=SHOP)
 
-    await Worker(runtime, fast_config(), LiveSources(runtime)).drain(limit=40, settle=0.3)
+    await Worker(runtime, fast_config(), LiveSources(runtime)).drain(limit=40)
 
     async with runtime.db.session() as session:
         request = await session.get(Request, request_id)
@@ -244,7 +244,7 @@ async def test_a_failing_tool_is_not_examined_while_shopify_and_the_others_are_a
         await configure(runtime, session, SHOP, "klaviyo", {"api_key": "pk_revoked"})
     request_id = await add_request(runtime, "customer_redact", email=EMAIL, domain=SHOP)
 
-    await Worker(runtime, fast_config(), LiveSources(runtime)).drain(limit=40, settle=0.3)
+    await Worker(runtime, fast_config(), LiveSources(runtime)).drain(limit=40)
 
     async with runtime.db.session() as session:
         request = await session.get(Request, request_id)
