@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -22,7 +20,7 @@ from sqlalchemy.engine import Connection
 from plugin.db import Database
 from plugin.migrate import alembic_config
 from plugin.models import Base
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import empty_pg_database
 
 ROOT = Path(__file__).resolve().parents[1]
 # Imports first (the slow part), then waits for the go line, so the upgrades start together.
@@ -35,22 +33,10 @@ upgrade(sys.argv[1])
 """
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture
 async def fresh_postgres() -> AsyncIterator[str]:
-    name = f"gallra_start_{uuid.uuid4().hex[:10]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with empty_pg_database("gallra_start") as url:
+        yield url
 
 
 def _differences(connection: Connection) -> list[Any]:
