@@ -81,9 +81,6 @@ class Plan:
     now: date
     decisions: list[Decision] = field(default_factory=list)
 
-    def by_action(self, action: Action) -> list[Decision]:
-        return [d for d in self.decisions if d.action is action]
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "mode": self.mode.value,
