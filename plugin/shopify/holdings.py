@@ -55,24 +55,27 @@ def order_shape(
     order: OrderRecord, zone: tzinfo, carrier_of: Callable[[str | None], str | None] = carrier_adapter
 ) -> OrderShape:
     """A shipment counts from its own fulfillment's delivery, else the order's; its system is the
-    carrier's adapter, or `unknown_carrier` so the shop owner sees it."""
-    latest = max((f.delivered_at for f in order.fulfillments if f.delivered_at), default=None)
-    delivered = _day(latest, zone)
+    carrier's adapter, or `unknown_carrier` so the shop owner sees it. The sweep makes this for
+    every order of a shop."""
+    fulfillments = order.fulfillments
+    if len(fulfillments) == 1:
+        latest = fulfillments[0].delivered_at
+    else:
+        latest = max((f.delivered_at for f in fulfillments if f.delivered_at), default=None)
+    delivered = None if latest is None else day_in(latest, zone)
+    shipments = []
+    for fulfillment in fulfillments:
+        moment = fulfillment.delivered_at
+        # Most orders have one fulfillment, whose delivery is the order's: already converted.
+        day = delivered if moment is None or moment is latest else day_in(moment, zone)
+        for info in fulfillment.tracking:
+            shipments.append((day, carrier_of(info.company) or UNKNOWN_CARRIER))
     return OrderShape(
         day_in(order.created_at, zone),
         delivered,
         order.cancelled_at is not None,
         order.shipping_country,
-        tuple(
-            [
-                # Most orders have one fulfillment, whose delivery is the order's: already converted.
-                (
-                    delivered if moment is None or moment is latest else day_in(moment, zone),
-                    carrier_of(info.company) or UNKNOWN_CARRIER,
-                )
-                for moment, info in _tracking(order)
-            ]
-        ),
+        tuple(shipments),
     )
 
 
