@@ -68,11 +68,6 @@ class ApiAdapter(Adapter):
         value = getattr(self.config, self.key_field)
         return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
 
-    def missing_setting(self, setting: str) -> PermanentFailure:
-        return PermanentFailure(
-            self.name, f"this erasure needs {setting}; set it in the {self.title} connection"
-        )
-
     def credential_key(self) -> str:
         return credential_fingerprint(self._secret())
 

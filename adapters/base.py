@@ -294,4 +294,4 @@ class Adapter(ABC):
         hashes, never personal data), and its label must carry no personal data either. Yield page
         by page so memory stays bounded whatever the account's size. The default holds nothing."""
         return
-        yield  # an async generator that yields nothing
+        yield  # noqa: V201 - an async generator that yields nothing

@@ -35,7 +35,7 @@ from plugin.pipelines.sources import Sources
 from plugin.pipelines.uninstall import confirm_uninstalls
 from plugin.runtime import Runtime
 from plugin.shopify.details import refresh_stale_details
-from plugin.sweeps.schedule import PREVIEW_TICK_SECONDS, run_due_sweeps, run_queued_previews
+from plugin.sweeps.schedule import PREVIEW_TICK_SECONDS, TICK_SECONDS, run_due_sweeps, run_queued_previews
 
 log = logging.getLogger("gallra.clocks")
 
@@ -213,7 +213,7 @@ JOBS: list[Job] = [
     Job("shop-details", refresh_shop_details, {"trigger": "interval", "seconds": 60}),
     Job("purge-claims", purge_claims, {"trigger": "interval", "hours": 24}),
     Job("minimise", minimise_requests, {"trigger": "interval", "hours": 24}),
-    Job("sweeps", run_due_sweeps, {"trigger": "interval", "minutes": 10}),
+    Job("sweeps", run_due_sweeps, {"trigger": "interval", "seconds": TICK_SECONDS}),
     Job("previews", run_queued_previews, {"trigger": "interval", "seconds": PREVIEW_TICK_SECONDS}),
     Job("outbox", deliver_queued, {"trigger": "interval", "seconds": 60}),
     Job("reminders", send_reminders, {"trigger": "interval", "hours": 6}),

@@ -178,23 +178,6 @@ async def configure(
     return row
 
 
-async def set_enabled(session: AsyncSession, shop_domain: str, adapter: str, enabled: bool) -> None:
-    row = await get_connection(session, shop_domain, adapter)
-    if row is None:
-        raise NotConfigured(f"{adapter}: not configured for this shop")
-    row.enabled = enabled
-    await session.flush()
-
-
-async def remove(session: AsyncSession, shop_domain: str, adapter: str) -> bool:
-    row = await get_connection(session, shop_domain, adapter)
-    if row is None:
-        return False
-    await session.delete(row)
-    await session.flush()
-    return True
-
-
 def load_config(runtime: Runtime, row: AdapterConnection) -> AdapterConfig:
     """The stored settings, validated again: a value stored before the server's policy (or the
     adapter's declared hosts) changed is refused now (`ConfigInvalid`)."""
@@ -239,7 +222,7 @@ class Unusable(Adapter):
 
     async def sweep_holdings(self) -> AsyncIterator[Holding]:
         raise SettingsInvalid(self.name, self.problem)
-        yield  # an async generator, like the method it replaces
+        yield  # noqa: V201 - an async generator, like the method it replaces
 
 
 def unusable(cls: type[Adapter], error: ConfigInvalid, ctx: AdapterContext) -> Adapter:

@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.documents.language import shop_language
@@ -321,12 +321,3 @@ async def list_notifications(
             )
         )
     return found
-
-
-async def count_not_emailed(session: AsyncSession, shop_domain: str) -> int:
-    total = await session.scalar(
-        select(func.count(Notification.id)).where(
-            Notification.shop_domain == shop_domain, Notification.status == "not_emailed"
-        )
-    )
-    return int(total or 0)

@@ -110,23 +110,35 @@ def _pg_url(name: str) -> str:
     return f"{base}/{name}"
 
 
+async def pg_admin(sql: str) -> None:
+    """Run one statement on the PostgreSQL server's admin database (create/drop a database)."""
+    conn = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def empty_pg_database(prefix: str) -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database (not migrated), dropped afterwards; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    await pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test run."""
     name = f"gallra_test_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://"))
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    _blocking(admin(f'CREATE DATABASE "{name}"'))
+    _blocking(pg_admin(f'CREATE DATABASE "{name}"'))
     url = _pg_url(name)
     upgrade(url)
     yield url
-    _blocking(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _blocking(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ this process's engine) a drainer task writes through the runtime's engine.
 from __future__ import annotations
 
 import asyncio
-import gc
 import itertools
 import logging
 import os
@@ -41,8 +40,6 @@ WATCH_EVERY = 0.25
 # A checkpoint holds up the next transaction while it copies and syncs: small ones often spread
 # that (benchmark p99 43 ms at 100 against 90 ms at 500, at the same throughput).
 CHECKPOINT_EVERY = 100
-# Allocations between two collections of the youngest generation (CPython's default is 700).
-GC_YOUNG_THRESHOLD = 50_000
 
 
 class WriteFailed(SQLAlchemyError):
@@ -58,18 +55,6 @@ class _Pending:
     item: Incoming
     future: asyncio.Future[Stored]
     deadline: float  # loop time by which the caller gets an answer, stored or not
-
-
-def _collect_young_less_often() -> None:
-    """A delivery waits for its group commit across several collections of the youngest
-    generation, so its objects (request, coroutine frames, rows) are promoted to the oldest one
-    although they die by reference count a few milliseconds later. Under load that set off a full
-    collection about twice a second, each scanning the whole heap for ~70 ms and freeing nothing:
-    the benchmark's p99, and a sixth of the event loop's time. Collecting the youngest generation
-    less often lets them die first. Process-wide and idempotent; a higher threshold is kept."""
-    young, middle, old = gc.get_threshold()
-    if young < GC_YOUNG_THRESHOLD:
-        gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 class _WriterProcess:
@@ -149,7 +134,6 @@ class IntakeStore:
     """One per process: queues deliveries and writes them in as few transactions as possible."""
 
     def __init__(self, runtime: Runtime, max_batch: int = MAX_BATCH) -> None:
-        _collect_young_less_often()
         self._runtime = runtime
         self._max_batch = max_batch
         self._pending: list[_Pending] = []  # not yet handed to a write

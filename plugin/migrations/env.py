@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from plugin.db import Database
@@ -12,9 +13,17 @@ from plugin.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+# PostgreSQL advisory lock key held while migrating ("gallra" in ASCII): instances of `gallra
+# serve` starting together against one database migrate one after another, and the later ones find
+# the schema already at head. SQLite is the embedded, one-process deployment: nothing to lock.
+MIGRATION_LOCK = 0x67616C6C7261
 
 
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Transaction-scoped: released by the commit (or rollback) that ends the migration. The
+        # version table is read after the lock is granted, so a waiter sees the winner's commit.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -10,8 +10,8 @@ For each decision (anything with `holding`, `action`, `keep_until`, `rule_id`, `
 - in dry-run every step is recorded `skipped` with outcome `would_erase` / `would_reduce` /
   `would_keep` and no next attempt, and nothing is ever sent.
 Step keys are stable (`system:action:ref` + suffix), so enqueueing the same plan twice (a crash
-during planning, a duplicate request) adds nothing: the steps go in, 500 at a time, as one
-multi-row `INSERT ... ON CONFLICT (request_id, key) DO NOTHING RETURNING id` (SQLite and
+during planning, a duplicate request) adds nothing: the steps go in, 500 at a time, with
+`INSERT ... ON CONFLICT (request_id, key) DO NOTHING RETURNING id` (SQLAlchemy Core, SQLite and
 PostgreSQL), which checks only the batch's keys, so the cost of a call does not grow with the
 steps the request already has.
 The steps returned are the ones this call created, in the plan's order (`enqueue_plan_ids`: only
@@ -21,15 +21,13 @@ their ids, for callers that queue many and read none). The request moves to
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime, time
 from enum import Enum
-from json.encoder import encode_basestring_ascii as _string  # json.dumps' own, for one str
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, select
-from sqlalchemy.engine import Dialect
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.holdings import Category, Holding
@@ -171,9 +169,9 @@ async def _enqueue(
     of this call in the plan's order."""
     now = now or utcnow()
     await session.flush()  # the request (and anything else pending) exists before its steps
-    rows = _StepRows(session, request, dry_run=dry_run, now=now)
+    rows = _StepRows(request, dry_run=dry_run, now=now)
     seen: dict[str, int] = {}  # this call's keys only: the first decision for a key wins
-    chunk: list[Any] = []  # the chunk's column values, row after row
+    chunk: list[dict[str, Any]] = []
     names = _action_names()
     any_created = False
     for decision in decisions:
@@ -183,8 +181,8 @@ async def _enqueue(
         if key in seen:
             continue
         seen[key] = len(seen)
-        chunk += rows.values(decision, action, key)
-        if len(chunk) >= INSERT_CHUNK * len(_COLUMNS):
+        chunk.append(rows.row(decision, action, key))
+        if len(chunk) >= INSERT_CHUNK:
             any_created |= await _insert_new(session, chunk, on_created)
             chunk = []
     if chunk:
@@ -195,90 +193,42 @@ async def _enqueue(
     return seen
 
 
-# The columns an enqueued step is written with, in the order `_StepRows.values` gives them; the
-# others (lease, provider_ref, last_error) start empty.
-_COLUMNS = (
-    "request_id",
-    "shop_domain",
-    "key",
-    "system",
-    "action",
-    "category",
-    "holding_ref",
-    "decision",
-    "state",
-    "attempts",
-    "max_attempts",
-    "next_attempt_at",
-    "outcome",
-    "created_at",
-    "finished_at",
-)
-_statements: dict[tuple[str, int], str] = {}
-
-
-def _insert_sql(dialect: Dialect, rows: int) -> str:
-    """`INSERT ... VALUES (...) x rows ON CONFLICT (request_id, key) DO NOTHING RETURNING id` in
-    the driver's own placeholders (qmark on SQLite, $n on asyncpg), made once per row count."""
-    sql = _statements.get((dialect.name, rows))
-    if sql is None:
-        quote = dialect.identifier_preparer.quote
-        width = len(_COLUMNS)
-        if dialect.paramstyle == "qmark":
-            row = "(" + ", ".join("?" * width) + ")"
-            values = ", ".join([row] * rows)
-        elif dialect.paramstyle == "numeric_dollar":
-            values = ", ".join(
-                "(" + ", ".join(f"${n * width + i + 1}" for i in range(width)) + ")" for n in range(rows)
-            )
-        else:
-            raise NotImplementedError(
-                f"steps are written with ? or $n placeholders, not {dialect.paramstyle}"
-            )
-        table, columns = quote(Step.__tablename__), ", ".join(quote(c) for c in _COLUMNS)
-        unique, returned = f"{quote('request_id')}, {quote('key')}", quote("id")
-        # Only this module's constant names and placeholders go into the text; values are bound.
-        sql = f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT ({unique}) DO NOTHING"  # noqa: S608
-        sql += f" RETURNING {returned}"
-        _statements[(dialect.name, rows)] = sql
-    return sql
+def _insert_new_steps(dialect: str) -> Any:
+    """`INSERT ... ON CONFLICT (request_id, key) DO NOTHING RETURNING id` on SQLite and PostgreSQL."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    steps = cast(Table, Step.__table__)
+    return insert(steps).on_conflict_do_nothing(index_elements=["request_id", "key"]).returning(steps.c.id)
 
 
 async def _insert_new(
-    session: AsyncSession, values: list[Any], on_created: Callable[[list[int]], Awaitable[None]]
+    session: AsyncSession, rows: list[dict[str, Any]], on_created: Callable[[list[int]], Awaitable[None]]
 ) -> bool:
     """Insert the rows whose key the request does not have yet, in this session's transaction;
-    True if any was new. One multi-row INSERT that only looks at these keys (by the unique
-    index), never at the request's other steps, so the 100,000th step of a sweep costs what its
-    first one did. Sent as the driver's own SQL with values already in the driver's form
-    (`_StepRows`): SQLAlchemy's per-row parameter handling cost as much as SQLite's insert."""
+    True if any was new. Multi-row INSERTs that only look at these keys (by the unique index),
+    never at the request's other steps, so the 100,000th step of a sweep costs what its first
+    one did."""
     connection = await session.connection()
-    sql = _insert_sql(connection.dialect, len(values) // len(_COLUMNS))
-    ids = list((await connection.exec_driver_sql(sql, tuple(values))).scalars().all())
+    result = await connection.execute(_insert_new_steps(connection.dialect.name), rows)
+    ids = list(result.scalars())
     await on_created(ids)
     return bool(ids)
 
 
 class _StepRows:
-    """Column values of a call's steps, in `_COLUMNS` order and already in the form the driver
-    takes (the dialect's own processing of each column type, applied once per distinct value).
-    The decision is written as `json.dumps(decision_to_dict(decision))` would write it, but from
-    pieces: what many steps share (the rule and its reasons, the holding's system and category)
-    is encoded once per call, and only the holding's own values per step."""
+    """Column values of a call's steps. What many steps share (the decision without its holding,
+    the due date of a held step) is made once per call."""
 
-    def __init__(self, session: AsyncSession, request: Request, *, dry_run: bool, now: datetime) -> None:
-        bind = session.get_bind()
-        table = cast(Table, Step.__table__)
-        process = table.c.created_at.type.dialect_impl(bind.dialect).bind_processor(bind.dialect)
-        self.instant: Callable[[datetime], Any] = process if process is not None else _same
-        self.request_id, self.shop_domain, self.dry_run = request.id, request.shop_domain, dry_run
-        self.now = self.instant(now)
-        self.max_attempts = table.c.max_attempts.default.arg  # type: ignore[union-attr]
-        self.due_days: dict[date, Any] = {}
-        self.shapes: dict[tuple[Any, ...], str] = {}
-        self.kinds: dict[tuple[str, str], str] = {}
+    def __init__(self, request: Request, *, dry_run: bool, now: datetime) -> None:
+        self.request_id, self.shop_domain, self.dry_run, self.now = (
+            request.id,
+            request.shop_domain,
+            dry_run,
+            now,
+        )
+        self.due_days: dict[date, datetime] = {}
+        self.shapes: dict[tuple[Any, ...], dict[str, Any]] = {}
 
-    def values(self, decision: DecisionLike, action: str, key: str) -> tuple[Any, ...]:
+    def row(self, decision: DecisionLike, action: str, key: str) -> dict[str, Any]:
         holding = decision.holding
         if self.dry_run:
             state, outcome, finished, due = "skipped", f"would_{action}", self.now, None
@@ -288,32 +238,30 @@ class _StepRows:
             state, outcome, finished, due = "held", None, None, self._due(decision.keep_until)
         else:
             state, outcome, finished, due = "pending", None, None, self.now
-        category = holding.category.value
-        return (
-            self.request_id,
-            self.shop_domain,
-            key,
-            holding.system,
-            action,
-            category,
-            holding.ref,
-            self._decision_json(decision, action, holding, category),
-            state,
-            0,
-            self.max_attempts,
-            due,
-            outcome,
-            self.now,
-            finished,
-        )
+        return {
+            "request_id": self.request_id,
+            "shop_domain": self.shop_domain,
+            "key": key,
+            "system": holding.system,
+            "action": action,
+            "category": holding.category.value,
+            "holding_ref": holding.ref,
+            "decision": self._decision(decision, action),
+            "state": state,
+            "next_attempt_at": due,
+            "outcome": outcome,
+            "created_at": self.now,
+            "finished_at": finished,
+        }
 
-    def _due(self, day: date) -> Any:
+    def _due(self, day: date) -> datetime:
         due = self.due_days.get(day)
         if due is None:
-            due = self.due_days[day] = self.instant(due_on(day))
+            due = self.due_days[day] = due_on(day)
         return due
 
-    def _decision_json(self, decision: DecisionLike, action: str, holding: Holding, category: str) -> str:
+    def _decision(self, decision: DecisionLike, action: str) -> dict[str, Any]:
+        """`decision_to_dict(decision)`, its rule part made once per distinct rule and reasons."""
         fields = decision.reduce_fields
         shape = (
             action,
@@ -326,32 +274,8 @@ class _StepRows:
         )
         head = self.shapes.get(shape)
         if head is None:
-            rest = decision_to_dict(decision)
-            del rest["holding"]
-            # The dict without its last key, and the last key's name: what comes before the holding.
-            head = self.shapes[shape] = json.dumps(rest)[:-1] + ', "holding": '
-        kind = self.kinds.get((holding.system, category))
-        if kind is None:
-            start = json.dumps({"system": holding.system, "category": category, "ref": None})
-            kind = self.kinds[(holding.system, category)] = start[: -len("null}")]
-        flags = json.dumps(sorted(holding.flags)) if holding.flags else "[]"
-        country = "null" if holding.country is None else _string(holding.country)
-        return (
-            f'{head}{kind}{_string(holding.ref)}, "label": {_string(holding.label)},'
-            f' "order_created": {_json_day(holding.order_created)},'
-            f' "delivered": {_json_day(holding.delivered)},'
-            f' "last_activity": {_json_day(holding.last_activity)},'
-            f' "unsubscribed": {_json_day(holding.unsubscribed)},'
-            f' "flags": {flags}, "country": {country}}}}}'
-        )
-
-
-def _same(value: datetime) -> Any:
-    return value
-
-
-def _json_day(day: date | None) -> str:
-    return f'"{day.isoformat()}"' if day else "null"
+            head = self.shapes[shape] = decision_to_dict(decision)
+        return {**head, "holding": holding_to_dict(decision.holding)}
 
 
 def _action_names() -> Callable[[Any], str]:

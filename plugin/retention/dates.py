@@ -8,7 +8,7 @@ Swedish lag (1930:173) om beräkning av lagstadgad tid counts the same way).
 from __future__ import annotations
 
 from calendar import monthrange
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -107,7 +107,15 @@ def local_date(moment: datetime, timezone: str | None) -> date:
     is a January order in Stockholm, and falls in the next fiscal year. A naive datetime is taken
     as UTC, the convention for every stored time in Gallra.
     """
+    return day_in(moment, shop_zone(timezone))
+
+
+def shop_zone(timezone: str | None) -> tzinfo:
+    """The shop's time zone (UTC when it has none), for `day_in`: resolved once per shop."""
+    return _zone(timezone) or UTC
+
+
+def day_in(moment: datetime, zone: tzinfo) -> date:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    zone = _zone(timezone)
-    return moment.astimezone(zone or UTC).date()
+    return moment.astimezone(zone).date()

@@ -18,7 +18,6 @@ How one holding is decided (`keep_until` is the last day kept; a rule has run ou
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -81,9 +80,6 @@ class Plan:
     mode: Mode
     now: date
     decisions: list[Decision] = field(default_factory=list)
-
-    def by_action(self, action: Action) -> list[Decision]:
-        return [d for d in self.decisions if d.action is action]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -289,14 +285,4 @@ def plan(holdings: Iterable[Holding], policy: Policy, now: date, mode: Mode) -> 
     mode = Mode(mode)
     tables = _compile(policy, mode, now)
     request = mode is Mode.REQUEST
-    # Decisions are acyclic tuples, so the cyclic collector has nothing to find among them; left on,
-    # it would re-walk every live holding many times over a large sweep (3x the planning time at a
-    # million holdings). It is switched back on, if it was on, before returning.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        decisions = [_decide(h, now, tables[h.category], request) for h in holdings]
-    finally:
-        if collecting:
-            gc.enable()
-    return Plan(mode, now, decisions)
+    return Plan(mode, now, [_decide(h, now, tables[h.category], request) for h in holdings])

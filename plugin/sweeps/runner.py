@@ -17,19 +17,16 @@ Nothing is done twice:
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,19 +36,21 @@ from plugin.db import Database
 from plugin.holdings import Category, Holding
 from plugin.ledger import NewRequest, find_request_id, get_request, insert_request
 from plugin.models import AdapterConnection, Request, Shop, Step
+from plugin.retention.dates import shop_zone
 from plugin.retention.planner import NO_RULE
-from plugin.shopify.holdings import UNKNOWN_CARRIER, customer_holdings, order_holdings, shop_date
+from plugin.shopify.holdings import (
+    UNKNOWN_CARRIER,
+    customer_shape,
+    last_order_holding,
+    order_shape,
+    shaped_customer_holdings,
+    shaped_order_holdings,
+    shop_date,
+)
 from plugin.shopify.records import CustomerRecord, OrderRecord
 from plugin.sweeps import claim as claims
 from plugin.sweeps.parts import Decision, SweepParts, ToolRecord, ToolUnreadable
-from plugin.sweeps.patterns import (
-    OrderPatterns,
-    Pattern,
-    Signature,
-    Verdict,
-    customer_signature,
-    order_signature,
-)
+from plugin.sweeps.patterns import OrderPatterns, Pattern, Signature, Verdict
 from plugin.sweeps.report import Tally
 
 log = logging.getLogger("gallra.sweeps")
@@ -66,9 +65,6 @@ ACTIONS = ("erase", "reduce")
 # References per ledger look-up: one query per batch on both databases (SQLite allows 32,766
 # parameters, PostgreSQL 65,535).
 LOOKUP_CHUNK = 5000
-
-# Batches between the sweep's full cyclic collections (young generations: after every batch).
-FULL_COLLECTION = 50
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 T = TypeVar("T")
@@ -134,10 +130,9 @@ class Sweeper:
         self.restarts = int(progress.get("restarts", 0))
         self.attempts = int(progress.get("attempts", 1))
         self.ledger_has_actions = True
-        self.zone = ZoneInfo(shop.timezone or "UTC")
+        self.zone = shop_zone(shop.timezone)
         self.patterns = OrderPatterns()
         self.customer_patterns = OrderPatterns()
-        self.batches = 0
 
     # ---- progress -------------------------------------------------------------------------------
 
@@ -175,8 +170,7 @@ class Sweeper:
             self.ledger_has_actions = self.request_id is not None or await _has_actions(
                 session, self.shop.domain
             )
-        with _collect_between_batches():
-            await self._phases()
+        await self._phases()
 
     async def _phases(self) -> None:
         while True:
@@ -225,14 +219,11 @@ class Sweeper:
                 if seen <= done:
                     if seen == done and _key(record) != last_id:
                         raise _Misaligned
-                    if seen % self.batch_size == 0:
-                        self._collected()
                     continue
                 batch.append(record)
                 if len(batch) >= self.batch_size:
                     await self._commit_batch(name, handle, batch)
                     batch = []
-                    self._collected()
             if seen < done:
                 raise _Misaligned
             if batch:
@@ -252,51 +243,46 @@ class Sweeper:
             await self._checkpoint(session)
         self._notify()
 
-    def _collected(self) -> None:
-        """The cyclic collection a sweep does itself (see `_collect_between_batches`), once a batch
-        is let go: the young generations every batch, everything every `FULL_COLLECTION` batches."""
-        self.batches += 1
-        gc.collect(2 if self.batches % FULL_COLLECTION == 0 else 1)
-
     # ---- batches --------------------------------------------------------------------------------
 
     async def _order_batch(self, session: AsyncSession, orders: list[OrderRecord]) -> None:
-        timezone = self.shop.timezone
+        zone = self.zone
+        shapes: list[tuple[Signature, OrderRecord]] = [(order_shape(order, zone), order) for order in orders]
 
-        def held(order: OrderRecord) -> tuple[list[Holding], Holding | None]:
-            return order_holdings(order, timezone), None
+        def held(shape: Any, order: OrderRecord) -> tuple[list[Holding], Holding | None]:
+            return shaped_order_holdings(order, shape), None
 
         self.tally.orders += len(orders)
-        await self._alike(session, orders, order_signature, held, self.patterns)
+        await self._alike(session, shapes, held, self.patterns)
 
     async def _customer_batch(self, session: AsyncSession, customers: list[CustomerRecord]) -> None:
-        timezone = self.shop.timezone
+        zone = self.zone
+        shapes: list[tuple[Signature, CustomerRecord]] = [
+            (customer_shape(customer, zone), customer) for customer in customers
+        ]
 
-        def held(customer: CustomerRecord) -> tuple[list[Holding], Holding | None]:
-            gate = _last_order_holding(customer, timezone) if customer.number_of_orders else None
-            return customer_holdings(customer, timezone), gate
+        def held(shape: Any, customer: CustomerRecord) -> tuple[list[Holding], Holding | None]:
+            return shaped_customer_holdings(customer, shape), last_order_holding(customer, shape)
 
         self.tally.customers += len(customers)
-        await self._alike(session, customers, customer_signature, held, self.customer_patterns)
+        await self._alike(session, shapes, held, self.customer_patterns)
 
     async def _alike(
         self,
         session: AsyncSession,
-        records: Sequence[R],
-        signature_of: Callable[[R, ZoneInfo], Signature],
-        held: Callable[[R], tuple[list[Holding], Holding | None]],
+        pairs: list[tuple[Signature, R]],
+        held: Callable[[Any, R], tuple[list[Holding], Holding | None]],
         patterns: OrderPatterns,
     ) -> None:
-        """Records alike (see `patterns`) are counted by the verdicts of the first of them. Orders
-        come roughly by date, so alike ones meet within a batch: a signature first met in this
-        batch is planned once, and the others with it wait for its verdicts."""
-        zone = self.zone
+        """Records of one shape (see `patterns`) are counted by the verdicts of the first of them.
+        Orders come roughly by date, so alike ones meet within a batch: a shape first met in this
+        batch is planned once, and the others of it wait for its verdicts."""
         counts: Counter[tuple[str, str, str | None, str | None]] = Counter()
         earliest: dict[str, date] = {}
-        pairs = [(signature_of(record, zone), record) for record in records]
-        unknown, first = _count_known(pairs, patterns, counts, earliest)
+        unknown = _count_known(pairs, patterns, counts, earliest)
+        first: list[tuple[Signature, R]] = []
         later: list[tuple[Signature, R]] = []
-        met = {signature for signature, _record in first}  # spot checks: planned, then compared
+        met: set[Signature] = set()
         for pair in unknown:
             if pair[0] in met:
                 later.append(pair)
@@ -305,14 +291,14 @@ class Sweeper:
                 first.append(pair)
         await self._full_path(session, first, held, patterns, counts, earliest)
         counts, earliest = Counter(), {}
-        rest, checks = _count_known(later, patterns, counts, earliest)
-        await self._full_path(session, rest + checks, held, patterns, counts, earliest)
+        rest = _count_known(later, patterns, counts, earliest)
+        await self._full_path(session, rest, held, patterns, counts, earliest)
 
     async def _full_path(
         self,
         session: AsyncSession,
         records: list[tuple[Signature, R]],
-        held: Callable[[R], tuple[list[Holding], Holding | None]],
+        held: Callable[[Any, R], tuple[list[Holding], Holding | None]],
         patterns: OrderPatterns,
         counts: Counter[tuple[str, str, str | None, str | None]],
         earliest: dict[str, date],
@@ -324,7 +310,7 @@ class Sweeper:
         spans: list[tuple[Signature, int, int]] = []
         for signature, record in records:
             start = len(holdings)
-            mine, gate = held(record)
+            mine, gate = held(signature, record)
             holdings.extend(mine)
             if gate is not None:
                 # The gate (a customer's newest order) decides about the customer's account.
@@ -388,7 +374,6 @@ class Sweeper:
                 after = rows[-1].id
                 self.position["last_own_id"] = after
                 await self._checkpoint(session)
-            self._collected()
             self._notify()
 
     # ---- deciding -------------------------------------------------------------------------------
@@ -536,59 +521,31 @@ class Sweeper:
         return request
 
 
-@contextmanager
-def _collect_between_batches() -> Iterator[None]:
-    """A batch is tens of thousands of acyclic objects (records, holdings, decisions) alive until
-    the batch is done. Left to itself, the cyclic collector walks them again and again while they
-    are built (and promotes them, so its full collections walk them too), which cost a sixth of a
-    sweep. So during a sweep it runs only where a batch has just been let go (`_collected`), when
-    little is alive; reference counting frees the batches themselves all the same."""
-    enabled = gc.isenabled()
-    gc.disable()
-    if enabled:
-        # What lived before the sweep (the process's modules, pools, caches) is left out of its
-        # full collections; the ordinary collector takes it back when the sweep is done.
-        gc.freeze()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.unfreeze()
-            gc.enable()
-
-
 def _count_known(
     pairs: list[tuple[Signature, R]],
     patterns: OrderPatterns,
     counts: Counter[tuple[str, str, str | None, str | None]],
     earliest: dict[str, date],
-) -> tuple[list[tuple[Signature, R]], list[tuple[Signature, R]]]:
-    """Count the records whose signature has a known pattern by it (`OrderPatterns.reuse`, inlined:
-    this runs once per order of the shop); returns the others and the spot checks among the known,
-    both to be planned."""
-    known = patterns.known if patterns.enabled else {}
-    check_every, reused = patterns.check_every, patterns.reused
+) -> list[tuple[Signature, R]]:
+    """Count the records whose shape has a known pattern by it (this runs once per order of the
+    shop); returns the others, to be planned."""
+    known = patterns.known
     hits: dict[int, list[Any]] = {}  # id(pattern) → [pattern, records counted by it]: no re-hashing
     unknown: list[tuple[Signature, R]] = []
-    checks: list[tuple[Signature, R]] = []
     for pair in pairs:
         pattern = known.get(pair[0])
         if pattern is None:
             unknown.append(pair)
             continue
-        reused += 1
-        if reused % check_every:
-            hit = hits.get(id(pattern))
-            if hit is None:
-                hits[id(pattern)] = [pattern, 1]
-            else:
-                hit[1] += 1
+        hit = hits.get(id(pattern))
+        if hit is None:
+            hits[id(pattern)] = [pattern, 1]
         else:
-            checks.append(pair)
-    patterns.reused = reused
+            hit[1] += 1
+    patterns.reused += len(pairs) - len(unknown)
     for pattern, n in hits.values():
         _count(pattern, counts, earliest, n)
-    return unknown, checks
+    return unknown
 
 
 def _count(
@@ -625,18 +582,6 @@ def _outcome(decision: Decision) -> tuple[str, str | None, date | None]:
         if str(getattr(decision, "reason_en", "")).endswith("(check)"):
             return "undecided", "date unknown", None
     return action, None, decision.keep_until
-
-
-def _last_order_holding(customer: CustomerRecord, timezone: str | None) -> Holding:
-    """The customer's most recent order as a voucher, planned only to learn whether every order of
-    theirs is past bookkeeping (the newest one expires last)."""
-    return Holding(
-        system="shopify",
-        category=Category.ACCOUNTING_RECORD,
-        ref=f"customer:{customer.id}:last_order",
-        label=f"Last order of customer {customer.id}",
-        order_created=shop_date(customer.last_order_at, timezone),
-    )
 
 
 async def _has_actions(session: AsyncSession, shop_domain: str) -> bool:

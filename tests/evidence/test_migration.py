@@ -3,11 +3,9 @@ identifiers off, on SQLite and PostgreSQL; a chain already broken is left for ve
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 
@@ -15,7 +13,7 @@ from plugin import evidence
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.migrate import upgrade_async
-from tests.conftest import PG_ADMIN_URL, TEST_ENCRYPTION_KEY, TEST_SECRET, _pg_url
+from tests.conftest import TEST_ENCRYPTION_KEY, TEST_SECRET, empty_pg_database
 
 SHOP, BROKEN = "old.myshopify.com", "tampered.myshopify.com"
 SUBJECT = evidence.subject_ref("a" * 64, None, 4711)
@@ -34,26 +32,14 @@ OLD = sa.table(
 )
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def fresh_url(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[str]:
     """An empty database of its own (migrated step by step by the test)."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path}/old.db"
         return
-    name = f"gallra_mig_{uuid.uuid4().hex[:10]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield _pg_url(name)
-    finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with empty_pg_database("gallra_mig") as url:
+        yield url
 
 
 def _legacy_rows(shop: str, n: int) -> list[dict[str, object]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import pickle
 import sqlite3
@@ -196,20 +195,6 @@ async def test_the_writers_own_checkpoints_keep_the_log_short(
     assert 0 < with_checkpoints * 3 < without
     assert await counts(sqlite_db) == (400, 400)
     await runtime.http.aclose()
-
-
-def test_young_objects_are_collected_less_often(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Deliveries waiting for their group commit must not be promoted into full collections."""
-    before = gc.get_threshold()
-    try:
-        gc.set_threshold(700, 10, 10)
-        IntakeStore(build_runtime(Database("sqlite+aiosqlite:///:memory:")))
-        assert gc.get_threshold() == (store_module.GC_YOUNG_THRESHOLD, 10, 10)
-        gc.set_threshold(store_module.GC_YOUNG_THRESHOLD * 2, 10, 10)
-        IntakeStore(build_runtime(Database("sqlite+aiosqlite:///:memory:")))
-        assert gc.get_threshold()[0] == store_module.GC_YOUNG_THRESHOLD * 2  # a higher one is kept
-    finally:
-        gc.set_threshold(*before)
 
 
 async def test_a_refused_row_fails_alone_in_the_writer_process(sqlite_db: Database) -> None:

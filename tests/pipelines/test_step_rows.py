@@ -1,7 +1,7 @@
 """The rows `enqueue_plan` / `enqueue_plan_ids` write, column by column, on both databases.
 
-The steps go in as driver-level SQL with their decision encoded from cached pieces, so these
-tests hold every column to what the plan says and the decision's stored text to exactly what
+The steps go in as multi-row inserts with the parts many decisions share made once per call, so
+these tests hold every column to what the plan says and the decision's stored text to exactly what
 `json.dumps(decision_to_dict(decision))` writes."""
 
 from __future__ import annotations

@@ -1,17 +1,30 @@
-"""Counting alike orders by one verdict pattern gives exactly what planning each order gives."""
+"""Counting orders of one shape by one verdict pattern gives exactly what planning each order gives,
+and records of one shape have the same holdings but for their names."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable
+from dataclasses import replace
 from typing import ClassVar
-from zoneinfo import ZoneInfo
 
 import pytest
 
+from plugin.holdings import Holding
 from plugin.models import AdapterConnection, Shop
+from plugin.retention.dates import shop_zone
 from plugin.runtime import Runtime
+from plugin.shopify.holdings import (
+    CustomerShape,
+    customer_holdings,
+    customer_shape,
+    last_order_holding,
+    order_holdings,
+    order_shape,
+)
+from plugin.shopify.records import CustomerRecord
 from plugin.sweeps import runner
 from plugin.sweeps.parts import SweepParts
-from plugin.sweeps.patterns import OrderPatterns, order_signature
+from plugin.sweeps.patterns import OrderPatterns, Pattern, Signature
 from plugin.sweeps.run import run_sweep
 from plugin.sweeps.wiring import shop_policy, sweep_planner
 from tests.sweeps.doubles import RecordingEnqueuer, stream
@@ -19,17 +32,16 @@ from tests.sweeps.shopdata import CONNECTED, NOW, POLICY_TOML, SHOP, TZ, build_s
 
 
 class Off(OrderPatterns):
-    def __init__(self) -> None:
-        super().__init__()
-        self.enabled = False
+    def learn(self, signature: Signature, pattern: Pattern | None) -> None:
+        """Learns nothing: every record takes the full path."""
 
 
-class Often(OrderPatterns):
+class Counting(OrderPatterns):
     made: ClassVar[list[OrderPatterns]] = []
 
     def __init__(self) -> None:
-        super().__init__(check_every=3)  # spot-check a third of the reuses
-        Often.made.append(self)
+        super().__init__()
+        Counting.made.append(self)
 
 
 async def dry_sweep_with(
@@ -55,38 +67,48 @@ async def test_patterns_change_nothing_but_the_work(
         for adapter in CONNECTED:
             session.add(AdapterConnection(shop_domain=SHOP, adapter=adapter, config_enc="x"))
     exact = await dry_sweep_with(runtime, Off, monkeypatch)
-    fast = await dry_sweep_with(runtime, Often, monkeypatch)  # the same day's preview, recomputed
+    fast = await dry_sweep_with(runtime, Counting, monkeypatch)  # the same day's preview, recomputed
     assert fast == exact
-    orders, customers = Often.made[-2:]  # the sweep's patterns for orders, then for customers
-    assert orders.enabled and orders.reused > 2000 and orders.checked > 500  # the shortcut did the work
-    assert customers.enabled and customers.reused > 100
+    orders, customers = Counting.made[-2:]  # the sweep's patterns for orders, then for customers
+    assert orders.reused > 2000 and customers.reused > 100  # the shortcut did the work
     assert exact["categories"]["shipment"]["erase"] > 0  # type: ignore[index]
 
 
-def test_a_pattern_that_no_longer_matches_switches_the_shortcut_off() -> None:
-    shop = build_shop(n_orders=20)
-    zone = ZoneInfo(TZ)
-    patterns = OrderPatterns(check_every=1)
-    signature = order_signature(shop.orders[0], zone)
-    patterns.learn(signature, (("accounting_record", "keep", None, None),))
-    assert patterns.reuse(signature) is None  # check_every=1: every reuse is recomputed
-    patterns.learn(signature, (("accounting_record", "erase", None, None),))
-    assert patterns.enabled is False and patterns.reuse(signature) is None
-    # An order with the same signature that turns out to have something to do is a mismatch too.
-    again = OrderPatterns(check_every=1)
-    again.learn(signature, (("accounting_record", "keep", None, None),))
-    again.learn(signature, None)
-    assert again.enabled is False
+def _shapes_decide_holdings(pairs: Iterable[tuple[Hashable, list[Holding]]]) -> None:
+    """Records of one shape have the same holdings but for their names; some shapes recur."""
+    by_shape: dict[Hashable, list[Holding]] = {}
+    alike = 0
+    for shape, holdings in pairs:
+        named_apart = [replace(h, ref=h.ref.split(":", 1)[0], label="") for h in holdings]
+        if shape in by_shape:
+            alike += 1
+            assert named_apart == by_shape[shape]
+        by_shape[shape] = named_apart
+    assert alike > 0 and len(by_shape) > 1
 
 
-def test_signatures_tell_apart_what_retention_reads() -> None:
-    shop = build_shop(n_orders=200)
-    zone = ZoneInfo(TZ)
-    signatures = {order_signature(o, zone) for o in shop.orders}
-    assert 1 < len(signatures) <= len(shop.orders)
-    order = shop.orders[-1]
-    from dataclasses import replace
+def test_orders_of_one_shape_have_the_same_holdings_but_for_their_names() -> None:
+    zone = shop_zone(TZ)
+    orders = build_shop(n_orders=400).orders
+    _shapes_decide_holdings((order_shape(o, zone), order_holdings(o, TZ)) for o in orders)
 
-    assert order_signature(replace(order, id=1, name="#1"), zone) == order_signature(order, zone)
-    assert order_signature(replace(order, cancelled_at=NOW), zone) != order_signature(order, zone)
-    assert order_signature(replace(order, shipping_country="NO"), zone) != order_signature(order, zone)
+
+def _customer_and_gate(customer: CustomerRecord, shape: CustomerShape) -> list[Holding]:
+    gate = last_order_holding(customer, shape)
+    return [*customer_holdings(customer, TZ), *([gate] if gate else [])]
+
+
+def test_customers_of_one_shape_have_the_same_holdings_but_for_their_names() -> None:
+    zone = shop_zone(TZ)
+    customers = build_shop(n_orders=400, n_customers=300).customers
+    shapes = [(customer_shape(c, zone), c) for c in customers]
+    _shapes_decide_holdings((shape, _customer_and_gate(c, shape)) for shape, c in shapes)
+
+
+def test_shapes_tell_apart_what_retention_reads() -> None:
+    order = build_shop(n_orders=200).orders[-1]
+    zone = shop_zone(TZ)
+    shape = order_shape(order, zone)
+    assert order_shape(replace(order, id=1, name="#1"), zone) == shape
+    assert order_shape(replace(order, cancelled_at=NOW), zone) != shape
+    assert order_shape(replace(order, shipping_country="NO"), zone) != shape
