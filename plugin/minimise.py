@@ -28,8 +28,9 @@ from plugin.crypto import Vault
 from plugin.documents.certificate import CERTIFICATE_HTML, CERTIFICATE_JSON
 from plugin.models import Artifact, Delivery, OutboxMessage, Request, Shop, Step, delivery_cell
 from plugin.retention import Policy, PolicyError, default_policy_for
+from plugin.states import OutboxStatus, RequestStatus
 
-FINISHED = ("done",)
+FINISHED = (RequestStatus.DONE,)
 MINIMISED_KEY = "minimised:"
 REDACTED_BODY = '{"redacted": true}'
 
@@ -114,7 +115,7 @@ async def minimise_request(session: AsyncSession, vault: Vault, request: Request
             delete(OutboxMessage).where(
                 OutboxMessage.shop_domain == domain,
                 OutboxMessage.step_id.in_(step_ids),
-                OutboxMessage.status.in_(("confirmed", "failed")),
+                OutboxMessage.status.in_((OutboxStatus.CONFIRMED, OutboxStatus.FAILED)),
             )
         )
     for step in steps:

@@ -31,6 +31,7 @@ from plugin.ledger import dialect_of, insert_ignoring_conflicts
 from plugin.models import AdapterConnection, Notification, OutboxMessage, Shop, Step, cell_of, utcnow
 from plugin.outbox import Outbox
 from plugin.runtime import Runtime
+from plugin.states import NotificationStatus, OutboxStatus
 
 log = logging.getLogger("gallra.notifications")
 
@@ -137,7 +138,7 @@ async def notify(
                 event_key=event_key,
                 language=lang,
                 details=context,
-                status="not_emailed" if reason else "queued",
+                status=NotificationStatus.NOT_EMAILED if reason else NotificationStatus.QUEUED,
                 reason=reason,
                 outbox_reference=reference,
                 created_at=now or utcnow(),
@@ -164,7 +165,7 @@ async def watch_unconfirmed(runtime: Runtime, now: datetime | None = None) -> in
                     Step, (Step.id == OutboxMessage.step_id) & (Step.shop_domain == OutboxMessage.shop_domain)
                 )
                 .where(
-                    OutboxMessage.status == "sent",
+                    OutboxMessage.status == OutboxStatus.SENT,
                     OutboxMessage.reminders >= 1,
                     OutboxMessage.reference.not_in(select(Notification.outbox_reference).where(notified)),
                 )
@@ -300,9 +301,9 @@ async def list_notifications(
     for row, status, sent_at in rows:
         if row.reason:
             state, note = "not_emailed", REASONS.get(row.reason, row.reason)
-        elif status in ("sent", "confirmed"):
+        elif status in (OutboxStatus.SENT, OutboxStatus.CONFIRMED):
             state, note = "emailed", None
-        elif status == "failed":
+        elif status == OutboxStatus.FAILED:
             state, note = "failed", "the mail server refused it"
         else:
             state, note = "queued", None
@@ -326,7 +327,7 @@ async def list_notifications(
 async def count_not_emailed(session: AsyncSession, shop_domain: str) -> int:
     total = await session.scalar(
         select(func.count(Notification.id)).where(
-            Notification.shop_domain == shop_domain, Notification.status == "not_emailed"
+            Notification.shop_domain == shop_domain, Notification.status == NotificationStatus.NOT_EMAILED
         )
     )
     return int(total or 0)

@@ -24,6 +24,7 @@ from plugin.executor import steps
 from plugin.models import AdapterConnection, Artifact, Evidence, Shop, cell_of, utcnow
 from plugin.retention import Policy
 from plugin.runtime import Runtime
+from plugin.states import StepState
 from plugin.sweeps import queue_preview
 
 NOTE_LIMIT = 500
@@ -42,7 +43,7 @@ class InvalidSettings(Refused):
 
 
 async def _on_step(
-    runtime: Runtime, shop_domain: str, step_id: int, state: str, call: Callable[..., Awaitable[Any]]
+    runtime: Runtime, shop_domain: str, step_id: int, state: StepState, call: Callable[..., Awaitable[Any]]
 ) -> int:
     """Run `call(session)` on one of the shop's steps in the state the action needs; returns the
     step's request id and wakes the workers."""
@@ -64,7 +65,7 @@ async def retry_step(runtime: Runtime, shop_domain: str, step_id: int) -> int:
         runtime,
         shop_domain,
         step_id,
-        "failed",
+        StepState.FAILED,
         lambda session: steps.retry_step(session, shop_domain, step_id),
     )
 
@@ -79,7 +80,7 @@ async def confirm_step(runtime: Runtime, shop_domain: str, step_id: int, note: s
         runtime,
         shop_domain,
         step_id,
-        "awaiting_confirmation",
+        StepState.AWAITING_CONFIRMATION,
         lambda session: steps.confirm_step(session, shop_domain, step_id, note, vault=runtime.vault),
     )
 

@@ -30,6 +30,7 @@ from plugin.admin.render import bounce, mask_email, page, plan_rows
 from plugin.ledger import days_left
 from plugin.models import cell_of, utcnow
 from plugin.pipelines.gaps import not_examined_of
+from plugin.states import RequestStatus, ShopStatus
 
 log = logging.getLogger("gallra.admin")
 
@@ -149,7 +150,7 @@ async def request_page(request: Request, ctx: AdminContext) -> Response:
         return not_found(ctx)
     req = detail.request
     open_row = None
-    if req.status != "done":
+    if req.status != RequestStatus.DONE:
         open_row = queries.OpenRequest(
             req.id, req.kind, req.status, req.received_at, req.due_at,
             days_left(req.due_at, now, ctx.shop.timezone if ctx.shop else None), req.due_at < now,
@@ -437,7 +438,7 @@ async def adapters_page(request: Request, ctx: AdminContext, *, problem: str | N
         else None,
         # Shopify itself is connected by the install (its token), not by settings entered here.
         shopify_connected=bool(
-            ctx.shop is not None and ctx.shop.access_token_enc and ctx.shop.status == "active"
+            ctx.shop is not None and ctx.shop.access_token_enc and ctx.shop.status == ShopStatus.ACTIVE
         ),
         problem=problem,
     )

@@ -16,6 +16,7 @@ from plugin.admin.headers import APP_BRIDGE_URL, secure
 from plugin.admin.i18n import translate
 from plugin.admin.queries import shop_zone
 from plugin.models import Step
+from plugin.states import StepState
 
 TEMPLATES = Path(__file__).parent / "templates"
 NAV = (
@@ -68,7 +69,7 @@ def plan_sentence(step: Step, lang: str) -> str:
             return translate(lang, "plan.reduce_until", date=keep_until, reason=because)
         return translate(lang, "plan.reduce")
     if action == "erase":
-        return translate(lang, "plan.erase" if step.state == "done" else "plan.erase_pending")
+        return translate(lang, "plan.erase" if step.state == StepState.DONE else "plan.erase_pending")
     return translate(lang, f"action.{action}")
 
 

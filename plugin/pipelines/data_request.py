@@ -27,6 +27,7 @@ from plugin.pipelines.gaps import planned_entry
 from plugin.pipelines.gather import gather
 from plugin.pipelines.steps import action_name, holding_to_dict
 from plugin.shopify.holdings import shop_date
+from plugin.states import RequestStatus, StepState
 
 log = logging.getLogger("gallra.pipelines")
 
@@ -96,14 +97,14 @@ async def prepare(ctx: ExecContext, session: AsyncSession, request: Request, sho
                     action="export",
                     category=category,
                     decision={"action": "export", "title": title, "holdings": held_by[name]},
-                    state="skipped" if dry_run else "pending",
+                    state=StepState.SKIPPED if dry_run else StepState.PENDING,
                     outcome="would_export" if dry_run else None,
                     next_attempt_at=now,
                     attempts=0,
                     created_at=now,
                 )
             )
-        request.status = "in_progress"
+        request.status = RequestStatus.IN_PROGRESS
         await evidence.append(
             session,
             request.shop_domain,

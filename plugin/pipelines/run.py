@@ -19,6 +19,7 @@ from plugin.executor.steps import heartbeat, load_shop, refresh_request, run_own
 from plugin.models import Request, Shop, Step, utcnow
 from plugin.pipelines import customer_redact, data_request, shop_redact
 from plugin.pipelines.gaps import NothingExamined, planned_gaps
+from plugin.states import RequestStatus, StepState
 
 log = logging.getLogger("gallra.pipelines")
 
@@ -60,7 +61,7 @@ async def work_on_request(ctx: ExecContext, request_id: int) -> None:
             return
         status = request.status
     async with heartbeat(ctx, request_id, renew_request):
-        if status == "finalizing":
+        if status == RequestStatus.FINALIZING:
             await finalize_request(ctx, request_id)
         else:
             await plan_request(ctx, request_id)
@@ -106,17 +107,17 @@ async def plan_request(ctx: ExecContext, request_id: int) -> None:
         if kind == "shop_redact":
             await shop_redact.apply(session, ctx.runtime.vault, request, ctx.config.clock())
         elif kind == "sweep":
-            request.status = "in_progress"
+            request.status = RequestStatus.IN_PROGRESS
         else:
-            request.status = "planning"
+            request.status = RequestStatus.PLANNING
             await apply(session, request)
-            if request.status == "planning":
-                request.status = "in_progress"
+            if request.status == RequestStatus.PLANNING:
+                request.status = RequestStatus.IN_PROGRESS
         request.lease_owner = request.lease_expires_at = None
         request.attempts = 0
         request.last_error = None
         await session.flush()
-        if request.status not in ("finalizing", "on_hold"):
+        if request.status not in (RequestStatus.FINALIZING, RequestStatus.ON_HOLD):
             await refresh_request(session, request.id)
 
 
@@ -131,7 +132,7 @@ async def _planning_failed(
         request.lease_owner = request.lease_expires_at = None
         request.last_error = message[:500]
         if retryable and request.attempts < ctx.config.max_attempts:
-            request.status = "planning"
+            request.status = RequestStatus.PLANNING
             request.next_attempt_at = next_attempt_at(
                 now,
                 request.attempts,
@@ -140,7 +141,7 @@ async def _planning_failed(
                 retry_after=retry_after,
             )
             return
-        request.status = "failed"
+        request.status = RequestStatus.FAILED
         await evidence.append(
             session, request.shop_domain, "request_failed", {"error": request.last_error}, request.id
         )
@@ -159,7 +160,7 @@ async def finalize_request(ctx: ExecContext, request_id: int) -> None:
                         Step.request_id == request_id,
                         Step.shop_domain == request.shop_domain,
                         Step.system == OWN_SYSTEM,
-                        Step.state == "pending",
+                        Step.state == StepState.PENDING,
                     )
                 )
             ).scalars()
@@ -176,13 +177,13 @@ async def finalize_request(ctx: ExecContext, request_id: int) -> None:
         if request is None:
             return
         request.lease_owner = request.lease_expires_at = None
-        if request.status != "finalizing":
+        if request.status != RequestStatus.FINALIZING:
             # A hold came due meanwhile and queued new work: finalise again once that is done.
             return
         shop = await load_shop(session, request.shop_domain)
         if finalize is not None:
             await finalize(ctx, session, request, shop)
-        request.status, request.completed_at = "done", utcnow()
+        request.status, request.completed_at = RequestStatus.DONE, utcnow()
         done: dict[str, object] = {"kind": kind}
         if gaps := await planned_gaps(session, request):
             # Done with gaps: what could not be examined is named with the completion too.

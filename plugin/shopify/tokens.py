@@ -30,6 +30,7 @@ from plugin.shopify.client import AdminClient, ShopifyError
 from plugin.shopify.operations import fetch_shop
 from plugin.shopify.records import ShopRecord
 from plugin.shopify.session_token import SessionClaims
+from plugin.states import ShopStatus
 
 log = logging.getLogger("gallra.shopify.tokens")
 
@@ -130,7 +131,7 @@ def _store(runtime: Runtime, shop: Shop, grant: TokenGrant) -> None:
     shop.refresh_token_expires_at = grant.refresh_token_expires_at
     if grant.scope is not None:
         shop.scopes = grant.scope
-    shop.status = "active"
+    shop.status = ShopStatus.ACTIVE
     shop.uninstalled_at = None
     # A new grant proves the shop is installed now: a pending uninstall claim is void.
     shop.uninstall_claimed_at = None
@@ -138,7 +139,7 @@ def _store(runtime: Runtime, shop: Shop, grant: TokenGrant) -> None:
 
 def _usable(shop: Shop | None, now: datetime) -> str | None:
     """The stored access token if it is good for at least REFRESH_MARGIN more."""
-    if shop is None or shop.status != "active" or shop.access_token_enc is None:
+    if shop is None or shop.status != ShopStatus.ACTIVE or shop.access_token_enc is None:
         return None
     if shop.access_token_expires_at is not None and shop.access_token_expires_at - REFRESH_MARGIN <= now:
         return None
@@ -159,7 +160,7 @@ async def access_token(runtime: Runtime, shop_domain: str) -> str:
     token = _usable(shop, datetime.now(UTC))
     if token is not None:
         return runtime.vault.decrypt(token, shop_cell("access_token_enc", shop_domain)) or ""
-    if shop is None or shop.status != "active" or shop.access_token_enc is None:
+    if shop is None or shop.status != ShopStatus.ACTIVE or shop.access_token_enc is None:
         raise ShopNotInstalled(f"{shop_domain}: Gallra is not installed or has no access token")
     async with _lock(runtime, shop_domain):
         return await _refresh(runtime, shop_domain)
@@ -175,7 +176,7 @@ async def _refresh(runtime: Runtime, shop_domain: str) -> str:
         token = _usable(shop, now)
         if token is not None:  # someone refreshed while we waited
             return runtime.vault.decrypt(token, shop_cell("access_token_enc", shop_domain)) or ""
-        if shop is None or shop.status != "active":
+        if shop is None or shop.status != ShopStatus.ACTIVE:
             raise ShopNotInstalled(f"{shop_domain}: Gallra is not installed")
         refresh = runtime.vault.decrypt(shop.refresh_token_enc, shop_cell("refresh_token_enc", shop_domain))
         if not refresh or (
@@ -235,7 +236,9 @@ async def save_grant(runtime: Runtime, shop_domain: str, grant: TokenGrant) -> S
     """Store a new grant (any flow); a shop seen for the first time also gets its details."""
     async with runtime.db.transaction() as session:
         shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
-        reinstall = shop is not None and (shop.status != "active" or shop.uninstall_claimed_at is not None)
+        reinstall = shop is not None and (
+            shop.status != ShopStatus.ACTIVE or shop.uninstall_claimed_at is not None
+        )
         if shop is None:
             shop = Shop(domain=shop_domain, installed_at=datetime.now(UTC))
             session.add(shop)

@@ -42,6 +42,7 @@ from plugin.models import AdapterConnection, Request, Shop, Step
 from plugin.retention.planner import NO_RULE
 from plugin.shopify.holdings import UNKNOWN_CARRIER, customer_holdings, order_holdings, shop_date
 from plugin.shopify.records import CustomerRecord, OrderRecord
+from plugin.states import RequestStatus
 from plugin.sweeps import claim as claims
 from plugin.sweeps.parts import Decision, SweepParts, ToolRecord, ToolUnreadable
 from plugin.sweeps.patterns import (
@@ -363,7 +364,7 @@ class Sweeper:
                         .where(
                             Request.shop_domain == self.shop.domain,
                             Request.kind != "sweep",
-                            Request.status.in_(("done", "failed")),
+                            Request.status.in_((RequestStatus.DONE, RequestStatus.FAILED)),
                             (Request.email_enc.is_not(None)) | (Request.phone_enc.is_not(None)),
                             Request.id > after,
                         )
