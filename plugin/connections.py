@@ -395,7 +395,3 @@ def record_check(row: AdapterConnection, ok: bool, message: str, now: datetime) 
     else:
         row.failures = (row.failures or 0) + 1
         row.failing_since = row.failing_since or now
-
-
-async def get_shop(session: AsyncSession, domain: str) -> Shop | None:
-    return await session.scalar(select(Shop).where(Shop.domain == domain))

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from plugin.crypto import Cell, Vault
-from plugin.models import Base, Request, request_cell, utcnow
+from plugin.models import Base, Request, Shop, request_cell, utcnow
 from plugin.states import RequestStatus
 
 # Shopify: complete the action within 30 days of receiving the request.
@@ -289,6 +289,11 @@ async def list_requests(
         statement = statement.where(Request.kind == kind)
     statement = statement.order_by(Request.received_at.desc(), Request.id.desc()).limit(limit).offset(offset)
     return list((await session.execute(statement)).scalars())
+
+
+async def load_shop(session: AsyncSession, domain: str) -> Shop | None:
+    """The shop with this `*.myshopify.com` domain, None when it is not installed here."""
+    return await session.scalar(select(Shop).where(Shop.domain == domain))
 
 
 async def count_requests(session: AsyncSession, shop_domain: str | None) -> int:

@@ -27,8 +27,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.documents.language import shop_language
-from plugin.ledger import dialect_of, insert_ignoring_conflicts
-from plugin.models import AdapterConnection, Notification, OutboxMessage, Shop, Step, cell_of, utcnow
+from plugin.ledger import dialect_of, insert_ignoring_conflicts, load_shop
+from plugin.models import AdapterConnection, Notification, OutboxMessage, Step, cell_of, utcnow
 from plugin.outbox import Outbox
 from plugin.runtime import Runtime
 from plugin.states import NotificationStatus, OutboxStatus
@@ -114,7 +114,7 @@ async def notify(
     if await _already(runtime, shop_domain, event_key):
         return False
     async with runtime.db.session() as session:
-        shop = await session.scalar(select(Shop).where(Shop.domain == shop_domain))
+        shop = await load_shop(session, shop_domain)
     lang = shop_language(shop)
     to = (
         runtime.vault.decrypt(shop.contact_email_enc, cell_of(shop, "contact_email_enc"))

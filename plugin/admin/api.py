@@ -339,7 +339,7 @@ async def shop_controller(request: Request, ctx: AdminContext) -> Response:
 async def policy(request: Request, ctx: AdminContext) -> Response:
     from plugin.admin import policy_view
 
-    current, problem = policy_view.shop_policy(ctx.shop)
+    current, problem = policy_view.shown_policy(ctx.shop)
     today = utcnow().astimezone(queries.shop_zone(ctx.shop)).date()
     return answer(
         {

@@ -18,9 +18,9 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import select
 from starlette.requests import Request
 
+from plugin.ledger import load_shop
 from plugin.models import Shop
 from plugin.runtime import Runtime
 from plugin.shopify.session_token import InvalidSessionToken, SessionClaims, verify_session_token
@@ -92,7 +92,7 @@ def verify(token: str | None, runtime: Runtime) -> SessionClaims:
 async def load_context(request: Request, claims: SessionClaims) -> AdminContext:
     runtime = runtime_of(request)
     async with runtime.db.session() as session:
-        shop = (await session.execute(select(Shop).where(Shop.domain == claims.shop))).scalar_one_or_none()
+        shop = await load_shop(session, claims.shop)
     if shop is None or not shop.access_token_enc:
         shop = await _first_open(runtime, claims, request) or shop
     locale = shop.locale if shop is not None and shop.locale else request.query_params.get("locale")
@@ -117,10 +117,7 @@ async def _first_open(runtime: Runtime, claims: SessionClaims, request: Request)
         log.warning("token exchange failed for a shop: %s", type(exc).__name__)
         return None
     async with runtime.db.session() as session:
-        found: Shop | None = (
-            await session.execute(select(Shop).where(Shop.domain == claims.shop))
-        ).scalar_one_or_none()
-        return found
+        return await load_shop(session, claims.shop)
 
 
 async def authenticate_api(request: Request) -> AdminContext:

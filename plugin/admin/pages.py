@@ -452,7 +452,7 @@ async def policy_page(
     from plugin.retention.dates import format_month_day
     from plugin.retention.presets import countries
 
-    policy, stored_problem = policy_view.shop_policy(ctx.shop)
+    policy, stored_problem = policy_view.shown_policy(ctx.shop)
     today = utcnow().astimezone(queries.shop_zone(ctx.shop)).date()
     return page(
         request,

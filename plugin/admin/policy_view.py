@@ -13,7 +13,16 @@ from datetime import date
 from typing import Any
 
 from plugin.models import Shop
-from plugin.retention import Anchor, Override, Period, Policy, PolicyError, default_policy_for
+from plugin.retention import (
+    Anchor,
+    Override,
+    Period,
+    Policy,
+    PolicyError,
+    StoredPolicyError,
+    default_policy_for,
+)
+from plugin.retention import shop_policy as retention_shop_policy
 from plugin.retention.dates import format_month_day, parse_month_day
 
 # Which event "today" stands for in the timeline, per anchor.
@@ -45,16 +54,14 @@ class RuleLine:
     at_expiry: str
 
 
-def shop_policy(shop: Shop | None) -> tuple[Policy, str | None]:
-    """The shop's stored policy, or its country's default; a stored policy the engine now rejects
-    falls back to the default and the problem is returned for the page to show."""
-    country = shop.country if shop is not None else None
-    if shop is not None and shop.policy_toml:
-        try:
-            return Policy.from_toml(shop.policy_toml), None
-        except PolicyError as exc:
-            return default_policy_for(country), str(exc)
-    return default_policy_for(country), None
+def shown_policy(shop: Shop | None) -> tuple[Policy, str | None]:
+    """What the policy page shows: the shop's effective policy (`plugin.retention.shop_policy`),
+    or, when its stored policy cannot be used (and nothing is done by it), the country default as
+    the form's starting point and the problem for the page to show."""
+    try:
+        return retention_shop_policy(shop), None
+    except StoredPolicyError as exc:
+        return default_policy_for(shop.country if shop is not None else None), str(exc)
 
 
 def lines(policy: Policy, today: date, lang: str) -> list[RuleLine]:

@@ -32,12 +32,12 @@ from plugin.executor.backoff import next_attempt_at
 from plugin.executor.context import ExecContext
 from plugin.executor.leases import OWN_SYSTEM, renew_step
 from plugin.holdings import Category, Shipment, Subject
+from plugin.ledger import load_shop
 from plugin.models import (
     AdapterConnection,
     Artifact,
     Delivery,
     Request,
-    Shop,
     Step,
     StepGroup,
     artifact_cell,
@@ -61,10 +61,6 @@ class StepNotFound(LookupError):
 
 class StepStateError(ValueError):
     pass
-
-
-async def load_shop(session: AsyncSession, domain: str) -> Shop | None:
-    return (await session.execute(select(Shop).where(Shop.domain == domain))).scalar_one_or_none()
 
 
 def shipments_of(steps: list[Step]) -> tuple[Shipment, ...]:

@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from plugin import evidence
 from plugin.executor.context import ExecContext
-from plugin.executor.steps import load_shop, refresh_request, step_record
+from plugin.executor.steps import refresh_request, step_record
+from plugin.ledger import load_shop
 from plugin.models import Request, Step, utcnow
 from plugin.pipelines.steps import action_name, decision_to_dict, due_on, enqueue_plan, holding_from_dict
 from plugin.shopify.holdings import shop_date

@@ -15,7 +15,8 @@ from plugin import evidence
 from plugin.executor.backoff import next_attempt_at
 from plugin.executor.context import ExecContext
 from plugin.executor.leases import OWN_SYSTEM, renew_request
-from plugin.executor.steps import heartbeat, load_shop, refresh_request, run_own_step
+from plugin.executor.steps import heartbeat, refresh_request, run_own_step
+from plugin.ledger import load_shop
 from plugin.models import Request, Shop, Step, utcnow
 from plugin.pipelines import customer_redact, data_request, shop_redact
 from plugin.pipelines.gaps import NothingExamined, planned_gaps

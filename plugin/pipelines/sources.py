@@ -87,9 +87,5 @@ class LiveSources:
             raise TemporaryFailure(SHOPIFY, str(exc), retry_after=exc.retry_after) from None
 
     def plan(self, shop: Shop, holdings: Sequence[Holding], today: date, mode: str) -> Sequence[DecisionLike]:
-        if shop.policy_toml:
-            policy = retention.Policy.from_toml(shop.policy_toml)
-        else:
-            policy = retention.default_policy_for(shop.country)
-        result = retention.plan(list(holdings), policy, today, retention.Mode(mode))
+        result = retention.plan(list(holdings), retention.shop_policy(shop), today, retention.Mode(mode))
         return list(result.decisions)

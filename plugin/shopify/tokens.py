@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from adapters.base import AdapterError
 from adapters.http import ProviderHttp
 from plugin import controller
+from plugin.ledger import load_shop
 from plugin.models import Shop, shop_cell
 from plugin.runtime import Runtime
 from plugin.shopify.client import AdminClient, ShopifyError
@@ -156,7 +157,7 @@ def _lock(runtime: Runtime, shop_domain: str) -> asyncio.Lock:
 async def access_token(runtime: Runtime, shop_domain: str) -> str:
     """A valid access token for the shop, refreshed first when it is about to expire."""
     async with runtime.db.session() as session:
-        shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
+        shop = await load_shop(session, shop_domain)
     token = _usable(shop, datetime.now(UTC))
     if token is not None:
         return runtime.vault.decrypt(token, shop_cell("access_token_enc", shop_domain)) or ""
@@ -171,7 +172,7 @@ async def _refresh(runtime: Runtime, shop_domain: str) -> str:
         # The no-op write takes the row lock (PostgreSQL) or the writer lock (SQLite) before reading,
         # so a second refresher blocks here until the first has committed its new tokens.
         await session.execute(update(Shop).where(Shop.domain == shop_domain).values(domain=Shop.domain))
-        shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
+        shop = await load_shop(session, shop_domain)
         now = datetime.now(UTC)
         token = _usable(shop, now)
         if token is not None:  # someone refreshed while we waited
@@ -235,7 +236,7 @@ async def exchange_session_token(runtime: Runtime, claims: SessionClaims, sessio
 async def save_grant(runtime: Runtime, shop_domain: str, grant: TokenGrant) -> Shop:
     """Store a new grant (any flow); a shop seen for the first time also gets its details."""
     async with runtime.db.transaction() as session:
-        shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
+        shop = await load_shop(session, shop_domain)
         reinstall = shop is not None and (
             shop.status != ShopStatus.ACTIVE or shop.uninstall_claimed_at is not None
         )
@@ -321,7 +322,7 @@ async def register_shop(
     shop's details are read from Shopify with that token (as an install does); `controller_details`
     are the owner's own values, kept over what Shopify says now and later."""
     async with runtime.db.transaction() as session:
-        shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
+        shop = await load_shop(session, shop_domain)
         if shop is None:
             shop = Shop(domain=shop_domain, installed_at=datetime.now(UTC))
             session.add(shop)

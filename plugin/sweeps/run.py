@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from plugin import evidence, notifications
+from plugin.ledger import load_shop
 from plugin.models import Step, utcnow
 from plugin.runtime import Runtime
 from plugin.states import ShopStatus, StepState, SweepStatus
@@ -31,7 +32,6 @@ from plugin.sweeps.runner import (
     Sweeper,
     SweepLost,
     instance_id,
-    load_shop,
     shop_context,
 )
 

@@ -669,10 +669,6 @@ async def _existing_actions(
     return found
 
 
-async def load_shop(session: AsyncSession, domain: str) -> Shop | None:
-    return (await session.execute(select(Shop).where(Shop.domain == domain))).scalar_one_or_none()
-
-
 async def shop_context(session: AsyncSession, shop: Shop, *, today: date, dry_run: bool) -> ShopContext:
     connections = (
         await session.execute(
