@@ -16,10 +16,10 @@ import hmac
 import logging
 import time
 from dataclasses import dataclass
-from typing import Literal
 
 from starlette.requests import Request
 
+from plugin.i18n import Lang, language_of
 from plugin.ledger import load_shop
 from plugin.models import Shop
 from plugin.runtime import Runtime
@@ -29,7 +29,6 @@ from plugin.shopify.tokens import exchange_session_token
 
 log = logging.getLogger("gallra.admin")
 
-Lang = Literal["sv", "en"]
 CSRF_FIELD = "csrf"
 TOKEN_FIELD = "id_token"  # noqa: S105 (a field name, not a secret)
 # A form rendered this long ago can still be submitted; the session token inside the post is
@@ -75,10 +74,6 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
-def lang_for(locale: str | None) -> Lang:
-    return "sv" if (locale or "").lower().startswith("sv") else "en"
-
-
 def verify(token: str | None, runtime: Runtime) -> SessionClaims:
     if not token:
         raise NotAuthenticated("no session token")
@@ -95,8 +90,12 @@ async def load_context(request: Request, claims: SessionClaims) -> AdminContext:
         shop = await load_shop(session, claims.shop)
     if shop is None or not shop.access_token_enc:
         shop = await _first_open(runtime, claims, request) or shop
+    # The shop's language (`plugin.i18n.shop_language`); the admin user's locale from Shopify's
+    # query string stands in for a shop whose own locale is not known yet.
     locale = shop.locale if shop is not None and shop.locale else request.query_params.get("locale")
-    return AdminContext(runtime=runtime, claims=claims, shop=shop, lang=lang_for(locale))
+    return AdminContext(
+        runtime=runtime, claims=claims, shop=shop, lang=language_of(locale, shop.country if shop else None)
+    )
 
 
 async def _first_open(runtime: Runtime, claims: SessionClaims, request: Request) -> Shop | None:

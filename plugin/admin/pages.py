@@ -19,14 +19,13 @@ from plugin.admin.auth import (
     NotAuthenticated,
     authenticate_form,
     authenticate_page,
-    lang_for,
     runtime_of,
     shop_hint,
 )
 from plugin.admin.chart import render as render_chart
 from plugin.admin.headers import secure
-from plugin.admin.i18n import MONTHS, translate
 from plugin.admin.render import bounce, mask_email, page, plan_rows
+from plugin.i18n import language_of, months, translate
 from plugin.ledger import days_left
 from plugin.models import cell_of, utcnow
 from plugin.pipelines.gaps import not_examined_of
@@ -55,7 +54,7 @@ def authenticated_page(handler: PageHandler) -> Endpoint:
             has_token = "id_token" in request.query_params or "authorization" in request.headers
             if has_token and not exc.expired:
                 return _plain(401, "Not authenticated.", None)
-            lang = lang_for(request.query_params.get("locale"))
+            lang = language_of(request.query_params.get("locale"))
             return bounce(request, shop_hint(request), lang, settings.shopify_api_key, settings.dev)
         return await handler(request, ctx)
 
@@ -70,7 +69,7 @@ def authenticated_form(handler: PageHandler) -> Endpoint:
         except NotAuthenticated:
             return _plain(401, "Not authenticated.", None)
         except CsrfRejected:
-            lang = lang_for(request.query_params.get("locale"))
+            lang = language_of(request.query_params.get("locale"))
             return _plain(403, translate(lang, "error.forbidden"), None)
         return await handler(request, ctx)
 
@@ -103,7 +102,7 @@ async def overview(request: Request, ctx: AdminContext) -> Response:
     svg = render_chart(
         data.chart,
         title=translate(ctx.lang, "overview.chart_title"),
-        month_names=MONTHS[ctx.lang],
+        month_names=months(ctx.lang),
         legend=(
             translate(ctx.lang, "overview.legend_requests"),
             translate(ctx.lang, "overview.legend_erasures"),

@@ -13,8 +13,8 @@ from starlette.responses import HTMLResponse
 
 from plugin.admin.auth import AdminContext, make_csrf
 from plugin.admin.headers import APP_BRIDGE_URL, secure
-from plugin.admin.i18n import translate
 from plugin.admin.queries import shop_zone
+from plugin.i18n import translate
 from plugin.models import Step
 from plugin.states import StepState
 

@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plugin import evidence
 from plugin.controller import controller_document
 from plugin.crypto import Vault
-from plugin.documents.language import Lang, field_names, shop_language
 from plugin.documents.store import artifacts_of, read_artifact, replace_artifacts, templates
+from plugin.documents.words import field_names
+from plugin.i18n import Lang, shop_language
 from plugin.models import Artifact, Request, Shop, Step, cell_of, utcnow
 from plugin.pipelines.gaps import not_examined_block, planned_gaps
 from plugin.states import StepState

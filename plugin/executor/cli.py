@@ -15,9 +15,9 @@ from sqlalchemy import select
 from plugin import evidence, logs
 from plugin.documents.certificate import CERTIFICATE_HTML, certificate_document
 from plugin.documents.extract import EXTRACT_HTML
-from plugin.documents.language import LANGUAGES, Lang
 from plugin.executor.context import WorkerConfig, worker_id
 from plugin.executor.steps import step_record
+from plugin.i18n import LANGUAGES, Lang
 from plugin.models import Request, Step
 from plugin.runtime import Runtime
 from plugin.settings import load_settings

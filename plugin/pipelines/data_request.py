@@ -15,12 +15,12 @@ from adapters.registry import catalogue
 from plugin import evidence, notifications
 from plugin.controller import controller_document
 from plugin.documents.extract import EXTRACT_HTML, build_extract, link_expiry, store_extract
-from plugin.documents.language import shop_language
 from plugin.documents.links import download_link
 from plugin.documents.store import artifacts_of
 from plugin.executor.context import ExecContext
 from plugin.executor.steps import EXPORT_PART
 from plugin.holdings import Category
+from plugin.i18n import shop_language
 from plugin.ledger import days_left, local_zone
 from plugin.models import Artifact, Request, Shop, Step, cell_of, utcnow
 from plugin.pipelines.gaps import planned_entry
