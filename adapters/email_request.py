@@ -41,7 +41,7 @@ from adapters.base import (
     ShopInfo,
 )
 from adapters.carriers import carrier_adapter
-from plugin.holdings import Category, Holding, Shipment, Subject
+from plugin.holdings import Category, Holding, Shipment, ShipmentRef, Subject, shipment_of_holding
 from plugin.i18n import load_texts
 
 _ADDRESS = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
@@ -136,16 +136,8 @@ def signature(shop: ShopInfo) -> str:
 
 
 def shipment_ref(shipment: Shipment) -> str:
-    """The same reference `plugin.shopify.holdings` gives the shipment, so the two meet."""
-    return f"shipment:{shipment.order_id}:{shipment.tracking_number or 'untracked'}"
-
-
-def _shipment_from_ref(ref: str) -> Shipment | None:
-    parts = ref.split(":", 2)
-    if len(parts) != 3 or parts[0] != "shipment" or not parts[1].isdigit():
-        return None
-    tracking = None if parts[2] == "untracked" else parts[2]
-    return Shipment(order_id=int(parts[1]), order_name=f"#{parts[1]}", carrier=None, tracking_number=tracking)
+    """The reference `plugin.shopify.holdings` gives the shipment, so the two meet."""
+    return ShipmentRef.of(shipment).format()
 
 
 def names_no_one(subject: Subject) -> bool:
@@ -192,8 +184,7 @@ class EmailRequestAdapter(Adapter):
                 system=self.name,
                 category=self.category,
                 ref=shipment_ref(shipment),
-                label=f"Shipment {shipment.tracking_number or '(no tracking number)'} "
-                f"of order {shipment.order_name}",
+                label=ShipmentRef.of(shipment).label(shipment.order_name),
                 delivered=shipment.delivered,
                 country=shipment.country,
             )
@@ -239,7 +230,7 @@ class EmailRequestAdapter(Adapter):
         group, which the executor rebuilt from that group's steps alone."""
         shipments = self.shipments(subject)
         if holding.ref not in {shipment_ref(s) for s in shipments}:
-            extra = _shipment_from_ref(holding.ref)
+            extra = shipment_of_holding(holding, carrier=self.name)
             if extra is not None:
                 shipments.append(extra)
         return shipments

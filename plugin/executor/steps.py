@@ -31,7 +31,7 @@ from plugin.crypto import Vault
 from plugin.executor.backoff import next_attempt_at
 from plugin.executor.context import ExecContext
 from plugin.executor.leases import OWN_SYSTEM, renew_step
-from plugin.holdings import Category, Shipment, Subject
+from plugin.holdings import Category, Shipment, Subject, shipments_of_holdings
 from plugin.ledger import load_shop
 from plugin.models import (
     AdapterConnection,
@@ -66,8 +66,6 @@ class StepStateError(ValueError):
 def shipments_of(steps: list[Step]) -> tuple[Shipment, ...]:
     """The subject's shipments, rebuilt from the request's shipment steps: the carrier adapters
     erase by tracking number."""
-    from plugin.pipelines.gather import shipments_of_holdings
-
     holdings = [holding_from_dict(s.decision["holding"]) for s in steps if s.decision.get("holding")]
     # An export step carries the shipments its system was found to hold (`holdings`).
     holdings += [holding_from_dict(h) for s in steps for h in s.decision.get("holdings") or ()]

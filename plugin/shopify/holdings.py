@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 
 from adapters.carriers import carrier_adapter
-from plugin.holdings import Category, Holding
+from plugin.holdings import Category, Holding, ShipmentRef
 from plugin.retention.dates import local_date
 from plugin.shopify.records import CustomerRecord, OrderRecord
 
@@ -67,13 +67,13 @@ def order_holdings(
         day = delivered if moment is latest else shop_date(moment, timezone)
         for info in fulfillment.tracking:
             system = carrier_of(info.company) or UNKNOWN_CARRIER
-            number = info.number
+            ref = ShipmentRef(order.id, info.number)
             held.append(
                 Holding(
                     system=system,
                     category=Category.SHIPMENT,
-                    ref=f"shipment:{order.id}:{number or 'untracked'}",
-                    label=f"Shipment {number or '(no tracking number)'} of order {order.name}",
+                    ref=ref.format(),
+                    label=ref.label(order.name),
                     order_created=created,
                     delivered=day or delivered,
                     flags=flags | _UNKNOWN if system == UNKNOWN_CARRIER else flags,
