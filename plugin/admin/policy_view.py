@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from plugin.i18n import count
 from plugin.models import Shop
 from plugin.retention import (
     Anchor,
@@ -77,7 +78,7 @@ def lines(policy: Policy, today: date, lang: str) -> list[RuleLine]:
                 id=rule.id,
                 category=str(rule.category),
                 period=str(rule.period),
-                period_words=period.words(lang) or ("0 dagar" if lang == "sv" else "0 days"),
+                period_words=period.words(lang) or count(0, "days", lang),
                 start_key=START_KEY.get(rule.anchor, "policy.start_order"),
                 keep_until=keep_until,
                 reason=rule.reason_sv if lang == "sv" else rule.reason_en,

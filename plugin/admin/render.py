@@ -16,7 +16,7 @@ from plugin.admin.headers import APP_BRIDGE_URL, secure
 from plugin.admin.queries import shop_zone
 from plugin.i18n import translate
 from plugin.models import Step
-from plugin.states import StepState
+from plugin.states import ConnectionStatus, RequestStatus, StepState
 
 TEMPLATES = Path(__file__).parent / "templates"
 NAV = (
@@ -30,6 +30,8 @@ NAV = (
 FLASHES = {"retried", "confirmed", "preview_queued", "policy_saved", "connected", "checked", "toggled"}
 
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+# The templates compare states by their enums, as the code does (`plugin.states`).
+env.globals.update(RequestStatus=RequestStatus, StepState=StepState, ConnectionStatus=ConnectionStatus)
 
 
 def counts(report: dict[str, Any]) -> list[tuple[str, int]]:
