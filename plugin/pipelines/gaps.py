@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.base import AdapterError, AuthFailed
 from plugin.i18n import translate
 from plugin.models import Evidence, Request
+from plugin.states import ShopStatus
 
 SHOPIFY = "shopify"
 
@@ -100,9 +101,12 @@ class NotExamined:
 
 def shopify_reason(shop_status: str | None) -> str:
     """Why a shop without a usable token cannot be read, from its status."""
-    return {"uninstalled": "uninstalled", "redacted": "shop_redacted", "unknown": "not_installed"}.get(
-        shop_status or "", "no_token"
-    )
+    reasons: dict[str, str] = {
+        ShopStatus.UNINSTALLED: "uninstalled",
+        ShopStatus.REDACTED: "shop_redacted",
+        ShopStatus.UNKNOWN: "not_installed",
+    }
+    return reasons.get(shop_status or "", "no_token")
 
 
 def shopify_gap(reason: str, order_ids: Sequence[int]) -> NotExamined:

@@ -20,7 +20,7 @@ from plugin.ledger import load_shop
 from plugin.models import Request, Shop, Step, utcnow
 from plugin.pipelines import customer_redact, data_request, shop_redact
 from plugin.pipelines.gaps import NothingExamined, planned_gaps
-from plugin.states import RequestStatus, StepState
+from plugin.states import RequestStatus, ShopStatus, StepState
 
 log = logging.getLogger("gallra.pipelines")
 
@@ -80,7 +80,7 @@ async def plan_request(ctx: ExecContext, request_id: int) -> None:
                 if shop is None:
                     # Not installed here (yet): no connections and no Shopify token, so only
                     # Gallra's own data about the subject is planned, with the default policy.
-                    shop = Shop(domain=request.shop_domain, status="unknown", dry_run=False)
+                    shop = Shop(domain=request.shop_domain, status=ShopStatus.UNKNOWN, dry_run=False)
                 prepare = PREPARE.get(kind)
                 if prepare is None:
                     raise PlanningFailed(f"no pipeline for requests of kind {kind!r}", retryable=False)
