@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from adapters.base import Adapter, Outcome, PermanentFailure, ProviderConfig, Result
 from adapters.email_request import EmailRequestAdapter, shipment_ref
 from adapters.http import RETRY_STATUSES, credential_fingerprint, safe_path
-from plugin.holdings import Holding, Shipment, Subject
+from plugin.holdings import Holding, Shipment, ShipmentRef, Subject
 
 _EMAIL = re.compile(r"[^\s@\"'<>]+@[^\s@\"'<>]+")
 _DIGITS = re.compile(r"\+?\d[\d \-]{6,}\d")
@@ -161,16 +161,16 @@ class ApiWithEmailAdapter(ApiAdapter, EmailRequestAdapter):
         return exported
 
     def own_shipment(self, subject: Subject, holding: Holding) -> Shipment:
-        """The shipment a `shipment:<order id>:<tracking>` holding stands for."""
+        """The shipment a shipment holding (`plugin.holdings.ShipmentRef`) stands for."""
         for shipment in subject.shipments:
             if shipment_ref(shipment) == holding.ref:
                 return shipment
-        order_id, _, tracking = holding.ref.partition(":")[2].partition(":")
+        ref = ShipmentRef.parse(holding.ref) or ShipmentRef(0, None)
         return Shipment(
-            order_id=int(order_id) if order_id.isdigit() else 0,
-            order_name=holding.label.rsplit(" ", 1)[-1],
+            order_id=ref.order_id,
+            order_name=ShipmentRef.order_name_in(holding.label),
             carrier=self.name,
-            tracking_number=None if tracking in ("", "untracked") else tracking,
+            tracking_number=ref.tracking_number,
         )
 
     def cited(self, subject: Subject, own: Shipment) -> list[Shipment]:

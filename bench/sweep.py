@@ -178,9 +178,10 @@ async def _runtime(directory: Path) -> Any:
 
 async def sweep(base_url: str, directory: Path, scenario: str) -> dict[str, Any]:
     from plugin.models import AdapterConnection, Shop
+    from plugin.retention import Policy
     from plugin.sweeps.parts import SweepParts
     from plugin.sweeps.run import run_sweep
-    from plugin.sweeps.wiring import enqueue, shop_policy, sweep_planner
+    from plugin.sweeps.wiring import enqueue, sweep_planner
 
     read_orders, read_customers = readers(base_url)
     runtime = await _runtime(directory)
@@ -193,7 +194,7 @@ async def sweep(base_url: str, directory: Path, scenario: str) -> dict[str, Any]
     parts = SweepParts(
         orders=read_orders,
         customers=read_customers,
-        plan=sweep_planner(shop_policy(POLICY, "SE")),
+        plan=sweep_planner(Policy.from_toml(POLICY)),
         enqueue=enqueue,
         policy_name="SE",
     )

@@ -35,6 +35,7 @@ from plugin.pipelines.sources import Sources
 from plugin.pipelines.uninstall import confirm_uninstalls
 from plugin.runtime import Runtime
 from plugin.shopify.details import refresh_stale_details
+from plugin.states import RequestStatus, StepState
 from plugin.sweeps.schedule import PREVIEW_TICK_SECONDS, TICK_SECONDS, run_due_sweeps, run_queued_previews
 
 log = logging.getLogger("gallra.clocks")
@@ -98,7 +99,7 @@ async def watch_deadlines(runtime: Runtime, now: datetime | None = None) -> int:
                 select(Request, Shop.timezone)
                 .outerjoin(Shop, Shop.domain == Request.shop_domain)
                 .where(
-                    Request.status.in_((*OPEN_STATUSES, "finalizing", "failed")),
+                    Request.status.in_((*OPEN_STATUSES, RequestStatus.FINALIZING, RequestStatus.FAILED)),
                     Request.due_at <= now + DEADLINE_WARNING,
                     Request.kind != "sweep",
                     # Not yet flagged, or overdue and not yet told so: the hourly run reads only
@@ -155,7 +156,7 @@ async def expire_holds(runtime: Runtime, now: datetime | None = None) -> int:
     async with runtime.db.session() as session:
         due = (
             await session.execute(
-                select(Step.id).where(Step.state == "held", Step.next_attempt_at <= now).limit(1)
+                select(Step.id).where(Step.state == StepState.HELD, Step.next_attempt_at <= now).limit(1)
             )
         ).first()
     if due is not None:

@@ -37,6 +37,7 @@ from plugin.holdings import Holding, Subject
 from plugin.models import AdapterConnection, Shop, cell_of, connection_cell, utcnow
 from plugin.outbox import Outbox
 from plugin.runtime import Runtime
+from plugin.states import ConnectionStatus, ShopStatus
 
 log = logging.getLogger("gallra.connections")
 
@@ -171,7 +172,7 @@ async def configure(
     row.config_enc = runtime.vault.encrypt_json(_plain(config), connection_cell(shop_domain, adapter))
     if enabled is not None:
         row.enabled = enabled
-    row.status = "unchecked"
+    row.status = ConnectionStatus.UNCHECKED
     row.last_error = None
     row.updated_at = utcnow()
     await session.flush()
@@ -281,7 +282,7 @@ def adapter_context(runtime: Runtime, shop: Shop, *, step_id: int | None = None)
 
 
 def _has_shopify_token(shop: Shop) -> bool:
-    return bool(shop.access_token_enc) and shop.status == "active"
+    return bool(shop.access_token_enc) and shop.status == ShopStatus.ACTIVE
 
 
 async def build_adapters(
@@ -369,7 +370,7 @@ async def check_connections(runtime: Runtime, session: AsyncSession, shop: Shop)
 def record_check(row: AdapterConnection, ok: bool, message: str, now: datetime) -> None:
     """A check's outcome on its connection: status, time, error (never secrets) and the run of
     failures that `plugin.notifications` watches."""
-    row.status = "ok" if ok else "error"
+    row.status = ConnectionStatus.OK if ok else ConnectionStatus.ERROR
     row.last_checked_at = now
     row.last_error = None if ok else message[:500]
     if ok:
@@ -377,7 +378,3 @@ def record_check(row: AdapterConnection, ok: bool, message: str, now: datetime) 
     else:
         row.failures = (row.failures or 0) + 1
         row.failing_since = row.failing_since or now
-
-
-async def get_shop(session: AsyncSession, domain: str) -> Shop | None:
-    return await session.scalar(select(Shop).where(Shop.domain == domain))

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from adapters import registry
 from adapters.base import Adapter, ProviderConfig
 from plugin import connections
+from plugin.ledger import load_shop
 from plugin.models import Shop
 from plugin.outbox import list_messages
 from plugin.runtime import Runtime
@@ -187,7 +188,7 @@ def _fail(message: str) -> typer.Exit:
 
 async def _shop(runtime: Runtime, domain: str) -> Shop:
     async with runtime.db.session() as session:
-        shop = await connections.get_shop(session, domain)
+        shop = await load_shop(session, domain)
     if shop is None:
         raise _fail(f"no shop {domain} (install the app or run `gallra simulate` first)")
     return shop

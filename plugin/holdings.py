@@ -66,3 +66,66 @@ class Subject:
             f"Subject(shop={self.shop_domain!r}, customer_id={self.customer_id!r}, "
             f"orders={len(self.order_ids)})"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentRef:
+    """The reference of a shipment holding, `shipment:<order id>:<tracking number>` (`untracked`
+    without one): the one place that writes and reads it, and the shipment holding's label.
+
+    Shopify's holdings (`plugin.shopify.holdings`) and the carrier adapters' own `find` build it;
+    the executor and the carrier adapters read it back into a `Shipment`. The tracking number may
+    itself contain colons: only the first two separate."""
+
+    order_id: int
+    tracking_number: str | None
+
+    @classmethod
+    def of(cls, shipment: Shipment) -> ShipmentRef:
+        return cls(shipment.order_id, shipment.tracking_number)
+
+    def format(self) -> str:
+        return f"{SHIPMENT_PREFIX}:{self.order_id}:{self.tracking_number or UNTRACKED}"
+
+    @classmethod
+    def parse(cls, ref: str) -> ShipmentRef | None:
+        """The reference in `ref`, None when `ref` is not a shipment's."""
+        prefix, _, rest = ref.partition(":")
+        order, _, tracking = rest.partition(":")
+        if prefix != SHIPMENT_PREFIX or not order.isdigit() or not tracking:
+            return None
+        return cls(int(order), None if tracking == UNTRACKED else tracking)
+
+    def label(self, order_name: str) -> str:
+        """The holding's label: fit for a log or a certificate, and it names the order."""
+        return f"Shipment {self.tracking_number or '(no tracking number)'} of order {order_name}"
+
+    @staticmethod
+    def order_name_in(label: str) -> str:
+        """The order name that `label` ends with (`#1001`)."""
+        return label.rsplit(" ", 1)[-1]
+
+
+SHIPMENT_PREFIX = "shipment"
+UNTRACKED = "untracked"
+
+
+def shipment_of_holding(holding: Holding, carrier: str | None = None) -> Shipment | None:
+    """The shipment a shipment holding stands for (None for any other holding), as the carrier
+    adapters need it; `carrier` defaults to the holding's system."""
+    ref = ShipmentRef.parse(holding.ref) if holding.category == Category.SHIPMENT else None
+    if ref is None:
+        return None
+    return Shipment(
+        order_id=ref.order_id,
+        order_name=ShipmentRef.order_name_in(holding.label),
+        carrier=carrier or holding.system,
+        tracking_number=ref.tracking_number,
+        delivered=holding.delivered,
+        country=holding.country,
+    )
+
+
+def shipments_of_holdings(holdings: list[Holding]) -> tuple[Shipment, ...]:
+    """The shipments among `holdings`."""
+    return tuple(s for s in map(shipment_of_holding, holdings) if s is not None)

@@ -44,6 +44,7 @@ from plugin import evidence
 from plugin.crypto import DecryptionError, Vault
 from plugin.db import Database
 from plugin.models import ENCRYPTED_COLUMNS, Base, Evidence, OutboxMessage, Request, cell_of, utcnow
+from plugin.states import OutboxStatus
 
 BATCH_SIZE = 500
 # Shopify retries a failed delivery 8 times over 4 hours (shared/reference/shopify-platform.md).
@@ -372,7 +373,7 @@ async def status(db: Database, vault: Vault, *, now: datetime | None = None) -> 
                 .where(
                     OutboxMessage.dedupe_hash.is_not(None),
                     not_(OutboxMessage.dedupe_hash.startswith(f"{vault.key_id}:", autoescape=True)),
-                    OutboxMessage.status.not_in(("failed", "confirmed")),
+                    OutboxMessage.status.not_in((OutboxStatus.FAILED, OutboxStatus.CONFIRMED)),
                 )
             )
             or 0

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from plugin.crypto import Cell, Vault
-from plugin.models import Base, Request, request_cell, utcnow
+from plugin.models import Base, Request, Shop, request_cell, utcnow
+from plugin.states import RequestStatus
 
 # Shopify: complete the action within 30 days of receiving the request.
 RESPONSE_PERIOD = timedelta(days=30)
@@ -33,7 +34,13 @@ TOPIC_KINDS = {
     "customers/redact": "customer_redact",
     "shop/redact": "shop_redact",
 }
-OPEN_STATUSES = ("received", "planning", "in_progress", "awaiting", "on_hold")
+OPEN_STATUSES = (
+    RequestStatus.RECEIVED,
+    RequestStatus.PLANNING,
+    RequestStatus.IN_PROGRESS,
+    RequestStatus.AWAITING,
+    RequestStatus.ON_HOLD,
+)
 
 # Business keys are short and readable when they can be; long order lists are digested so the key
 # fits its column whatever the payload.
@@ -210,7 +217,7 @@ class NewRequest:
             self.data_request_id,
             received,
             stamp(self.received_at + RESPONSE_PERIOD),
-            "received",
+            RequestStatus.RECEIVED.value,
             false,
             0,
             received,
@@ -234,7 +241,7 @@ class NewRequest:
             "data_request_id": self.data_request_id,
             "received_at": self.received_at,
             "due_at": self.received_at + RESPONSE_PERIOD,
-            "status": "received",
+            "status": RequestStatus.RECEIVED,
             "attempts": 0,
             "next_attempt_at": self.received_at,
         }
@@ -282,6 +289,11 @@ async def list_requests(
         statement = statement.where(Request.kind == kind)
     statement = statement.order_by(Request.received_at.desc(), Request.id.desc()).limit(limit).offset(offset)
     return list((await session.execute(statement)).scalars())
+
+
+async def load_shop(session: AsyncSession, domain: str) -> Shop | None:
+    """The shop with this `*.myshopify.com` domain, None when it is not installed here."""
+    return await session.scalar(select(Shop).where(Shop.domain == domain))
 
 
 async def count_requests(session: AsyncSession, shop_domain: str | None) -> int:

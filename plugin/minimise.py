@@ -17,6 +17,7 @@ Run once a day by the clocks (`plugin.clocks.minimise_requests`, claimed once pe
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -26,23 +27,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plugin import evidence
 from plugin.crypto import Vault
 from plugin.documents.certificate import CERTIFICATE_HTML, CERTIFICATE_JSON
-from plugin.models import Artifact, Delivery, OutboxMessage, Request, Shop, Step, delivery_cell
-from plugin.retention import Policy, PolicyError, default_policy_for
+from plugin.ledger import load_shop
+from plugin.models import Artifact, Delivery, OutboxMessage, Request, Step, delivery_cell
+from plugin.retention import Policy, StoredPolicyError, shop_policy
+from plugin.states import OutboxStatus, RequestStatus
 
-FINISHED = ("done",)
+FINISHED = (RequestStatus.DONE,)
 MINIMISED_KEY = "minimised:"
+log = logging.getLogger("gallra.minimise")
+
 REDACTED_BODY = '{"redacted": true}'
-
-
-def _policy(shop: Shop | None) -> Policy:
-    country = shop.country if shop else None
-    if shop is not None and shop.policy_toml:
-        try:
-            return Policy.from_toml(shop.policy_toml)
-        except PolicyError:
-            # A stored policy the engine now rejects: the default period, as the policy page shows.
-            return default_policy_for(country)
-    return default_policy_for(country)
 
 
 def is_due(policy: Policy, completed_at: datetime, now: datetime) -> bool:
@@ -60,8 +54,13 @@ async def minimise_due(session: AsyncSession, vault: Vault, now: datetime, *, li
     domains = (await session.execute(select(Request.shop_domain).where(*open_rows).distinct())).scalars()
     done = 0
     for domain in list(domains):
-        shop = (await session.execute(select(Shop).where(Shop.domain == domain))).scalar_one_or_none()
-        policy = _policy(shop)
+        try:
+            policy = shop_policy(await load_shop(session, domain))
+        except StoredPolicyError:
+            # The failure rule of `shop_policy`: the shop's requests keep their data until the
+            # owner saves a policy again (the admin shows why).
+            log.warning("skipped %s: its stored retention policy cannot be used", domain)
+            continue
         rows = (
             await session.execute(
                 select(Request)
@@ -114,7 +113,7 @@ async def minimise_request(session: AsyncSession, vault: Vault, request: Request
             delete(OutboxMessage).where(
                 OutboxMessage.shop_domain == domain,
                 OutboxMessage.step_id.in_(step_ids),
-                OutboxMessage.status.in_(("confirmed", "failed")),
+                OutboxMessage.status.in_((OutboxStatus.CONFIRMED, OutboxStatus.FAILED)),
             )
         )
     for step in steps:

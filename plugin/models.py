@@ -17,6 +17,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Double,
     ForeignKey,
@@ -32,6 +33,16 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from plugin.crypto import Cell
+from plugin.states import (
+    STATE_COLUMNS,
+    ConnectionStatus,
+    OutboxStatus,
+    RequestStatus,
+    ShopStatus,
+    StepState,
+    SweepStatus,
+    one_of,
+)
 
 
 def utcnow() -> datetime:
@@ -67,6 +78,11 @@ NAMING = {
 }
 
 
+def state_check(table: str, column: str) -> CheckConstraint:
+    """The column holds one of its enum's states (`plugin.states`); named `ck_<table>_<column>`."""
+    return CheckConstraint(one_of(column, STATE_COLUMNS[(table, column)]), name=column)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
@@ -80,11 +96,12 @@ class Shop(Base):
     """A shop that installed Gallra. Tokens and contact data are encrypted."""
 
     __tablename__ = "shops"
+    __table_args__ = (state_check("shops", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     domain: Mapped[str] = mapped_column(String(255), unique=True)
     shopify_shop_id: Mapped[int | None] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(20), default="active")  # active|uninstalled|redacted
+    status: Mapped[str] = mapped_column(String(20), default=ShopStatus.ACTIVE)
     name: Mapped[str | None] = mapped_column(String(255))
     contact_email_enc: Mapped[str | None] = mapped_column(Text)
     # The controller Gallra names on documents and processor e-mails (plugin.controller). The legal
@@ -144,6 +161,7 @@ class Request(Base):
     __table_args__ = (
         UniqueConstraint("shop_domain", "kind", "business_key"),
         Index("ix_requests_due_work", "status", "next_attempt_at"),
+        state_check("requests", "status"),
         # Every webhook writes a row into each index, and an index on a hash puts each row on a
         # random page (written to the log at commit, and again at the checkpoint). So: no index of
         # shop_domain alone (the unique key begins with it and serves those queries), and none of
@@ -166,10 +184,7 @@ class Request(Base):
     data_request_id: Mapped[int | None] = mapped_column(BigInteger)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     due_at: Mapped[datetime]
-    # received|planning|in_progress|awaiting|on_hold|finalizing|done|failed  (awaiting = only held or
-    # e-mail steps left; on_hold = not to be carried out yet, for `hold_reason`, re-checked at
-    # next_attempt_at)
-    status: Mapped[str] = mapped_column(String(20), default="received")
+    status: Mapped[str] = mapped_column(String(20), default=RequestStatus.RECEIVED)  # plugin.states
     # Why an on_hold request waits: `plugin.pipelines.shop_redact.HOLD_REASONS`.
     hold_reason: Mapped[str | None] = mapped_column(String(40))
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -191,6 +206,7 @@ class Step(Base):
     __tablename__ = "steps"
     __table_args__ = (
         UniqueConstraint("request_id", "key"),
+        state_check("steps", "state"),
         Index("ix_steps_due_work", "state", "next_attempt_at"),
         # The retention sweep asks "is this holding already being erased?" for every batch.
         Index("ix_steps_shop_holding", "shop_domain", "holding_ref"),
@@ -215,8 +231,7 @@ class Step(Base):
     category: Mapped[str | None] = mapped_column(String(40))
     holding_ref: Mapped[str | None] = mapped_column(String(255))
     decision: Mapped[dict[str, Any]] = mapped_column(default=dict)  # no personal data
-    # pending|running|done|held|awaiting_confirmation|failed|skipped
-    state: Mapped[str] = mapped_column(String(24), default="pending")
+    state: Mapped[str] = mapped_column(String(24), default=StepState.PENDING)  # plugin.states
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=8)
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=utcnow)
@@ -286,7 +301,10 @@ class AdapterConnection(Base):
     """A shop's settings for one adapter; credentials encrypted, never shown again."""
 
     __tablename__ = "adapter_connections"
-    __table_args__ = (UniqueConstraint("shop_domain", "adapter"),)
+    __table_args__ = (
+        UniqueConstraint("shop_domain", "adapter"),
+        state_check("adapter_connections", "status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     shop_domain: Mapped[str] = mapped_column(String(255), index=True)
@@ -294,7 +312,7 @@ class AdapterConnection(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
     config_enc: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="unchecked")  # unchecked|ok|error
+    status: Mapped[str] = mapped_column(String(20), default=ConnectionStatus.UNCHECKED)
     last_checked_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     # The current run of failed checks and finally failed steps (reset by a success): the shop
@@ -324,7 +342,7 @@ class OutboxMessage(Base):
 
     __tablename__ = "outbox"
     # One message per step, so a retried step never queues a second e-mail.
-    __table_args__ = (UniqueConstraint("shop_domain", "step_id"),)
+    __table_args__ = (UniqueConstraint("shop_domain", "step_id"), state_check("outbox", "status"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     shop_domain: Mapped[str] = mapped_column(String(255), index=True)
@@ -337,8 +355,7 @@ class OutboxMessage(Base):
     reply_to_enc: Mapped[str | None] = mapped_column(Text)
     subject_enc: Mapped[str] = mapped_column(Text)
     body_enc: Mapped[str] = mapped_column(Text)
-    # queued|sending|sent|confirmed|failed
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    status: Mapped[str] = mapped_column(String(20), default=OutboxStatus.QUEUED)  # plugin.states
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=utcnow)
     lease_expires_at: Mapped[datetime | None]
@@ -357,7 +374,7 @@ class Notification(Base):
     holds ids and counts only; the e-mail itself is an outbox message (`outbox_reference`)."""
 
     __tablename__ = "notifications"
-    __table_args__ = (UniqueConstraint("shop_domain", "event_key"),)
+    __table_args__ = (UniqueConstraint("shop_domain", "event_key"), state_check("notifications", "status"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     shop_domain: Mapped[str] = mapped_column(String(255), index=True)
@@ -365,8 +382,7 @@ class Notification(Base):
     event_key: Mapped[str] = mapped_column(String(255))
     language: Mapped[str] = mapped_column(String(2))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # queued (handed to the outbox) | not_emailed (`reason` says why)
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))  # plugin.states.NotificationStatus
     reason: Mapped[str | None] = mapped_column(String(40))
     outbox_reference: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -376,13 +392,13 @@ class Sweep(Base):
     """One retention sweep of one shop on one day; progress and report hold counts only."""
 
     __tablename__ = "sweeps"
-    __table_args__ = (UniqueConstraint("shop_domain", "day", "dry_run"),)
+    __table_args__ = (UniqueConstraint("shop_domain", "day", "dry_run"), state_check("sweeps", "status"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     shop_domain: Mapped[str] = mapped_column(String(255), index=True)
     day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD in the shop's time zone
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(20), default="running")  # running|done|failed
+    status: Mapped[str] = mapped_column(String(20), default=SweepStatus.RUNNING)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None]
     progress: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -2,7 +2,7 @@
 
 `notify(runtime, shop, kind, event_key, context)` claims the event (`Notification`, unique per shop
 and `event_key`, so two instances or a trigger running twice tell the owner once), renders the
-e-mail in the shop's language (`plugin.documents.language.shop_language`) from
+e-mail in the shop's language (`plugin.i18n.shop_language`) from
 `plugin/documents/templates/notifications/<kind>.<lang>.txt` (first line the subject) and queues it
 in the outbox, whose delivery brings retries and keeps addresses out of logs. Without a mail server
 (SMTP_HOST unset) or a contact address the notification is still recorded, with the reason, so the
@@ -26,11 +26,12 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin.documents.language import shop_language
-from plugin.ledger import dialect_of, insert_ignoring_conflicts
-from plugin.models import AdapterConnection, Notification, OutboxMessage, Shop, Step, cell_of, utcnow
+from plugin.i18n import count, shop_language, translate
+from plugin.ledger import dialect_of, insert_ignoring_conflicts, load_shop
+from plugin.models import AdapterConnection, Notification, OutboxMessage, Step, cell_of, utcnow
 from plugin.outbox import Outbox
 from plugin.runtime import Runtime
+from plugin.states import NotificationStatus, OutboxStatus
 
 log = logging.getLogger("gallra.notifications")
 
@@ -45,23 +46,8 @@ REASONS = {
     NO_CONTACT: "not e-mailed: no contact address",
 }
 
-_UNITS: dict[str, dict[str, tuple[str, str]]] = {
-    "days": {"en": ("day", "days"), "sv": ("dag", "dagar")},
-    "times": {"en": ("time", "times"), "sv": ("gång", "gånger")},
-    "records": {"en": ("record", "records"), "sv": ("post", "poster")},
-}
-
-REQUEST_KINDS: dict[str, dict[str, str]] = {
-    "data_request": {"en": "register extract", "sv": "registerutdrag"},
-    "customer_redact": {"en": "customer erasure", "sv": "radering av kund"},
-    "shop_redact": {"en": "shop data erasure", "sv": "radering av butikens data"},
-}
-
-
-def count(n: int, unit: str, lang: str) -> str:
-    """`1 day`, `2 days`, `1 dag`, `2 dagar`: the count with the unit in the right number."""
-    one, many = _UNITS[unit][lang]
-    return f"{n} {one if abs(n) == 1 else many}"
+# The counted units the templates name (`unit.<name>` in the `plugin.i18n` catalogue).
+UNITS = ("days", "times", "records")
 
 
 @lru_cache(maxsize=1)
@@ -72,9 +58,9 @@ def _templates() -> Environment:
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
-    for unit in _UNITS:
+    for unit in UNITS:
         env.filters[unit] = lambda n, lang, unit=unit: count(int(n), unit, lang)
-    env.filters["kind_name"] = lambda kind, lang: REQUEST_KINDS.get(kind, {}).get(lang, kind)
+    env.filters["kind_name"] = lambda kind, lang: translate(lang, f"kind_name.{kind}", default=kind)
     return env
 
 
@@ -113,7 +99,7 @@ async def notify(
     if await _already(runtime, shop_domain, event_key):
         return False
     async with runtime.db.session() as session:
-        shop = await session.scalar(select(Shop).where(Shop.domain == shop_domain))
+        shop = await load_shop(session, shop_domain)
     lang = shop_language(shop)
     to = (
         runtime.vault.decrypt(shop.contact_email_enc, cell_of(shop, "contact_email_enc"))
@@ -137,7 +123,7 @@ async def notify(
                 event_key=event_key,
                 language=lang,
                 details=context,
-                status="not_emailed" if reason else "queued",
+                status=NotificationStatus.NOT_EMAILED if reason else NotificationStatus.QUEUED,
                 reason=reason,
                 outbox_reference=reference,
                 created_at=now or utcnow(),
@@ -164,7 +150,7 @@ async def watch_unconfirmed(runtime: Runtime, now: datetime | None = None) -> in
                     Step, (Step.id == OutboxMessage.step_id) & (Step.shop_domain == OutboxMessage.shop_domain)
                 )
                 .where(
-                    OutboxMessage.status == "sent",
+                    OutboxMessage.status == OutboxStatus.SENT,
                     OutboxMessage.reminders >= 1,
                     OutboxMessage.reference.not_in(select(Notification.outbox_reference).where(notified)),
                 )
@@ -300,9 +286,9 @@ async def list_notifications(
     for row, status, sent_at in rows:
         if row.reason:
             state, note = "not_emailed", REASONS.get(row.reason, row.reason)
-        elif status in ("sent", "confirmed"):
+        elif status in (OutboxStatus.SENT, OutboxStatus.CONFIRMED):
             state, note = "emailed", None
-        elif status == "failed":
+        elif status == OutboxStatus.FAILED:
             state, note = "failed", "the mail server refused it"
         else:
             state, note = "queued", None

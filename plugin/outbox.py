@@ -38,6 +38,7 @@ from plugin.executor.locks import serialise
 from plugin.models import Notification, OutboxMessage, Step, cell_of, outbox_cell, utcnow
 from plugin.runtime import Runtime
 from plugin.settings import Settings
+from plugin.states import OutboxStatus
 
 log = logging.getLogger("gallra.outbox")
 
@@ -110,7 +111,7 @@ class Outbox:
                                 subject.replace("{reference}", reference), cell("subject_enc")
                             ),
                             body_enc=vault.encrypt(body.replace("{reference}", reference), cell("body_enc")),
-                            status="queued",
+                            status=OutboxStatus.QUEUED,
                             next_attempt_at=utcnow(),
                         )
                     )
@@ -129,7 +130,7 @@ class Outbox:
             # (a later request about the same shipments is a new request).
             conditions.append(
                 OutboxMessage.dedupe_hash.in_(dedupe_hashes)
-                & OutboxMessage.status.not_in(("failed", "confirmed"))
+                & OutboxMessage.status.not_in((OutboxStatus.FAILED, OutboxStatus.CONFIRMED))
             )
         if not conditions:
             return None
@@ -260,8 +261,10 @@ async def deliver_queued(
                 select(OutboxMessage.id)
                 .where(
                     or_(
-                        (OutboxMessage.status == "queued") & (OutboxMessage.next_attempt_at <= now),
-                        (OutboxMessage.status == "sending") & (OutboxMessage.lease_expires_at < now),
+                        (OutboxMessage.status == OutboxStatus.QUEUED)
+                        & (OutboxMessage.next_attempt_at <= now),
+                        (OutboxMessage.status == OutboxStatus.SENDING)
+                        & (OutboxMessage.lease_expires_at < now),
                     )
                 )
                 .order_by(OutboxMessage.id)
@@ -282,12 +285,12 @@ async def _deliver_one(runtime: Runtime, message_id: int, now: datetime, sender:
             .where(
                 OutboxMessage.id == message_id,
                 or_(
-                    (OutboxMessage.status == "queued") & (OutboxMessage.next_attempt_at <= now),
-                    (OutboxMessage.status == "sending") & (OutboxMessage.lease_expires_at < now),
+                    (OutboxMessage.status == OutboxStatus.QUEUED) & (OutboxMessage.next_attempt_at <= now),
+                    (OutboxMessage.status == OutboxStatus.SENDING) & (OutboxMessage.lease_expires_at < now),
                 ),
             )
             .values(
-                status="sending",
+                status=OutboxStatus.SENDING,
                 lease_expires_at=now + DELIVERY_LEASE,
                 attempts=OutboxMessage.attempts + 1,
             )
@@ -308,7 +311,7 @@ async def _deliver_one(runtime: Runtime, message_id: int, now: datetime, sender:
                 update(OutboxMessage)
                 .where(OutboxMessage.id == message_id, OutboxMessage.shop_domain == shop_domain)
                 .values(
-                    status="failed" if failed else "queued",
+                    status=OutboxStatus.FAILED if failed else OutboxStatus.QUEUED,
                     next_attempt_at=None if failed else now + _retry_delay(attempts),
                     lease_expires_at=None,
                     last_error=_error_text(exc),
@@ -320,7 +323,7 @@ async def _deliver_one(runtime: Runtime, message_id: int, now: datetime, sender:
         await session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == message_id, OutboxMessage.shop_domain == shop_domain)
-            .values(status="sent", sent_at=now, lease_expires_at=None, last_error=None)
+            .values(status=OutboxStatus.SENT, sent_at=now, lease_expires_at=None, last_error=None)
         )
     log.info("e-mail %s sent", plain.reference)
     return True
@@ -346,7 +349,7 @@ async def send_reminders(
         rows = (
             await session.execute(
                 select(OutboxMessage.id, OutboxMessage.reminders, OutboxMessage.reminded_at).where(
-                    OutboxMessage.status == "sent",
+                    OutboxMessage.status == OutboxStatus.SENT,
                     OutboxMessage.reminders < max_reminders,
                     _to_processors(),
                     or_(
@@ -365,7 +368,7 @@ async def send_reminders(
                 .where(
                     OutboxMessage.id == message_id,
                     OutboxMessage.reminders == count,
-                    OutboxMessage.status == "sent",
+                    OutboxMessage.status == OutboxStatus.SENT,
                 )
                 .values(reminders=count + 1, reminded_at=now)
             )
@@ -430,8 +433,8 @@ async def mark_confirmed(
     message = await find_message(session, shop_domain, reference_or_step_id)
     if message is None:
         return None
-    if message.status != "confirmed":
-        message.status = "confirmed"
+    if message.status != OutboxStatus.CONFIRMED:
+        message.status = OutboxStatus.CONFIRMED
         message.confirmed_at = now or utcnow()
         message.lease_expires_at = None
     if note:

@@ -21,9 +21,11 @@ from plugin.admin import queries
 from plugin.admin.policy_view import describe
 from plugin.documents.certificate import stored_anchors
 from plugin.executor import steps
+from plugin.ledger import load_shop
 from plugin.models import AdapterConnection, Artifact, Evidence, Shop, cell_of, utcnow
 from plugin.retention import Policy
 from plugin.runtime import Runtime
+from plugin.states import StepState
 from plugin.sweeps import queue_preview
 
 NOTE_LIMIT = 500
@@ -42,7 +44,7 @@ class InvalidSettings(Refused):
 
 
 async def _on_step(
-    runtime: Runtime, shop_domain: str, step_id: int, state: str, call: Callable[..., Awaitable[Any]]
+    runtime: Runtime, shop_domain: str, step_id: int, state: StepState, call: Callable[..., Awaitable[Any]]
 ) -> int:
     """Run `call(session)` on one of the shop's steps in the state the action needs; returns the
     step's request id and wakes the workers."""
@@ -64,7 +66,7 @@ async def retry_step(runtime: Runtime, shop_domain: str, step_id: int) -> int:
         runtime,
         shop_domain,
         step_id,
-        "failed",
+        StepState.FAILED,
         lambda session: steps.retry_step(session, shop_domain, step_id),
     )
 
@@ -79,7 +81,7 @@ async def confirm_step(runtime: Runtime, shop_domain: str, step_id: int, note: s
         runtime,
         shop_domain,
         step_id,
-        "awaiting_confirmation",
+        StepState.AWAITING_CONFIRMATION,
         lambda session: steps.confirm_step(session, shop_domain, step_id, note, vault=runtime.vault),
     )
 
@@ -170,7 +172,7 @@ async def set_shop_dry_run(runtime: Runtime, shop_domain: str, on: bool) -> None
 async def controller_of(runtime: Runtime, shop_domain: str) -> dict[str, Any]:
     """The controller as documents name it, and which fields the owner set themselves."""
     async with runtime.db.session() as session:
-        shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
+        shop = await load_shop(session, shop_domain)
         if shop is None:
             raise NotFound("shop")
         return controller.controller_document(runtime.vault, shop, shop_domain) | {
@@ -196,7 +198,7 @@ async def set_controller(runtime: Runtime, shop_domain: str, values: dict[str, A
     if "contact_email" in given and not controller.EMAIL.match(given["contact_email"]):
         raise InvalidSettings("contact_email must be an e-mail address")
     async with runtime.db.transaction() as session:
-        shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
+        shop = await load_shop(session, shop_domain)
         if shop is None:
             raise NotFound("shop")
         controller.set_overrides(runtime.vault, shop, controller.Details(**given), clear=frozenset(cleared))
@@ -243,7 +245,7 @@ async def save_policy(runtime: Runtime, shop_domain: str, policy: Policy) -> Non
     """Store the shop's policy; record the change, and any forced statutory shortening with who and
     why, in the evidence log in the same transaction."""
     async with runtime.db.transaction() as session:
-        shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
+        shop = await load_shop(session, shop_domain)
         if shop is None:
             raise NotFound("shop")
         shop.policy_toml = policy.to_toml()
@@ -269,7 +271,7 @@ async def connect(runtime: Runtime, shop_domain: str, adapter: str, values: dict
 async def check(runtime: Runtime, shop_domain: str, adapter: str) -> tuple[bool, str]:
     """Test one connection now and record the result on it (status, time, error without secrets)."""
     async with runtime.db.transaction() as session:
-        shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
+        shop = await load_shop(session, shop_domain)
         row = (
             await session.execute(
                 select(AdapterConnection).where(

@@ -22,6 +22,7 @@ from plugin.admin.render import counts, mask_email
 from plugin.ledger import days_left
 from plugin.models import Request as LedgerRequest
 from plugin.models import Step, Sweep, cell_of, utcnow
+from plugin.states import RequestStatus
 
 ApiHandler = Callable[[Request, AdminContext], Awaitable[Response]]
 
@@ -61,7 +62,7 @@ def _request_json(row: LedgerRequest, now: datetime, timezone: str | None) -> di
         "received_at": row.received_at.isoformat(),
         "due_at": row.due_at.isoformat(),
         "days_left": days_left(row.due_at, now, timezone),
-        "overdue": row.status != "done" and row.due_at < now,
+        "overdue": row.status != RequestStatus.DONE and row.due_at < now,
         "dry_run": row.dry_run,
         "completed_at": row.completed_at.isoformat() if row.completed_at else None,
     }
@@ -338,7 +339,7 @@ async def shop_controller(request: Request, ctx: AdminContext) -> Response:
 async def policy(request: Request, ctx: AdminContext) -> Response:
     from plugin.admin import policy_view
 
-    current, problem = policy_view.shop_policy(ctx.shop)
+    current, problem = policy_view.shown_policy(ctx.shop)
     today = utcnow().astimezone(queries.shop_zone(ctx.shop)).date()
     return answer(
         {

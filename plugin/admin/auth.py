@@ -16,11 +16,11 @@ import hmac
 import logging
 import time
 from dataclasses import dataclass
-from typing import Literal
 
-from sqlalchemy import select
 from starlette.requests import Request
 
+from plugin.i18n import Lang, language_of
+from plugin.ledger import load_shop
 from plugin.models import Shop
 from plugin.runtime import Runtime
 from plugin.shopify.session_token import InvalidSessionToken, SessionClaims, verify_session_token
@@ -29,7 +29,6 @@ from plugin.shopify.tokens import exchange_session_token
 
 log = logging.getLogger("gallra.admin")
 
-Lang = Literal["sv", "en"]
 CSRF_FIELD = "csrf"
 TOKEN_FIELD = "id_token"  # noqa: S105 (a field name, not a secret)
 # A form rendered this long ago can still be submitted; the session token inside the post is
@@ -75,10 +74,6 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
-def lang_for(locale: str | None) -> Lang:
-    return "sv" if (locale or "").lower().startswith("sv") else "en"
-
-
 def verify(token: str | None, runtime: Runtime) -> SessionClaims:
     if not token:
         raise NotAuthenticated("no session token")
@@ -92,11 +87,15 @@ def verify(token: str | None, runtime: Runtime) -> SessionClaims:
 async def load_context(request: Request, claims: SessionClaims) -> AdminContext:
     runtime = runtime_of(request)
     async with runtime.db.session() as session:
-        shop = (await session.execute(select(Shop).where(Shop.domain == claims.shop))).scalar_one_or_none()
+        shop = await load_shop(session, claims.shop)
     if shop is None or not shop.access_token_enc:
         shop = await _first_open(runtime, claims, request) or shop
+    # The shop's language (`plugin.i18n.shop_language`); the admin user's locale from Shopify's
+    # query string stands in for a shop whose own locale is not known yet.
     locale = shop.locale if shop is not None and shop.locale else request.query_params.get("locale")
-    return AdminContext(runtime=runtime, claims=claims, shop=shop, lang=lang_for(locale))
+    return AdminContext(
+        runtime=runtime, claims=claims, shop=shop, lang=language_of(locale, shop.country if shop else None)
+    )
 
 
 async def _first_open(runtime: Runtime, claims: SessionClaims, request: Request) -> Shop | None:
@@ -117,10 +116,7 @@ async def _first_open(runtime: Runtime, claims: SessionClaims, request: Request)
         log.warning("token exchange failed for a shop: %s", type(exc).__name__)
         return None
     async with runtime.db.session() as session:
-        found: Shop | None = (
-            await session.execute(select(Shop).where(Shop.domain == claims.shop))
-        ).scalar_one_or_none()
-        return found
+        return await load_shop(session, claims.shop)
 
 
 async def authenticate_api(request: Request) -> AdminContext:

@@ -25,6 +25,7 @@ from plugin.admin.headers import secure
 from plugin.models import Shop
 from plugin.settings import Settings
 from plugin.shopify.shop_domain import require_shop_domain, valid_shop_domain
+from plugin.states import ShopStatus
 
 COOKIE = "gallra_dev"
 TICKET_AUDIENCE = "gallra-dev-login"
@@ -115,7 +116,7 @@ async def _ensure_dev_shop(request: Request, shop: str) -> None:
     async with runtime.db.transaction() as session:
         found = (await session.execute(select(Shop.id).where(Shop.domain == shop))).first()
         if found is None:
-            session.add(Shop(domain=shop, name=shop.split(".")[0], status="active"))
+            session.add(Shop(domain=shop, name=shop.split(".")[0], status=ShopStatus.ACTIVE))
 
 
 async def dev_session_token(request: Request) -> Response:

@@ -19,17 +19,17 @@ from plugin.admin.auth import (
     NotAuthenticated,
     authenticate_form,
     authenticate_page,
-    lang_for,
     runtime_of,
     shop_hint,
 )
 from plugin.admin.chart import render as render_chart
 from plugin.admin.headers import secure
-from plugin.admin.i18n import MONTHS, translate
 from plugin.admin.render import bounce, mask_email, page, plan_rows
+from plugin.i18n import language_of, months, translate
 from plugin.ledger import days_left
 from plugin.models import cell_of, utcnow
 from plugin.pipelines.gaps import not_examined_of
+from plugin.states import RequestStatus, ShopStatus
 
 log = logging.getLogger("gallra.admin")
 
@@ -54,7 +54,7 @@ def authenticated_page(handler: PageHandler) -> Endpoint:
             has_token = "id_token" in request.query_params or "authorization" in request.headers
             if has_token and not exc.expired:
                 return _plain(401, "Not authenticated.", None)
-            lang = lang_for(request.query_params.get("locale"))
+            lang = language_of(request.query_params.get("locale"))
             return bounce(request, shop_hint(request), lang, settings.shopify_api_key, settings.dev)
         return await handler(request, ctx)
 
@@ -69,7 +69,7 @@ def authenticated_form(handler: PageHandler) -> Endpoint:
         except NotAuthenticated:
             return _plain(401, "Not authenticated.", None)
         except CsrfRejected:
-            lang = lang_for(request.query_params.get("locale"))
+            lang = language_of(request.query_params.get("locale"))
             return _plain(403, translate(lang, "error.forbidden"), None)
         return await handler(request, ctx)
 
@@ -102,7 +102,7 @@ async def overview(request: Request, ctx: AdminContext) -> Response:
     svg = render_chart(
         data.chart,
         title=translate(ctx.lang, "overview.chart_title"),
-        month_names=MONTHS[ctx.lang],
+        month_names=months(ctx.lang),
         legend=(
             translate(ctx.lang, "overview.legend_requests"),
             translate(ctx.lang, "overview.legend_erasures"),
@@ -149,7 +149,7 @@ async def request_page(request: Request, ctx: AdminContext) -> Response:
         return not_found(ctx)
     req = detail.request
     open_row = None
-    if req.status != "done":
+    if req.status != RequestStatus.DONE:
         open_row = queries.OpenRequest(
             req.id, req.kind, req.status, req.received_at, req.due_at,
             days_left(req.due_at, now, ctx.shop.timezone if ctx.shop else None), req.due_at < now,
@@ -437,7 +437,7 @@ async def adapters_page(request: Request, ctx: AdminContext, *, problem: str | N
         else None,
         # Shopify itself is connected by the install (its token), not by settings entered here.
         shopify_connected=bool(
-            ctx.shop is not None and ctx.shop.access_token_enc and ctx.shop.status == "active"
+            ctx.shop is not None and ctx.shop.access_token_enc and ctx.shop.status == ShopStatus.ACTIVE
         ),
         problem=problem,
     )
@@ -451,7 +451,7 @@ async def policy_page(
     from plugin.retention.dates import format_month_day
     from plugin.retention.presets import countries
 
-    policy, stored_problem = policy_view.shop_policy(ctx.shop)
+    policy, stored_problem = policy_view.shown_policy(ctx.shop)
     today = utcnow().astimezone(queries.shop_zone(ctx.shop)).date()
     return page(
         request,

@@ -12,8 +12,18 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from plugin.i18n import count
 from plugin.models import Shop
-from plugin.retention import Anchor, Override, Period, Policy, PolicyError, default_policy_for
+from plugin.retention import (
+    Anchor,
+    Override,
+    Period,
+    Policy,
+    PolicyError,
+    StoredPolicyError,
+    default_policy_for,
+)
+from plugin.retention import shop_policy as retention_shop_policy
 from plugin.retention.dates import format_month_day, parse_month_day
 
 # Which event "today" stands for in the timeline, per anchor.
@@ -45,16 +55,14 @@ class RuleLine:
     at_expiry: str
 
 
-def shop_policy(shop: Shop | None) -> tuple[Policy, str | None]:
-    """The shop's stored policy, or its country's default; a stored policy the engine now rejects
-    falls back to the default and the problem is returned for the page to show."""
-    country = shop.country if shop is not None else None
-    if shop is not None and shop.policy_toml:
-        try:
-            return Policy.from_toml(shop.policy_toml), None
-        except PolicyError as exc:
-            return default_policy_for(country), str(exc)
-    return default_policy_for(country), None
+def shown_policy(shop: Shop | None) -> tuple[Policy, str | None]:
+    """What the policy page shows: the shop's effective policy (`plugin.retention.shop_policy`),
+    or, when its stored policy cannot be used (and nothing is done by it), the country default as
+    the form's starting point and the problem for the page to show."""
+    try:
+        return retention_shop_policy(shop), None
+    except StoredPolicyError as exc:
+        return default_policy_for(shop.country if shop is not None else None), str(exc)
 
 
 def lines(policy: Policy, today: date, lang: str) -> list[RuleLine]:
@@ -70,7 +78,7 @@ def lines(policy: Policy, today: date, lang: str) -> list[RuleLine]:
                 id=rule.id,
                 category=str(rule.category),
                 period=str(rule.period),
-                period_words=period.words(lang) or ("0 dagar" if lang == "sv" else "0 days"),
+                period_words=period.words(lang) or count(0, "days", lang),
                 start_key=START_KEY.get(rule.anchor, "policy.start_order"),
                 keep_until=keep_until,
                 reason=rule.reason_sv if lang == "sv" else rule.reason_en,

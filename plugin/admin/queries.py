@@ -11,10 +11,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from plugin.ledger import OPEN_STATUSES as LEDGER_OPEN_STATUSES
 from plugin.ledger import days_left, local_zone
 from plugin.models import AdapterConnection, Artifact, Evidence, Request, Shop, Step, Sweep, utcnow
+from plugin.states import ConnectionStatus, RequestStatus, StepState
 
-OPEN_STATUSES = ("received", "planning", "in_progress", "awaiting", "on_hold", "failed")
+OPEN_STATUSES = (*LEDGER_OPEN_STATUSES, RequestStatus.FAILED)
 CHART_DAYS = 90
 # Working files of the executor (an adapter's export before the extract is built): not downloads.
 INTERNAL_ARTIFACTS = ("export_part",)
@@ -127,7 +129,7 @@ async def chart(
             select(Step.finished_at).where(
                 Step.shop_domain == shop_domain,
                 Step.action == "erase",
-                Step.state == "done",
+                Step.state == StepState.DONE,
                 Step.finished_at >= since,
             )
         )
@@ -183,7 +185,9 @@ async def overview(session: AsyncSession, shop_domain: str, shop: Shop | None, n
         open_requests=await open_requests(session, shop_domain, now, shop.timezone if shop else None),
         last_sweep=await last_sweep(session, shop_domain),
         next_sweep=next_sweep_at(shop, now),
-        problem_adapters=[row for row in adapters.values() if row.enabled and row.status == "error"],
+        problem_adapters=[
+            row for row in adapters.values() if row.enabled and row.status == ConnectionStatus.ERROR
+        ],
         chart=await chart(session, shop_domain, now, shop_zone(shop)),
         dry_run=bool(shop is not None and shop.dry_run),
     )

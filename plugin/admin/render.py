@@ -13,9 +13,10 @@ from starlette.responses import HTMLResponse
 
 from plugin.admin.auth import AdminContext, make_csrf
 from plugin.admin.headers import APP_BRIDGE_URL, secure
-from plugin.admin.i18n import translate
 from plugin.admin.queries import shop_zone
+from plugin.i18n import translate
 from plugin.models import Step
+from plugin.states import ConnectionStatus, RequestStatus, StepState
 
 TEMPLATES = Path(__file__).parent / "templates"
 NAV = (
@@ -29,6 +30,8 @@ NAV = (
 FLASHES = {"retried", "confirmed", "preview_queued", "policy_saved", "connected", "checked", "toggled"}
 
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+# The templates compare states by their enums, as the code does (`plugin.states`).
+env.globals.update(RequestStatus=RequestStatus, StepState=StepState, ConnectionStatus=ConnectionStatus)
 
 
 def counts(report: dict[str, Any]) -> list[tuple[str, int]]:
@@ -68,7 +71,7 @@ def plan_sentence(step: Step, lang: str) -> str:
             return translate(lang, "plan.reduce_until", date=keep_until, reason=because)
         return translate(lang, "plan.reduce")
     if action == "erase":
-        return translate(lang, "plan.erase" if step.state == "done" else "plan.erase_pending")
+        return translate(lang, "plan.erase" if step.state == StepState.DONE else "plan.erase_pending")
     return translate(lang, f"action.{action}")
 
 

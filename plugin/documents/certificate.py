@@ -19,10 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plugin import evidence
 from plugin.controller import controller_document
 from plugin.crypto import Vault
-from plugin.documents.language import Lang, field_names, shop_language
 from plugin.documents.store import artifacts_of, read_artifact, replace_artifacts, templates
+from plugin.documents.words import field_names
+from plugin.i18n import Lang, shop_language
 from plugin.models import Artifact, Request, Shop, Step, cell_of, utcnow
 from plugin.pipelines.gaps import not_examined_block, planned_gaps
+from plugin.states import StepState
 
 CERTIFICATE_JSON = "certificate_json"
 CERTIFICATE_HTML = "certificate_html"
@@ -55,7 +57,7 @@ def build_certificate(
         decision = step.decision or {}
         label = (decision.get("holding") or {}).get("label") or step.holding_ref
         base = {"system": step.system, "category": step.category, "holding": label, "action": step.action}
-        if step.state == "held" or (step.action == "keep" and step.state != "done"):
+        if step.state == StepState.HELD or (step.action == "keep" and step.state != StepState.DONE):
             kept.append(
                 base
                 | {
@@ -67,7 +69,9 @@ def build_certificate(
                 }
             )
         elif (
-            step.action == "reduce" and step.state in ("done", "skipped") and step.outcome in REDUCED_OUTCOMES
+            step.action == "reduce"
+            and step.state in (StepState.DONE, StepState.SKIPPED)
+            and step.outcome in REDUCED_OUTCOMES
         ):
             rule_fields = list(decision.get("reduce_fields") or [])
             reduced.append(
@@ -90,7 +94,7 @@ def build_certificate(
                     "reason_sv": decision.get("reason_sv"),
                 }
             )
-        elif step.state in ("done", "skipped"):
+        elif step.state in (StepState.DONE, StepState.SKIPPED):
             done.append(
                 base
                 | {

@@ -22,9 +22,10 @@ from typing import Any
 from plugin.controller import controller_document
 from plugin.crypto import Vault
 from plugin.documents.authorities import complaint_authority
-from plugin.documents.language import LANGUAGES, Lang, country_name
 from plugin.documents.recipients import recipient_entry
 from plugin.documents.store import replace_artifacts, templates
+from plugin.documents.words import country_name
+from plugin.i18n import LANGUAGES, Lang, translate
 from plugin.models import Artifact, Request, Shop, utcnow
 from plugin.pipelines.gaps import not_examined_block, not_examined_of
 from plugin.retention.sentences import retention_period
@@ -34,79 +35,13 @@ EXTRACT_JSON = "extract_json"
 EXTRACT_HTML = {"sv": "extract_html_sv", "en": "extract_html_en"}
 LINK_LIFETIME = timedelta(days=30)
 
-# Default purpose, legal basis and source per category of data. Shops can describe more in their
-# own privacy policy; these are what Gallra's categories mean in a web shop.
-PURPOSES: dict[str, dict[str, str]] = {
-    "accounting_record": {
-        "en": "Bookkeeping: the order as an accounting voucher (legal obligation, GDPR Art. 6(1)(c)).",
-        "sv": "Bokföring: ordern som verifikation (rättslig förpliktelse, GDPR art. 6.1 c).",
-    },
-    "order_contact": {
-        "en": "Delivering your order and customer service (contract, Art. 6(1)(b)).",
-        "sv": "Leverans av din order och kundtjänst (avtal, art. 6.1 b).",
-    },
-    "shipment": {
-        "en": "Delivery of your parcel by the carrier (contract, Art. 6(1)(b)).",
-        "sv": "Leverans av ditt paket via transportören (avtal, art. 6.1 b).",
-    },
-    "newsletter": {
-        "en": "Newsletters and marketing e-mail (consent, Art. 6(1)(a)).",
-        "sv": "Nyhetsbrev och marknadsföring via e-post (samtycke, art. 6.1 a).",
-    },
-    "customer_account": {
-        "en": "Your customer account (contract, Art. 6(1)(b)).",
-        "sv": "Ditt kundkonto (avtal, art. 6.1 b).",
-    },
-    "app_request_data": {
-        "en": "Handling your privacy requests and proving it (legal obligation, Art. 6(1)(c), Art. 5(2)).",
-        "sv": (
-            "Hantering av dina integritetsförfrågningar och bevis om det (rättslig "
-            "förpliktelse, art. 6.1 c, art. 5.2)."
-        ),
-    },
-}
-CATEGORY_NAMES: dict[str, dict[str, str]] = {
-    "accounting_record": {"en": "Orders as accounting records", "sv": "Order som bokföringsunderlag"},
-    "order_contact": {
-        "en": "Contact details, addresses and notes on orders",
-        "sv": "Kontaktuppgifter, adresser och anteckningar på order",
-    },
-    "shipment": {"en": "Delivery data at carriers", "sv": "Leveransuppgifter hos transportörer"},
-    "newsletter": {
-        "en": "Newsletter subscriptions and marketing consent",
-        "sv": "Nyhetsbrevsprenumerationer och samtycke till marknadsföring",
-    },
-    "customer_account": {"en": "Customer account", "sv": "Kundkonto"},
-    "app_request_data": {
-        "en": "Your privacy requests to the shop",
-        "sv": "Dina integritetsförfrågningar till butiken",
-    },
-}
-# Art. 15(1)(e): the rights the subject has besides access; the JSON's `rights` lists them by name.
-RIGHTS = {
-    "en": (
-        "You have the right to ask for rectification of inaccurate data, for erasure, or for "
-        "restriction of processing, to object to processing, to receive data you provided in a "
-        "machine-readable format (portability), and to withdraw consent at any time. Write to the "
-        "shop to use them."
-    ),
-    "sv": (
-        "Du har rätt att begära rättelse av felaktiga uppgifter, radering eller begränsning av "
-        "behandlingen, att invända mot behandlingen, att få ut uppgifter du lämnat i ett "
-        "maskinläsbart format (dataportabilitet) och att när som helst återkalla ett samtycke. "
-        "Skriv till butiken för att använda dem."
-    ),
-}
-SOURCES = {
-    "en": (
-        "From you when you ordered or subscribed; delivery status from the carrier; "
-        "engagement data from the e-mail tool."
-    ),
-    "sv": (
-        "Från dig när du beställde eller prenumererade; leveransstatus från "
-        "transportören; engagemangsdata från e-postverktyget."
-    ),
-}
+# Purpose, legal basis and source per category of data (`purpose.<category>`, `category_name.<category>`
+# in the catalogue), and the rights besides access (Art. 15(1)(e)): what Gallra's categories mean in a
+# web shop; shops can describe more in their own privacy policy. The JSON carries every language.
+
+
+def in_every_language(key: str, default: str | None = None) -> dict[str, str]:
+    return {lang: translate(lang, key, default=default) for lang in LANGUAGES}
 
 
 def build_extract(
@@ -147,9 +82,9 @@ def build_extract(
         "data": compact(dict(sorted(exports.items(), key=lambda item: (item[0] != SHOPIFY, item[0])))),
         "gallra_records": [compact(r) for r in own_records],
         **not_examined_block(not_examined_of(planned)),
-        "purposes": {c: PURPOSES.get(c, {"en": c, "sv": c}) for c in categories},
+        "purposes": {c: in_every_language(f"purpose.{c}", c) for c in categories},
         "categories": categories,
-        "category_names": {c: CATEGORY_NAMES.get(c, {"en": c, "sv": c}) for c in categories},
+        "category_names": {c: in_every_language(f"category_name.{c}", c) for c in categories},
         "recipients": recipients,
         "retention": retention,
         "rights": [
@@ -161,9 +96,9 @@ def build_extract(
             "portability",
             "withdraw_consent",
         ],
-        "rights_explained": RIGHTS,
+        "rights_explained": in_every_language("extract_json.rights"),
         "complaint_authority": compact({"name": authority.name, "url": authority.url}),
-        "source": SOURCES,
+        "source": in_every_language("extract_json.source"),
         "automated_decisions": {
             "en": (
                 "Gallra makes no automated decisions about you. Ask the shop whether its other "
@@ -226,99 +161,94 @@ def used_recipients(
 
 # The copy of the data (15(3)) is shown as labelled lists; a key not named here is shown as
 # itself with spaces ("carrier_as_recorded" → "Carrier as recorded").
-LABELS: dict[str, dict[str, str]] = {
-    "provider": {"en": "Provider", "sv": "Leverantör"},
-    "processor": {"en": "Processor", "sv": "Biträde"},
-    "channel": {"en": "How Gallra reaches it", "sv": "Hur Gallra når den"},
-    "privacy_address": {"en": "Privacy contact", "sv": "Dataskyddskontakt"},
-    "id": {"en": "ID", "sv": "ID"},
-    "name": {"en": "Name", "sv": "Namn"},
-    "display_name": {"en": "Name shown", "sv": "Visningsnamn"},
-    "first_name": {"en": "First name", "sv": "Förnamn"},
-    "last_name": {"en": "Last name", "sv": "Efternamn"},
-    "company": {"en": "Company", "sv": "Företag"},
-    "email": {"en": "E-mail", "sv": "E-post"},
-    "email_address": {"en": "E-mail address", "sv": "E-postadress"},
-    "phone": {"en": "Phone", "sv": "Telefon"},
-    "phone_number": {"en": "Phone number", "sv": "Telefonnummer"},
-    "address1": {"en": "Address", "sv": "Adress"},
-    "address2": {"en": "Address, line 2", "sv": "Adress, rad 2"},
-    "zip": {"en": "Postcode", "sv": "Postnummer"},
-    "city": {"en": "City", "sv": "Ort"},
-    "province": {"en": "Region", "sv": "Region"},
-    "country": {"en": "Country", "sv": "Land"},
-    "country_code": {"en": "Country code", "sv": "Landskod"},
-    "customer": {"en": "Customer account", "sv": "Kundkonto"},
-    "orders": {"en": "Orders", "sv": "Order"},
-    "order": {"en": "Order", "sv": "Order"},
-    "title": {"en": "Item", "sv": "Artikel"},
-    "variant": {"en": "Variant", "sv": "Variant"},
-    "sku": {"en": "Article number", "sv": "Artikelnummer"},
-    "quantity": {"en": "Quantity", "sv": "Antal"},
-    "unit_price": {"en": "Unit price", "sv": "Styckpris"},
-    "total": {"en": "Total", "sv": "Summa"},
-    "created_at": {"en": "Created", "sv": "Skapad"},
-    "processed_at": {"en": "Processed", "sv": "Behandlad"},
-    "updated_at": {"en": "Updated", "sv": "Uppdaterad"},
-    "closed_at": {"en": "Closed", "sv": "Avslutad"},
-    "cancelled_at": {"en": "Cancelled", "sv": "Annullerad"},
-    "state": {"en": "State", "sv": "Status"},
-    "status": {"en": "Status", "sv": "Status"},
-    "financial_status": {"en": "Payment status", "sv": "Betalningsstatus"},
-    "fulfillment_status": {"en": "Delivery status", "sv": "Leveransstatus"},
-    "amount": {"en": "Amount", "sv": "Belopp"},
-    "currency": {"en": "Currency", "sv": "Valuta"},
-    "line_items": {"en": "Items", "sv": "Artiklar"},
-    "line_items_incomplete": {
-        "en": "More items than listed here (ask the shop for the full order)",
-        "sv": "Fler artiklar än de som listas här (be butiken om hela ordern)",
-    },
-    "totals": {"en": "Totals", "sv": "Summor"},
-    "subtotal": {"en": "Subtotal", "sv": "Delsumma"},
-    "shipping": {"en": "Delivery", "sv": "Frakt"},
-    "tax": {"en": "VAT", "sv": "Moms"},
-    "discounts": {"en": "Discounts", "sv": "Rabatter"},
-    "shipping_method": {"en": "Delivery method", "sv": "Leveranssätt"},
-    "shipping_address": {"en": "Delivery address", "sv": "Leveransadress"},
-    "billing_address": {"en": "Billing address", "sv": "Faktureringsadress"},
-    "note": {"en": "Note", "sv": "Anteckning"},
-    "tags": {"en": "Tags", "sv": "Taggar"},
-    "attributes": {"en": "Attributes", "sv": "Egenskaper"},
-    "locale": {"en": "Language", "sv": "Språk"},
-    "number_of_orders": {"en": "Number of orders", "sv": "Antal order"},
-    "amount_spent": {"en": "Amount spent", "sv": "Köpt för"},
-    "addresses": {"en": "Addresses", "sv": "Adresser"},
-    "marketing_consent": {"en": "Marketing consent", "sv": "Samtycke till marknadsföring"},
-    "sms": {"en": "SMS", "sv": "SMS"},
-    "opt_in_level": {"en": "Opt-in level", "sv": "Typ av samtycke"},
-    "consent_updated_at": {"en": "Consent updated", "sv": "Samtycke ändrat"},
-    "fulfillments": {"en": "Deliveries", "sv": "Leveranser"},
-    "sent": {"en": "Sent", "sv": "Skickad"},
-    "in_transit_at": {"en": "In transit", "sv": "Under transport"},
-    "delivered_at": {"en": "Delivered", "sv": "Levererad"},
-    "delivered": {"en": "Delivered", "sv": "Levererad"},
-    "tracking": {"en": "Tracking", "sv": "Spårning"},
-    "carrier": {"en": "Carrier", "sv": "Transportör"},
-    "carrier_as_recorded": {"en": "Carrier (as the shop recorded it)", "sv": "Transportör (enligt butiken)"},
-    "number": {"en": "Tracking number", "sv": "Kollinummer"},
-    "tracking_number": {"en": "Tracking number", "sv": "Kollinummer"},
-    "url": {"en": "Tracking link", "sv": "Spårningslänk"},
-    "tracking_url": {"en": "Tracking link", "sv": "Spårningslänk"},
-    "shipments": {"en": "Shipments it received", "sv": "Försändelser den fått"},
-    "profiles": {"en": "Profiles", "sv": "Profiler"},
-    "members": {"en": "Subscriptions", "sv": "Prenumerationer"},
-    "lists": {"en": "Lists", "sv": "Listor"},
-    "segments": {"en": "Segments", "sv": "Segment"},
-}
-YES_NO = {"en": ("Yes", "No"), "sv": ("Ja", "Nej")}
+# The fields of the copy of the data in reading order (who, how to reach, what, when); their
+# names are `label.<field>` in the catalogue.
+LABELS: tuple[str, ...] = (
+    "provider",
+    "processor",
+    "channel",
+    "privacy_address",
+    "id",
+    "name",
+    "display_name",
+    "first_name",
+    "last_name",
+    "company",
+    "email",
+    "email_address",
+    "phone",
+    "phone_number",
+    "address1",
+    "address2",
+    "zip",
+    "city",
+    "province",
+    "country",
+    "country_code",
+    "customer",
+    "orders",
+    "order",
+    "title",
+    "variant",
+    "sku",
+    "quantity",
+    "unit_price",
+    "total",
+    "created_at",
+    "processed_at",
+    "updated_at",
+    "closed_at",
+    "cancelled_at",
+    "state",
+    "status",
+    "financial_status",
+    "fulfillment_status",
+    "amount",
+    "currency",
+    "line_items",
+    "line_items_incomplete",
+    "totals",
+    "subtotal",
+    "shipping",
+    "tax",
+    "discounts",
+    "shipping_method",
+    "shipping_address",
+    "billing_address",
+    "note",
+    "tags",
+    "attributes",
+    "locale",
+    "number_of_orders",
+    "amount_spent",
+    "addresses",
+    "marketing_consent",
+    "sms",
+    "opt_in_level",
+    "consent_updated_at",
+    "fulfillments",
+    "sent",
+    "in_transit_at",
+    "delivered_at",
+    "delivered",
+    "tracking",
+    "carrier",
+    "carrier_as_recorded",
+    "number",
+    "tracking_number",
+    "url",
+    "tracking_url",
+    "shipments",
+    "profiles",
+    "members",
+    "lists",
+    "segments",
+)
 
 
 def label(key: Any, lang: str) -> str:
-    names = LABELS.get(str(key))
-    if names:
-        return names[lang]
     text = str(key).replace("_", " ")
-    return text[:1].upper() + text[1:]
+    return translate(lang, f"label.{key}", default=text[:1].upper() + text[1:])
 
 
 _RANK = {key: n for n, key in enumerate(LABELS)}
@@ -333,14 +263,12 @@ def ordered(value: dict[str, Any]) -> list[tuple[str, Any]]:
 def shown(value: Any, lang: str) -> str:
     """A leaf of the copy of the data as text: booleans in words, the rest as it is."""
     if isinstance(value, bool):
-        return YES_NO[lang][0 if value else 1]
+        return translate(lang, "yes" if value else "no")
     return str(value)
 
 
 def request_word(kind: str, lang: str) -> str:
     """A request's kind or state in the reader's language, with the admin's words."""
-    from plugin.admin.i18n import translate
-
     return translate(lang, kind, default=kind.split(".", 1)[1].replace("_", " "))
 
 

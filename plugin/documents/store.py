@@ -11,17 +11,20 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.crypto import Vault
+from plugin.i18n import words
 from plugin.models import Artifact, artifact_cell, cell_of, utcnow
 
 
 @lru_cache(maxsize=1)
 def templates() -> Environment:
-    return Environment(
+    env = Environment(
         loader=PackageLoader("plugin.documents", "templates"),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals["words"] = words
+    return env
 
 
 async def replace_artifacts(

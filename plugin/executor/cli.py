@@ -15,12 +15,13 @@ from sqlalchemy import select
 from plugin import evidence, logs
 from plugin.documents.certificate import CERTIFICATE_HTML, certificate_document
 from plugin.documents.extract import EXTRACT_HTML
-from plugin.documents.language import LANGUAGES, Lang
 from plugin.executor.context import WorkerConfig, worker_id
 from plugin.executor.steps import step_record
+from plugin.i18n import LANGUAGES, Lang
 from plugin.models import Request, Step
 from plugin.runtime import Runtime
 from plugin.settings import load_settings
+from plugin.states import StepState
 
 
 async def _run_worker(config: WorkerConfig, drain: bool, clocks: bool) -> None:
@@ -132,9 +133,9 @@ def _print_details(details: dict[str, Any]) -> None:
         typer.echo(f"last error: {details['last_error']}")
     typer.echo("\nsteps:")
     for s in details["steps"]:
-        extra = f" until {s['keep_until']}" if s["state"] == "held" else ""
+        extra = f" until {s['keep_until']}" if s["state"] == StepState.HELD else ""
         ref = f" ref {s['provider_ref']}" if s["provider_ref"] else ""
-        error = f" ({s['last_error']})" if s["last_error"] and s["state"] != "done" else ""
+        error = f" ({s['last_error']})" if s["last_error"] and s["state"] != StepState.DONE else ""
         what = s["label"] or s["holding"] or ""
         typer.echo(
             f"  #{s['id']:<5} {s['state']:<22} {s['system']:<12} {s['action']:<7} {what}{extra}{ref}{error}"

@@ -20,20 +20,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.ledger import dialect_of
 from plugin.models import Request, Step
+from plugin.states import RequestStatus, StepState
 
 # The app's own data about a subject is erased last, when the request finalises: the other
 # steps still need the subject's e-mail to reach the providers.
 OWN_SYSTEM = "gallra"
 # on_hold: a request waiting for a condition (a shop/redact for its shop's uninstall), looked at
 # again at its next_attempt_at.
-REQUEST_WORK_STATUSES = ("received", "planning", "finalizing", "on_hold")
+REQUEST_WORK_STATUSES = (
+    RequestStatus.RECEIVED,
+    RequestStatus.PLANNING,
+    RequestStatus.FINALIZING,
+    RequestStatus.ON_HOLD,
+)
 
 
 def step_claimable(now: datetime) -> ColumnElement[bool]:
     return or_(
-        and_(Step.state == "pending", Step.system != OWN_SYSTEM, Step.next_attempt_at <= now),
-        and_(Step.state == "held", Step.next_attempt_at <= now),
-        and_(Step.state == "running", Step.lease_expires_at < now),
+        and_(Step.state == StepState.PENDING, Step.system != OWN_SYSTEM, Step.next_attempt_at <= now),
+        and_(Step.state == StepState.HELD, Step.next_attempt_at <= now),
+        and_(Step.state == StepState.RUNNING, Step.lease_expires_at < now),
     )
 
 
@@ -77,7 +83,9 @@ async def claim_steps(
     """Lease up to `limit` due steps to `owner`; the ids claimed. Call inside a transaction."""
     lease = {"lease_owner": owner, "lease_expires_at": now + timedelta(seconds=lease_seconds)}
     order = (Step.next_attempt_at, Step.id)
-    return await _claim(session, Step, step_claimable(now), order, {"state": "running", **lease}, limit)
+    return await _claim(
+        session, Step, step_claimable(now), order, {"state": StepState.RUNNING, **lease}, limit
+    )
 
 
 async def claim_requests(
@@ -93,7 +101,7 @@ async def renew_step(session: AsyncSession, step_id: int, owner: str, until: dat
     """Extend a lease this worker still holds; False if it was lost."""
     result = await session.execute(
         update(Step)
-        .where(Step.id == step_id, Step.lease_owner == owner, Step.state == "running")
+        .where(Step.id == step_id, Step.lease_owner == owner, Step.state == StepState.RUNNING)
         .values(lease_expires_at=until)
         .execution_options(synchronize_session=False)
     )
@@ -114,10 +122,13 @@ async def reclaim_expired(session: AsyncSession, now: datetime) -> tuple[int, in
     """Put steps and requests whose worker died back in the queue at once (claims would take them
     anyway; this makes the state honest for the admin page). Returns (steps, requests)."""
     steps = 0
-    for actions, state in ((Step.action != "keep", "pending"), (Step.action == "keep", "held")):
+    for actions, state in (
+        (Step.action != "keep", StepState.PENDING),
+        (Step.action == "keep", StepState.HELD),
+    ):
         result = await session.execute(
             update(Step)
-            .where(Step.state == "running", Step.lease_expires_at < now, actions)
+            .where(Step.state == StepState.RUNNING, Step.lease_expires_at < now, actions)
             .values(state=state, lease_owner=None, lease_expires_at=None, next_attempt_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -136,9 +147,9 @@ async def release(session: AsyncSession, kind: str, row_id: int, owner: str, ret
     if kind == "step":
         await session.execute(
             update(Step)
-            .where(Step.id == row_id, Step.lease_owner == owner, Step.state == "running")
+            .where(Step.id == row_id, Step.lease_owner == owner, Step.state == StepState.RUNNING)
             .values(
-                state=case((Step.action == "keep", "held"), else_="pending"),
+                state=case((Step.action == "keep", StepState.HELD), else_=StepState.PENDING),
                 lease_owner=None,
                 lease_expires_at=None,
                 next_attempt_at=retry_at,

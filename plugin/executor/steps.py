@@ -31,13 +31,13 @@ from plugin.crypto import Vault
 from plugin.executor.backoff import next_attempt_at
 from plugin.executor.context import ExecContext
 from plugin.executor.leases import OWN_SYSTEM, renew_step
-from plugin.holdings import Category, Shipment, Subject
+from plugin.holdings import Category, Shipment, Subject, shipments_of_holdings
+from plugin.ledger import load_shop
 from plugin.models import (
     AdapterConnection,
     Artifact,
     Delivery,
     Request,
-    Shop,
     Step,
     StepGroup,
     artifact_cell,
@@ -46,6 +46,7 @@ from plugin.models import (
     utcnow,
 )
 from plugin.pipelines.steps import holding_from_dict
+from plugin.states import RequestStatus, ShopStatus, StepState
 
 log = logging.getLogger("gallra.executor")
 
@@ -62,15 +63,9 @@ class StepStateError(ValueError):
     pass
 
 
-async def load_shop(session: AsyncSession, domain: str) -> Shop | None:
-    return (await session.execute(select(Shop).where(Shop.domain == domain))).scalar_one_or_none()
-
-
 def shipments_of(steps: list[Step]) -> tuple[Shipment, ...]:
     """The subject's shipments, rebuilt from the request's shipment steps: the carrier adapters
     erase by tracking number."""
-    from plugin.pipelines.gather import shipments_of_holdings
-
     holdings = [holding_from_dict(s.decision["holding"]) for s in steps if s.decision.get("holding")]
     # An export step carries the shipments its system was found to hold (`holdings`).
     holdings += [holding_from_dict(h) for s in steps for h in s.decision.get("holdings") or ()]
@@ -205,7 +200,7 @@ async def run_step(ctx: ExecContext, step_id: int) -> None:
     owner = ctx.config.owner
     async with ctx.runtime.db.session() as session:
         step = await session.get(Step, step_id)
-        if step is None or step.state != "running" or step.lease_owner != owner:
+        if step is None or step.state != StepState.RUNNING or step.lease_owner != owner:
             return
         if step.action == "keep":
             await session.close()
@@ -219,7 +214,7 @@ async def run_step(ctx: ExecContext, step_id: int) -> None:
             )
         ).scalar_one()
         shop = await load_shop(session, step.shop_domain)
-        if shop is None or shop.status == "redacted":
+        if shop is None or shop.status == ShopStatus.REDACTED:
             await record_failure(ctx, step_id, "the shop is no longer installed", retryable=False)
             return
         if shop.dry_run or request.dry_run:
@@ -335,7 +330,7 @@ async def record_success(
         # A step already finished (another worker took over after our lease ran out and got there
         # first) keeps its first outcome; otherwise the outcome is recorded even if our lease ended,
         # because the call did happen.
-        if step is None or step.state not in ("running", "pending"):
+        if step is None or step.state not in (StepState.RUNNING, StepState.PENDING):
             return
         if exported is not None:
             session.add(
@@ -353,12 +348,14 @@ async def record_success(
                 )
             )
         if would:
-            step.state, step.outcome = "skipped", f"would_{step.action}"
+            step.state, step.outcome = StepState.SKIPPED, f"would_{step.action}"
         elif result is None:
-            step.state, step.outcome = "done", "exported"
+            step.state, step.outcome = StepState.DONE, "exported"
         else:
             step.outcome, step.provider_ref = result.outcome.value, result.provider_ref
-            step.state = "awaiting_confirmation" if result.outcome == Outcome.REQUEST_SENT else "done"
+            step.state = (
+                StepState.AWAITING_CONFIRMATION if result.outcome == Outcome.REQUEST_SENT else StepState.DONE
+            )
             if step.action == "reduce":
                 # Kept with the step, so the certificate can say what went and what the provider holds.
                 step.decision = {
@@ -367,7 +364,7 @@ async def record_success(
                     "still_held": list(result.still_held),
                     "result_detail": result.detail[:ERROR_LIMIT],
                 }
-        step.finished_at = now if step.state != "awaiting_confirmation" else None
+        step.finished_at = now if step.state != StepState.AWAITING_CONFIRMATION else None
         step.lease_owner = step.lease_expires_at = None
         step.last_error = None
         if not would:
@@ -390,12 +387,12 @@ async def record_failure(
     now = utcnow()
     async with ctx.runtime.db.transaction() as session:
         step = await _locked_step(session, step_id)
-        if step is None or step.state != "running" or step.lease_owner != ctx.config.owner:
+        if step is None or step.state != StepState.RUNNING or step.lease_owner != ctx.config.owner:
             return
         step.last_error = message[:ERROR_LIMIT]
         step.lease_owner = step.lease_expires_at = None
         if retryable and step.attempts < step.max_attempts:
-            step.state = "pending"
+            step.state = StepState.PENDING
             step.next_attempt_at = next_attempt_at(
                 now,
                 step.attempts,
@@ -404,7 +401,7 @@ async def record_failure(
                 retry_after=retry_after,
             )
             return
-        step.state, step.finished_at = "failed", now
+        step.state, step.finished_at = StepState.FAILED, now
         await _count_connection_outcome(session, step, False, now)
         record = step_record(step) | {"error": step.last_error}
         await evidence.append(session, step.shop_domain, "step_failed", record, step.request_id)
@@ -420,29 +417,31 @@ async def refresh_request(session: AsyncSession, request_id: int, now: datetime 
     request = (
         await session.execute(select(Request).where(Request.id == request_id).with_for_update())
     ).scalar_one()
-    if request.status in ("received", "planning"):
+    if request.status in (RequestStatus.RECEIVED, RequestStatus.PLANNING):
         return request.status
     # Indexed existence checks (request, state, system), not a tally of every step: a step
     # finishing in a sweep of 100,000 steps costs what it costs in a request of three.
     mine = and_(Step.request_id == request_id, Step.shop_domain == request.shop_domain)
-    busy = or_(Step.state == "running", and_(Step.state == "pending", Step.system != OWN_SYSTEM))
+    busy = or_(
+        Step.state == StepState.RUNNING, and_(Step.state == StepState.PENDING, Step.system != OWN_SYSTEM)
+    )
     if await _any_step(session, mine, busy):
-        status = "in_progress"
-    elif failed := await _count_steps(session, mine, Step.state == "failed"):
-        status = "failed"
+        status = RequestStatus.IN_PROGRESS
+    elif failed := await _count_steps(session, mine, Step.state == StepState.FAILED):
+        status = RequestStatus.FAILED
         request.last_error = f"{failed} step(s) failed; retry them once the cause is fixed"
-    elif await _any_step(session, mine, Step.state == "awaiting_confirmation"):
-        status = "awaiting"
-    elif request.status == "done" and not await _any_step(
-        session, mine, and_(Step.state == "pending", Step.system == OWN_SYSTEM)
+    elif await _any_step(session, mine, Step.state == StepState.AWAITING_CONFIRMATION):
+        status = RequestStatus.AWAITING
+    elif request.status == RequestStatus.DONE and not await _any_step(
+        session, mine, and_(Step.state == StepState.PENDING, Step.system == OWN_SYSTEM)
     ):
-        status = "done"
+        status = RequestStatus.DONE
     else:
-        status = "finalizing"
+        status = RequestStatus.FINALIZING
         request.next_attempt_at = now
     if status != request.status:
         request.status = status
-        if status == "failed":
+        if status == RequestStatus.FAILED:
             await evidence.append(
                 session, request.shop_domain, "request_failed", {"failed_steps": failed}, request.id
             )
@@ -494,17 +493,21 @@ async def run_own_step(ctx: ExecContext, step_id: int) -> None:
     now = utcnow()
     async with ctx.runtime.db.transaction() as session:
         step = await _locked_step(session, step_id)
-        if step is None or step.state not in ("pending", "running") or step.system != OWN_SYSTEM:
+        if (
+            step is None
+            or step.state not in (StepState.PENDING, StepState.RUNNING)
+            or step.system != OWN_SYSTEM
+        ):
             return
         request = await session.get(Request, step.request_id)
         shop = await load_shop(session, step.shop_domain)
         if (shop is not None and shop.dry_run) or (request is not None and request.dry_run):
-            step.state, step.outcome = "skipped", f"would_{step.action}"
+            step.state, step.outcome = StepState.SKIPPED, f"would_{step.action}"
         else:
             step.outcome = await erase_own_data(
                 session, ctx.runtime.vault, step.shop_domain, step.holding_ref or ""
             )
-            step.state = "done"
+            step.state = StepState.DONE
         step.finished_at = now
         step.lease_owner = step.lease_expires_at = None
         await evidence.append(
@@ -527,10 +530,10 @@ async def retry_step(session: AsyncSession, shop_domain: str, step_id: int) -> S
     """The shop owner retries a failed step: it runs again from scratch (fresh attempts), and the
     request resumes from it. Steps already done are untouched."""
     step = await _scoped_step(session, shop_domain, step_id)
-    if step.state != "failed":
+    if step.state != StepState.FAILED:
         raise StepStateError(f"step {step_id} is {step.state}; only a failed step can be retried")
     now = utcnow()
-    step.state, step.attempts, step.next_attempt_at = "pending", 0, now
+    step.state, step.attempts, step.next_attempt_at = StepState.PENDING, 0, now
     step.finished_at = step.outcome = None
     await evidence.append(session, shop_domain, "step_retried", step_record(step), step.request_id)
     await refresh_request(session, step.request_id, now)
@@ -552,15 +555,17 @@ async def retry_request(session: AsyncSession, shop_domain: str, request_id: int
         (
             await session.execute(
                 select(Step.id).where(
-                    Step.request_id == request_id, Step.shop_domain == shop_domain, Step.state == "failed"
+                    Step.request_id == request_id,
+                    Step.shop_domain == shop_domain,
+                    Step.state == StepState.FAILED,
                 )
             )
         ).scalars()
     )
     for step_id in failed:
         await retry_step(session, shop_domain, step_id)
-    if not failed and request.status == "failed":
-        request.status, request.attempts, request.next_attempt_at = "received", 0, utcnow()
+    if not failed and request.status == RequestStatus.FAILED:
+        request.status, request.attempts, request.next_attempt_at = RequestStatus.RECEIVED, 0, utcnow()
         request.last_error = None
         await evidence.append(session, shop_domain, "request_retried", {}, request.id)
     return request
@@ -579,9 +584,9 @@ async def confirm_step(
     sweep group's): the processor answered the message, not one line of it. The note (it may name
     people) is kept encrypted with the outbox message when `vault` is given, never in evidence."""
     step = await _scoped_step(session, shop_domain, step_id)
-    if step.state == "done" and step.outcome == "confirmed":
+    if step.state == StepState.DONE and step.outcome == "confirmed":
         return step
-    if step.state != "awaiting_confirmation":
+    if step.state != StepState.AWAITING_CONFIRMATION:
         raise StepStateError(
             f"step {step_id} is {step.state}; only an awaiting e-mail request can be confirmed"
         )
@@ -593,7 +598,7 @@ async def confirm_step(
     )
     reference = message.reference if message is not None else step.provider_ref
     for confirmed in [step, *await _awaiting_same_message(session, step, reference)]:
-        confirmed.state, confirmed.outcome, confirmed.finished_at = "done", "confirmed", now
+        confirmed.state, confirmed.outcome, confirmed.finished_at = StepState.DONE, "confirmed", now
         record = step_record(confirmed) | {"note_given": bool(note)}
         if confirmed is not step:
             record["confirmed_with"] = step.key
@@ -611,7 +616,7 @@ async def _awaiting_same_message(session: AsyncSession, step: Step, reference: s
     candidates = [
         s.id
         for s in await shipment_steps(session, step, sweep=kind == "sweep")
-        if s.id != step.id and s.provider_ref == reference and s.state == "awaiting_confirmation"
+        if s.id != step.id and s.provider_ref == reference and s.state == StepState.AWAITING_CONFIRMATION
     ]
     if not candidates:
         return []
@@ -620,7 +625,7 @@ async def _awaiting_same_message(session: AsyncSession, step: Step, reference: s
             step,
             Step.id.in_(candidates),
             Step.provider_ref == reference,
-            Step.state == "awaiting_confirmation",
+            Step.state == StepState.AWAITING_CONFIRMATION,
         ).with_for_update()
     )
     return list(locked.scalars())

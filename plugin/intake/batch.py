@@ -30,6 +30,7 @@ from plugin.ledger import (
     unnest_insert_sql,
 )
 from plugin.models import Delivery, Request, Shop, delivery_cell, utcnow
+from plugin.states import ShopStatus
 
 log = logging.getLogger("gallra.intake")
 
@@ -122,7 +123,9 @@ def mark_details_stale(conn: Connection, shop: str, received_at: datetime) -> No
     Gallra stores comes from one reading, and the owner's overrides are applied in one place.
     The latest delivery's time is kept, so a reading that began before it does not clear it."""
     conn.execute(
-        update(Shop).where(Shop.domain == shop, Shop.status == "active").values(details_stale_at=received_at)
+        update(Shop)
+        .where(Shop.domain == shop, Shop.status == ShopStatus.ACTIVE)
+        .values(details_stale_at=received_at)
     )
 
 
@@ -138,7 +141,7 @@ def claim_uninstall(conn: Connection, shop: str, triggered_at: str | None, recei
     """
     statement = (
         update(Shop)
-        .where(Shop.domain == shop, Shop.status == "active", Shop.uninstall_claimed_at.is_(None))
+        .where(Shop.domain == shop, Shop.status == ShopStatus.ACTIVE, Shop.uninstall_claimed_at.is_(None))
         .values(uninstall_claimed_at=received_at)
     )
     triggered = _parse_time(triggered_at)

@@ -37,8 +37,17 @@ def _run(connection: Connection) -> None:
 async def _online() -> None:
     db = Database(config.get_main_option("sqlalchemy.url") or "")
     async with db.engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # A table rebuilt in batch mode is dropped and recreated; with foreign keys on, SQLite
+            # runs the drop as a DELETE and cascades it into the rows that refer to the table.
+            # The pragma only takes effect outside a transaction, so it comes first.
+            await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await connection.commit()
         await connection.run_sync(_run)
         await connection.commit()
+        if connection.dialect.name == "sqlite":
+            await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            await connection.commit()
     await db.dispose()
 
 

@@ -15,18 +15,19 @@ from adapters.registry import catalogue
 from plugin import evidence, notifications
 from plugin.controller import controller_document
 from plugin.documents.extract import EXTRACT_HTML, build_extract, link_expiry, store_extract
-from plugin.documents.language import shop_language
 from plugin.documents.links import download_link
 from plugin.documents.store import artifacts_of
 from plugin.executor.context import ExecContext
 from plugin.executor.steps import EXPORT_PART
 from plugin.holdings import Category
+from plugin.i18n import shop_language
 from plugin.ledger import days_left, local_zone
 from plugin.models import Artifact, Request, Shop, Step, cell_of, utcnow
 from plugin.pipelines.gaps import planned_entry
 from plugin.pipelines.gather import gather
 from plugin.pipelines.steps import action_name, holding_to_dict
 from plugin.shopify.holdings import shop_date
+from plugin.states import RequestStatus, StepState
 
 log = logging.getLogger("gallra.pipelines")
 
@@ -96,14 +97,14 @@ async def prepare(ctx: ExecContext, session: AsyncSession, request: Request, sho
                     action="export",
                     category=category,
                     decision={"action": "export", "title": title, "holdings": held_by[name]},
-                    state="skipped" if dry_run else "pending",
+                    state=StepState.SKIPPED if dry_run else StepState.PENDING,
                     outcome="would_export" if dry_run else None,
                     next_attempt_at=now,
                     attempts=0,
                     created_at=now,
                 )
             )
-        request.status = "in_progress"
+        request.status = RequestStatus.IN_PROGRESS
         await evidence.append(
             session,
             request.shop_domain,

@@ -25,43 +25,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import AdapterError, AuthFailed
+from plugin.i18n import translate
 from plugin.models import Evidence, Request
+from plugin.states import ShopStatus
 
 SHOPIFY = "shopify"
 
-# Why a source was not examined: (English, Swedish), each completing "<system>: ...".
-REASONS: dict[str, tuple[str, str]] = {
-    "uninstalled": (
-        "the app was uninstalled and Shopify revoked its access, so the shop's customer record, "
-        "orders and shipments could not be read",
-        "appen avinstallerades och Shopify drog in dess åtkomst, så butikens kundpost, ordrar och "
-        "leveranser kunde inte läsas",
-    ),
-    "not_installed": (
-        "the app is not installed on this shop, so the shop's customer record, orders and shipments "
-        "could not be read",
-        "appen är inte installerad i butiken, så butikens kundpost, ordrar och leveranser kunde inte läsas",
-    ),
-    "shop_redacted": (
-        "the shop's data in Gallra was already erased (shop/redact), so the shop's customer record, "
-        "orders and shipments could not be read",
-        "butikens uppgifter i Gallra var redan raderade (shop/redact), så butikens kundpost, ordrar "
-        "och leveranser kunde inte läsas",
-    ),
-    "no_token": (
-        "Gallra holds no access token for the shop, so the shop's customer record, orders and "
-        "shipments could not be read",
-        "Gallra har ingen åtkomsttoken för butiken, så butikens kundpost, ordrar och leveranser "
-        "kunde inte läsas",
-    ),
-    "token_refused": (
-        "Shopify refused the app's access (token refresh refused or access revoked), so the shop's "
-        "customer record, orders and shipments could not be read",
-        "Shopify nekade appens åtkomst (förnyelse av token nekad eller åtkomst återkallad), så "
-        "butikens kundpost, ordrar och leveranser kunde inte läsas",
-    ),
-    "connection_failed": ("the connection failed", "anslutningen misslyckades"),
-}
+# Why a source was not examined, each completing "<system>: ...": `gap.<reason>` in the catalogue
+# (`plugin.i18n`), one of these.
+REASONS = frozenset(
+    {"uninstalled", "not_installed", "shop_redacted", "no_token", "token_refused", "connection_failed"}
+)
 
 
 # A shop never installed here, or one whose data was purged (shop/redact), has no source Gallra
@@ -105,15 +79,11 @@ class NotExamined:
     retryable: bool = False
 
     def why(self, lang: str) -> str:
-        en, sv = REASONS.get(self.reason, (self.reason, self.reason))
-        text = sv if lang == "sv" else en
+        text = translate(lang, f"gap.{self.reason}", default=self.reason)
         if self.detail:
             text = f"{text}: {self.detail}"
         if self.orders:
-            if lang == "sv":
-                text += f"; {self.orders} order(er) som förfrågan nämner kunde inte granskas"
-            else:
-                text += f"; {self.orders} order(s) named in the request could not be examined"
+            text += "; " + translate(lang, "gap.orders", n=self.orders)
         return text
 
     def as_dict(self) -> dict[str, Any]:
@@ -131,9 +101,12 @@ class NotExamined:
 
 def shopify_reason(shop_status: str | None) -> str:
     """Why a shop without a usable token cannot be read, from its status."""
-    return {"uninstalled": "uninstalled", "redacted": "shop_redacted", "unknown": "not_installed"}.get(
-        shop_status or "", "no_token"
-    )
+    reasons: dict[str, str] = {
+        ShopStatus.UNINSTALLED: "uninstalled",
+        ShopStatus.REDACTED: "shop_redacted",
+        ShopStatus.UNKNOWN: "not_installed",
+    }
+    return reasons.get(shop_status or "", "no_token")
 
 
 def shopify_gap(reason: str, order_ids: Sequence[int]) -> NotExamined:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.base import Adapter, AdapterError
 from plugin.executor.context import ExecContext
 from plugin.executor.steps import subject_of
-from plugin.holdings import Category, Holding, Shipment, Subject
+from plugin.holdings import Category, Holding, Subject, shipments_of_holdings
 from plugin.models import Request, Shop
 from plugin.pipelines.gaps import (
     NotExamined,
@@ -115,23 +115,3 @@ async def gather(ctx: ExecContext, session: AsyncSession, request: Request, shop
         not_examined=gaps,
         examined=sorted(examined),
     )
-
-
-def shipments_of_holdings(holdings: list[Holding]) -> tuple[Shipment, ...]:
-    """Shipments as the carrier adapters need them, from shipment holdings (`shipment:<order>:<no>`)."""
-    found = []
-    for holding in holdings:
-        parts = holding.ref.split(":", 2)
-        if holding.category != Category.SHIPMENT or len(parts) != 3 or not parts[1].isdigit():
-            continue
-        found.append(
-            Shipment(
-                order_id=int(parts[1]),
-                order_name=holding.label.rsplit(" ", 1)[-1],
-                carrier=holding.system,
-                tracking_number=None if parts[2] == "untracked" else parts[2],
-                delivered=holding.delivered,
-                country=holding.country,
-            )
-        )
-    return tuple(found)

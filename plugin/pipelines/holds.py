@@ -13,17 +13,19 @@ from sqlalchemy import select
 
 from plugin import evidence
 from plugin.executor.context import ExecContext
-from plugin.executor.steps import load_shop, refresh_request, step_record
+from plugin.executor.steps import refresh_request, step_record
+from plugin.ledger import load_shop
 from plugin.models import Request, Step, utcnow
 from plugin.pipelines.steps import action_name, decision_to_dict, due_on, enqueue_plan, holding_from_dict
 from plugin.shopify.holdings import shop_date
+from plugin.states import RequestStatus, StepState
 
 
 async def replan_hold(ctx: ExecContext, step_id: int) -> None:
     now = utcnow()
     async with ctx.runtime.db.transaction() as session:
         step = (await session.execute(select(Step).where(Step.id == step_id).with_for_update())).scalar_one()
-        if step.state != "running" or step.lease_owner != ctx.config.owner:
+        if step.state != StepState.RUNNING or step.lease_owner != ctx.config.owner:
             return
         request = (
             await session.execute(
@@ -33,7 +35,11 @@ async def replan_hold(ctx: ExecContext, step_id: int) -> None:
         shop = await load_shop(session, step.shop_domain)
         step.lease_owner = step.lease_expires_at = None
         if shop is None:
-            step.state, step.finished_at, step.last_error = "failed", now, "the shop is no longer installed"
+            step.state, step.finished_at, step.last_error = (
+                StepState.FAILED,
+                now,
+                "the shop is no longer installed",
+            )
             await refresh_request(session, request.id, now)
             return
         today = shop_date(now, shop.timezone) or now.date()
@@ -43,7 +49,7 @@ async def replan_hold(ctx: ExecContext, step_id: int) -> None:
             d for d in ctx.sources.plan(shop, [holding], today, mode) if d.holding.ref == holding.ref
         ]
         if not decisions:
-            step.state, step.outcome, step.finished_at = "done", "no_longer_held", now
+            step.state, step.outcome, step.finished_at = StepState.DONE, "no_longer_held", now
             await evidence.append(session, step.shop_domain, "hold_ended", step_record(step), request.id)
             await refresh_request(session, request.id, now)
             return
@@ -52,14 +58,14 @@ async def replan_hold(ctx: ExecContext, step_id: int) -> None:
             until = decision.keep_until if decision.keep_until and decision.keep_until > today else None
             # A planner that keeps without a later date is asked again tomorrow, never erased by us.
             step.next_attempt_at = due_on(until) if until else due_on(today + timedelta(days=1))
-            step.state, step.attempts = "held", 0
+            step.state, step.attempts = StepState.HELD, 0
             step.decision = decision_to_dict(decision)
             await evidence.append(session, step.shop_domain, "hold_extended", step_record(step), request.id)
             return
-        step.state, step.outcome, step.finished_at = "done", "replanned", now
+        step.state, step.outcome, step.finished_at = StepState.DONE, "replanned", now
         await evidence.append(session, step.shop_domain, "hold_expired", step_record(step), request.id)
-        if request.status == "done":
-            request.status = "in_progress"
+        if request.status == RequestStatus.DONE:
+            request.status = RequestStatus.IN_PROGRESS
         await enqueue_plan(
             session,
             request,

@@ -15,10 +15,12 @@ from plugin import evidence
 from plugin.executor.backoff import next_attempt_at
 from plugin.executor.context import ExecContext
 from plugin.executor.leases import OWN_SYSTEM, renew_request
-from plugin.executor.steps import heartbeat, load_shop, refresh_request, run_own_step
+from plugin.executor.steps import heartbeat, refresh_request, run_own_step
+from plugin.ledger import load_shop
 from plugin.models import Request, Shop, Step, utcnow
 from plugin.pipelines import customer_redact, data_request, shop_redact
 from plugin.pipelines.gaps import NothingExamined, planned_gaps
+from plugin.states import RequestStatus, ShopStatus, StepState
 
 log = logging.getLogger("gallra.pipelines")
 
@@ -60,7 +62,7 @@ async def work_on_request(ctx: ExecContext, request_id: int) -> None:
             return
         status = request.status
     async with heartbeat(ctx, request_id, renew_request):
-        if status == "finalizing":
+        if status == RequestStatus.FINALIZING:
             await finalize_request(ctx, request_id)
         else:
             await plan_request(ctx, request_id)
@@ -78,7 +80,7 @@ async def plan_request(ctx: ExecContext, request_id: int) -> None:
                 if shop is None:
                     # Not installed here (yet): no connections and no Shopify token, so only
                     # Gallra's own data about the subject is planned, with the default policy.
-                    shop = Shop(domain=request.shop_domain, status="unknown", dry_run=False)
+                    shop = Shop(domain=request.shop_domain, status=ShopStatus.UNKNOWN, dry_run=False)
                 prepare = PREPARE.get(kind)
                 if prepare is None:
                     raise PlanningFailed(f"no pipeline for requests of kind {kind!r}", retryable=False)
@@ -106,17 +108,17 @@ async def plan_request(ctx: ExecContext, request_id: int) -> None:
         if kind == "shop_redact":
             await shop_redact.apply(session, ctx.runtime.vault, request, ctx.config.clock())
         elif kind == "sweep":
-            request.status = "in_progress"
+            request.status = RequestStatus.IN_PROGRESS
         else:
-            request.status = "planning"
+            request.status = RequestStatus.PLANNING
             await apply(session, request)
-            if request.status == "planning":
-                request.status = "in_progress"
+            if request.status == RequestStatus.PLANNING:
+                request.status = RequestStatus.IN_PROGRESS
         request.lease_owner = request.lease_expires_at = None
         request.attempts = 0
         request.last_error = None
         await session.flush()
-        if request.status not in ("finalizing", "on_hold"):
+        if request.status not in (RequestStatus.FINALIZING, RequestStatus.ON_HOLD):
             await refresh_request(session, request.id)
 
 
@@ -131,7 +133,7 @@ async def _planning_failed(
         request.lease_owner = request.lease_expires_at = None
         request.last_error = message[:500]
         if retryable and request.attempts < ctx.config.max_attempts:
-            request.status = "planning"
+            request.status = RequestStatus.PLANNING
             request.next_attempt_at = next_attempt_at(
                 now,
                 request.attempts,
@@ -140,7 +142,7 @@ async def _planning_failed(
                 retry_after=retry_after,
             )
             return
-        request.status = "failed"
+        request.status = RequestStatus.FAILED
         await evidence.append(
             session, request.shop_domain, "request_failed", {"error": request.last_error}, request.id
         )
@@ -159,7 +161,7 @@ async def finalize_request(ctx: ExecContext, request_id: int) -> None:
                         Step.request_id == request_id,
                         Step.shop_domain == request.shop_domain,
                         Step.system == OWN_SYSTEM,
-                        Step.state == "pending",
+                        Step.state == StepState.PENDING,
                     )
                 )
             ).scalars()
@@ -176,13 +178,13 @@ async def finalize_request(ctx: ExecContext, request_id: int) -> None:
         if request is None:
             return
         request.lease_owner = request.lease_expires_at = None
-        if request.status != "finalizing":
+        if request.status != RequestStatus.FINALIZING:
             # A hold came due meanwhile and queued new work: finalise again once that is done.
             return
         shop = await load_shop(session, request.shop_domain)
         if finalize is not None:
             await finalize(ctx, session, request, shop)
-        request.status, request.completed_at = "done", utcnow()
+        request.status, request.completed_at = RequestStatus.DONE, utcnow()
         done: dict[str, object] = {"kind": kind}
         if gaps := await planned_gaps(session, request):
             # Done with gaps: what could not be examined is named with the completion too.

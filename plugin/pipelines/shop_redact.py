@@ -32,6 +32,7 @@ from plugin.models import (
     Shop,
     utcnow,
 )
+from plugin.states import RequestStatus, ShopStatus
 
 
 async def redact_shop(session: AsyncSession, vault: Vault, request: Request) -> dict[str, Any]:
@@ -62,7 +63,7 @@ async def redact_shop(session: AsyncSession, vault: Vault, request: Request) -> 
         update(Shop)
         .where(Shop.domain == domain)
         .values(
-            status="redacted",
+            status=ShopStatus.REDACTED,
             name=None,
             contact_email_enc=None,
             legal_name_enc=None,
@@ -106,9 +107,9 @@ HOLD_REASONS = {
 
 def hold_for(shop: Shop | None, now: datetime) -> tuple[str, datetime] | None:
     """Why and until when the shop's redaction must wait, or None when it may be carried out."""
-    if shop is None or shop.status == "redacted":
+    if shop is None or shop.status == ShopStatus.REDACTED:
         return None
-    if shop.status == "uninstalled":
+    if shop.status == ShopStatus.UNINSTALLED:
         since = shop.uninstalled_at
         if since is not None and now < since + SHOP_REDACT_DELAY:
             return ("within_48h", since + SHOP_REDACT_DELAY)
@@ -131,7 +132,7 @@ async def apply(session: AsyncSession, vault: Vault, request: Request, now: date
             await evidence.append(
                 session, request.shop_domain, "shop_redact_held", {"reason": reason}, request.id
             )
-        request.status, request.hold_reason, request.next_attempt_at = "on_hold", reason, until
+        request.status, request.hold_reason, request.next_attempt_at = RequestStatus.ON_HOLD, reason, until
         return
     request.hold_reason = None
     counts = await redact_shop(session, vault, request)
@@ -143,5 +144,5 @@ async def apply(session: AsyncSession, vault: Vault, request: Request, now: date
             {"erased": counts, "at": utcnow().isoformat()},
             request.id,
         )
-    request.status = "finalizing"
+    request.status = RequestStatus.FINALIZING
     request.next_attempt_at = now

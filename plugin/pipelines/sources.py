@@ -21,6 +21,7 @@ from plugin.runtime import Runtime
 from plugin.shopify import operations, tokens
 from plugin.shopify.client import ShopifyAuthError, ShopifyUnavailable
 from plugin.shopify.records import OrderRecord
+from plugin.states import ShopStatus
 
 
 class Sources(Protocol):
@@ -67,7 +68,7 @@ class LiveSources:
             return None
 
     async def shopify_orders(self, shop: Shop, order_ids: Sequence[int]) -> list[OrderRecord]:
-        if not shop.access_token_enc or shop.status != "active":
+        if not shop.access_token_enc or shop.status != ShopStatus.ACTIVE:
             # No way to ask (after an uninstall Shopify revoked the token): the customer and any
             # order named in the request are not examined, which the documents then say.
             raise ShopifyNotExamined(shopify_reason(shop.status))
@@ -86,9 +87,5 @@ class LiveSources:
             raise TemporaryFailure(SHOPIFY, str(exc), retry_after=exc.retry_after) from None
 
     def plan(self, shop: Shop, holdings: Sequence[Holding], today: date, mode: str) -> Sequence[DecisionLike]:
-        if shop.policy_toml:
-            policy = retention.Policy.from_toml(shop.policy_toml)
-        else:
-            policy = retention.default_policy_for(shop.country)
-        result = retention.plan(list(holdings), policy, today, retention.Mode(mode))
+        result = retention.plan(list(holdings), retention.shop_policy(shop), today, retention.Mode(mode))
         return list(result.decisions)

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.holdings import Category, Holding
 from plugin.models import Request, Step, utcnow
+from plugin.states import RequestStatus, StepState
 
 ACTIONS = ("erase", "reduce", "keep")
 # Rows per INSERT: a sweep hands over thousands of decisions at once, and building them all
@@ -187,8 +188,12 @@ async def _enqueue(
             chunk = []
     if chunk:
         any_created |= await _insert_new(session, chunk, on_created)
-    if request.status in ("received", "planning", "done", "finalizing") and any_created:
-        request.status = "in_progress"
+    if (
+        request.status
+        in (RequestStatus.RECEIVED, RequestStatus.PLANNING, RequestStatus.DONE, RequestStatus.FINALIZING)
+        and any_created
+    ):
+        request.status = RequestStatus.IN_PROGRESS
     await session.flush()
     return seen
 
@@ -231,13 +236,13 @@ class _StepRows:
     def row(self, decision: DecisionLike, action: str, key: str) -> dict[str, Any]:
         holding = decision.holding
         if self.dry_run:
-            state, outcome, finished, due = "skipped", f"would_{action}", self.now, None
+            state, outcome, finished, due = StepState.SKIPPED, f"would_{action}", self.now, None
         elif action == "keep":
             if decision.keep_until is None:
                 raise ValueError(f"keep decision for {holding.ref} without a keep-until date")
-            state, outcome, finished, due = "held", None, None, self._due(decision.keep_until)
+            state, outcome, finished, due = StepState.HELD, None, None, self._due(decision.keep_until)
         else:
-            state, outcome, finished, due = "pending", None, None, self.now
+            state, outcome, finished, due = StepState.PENDING, None, None, self.now
         return {
             "request_id": self.request_id,
             "shop_domain": self.shop_domain,

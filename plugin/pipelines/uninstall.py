@@ -36,6 +36,7 @@ from plugin.runtime import Runtime
 from plugin.shopify.client import AdminClient, ShopifyAuthError, ShopifyError
 from plugin.shopify.operations import SHOP_INFO
 from plugin.shopify.tokens import ShopNotInstalled, TokenRequestFailed, access_token
+from plugin.states import RequestStatus, ShopStatus
 
 log = logging.getLogger("gallra.pipelines")
 
@@ -82,7 +83,7 @@ async def confirm_uninstalls(
         claims = (
             await session.execute(
                 select(Shop.domain, Shop.uninstall_claimed_at, Shop.access_token_enc).where(
-                    Shop.uninstall_claimed_at.is_not(None), Shop.status == "active"
+                    Shop.uninstall_claimed_at.is_not(None), Shop.status == ShopStatus.ACTIVE
                 )
             )
         ).all()
@@ -130,12 +131,12 @@ async def _confirm(
         update(Shop)
         .where(
             Shop.domain == domain,
-            Shop.status == "active",
+            Shop.status == ShopStatus.ACTIVE,
             Shop.uninstall_claimed_at == claimed_at,
             same_token,
         )
         .values(
-            status="uninstalled",
+            status=ShopStatus.UNINSTALLED,
             uninstalled_at=now,
             uninstall_claimed_at=None,
             access_token_enc=None,
@@ -151,7 +152,11 @@ async def _confirm(
     # A held shop/redact is looked at again now; it then waits for its 48 hours.
     await session.execute(
         update(Request)
-        .where(Request.shop_domain == domain, Request.kind == "shop_redact", Request.status == "on_hold")
+        .where(
+            Request.shop_domain == domain,
+            Request.kind == "shop_redact",
+            Request.status == RequestStatus.ON_HOLD,
+        )
         .values(next_attempt_at=now)
         .execution_options(synchronize_session=False)
     )

@@ -12,10 +12,11 @@ from typing import Annotated, Any
 import typer
 
 from plugin.holdings import Category, Holding
+from plugin.ledger import load_shop
 from plugin.retention.dates import format_month_day, parse_month_day
 from plugin.retention.errors import PolicyError
 from plugin.retention.planner import plan
-from plugin.retention.policy import Policy, default_policy_for
+from plugin.retention.policy import Policy, shop_policy
 from plugin.retention.rules import Mode
 from plugin.retention.sentences import rule_reason
 
@@ -57,23 +58,19 @@ def _fye(value: str | None) -> tuple[int, int] | None:
 
 
 async def _shop_policy(domain: str) -> Policy:
-    from sqlalchemy import select
 
-    from plugin.models import Shop
     from plugin.runtime import Runtime
     from plugin.settings import load_settings
 
     runtime = Runtime.build(load_settings())
     try:
         async with runtime.db.session() as session:
-            shop = (await session.execute(select(Shop).where(Shop.domain == domain))).scalar_one_or_none()
+            shop = await load_shop(session, domain)
     finally:
         await runtime.close()
     if shop is None:
         raise _fail(f"--shop: no shop {domain!r} in the database")
-    if shop.policy_toml is None:
-        return default_policy_for(shop.country)
-    return Policy.from_toml(shop.policy_toml)
+    return shop_policy(shop)
 
 
 def policy_json(policy: Policy) -> dict[str, Any]:

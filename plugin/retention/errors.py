@@ -13,6 +13,10 @@ class StatutoryMinimumError(PolicyError):
     """An override would shorten a statutory minimum and was not forced with who and why."""
 
 
+class StoredPolicyError(PolicyError):
+    """A shop's stored policy that the engine no longer accepts (`shop_policy`'s failure rule)."""
+
+
 def describe_validation_error(exc: ValidationError, *, prefix: str = "") -> str:
     problems = []
     for error in exc.errors():

@@ -22,13 +22,18 @@ import dataclasses
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from plugin.retention.dates import format_month_day, parse_month_day
-from plugin.retention.errors import PolicyError, StatutoryMinimumError, describe_validation_error
+from plugin.retention.errors import (
+    PolicyError,
+    StatutoryMinimumError,
+    StoredPolicyError,
+    describe_validation_error,
+)
 from plugin.retention.presets import FALLBACK_PRESET, countries, preset_rules
 from plugin.retention.rules import Anchor, Period, Rule
 
@@ -296,3 +301,35 @@ def default_policy_for(country: str | None) -> Policy:
     if code in countries():
         return Policy.from_preset(code)
     return Policy(FALLBACK_PRESET, country=code or None)
+
+
+class PolicySource(Protocol):
+    """What a shop's policy is read from (a `plugin.models.Shop`)."""
+
+    @property
+    def policy_toml(self) -> str | None: ...
+
+    @property
+    def country(self) -> str | None: ...
+
+
+def shop_policy(shop: PolicySource | None) -> Policy:
+    """A shop's effective retention policy, the one the planner, the sweep, the minimiser, the
+    admin and the CLI all read: the shop's stored policy, or its country's default
+    (`default_policy_for`) when it has none (or is not installed here).
+
+    The failure rule: a stored policy the engine no longer accepts raises `StoredPolicyError`.
+    Nothing is planned, swept or minimised by a policy the shop did not set (falling back to the
+    default could erase what the shop's own policy keeps): the request's planning fails and is
+    retried, the sweep and the minimiser leave the shop alone, and the admin shows the problem
+    with the country default as the starting point for saving a policy again.
+    """
+    if shop is None or not shop.policy_toml:
+        return default_policy_for(shop.country if shop is not None else None)
+    try:
+        return Policy.from_toml(shop.policy_toml)
+    except PolicyError as exc:
+        raise StoredPolicyError(
+            f"the shop's stored retention policy cannot be used ({exc}); nothing is planned, swept "
+            "or minimised by it until a policy is saved again"
+        ) from None

@@ -9,6 +9,7 @@ from datetime import date
 from enum import StrEnum
 
 from plugin.holdings import Category
+from plugin.i18n import count, translate
 from plugin.retention.dates import (
     add_period,
     add_period_to_month_end,
@@ -86,17 +87,13 @@ class Period:
 
     def words(self, lang: str) -> str:
         """ "3 years and 6 months" / "3 år och 6 månader"."""
-        names = {
-            "en": (("year", "years"), ("month", "months"), ("day", "days"), "and"),
-            "sv": (("år", "år"), ("månad", "månader"), ("dag", "dagar"), "och"),
-        }[lang]
         parts = [
-            f"{n} {unit[0] if n == 1 else unit[1]}"
-            for n, unit in zip((self.years, self.months, self.days), names[:3], strict=True)
+            count(n, unit, lang)
+            for n, unit in zip((self.years, self.months, self.days), ("years", "months", "days"), strict=True)
             if n
         ]
         if len(parts) > 1:
-            return ", ".join(parts[:-1]) + f" {names[3]} " + parts[-1]
+            return ", ".join(parts[:-1]) + f" {translate(lang, 'word.and')} " + parts[-1]
         return parts[0] if parts else ""
 
     def never_shorter_than(self, other: Period) -> bool:

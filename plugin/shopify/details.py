@@ -18,6 +18,7 @@ from plugin.models import Shop
 from plugin.runtime import Runtime
 from plugin.shopify.client import ShopifyError
 from plugin.shopify.tokens import ShopNotInstalled, refresh_details
+from plugin.states import ShopStatus
 
 log = logging.getLogger("gallra.shopify.details")
 
@@ -32,7 +33,7 @@ async def refresh_stale_details(runtime: Runtime) -> int:
             (
                 await session.execute(
                     select(Shop.domain)
-                    .where(Shop.details_stale_at.is_not(None), Shop.status == "active")
+                    .where(Shop.details_stale_at.is_not(None), Shop.status == ShopStatus.ACTIVE)
                     .order_by(Shop.details_stale_at)
                     .limit(BATCH)
                 )

@@ -15,7 +15,7 @@ from datetime import date, datetime, tzinfo
 from typing import NamedTuple
 
 from adapters.carriers import carrier_adapter
-from plugin.holdings import Category, Holding
+from plugin.holdings import Category, Holding, ShipmentRef
 from plugin.retention.dates import day_in, local_date, shop_zone
 from plugin.shopify.records import CustomerRecord, OrderRecord, TrackingInfo
 
@@ -116,13 +116,13 @@ def shaped_order_holdings(order: OrderRecord, shape: OrderShape) -> list[Holding
         ),
     ]
     for (day, system), (_moment, info) in zip(shipments, _tracking(order), strict=True):
-        number = info.number
+        ref = ShipmentRef(order.id, info.number)
         held.append(
             Holding(
                 system=system,
                 category=Category.SHIPMENT,
-                ref=f"shipment:{order.id}:{number or 'untracked'}",
-                label=f"Shipment {number or '(no tracking number)'} of order {order.name}",
+                ref=ref.format(),
+                label=ref.label(order.name),
                 order_created=created,
                 delivered=day,
                 flags=flags | _UNKNOWN if system == UNKNOWN_CARRIER else flags,

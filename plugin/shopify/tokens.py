@@ -24,12 +24,14 @@ from sqlalchemy import select, update
 from adapters.base import AdapterError
 from adapters.http import ProviderHttp
 from plugin import controller
+from plugin.ledger import load_shop
 from plugin.models import Shop, shop_cell
 from plugin.runtime import Runtime
 from plugin.shopify.client import AdminClient, ShopifyError
 from plugin.shopify.operations import fetch_shop
 from plugin.shopify.records import ShopRecord
 from plugin.shopify.session_token import SessionClaims
+from plugin.states import ShopStatus
 
 log = logging.getLogger("gallra.shopify.tokens")
 
@@ -130,7 +132,7 @@ def _store(runtime: Runtime, shop: Shop, grant: TokenGrant) -> None:
     shop.refresh_token_expires_at = grant.refresh_token_expires_at
     if grant.scope is not None:
         shop.scopes = grant.scope
-    shop.status = "active"
+    shop.status = ShopStatus.ACTIVE
     shop.uninstalled_at = None
     # A new grant proves the shop is installed now: a pending uninstall claim is void.
     shop.uninstall_claimed_at = None
@@ -138,7 +140,7 @@ def _store(runtime: Runtime, shop: Shop, grant: TokenGrant) -> None:
 
 def _usable(shop: Shop | None, now: datetime) -> str | None:
     """The stored access token if it is good for at least REFRESH_MARGIN more."""
-    if shop is None or shop.status != "active" or shop.access_token_enc is None:
+    if shop is None or shop.status != ShopStatus.ACTIVE or shop.access_token_enc is None:
         return None
     if shop.access_token_expires_at is not None and shop.access_token_expires_at - REFRESH_MARGIN <= now:
         return None
@@ -155,11 +157,11 @@ def _lock(runtime: Runtime, shop_domain: str) -> asyncio.Lock:
 async def access_token(runtime: Runtime, shop_domain: str) -> str:
     """A valid access token for the shop, refreshed first when it is about to expire."""
     async with runtime.db.session() as session:
-        shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
+        shop = await load_shop(session, shop_domain)
     token = _usable(shop, datetime.now(UTC))
     if token is not None:
         return runtime.vault.decrypt(token, shop_cell("access_token_enc", shop_domain)) or ""
-    if shop is None or shop.status != "active" or shop.access_token_enc is None:
+    if shop is None or shop.status != ShopStatus.ACTIVE or shop.access_token_enc is None:
         raise ShopNotInstalled(f"{shop_domain}: Gallra is not installed or has no access token")
     async with _lock(runtime, shop_domain):
         return await _refresh(runtime, shop_domain)
@@ -170,12 +172,12 @@ async def _refresh(runtime: Runtime, shop_domain: str) -> str:
         # The no-op write takes the row lock (PostgreSQL) or the writer lock (SQLite) before reading,
         # so a second refresher blocks here until the first has committed its new tokens.
         await session.execute(update(Shop).where(Shop.domain == shop_domain).values(domain=Shop.domain))
-        shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
+        shop = await load_shop(session, shop_domain)
         now = datetime.now(UTC)
         token = _usable(shop, now)
         if token is not None:  # someone refreshed while we waited
             return runtime.vault.decrypt(token, shop_cell("access_token_enc", shop_domain)) or ""
-        if shop is None or shop.status != "active":
+        if shop is None or shop.status != ShopStatus.ACTIVE:
             raise ShopNotInstalled(f"{shop_domain}: Gallra is not installed")
         refresh = runtime.vault.decrypt(shop.refresh_token_enc, shop_cell("refresh_token_enc", shop_domain))
         if not refresh or (
@@ -234,8 +236,10 @@ async def exchange_session_token(runtime: Runtime, claims: SessionClaims, sessio
 async def save_grant(runtime: Runtime, shop_domain: str, grant: TokenGrant) -> Shop:
     """Store a new grant (any flow); a shop seen for the first time also gets its details."""
     async with runtime.db.transaction() as session:
-        shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
-        reinstall = shop is not None and (shop.status != "active" or shop.uninstall_claimed_at is not None)
+        shop = await load_shop(session, shop_domain)
+        reinstall = shop is not None and (
+            shop.status != ShopStatus.ACTIVE or shop.uninstall_claimed_at is not None
+        )
         if shop is None:
             shop = Shop(domain=shop_domain, installed_at=datetime.now(UTC))
             session.add(shop)
@@ -318,7 +322,7 @@ async def register_shop(
     shop's details are read from Shopify with that token (as an install does); `controller_details`
     are the owner's own values, kept over what Shopify says now and later."""
     async with runtime.db.transaction() as session:
-        shop = (await session.execute(select(Shop).where(Shop.domain == shop_domain))).scalar_one_or_none()
+        shop = await load_shop(session, shop_domain)
         if shop is None:
             shop = Shop(domain=shop_domain, installed_at=datetime.now(UTC))
             session.add(shop)

@@ -18,12 +18,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.models import Sweep
+from plugin.states import SweepStatus
 
 # Long enough for a slow batch (a bulk download stalls, PostgreSQL is busy); every committed batch
 # renews it, so a live sweep never loses its claim and a dead one is taken over within minutes.
 LEASE = timedelta(minutes=5)
 # A preview the shop owner asked for, waiting for the sweep clock (no lease, nothing done yet).
-QUEUED = "queued"
+QUEUED = SweepStatus.QUEUED
 
 
 def shop_day(now: datetime, timezone: str | None) -> date:
@@ -57,7 +58,7 @@ async def claim(
     """
     lease_until = now + LEASE
     start = {
-        "status": "running",
+        "status": SweepStatus.RUNNING,
         "lease_owner": owner,
         "lease_expires_at": lease_until,
         "progress": {},
@@ -79,7 +80,7 @@ async def claim(
         restarted = (
             await session.execute(
                 update(Sweep)
-                .where(*same, or_(Sweep.status != "running", Sweep.lease_expires_at < now))
+                .where(*same, or_(Sweep.status != SweepStatus.RUNNING, Sweep.lease_expires_at < now))
                 .values(finished_at=None, **start)
                 .returning(Sweep.id)
             )
@@ -100,7 +101,7 @@ async def claim(
             update(Sweep)
             .where(
                 *same,
-                Sweep.status == "running",
+                Sweep.status == SweepStatus.RUNNING,
                 or_(Sweep.lease_expires_at < now, Sweep.lease_owner == owner),
             )
             .values(lease_owner=owner, lease_expires_at=lease_until)
@@ -138,7 +139,7 @@ async def queue_preview(session: AsyncSession, shop_domain: str, day: date, *, n
                 Sweep.shop_domain == shop_domain,
                 Sweep.day == day.isoformat(),
                 Sweep.dry_run.is_(True),
-                Sweep.status.not_in((QUEUED, "running")),
+                Sweep.status.not_in((QUEUED, SweepStatus.RUNNING)),
             )
             .values(started_at=now, finished_at=None, **queued)
             .returning(Sweep.id)
@@ -160,7 +161,7 @@ async def drop_stale_preview(session: AsyncSession, shop_domain: str, day: str, 
     await session.execute(
         update(Sweep)
         .where(Sweep.shop_domain == shop_domain, Sweep.day == day, Sweep.status == QUEUED)
-        .values(status="failed", finished_at=now, report={"note": "not run on its day; ask again"})
+        .values(status=SweepStatus.FAILED, finished_at=now, report={"note": "not run on its day; ask again"})
     )
 
 
@@ -181,7 +182,7 @@ async def _update_ours(
             Sweep.shop_domain == shop_domain,
             Sweep.id == sweep_id,
             Sweep.lease_owner == owner,
-            Sweep.status == "running",
+            Sweep.status == SweepStatus.RUNNING,
         )
         .values(**values)
         .returning(Sweep.id)

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from plugin.settings import get_settings
+from plugin.states import ShopStatus, SweepStatus
 from plugin.sweeps.report import summary_lines
 from plugin.sweeps.run import DRY_NEW_SHOP, DRY_SHOP_MODE
 
@@ -83,7 +84,7 @@ def what_happened(report: dict[str, Any], *, asked_live: bool, first_live: bool 
                 " off in the admin)"
             )
     if report.get("already"):
-        if status == "running":
+        if status == SweepStatus.RUNNING:
             lines.append(
                 f"{shop}: today's ({day}) {kind} is running in another process (started"
                 f" {_hhmm(report.get('started_at'))}); nothing was started here. Its progress so far:"
@@ -121,7 +122,7 @@ async def _run(
                 domains = list(
                     (
                         await session.execute(
-                            select(Shop.domain).where(Shop.status == "active").order_by(Shop.domain)
+                            select(Shop.domain).where(Shop.status == ShopStatus.ACTIVE).order_by(Shop.domain)
                         )
                     ).scalars()
                 )

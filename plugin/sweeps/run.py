@@ -20,8 +20,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from plugin import evidence, notifications
+from plugin.ledger import load_shop
 from plugin.models import Step, utcnow
 from plugin.runtime import Runtime
+from plugin.states import ShopStatus, StepState, SweepStatus
 from plugin.sweeps import claim as claims
 from plugin.sweeps.parts import SweepParts
 from plugin.sweeps.runner import (
@@ -30,7 +32,6 @@ from plugin.sweeps.runner import (
     Sweeper,
     SweepLost,
     instance_id,
-    load_shop,
     shop_context,
 )
 
@@ -84,7 +85,7 @@ async def run_sweep(
     owner = owner or instance_id()
     async with runtime.db.transaction() as session:
         shop = await load_shop(session, shop_domain)
-        if shop is None or shop.status != "active":
+        if shop is None or shop.status != ShopStatus.ACTIVE:
             raise SweepError(f"no active shop {shop_domain!r}")
         today = claims.shop_day(now, shop.timezone)
         note = None
@@ -111,7 +112,11 @@ async def run_sweep(
             existing = await claims.find(session, shop_domain, today, dry_run=dry)
             if existing is None:  # pragma: no cover - the unique row was there a moment ago
                 raise SweepError("sweep row vanished")
-            stored = dict(existing.report) if existing.status != "running" else _running(existing.progress)
+            stored = (
+                dict(existing.report)
+                if existing.status != SweepStatus.RUNNING
+                else _running(existing.progress)
+            )
             return stored | {
                 "already": True,
                 "status": existing.status,
@@ -208,7 +213,7 @@ async def run_sweep(
                     claimed.sweep_id,
                     owner=owner,
                     now=clock(),
-                    status="failed",
+                    status=SweepStatus.FAILED,
                     report=failed,
                 )
         elif sweeper is not None:
@@ -223,7 +228,13 @@ async def run_sweep(
         holds_due = await _holds_due(session, shop_domain, now)
         final = report("done", sweeper, holds_due)
         await claims.finish(
-            session, shop_domain, claimed.sweep_id, owner=owner, now=clock(), status="done", report=final
+            session,
+            shop_domain,
+            claimed.sweep_id,
+            owner=owner,
+            now=clock(),
+            status=SweepStatus.DONE,
+            report=final,
         )
     if sweeper.request_id is not None:
         runtime.work_available.set()  # idle workers start on the queued steps at once
@@ -240,7 +251,7 @@ async def queue_preview(runtime: Runtime, shop_domain: str, *, now: datetime | N
     now = now or utcnow()
     async with runtime.db.transaction() as session:
         shop = await load_shop(session, shop_domain)
-        if shop is None or shop.status != "active":
+        if shop is None or shop.status != ShopStatus.ACTIVE:
             raise SweepError(f"no active shop {shop_domain!r}")
         return await claims.queue_preview(session, shop_domain, claims.shop_day(now, shop.timezone), now=now)
 
@@ -264,7 +275,7 @@ async def _keep_lease(
 
 
 def _running(progress: dict[str, Any]) -> dict[str, Any]:
-    return {"status": "running", "progress": progress, "tally": progress.get("tally", {})}
+    return {"status": SweepStatus.RUNNING, "progress": progress, "tally": progress.get("tally", {})}
 
 
 async def _parts(runtime: Runtime, shop_domain: str, parts: SweepParts | PartsFactory | None) -> SweepParts:
@@ -281,6 +292,6 @@ async def _holds_due(session: Any, shop_domain: str, now: datetime) -> int:
     """Kept holdings whose date has come: the executor's hold-expiry clock re-plans them; the
     report shows how many are waiting."""
     statement = select(func.count()).where(
-        Step.shop_domain == shop_domain, Step.state == "held", Step.next_attempt_at <= now
+        Step.shop_domain == shop_domain, Step.state == StepState.HELD, Step.next_attempt_at <= now
     )
     return int((await session.execute(statement)).scalar_one())

@@ -48,6 +48,7 @@ from plugin.shopify.holdings import (
     shop_date,
 )
 from plugin.shopify.records import CustomerRecord, OrderRecord
+from plugin.states import RequestStatus
 from plugin.sweeps import claim as claims
 from plugin.sweeps.parts import Decision, SweepParts, ToolRecord, ToolUnreadable
 from plugin.sweeps.patterns import OrderPatterns, Pattern, Signature, Verdict
@@ -349,7 +350,7 @@ class Sweeper:
                         .where(
                             Request.shop_domain == self.shop.domain,
                             Request.kind != "sweep",
-                            Request.status.in_(("done", "failed")),
+                            Request.status.in_((RequestStatus.DONE, RequestStatus.FAILED)),
                             (Request.email_enc.is_not(None)) | (Request.phone_enc.is_not(None)),
                             Request.id > after,
                         )
@@ -611,10 +612,6 @@ async def _existing_actions(
             if ref is not None:
                 found.setdefault((system, ref, action), request_id)
     return found
-
-
-async def load_shop(session: AsyncSession, domain: str) -> Shop | None:
-    return (await session.execute(select(Shop).where(Shop.domain == domain))).scalar_one_or_none()
 
 
 async def shop_context(session: AsyncSession, shop: Shop, *, today: date, dry_run: bool) -> ShopContext:

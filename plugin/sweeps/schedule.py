@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from plugin.models import Shop, Sweep, utcnow
 from plugin.runtime import Runtime
+from plugin.states import ShopStatus, SweepStatus
 from plugin.sweeps import claim as claims
 from plugin.sweeps.run import PartsFactory, SweepError, run_sweep
 from plugin.sweeps.runner import SweepLost
@@ -50,7 +51,7 @@ async def due_shops(runtime: Runtime, now: datetime) -> list[DueShop]:
     async with runtime.db.session() as session:
         shops = (
             await session.execute(
-                select(Shop.domain, Shop.timezone, Shop.sweep_hour).where(Shop.status == "active")
+                select(Shop.domain, Shop.timezone, Shop.sweep_hour).where(Shop.status == ShopStatus.ACTIVE)
             )
         ).all()
         due: list[DueShop] = []
@@ -67,7 +68,7 @@ async def due_shops(runtime: Runtime, now: datetime) -> list[DueShop]:
                         Sweep.shop_domain == domain,
                         Sweep.day == day,
                         Sweep.dry_run.is_(False),
-                        Sweep.status != "running",
+                        Sweep.status != SweepStatus.RUNNING,
                     )
                 )
             ).first()

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.base import Adapter, AdapterError, AuthFailed, TemporaryFailure
 from plugin import connections, retention
 from plugin.holdings import Holding
+from plugin.ledger import load_shop
 from plugin.models import Request
 from plugin.pipelines import steps
 from plugin.runtime import Runtime
@@ -20,15 +21,8 @@ from plugin.shopify import bulk, tokens
 from plugin.shopify.records import CustomerRecord, OrderRecord
 from plugin.sweeps import groups
 from plugin.sweeps.parts import Decision, SweepParts, ToolRecord, ToolUnreadable
-from plugin.sweeps.runner import load_shop
 
 log = logging.getLogger("gallra.sweeps")
-
-
-def shop_policy(policy_toml: str | None, country: str | None) -> retention.Policy:
-    if policy_toml:
-        return retention.Policy.from_toml(policy_toml)
-    return retention.default_policy_for(country)
 
 
 def sweep_planner(policy: retention.Policy) -> Callable[[Sequence[Holding], date], Sequence[Decision]]:
@@ -86,7 +80,7 @@ async def real_parts(runtime: Runtime, shop_domain: str) -> SweepParts:
         shop = await load_shop(session, shop_domain)
         if shop is None:
             raise LookupError(f"no shop {shop_domain!r}")
-        policy = shop_policy(shop.policy_toml, shop.country)
+        policy = retention.shop_policy(shop)
     # One Admin client per sweep: its cost bucket is the shop's, shared with every other piece of
     # work for the same shop, so a sweep never starves a customer's request of API budget.
     client = await tokens.admin_client(runtime, shop_domain)

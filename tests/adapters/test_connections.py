@@ -17,6 +17,7 @@ from plugin import connections
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.holdings import Shipment, Subject
+from plugin.ledger import load_shop
 from plugin.models import Shop, shop_cell
 from plugin.outbox import Outbox, list_messages
 from plugin.runtime import Runtime
@@ -51,7 +52,7 @@ async def runtime(db: Database) -> AsyncIterator[Runtime]:
 
 async def shop(runtime: Runtime, domain: str = SHOP_A) -> Shop:
     async with runtime.db.session() as session:
-        found = await connections.get_shop(session, domain)
+        found = await load_shop(session, domain)
     assert found is not None
     return found
 

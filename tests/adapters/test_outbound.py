@@ -28,6 +28,7 @@ from adapters.voyado import Voyado
 from plugin import connections
 from plugin.crypto import Vault
 from plugin.db import Database
+from plugin.ledger import load_shop
 from plugin.models import AdapterConnection, Shop, connection_cell
 from plugin.runtime import Runtime
 from tests.adapters.support import SHOP as SHOP_INFO
@@ -349,7 +350,7 @@ async def test_check_never_repeats_what_the_other_end_answered(db: Database, loo
     async with db.transaction() as session:
         await connections.configure(local, session, SHOP, "klaviyo", settings)
     async with db.transaction() as session:
-        shop = await connections.get_shop(session, SHOP)
+        shop = await load_shop(session, SHOP)
         assert shop is not None
         results = await connections.check_connections(local, session, shop)
     async with db.session() as session:
@@ -382,7 +383,7 @@ async def test_a_stored_connection_the_server_no_longer_accepts_fails_as_a_setti
     with respx.mock(assert_all_called=True) as mock:
         mock.get("https://app.rule.io/api/v2/subscribers?limit=1").respond(200, json={"subscribers": []})
         async with runtime.db.transaction() as session:
-            shop = await connections.get_shop(session, SHOP)
+            shop = await load_shop(session, SHOP)
             assert shop is not None
             built = {a.name: a for a in await connections.build_adapters(runtime, session, shop)}
             results = {r.adapter: r for r in await connections.check_connections(runtime, session, shop)}

@@ -15,6 +15,7 @@ from adapters.http import ProviderHttp
 from adapters.shopify import Shopify, ShopifyConfig
 from plugin.documents.extract import compact
 from plugin.holdings import Category, Subject
+from plugin.ledger import load_shop
 from plugin.models import shop_cell
 from plugin.shopify.client import AdminClient
 from tests.adapters.conftest import Waits
@@ -344,13 +345,13 @@ async def test_built_for_a_shop_through_its_stored_token(store: Any, sqlite_db: 
                 )
             )
         async with sqlite_db.session() as session:
-            shop = await connections.get_shop(session, SHOP)
-            gone = await connections.get_shop(session, "gone.myshopify.com")
+            shop = await load_shop(session, SHOP)
+            gone = await load_shop(session, "gone.myshopify.com")
             assert shop is not None and gone is not None
             adapter = await connections.build_adapter(runtime, session, shop, "shopify", step_id=1)
             with pytest.raises(connections.NotConfigured):
                 await connections.build_adapter(runtime, session, gone, "shopify")
-            expired = await connections.get_shop(session, "expired.myshopify.com")
+            expired = await load_shop(session, "expired.myshopify.com")
             assert expired is not None
             stale = await connections.build_adapter(runtime, session, expired, "shopify")
         with pytest.raises(AuthFailed, match="reinstall the app"):

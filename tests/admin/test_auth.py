@@ -193,7 +193,9 @@ async def test_first_open_exchanges_the_session_token_for_an_offline_token(
     async with runtime.db.session() as session:
         shop = (await session.execute(select(Shop).where(Shop.domain == new))).scalar_one()
     assert shop.access_token_enc and shop.country == "SE"
-    assert "Sweden" in response.text  # the policy follows the country read at install
+    # The policy follows the country read at install, and so does the page's language (no locale
+    # yet: the country decides, `plugin.i18n.shop_language`).
+    assert '<html lang="sv">' in response.text and "Sverige" in response.text
     # Next load: the stored token is used, no second exchange.
     assert (await get_page(client, runtime, new, "/admin")).status_code == 200
     assert shopify_fake.shops[new].exchanges == 1

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from plugin.documents.certificate import build_certificate, render_certificate_html
-from plugin.documents.language import shop_language
+from plugin.i18n import shop_language
 from plugin.models import Request, Shop, Step
 
 RECEIVED = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

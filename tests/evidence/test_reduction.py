@@ -160,3 +160,26 @@ async def test_the_shop_policy_sets_the_minimisation_period(
         assert request is not None and request.completed_at is not None
         completed = request.completed_at
     assert await minimise_requests(runtime, now=completed + timedelta(days=367)) == 1
+
+
+async def test_a_stored_policy_that_cannot_be_used_minimises_nothing_of_the_shop(
+    runtime: Runtime, worker: Worker, sources: FakeSources
+) -> None:
+    """`plugin.retention.shop_policy`'s failure rule: nothing is done by a policy the shop did not
+    set, so the requests keep their data until the owner saves a policy again."""
+    request_id = await _redact_request(runtime)
+    await worker.drain(limit=20)
+    async with runtime.db.transaction() as session:
+        request = await session.get(Request, request_id)
+        assert request is not None and request.completed_at is not None
+        completed = request.completed_at
+        shop = (await session.execute(select(Shop).where(Shop.domain == SHOP))).scalar_one()
+        shop.policy_toml = 'preset = "SE"\n\n[overrides.NO-SUCH-RULE]\nperiod = "1y"\n'
+    later = completed + timedelta(days=4 * 366)
+    assert await minimise_requests(runtime, now=later) == 0
+    async with runtime.db.transaction() as session:
+        request = await session.get(Request, request_id)
+        assert request is not None and request.minimised_at is None
+        shop = (await session.execute(select(Shop).where(Shop.domain == SHOP))).scalar_one()
+        shop.policy_toml = None
+    assert await minimise_requests(runtime, now=later + timedelta(days=1)) == 1

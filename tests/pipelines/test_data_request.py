@@ -10,6 +10,7 @@ from sqlalchemy import select
 from plugin import evidence
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.worker import Worker
+from plugin.ledger import load_shop
 from plugin.models import Artifact, Request, shop_cell
 from plugin.runtime import Runtime
 from tests.executor.doubles import SHOP, FakeSources, Ledger, add_request, newsletter_holding, order
@@ -119,7 +120,7 @@ async def test_shop_owner_is_e_mailed_once_with_an_expiring_link_in_the_shops_la
         )
         await Worker(mailing, fast_config(), sources).drain(limit=20)
         async with runtime.db.session() as session:
-            shop = await session.scalar(select(Shop).where(Shop.domain == SHOP))
+            shop = await load_shop(session, SHOP)
             request = await session.get(Request, request_id)
         assert request is not None
         await notify_owner(SimpleNamespace(runtime=mailing), shop, request)  # type: ignore[arg-type]

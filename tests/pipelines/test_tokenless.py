@@ -45,11 +45,11 @@ ORDERS = [450789469, 450789470]
 
 UNINSTALLED_EN = (
     "the app was uninstalled and Shopify revoked its access, so the shop's customer record, orders and "
-    "shipments could not be read; 2 order(s) named in the request could not be examined"
+    "shipments could not be read; 2 orders named in the request could not be examined"
 )
 UNINSTALLED_SV = (
     "appen avinstallerades och Shopify drog in dess åtkomst, så butikens kundpost, ordrar och leveranser "
-    "kunde inte läsas; 2 order(er) som förfrågan nämner kunde inte granskas"
+    "kunde inte läsas; 2 ordrar som förfrågan nämner kunde inte granskas"
 )
 
 
@@ -189,7 +189,7 @@ async def test_data_request_with_refused_token_refresh_exports_the_tools_and_lis
     )
     assert gap["why_en"] == (
         "Shopify refused the app's access (token refresh refused or access revoked), so the shop's "
-        "customer record, orders and shipments could not be read; 1 order(s) named in the request "
+        "customer record, orders and shipments could not be read; 1 order named in the request "
         "could not be examined"
     )
     assert (

@@ -13,11 +13,12 @@ import httpx
 
 from plugin.crypto import Vault
 from plugin.db import Database
+from plugin.retention import Policy
 from plugin.runtime import Runtime
 from plugin.shopify.records import OrderRecord
 from plugin.sweeps.parts import SweepParts
 from plugin.sweeps.run import run_sweep
-from plugin.sweeps.wiring import shop_policy, sweep_planner
+from plugin.sweeps.wiring import sweep_planner
 from tests.conftest import make_settings
 from tests.sweeps.doubles import RecordingEnqueuer, stream
 from tests.sweeps.shopdata import NOW, POLICY_TOML, SHOP, build_shop
@@ -37,7 +38,7 @@ def parts(delay: float) -> SweepParts:
     return SweepParts(
         orders=slow_orders,
         customers=stream(shop.customers),
-        plan=sweep_planner(shop_policy(POLICY_TOML, "SE")),
+        plan=sweep_planner(Policy.from_toml(POLICY_TOML)),
         enqueue=RecordingEnqueuer(),
     )
 

@@ -13,12 +13,13 @@ from sqlalchemy import select, update
 from plugin.crypto import Vault
 from plugin.holdings import Category, Holding
 from plugin.models import AdapterConnection, Request, Shop, Sweep, request_cell
+from plugin.retention import Policy
 from plugin.runtime import Runtime
 from plugin.shopify.records import CustomerRecord, OrderRecord
 from plugin.sweeps.parts import SweepParts
 from plugin.sweeps.run import MAX_ATTEMPTS, run_sweep
 from plugin.sweeps.runner import SweepLost
-from plugin.sweeps.wiring import shop_policy, sweep_planner
+from plugin.sweeps.wiring import sweep_planner
 from tests.sweeps.doubles import RecordingEnqueuer, stream
 from tests.sweeps.shopdata import NOW, POLICY_TOML, SHOP, TZ
 
@@ -39,7 +40,7 @@ def parts(
         SweepParts(
             orders=stream(orders or []),
             customers=stream(customers or []),
-            plan=sweep_planner(shop_policy(POLICY_TOML, "SE")),
+            plan=sweep_planner(Policy.from_toml(POLICY_TOML)),
             enqueue=enqueuer,
         ),
         enqueuer,

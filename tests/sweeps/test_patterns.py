@@ -11,6 +11,7 @@ import pytest
 
 from plugin.holdings import Holding
 from plugin.models import AdapterConnection, Shop
+from plugin.retention import Policy
 from plugin.retention.dates import shop_zone
 from plugin.runtime import Runtime
 from plugin.shopify.holdings import (
@@ -26,7 +27,7 @@ from plugin.sweeps import runner
 from plugin.sweeps.parts import SweepParts
 from plugin.sweeps.patterns import OrderPatterns, Pattern, Signature
 from plugin.sweeps.run import run_sweep
-from plugin.sweeps.wiring import shop_policy, sweep_planner
+from plugin.sweeps.wiring import sweep_planner
 from tests.sweeps.doubles import RecordingEnqueuer, stream
 from tests.sweeps.shopdata import CONNECTED, NOW, POLICY_TOML, SHOP, TZ, build_shop
 
@@ -52,7 +53,7 @@ async def dry_sweep_with(
     parts = SweepParts(
         orders=stream(shop.orders),
         customers=stream(shop.customers),
-        plan=sweep_planner(shop_policy(POLICY_TOML, "SE")),
+        plan=sweep_planner(Policy.from_toml(POLICY_TOML)),
         enqueue=RecordingEnqueuer(),
     )
     report = await run_sweep(runtime, SHOP, dry_run=True, now=NOW, parts=parts, batch_size=500)

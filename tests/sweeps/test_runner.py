@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import func, select
 
 from plugin.models import AdapterConnection, Request, Shop, Step, Sweep
+from plugin.retention import Policy
 from plugin.runtime import Runtime
 from plugin.sweeps.parts import SweepParts
 from plugin.sweeps.run import run_sweep
-from plugin.sweeps.wiring import shop_policy, sweep_planner
+from plugin.sweeps.wiring import sweep_planner
 from tests.conftest import TEST_ENCRYPTION_KEY
 from tests.sweeps.doubles import CountingPlanner, Killed, RecordingEnqueuer, stream
 from tests.sweeps.shopdata import (
@@ -44,7 +45,7 @@ async def add_shop(runtime: Runtime, *, swept_before: bool = True, dry_run: bool
 
 def parts_for(shop: ShopData, **kwargs: Any) -> tuple[SweepParts, CountingPlanner, RecordingEnqueuer]:
     """The real retention planner with the shop's policy; doubles for the stream and the pipeline."""
-    planner = CountingPlanner(sweep_planner(shop_policy(POLICY_TOML, "SE")))
+    planner = CountingPlanner(sweep_planner(Policy.from_toml(POLICY_TOML)))
     enqueuer = RecordingEnqueuer()
     parts = SweepParts(
         orders=kwargs.get("orders") or stream(shop.orders),

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from plugin.models import Shop, Step, Sweep
+from plugin.retention import Policy
 from plugin.runtime import Runtime
 from plugin.sweeps.parts import SweepParts
 from plugin.sweeps.schedule import due_shops, run_due_sweeps
-from plugin.sweeps.wiring import shop_policy, sweep_planner
+from plugin.sweeps.wiring import sweep_planner
 from tests.sweeps.doubles import RecordingEnqueuer, stream
 from tests.sweeps.shopdata import POLICY_TOML, build_shop
 
@@ -54,7 +55,7 @@ async def test_two_instances_firing_sweep_each_shop_once(runtime: Runtime) -> No
         return SweepParts(
             orders=stream(shop.orders),
             customers=stream(shop.customers),
-            plan=sweep_planner(shop_policy(POLICY_TOML, "SE")),
+            plan=sweep_planner(Policy.from_toml(POLICY_TOML)),
             enqueue=enqueuer,
         )
 
