@@ -13,6 +13,25 @@ EN: dict[str, str] = {
     "nav.adapters": "Connections",
     "nav.sweeps": "Sweeps",
     "nav.audit": "Audit log",
+    "nav.erasures": "Shopify erasures",
+    "flash.erasure_cancelled": "The Shopify erasure is cancelled; Shopify will not carry it out.",
+    "erasures.title": "Erasures Gallra asked Shopify for",
+    "erasures.explain": (
+        "Shopify carries out a customer data erasure 10 days after it is asked, or 180 days after the "
+        "customer's last order when that was within the last 180 days. Until then it can be cancelled, "
+        "and only here: since 31 May 2025 only the app that asked can cancel it."
+    ),
+    "erasures.none": "Gallra has not asked Shopify to erase any customer.",
+    "erasures.col_customer": "Customer",
+    "erasures.col_requested": "Asked",
+    "erasures.col_expected": "Shopify erases on",
+    "erasures.merged_from": "merged from",
+    "erasures.reason": "Why cancel (kept encrypted with the evidence)",
+    "erasures.cancel": "Cancel erasure",
+    "erasures.window_ended": "Shopify's window has ended",
+    "state.requested": "Requested",
+    "state.cancelled": "Cancelled",
+    "state.verified": "Verified",
     "bounce.loading": "Loading…",
     "bounce.noscript": "Gallra needs JavaScript to authenticate with Shopify.",
     "banner.dry_run": "Dry run is on: Gallra plans and records, but erases nothing.",
@@ -298,6 +317,25 @@ SV: dict[str, str] = {
     "nav.adapters": "Kopplingar",
     "nav.sweeps": "Körningar",
     "nav.audit": "Logg",
+    "nav.erasures": "Shopify-raderingar",
+    "flash.erasure_cancelled": "Raderingen i Shopify är avbruten; Shopify genomför den inte.",
+    "erasures.title": "Raderingar som Gallra har begärt i Shopify",
+    "erasures.explain": (
+        "Shopify raderar kunduppgifterna 10 dagar efter begäran, eller 180 dagar efter kundens senaste "
+        "order om den lades under de senaste 180 dagarna. Fram till dess kan raderingen avbrytas, och "
+        "bara här: sedan 31 maj 2025 kan bara appen som begärde den avbryta den."
+    ),
+    "erasures.none": "Gallra har inte begärt att Shopify ska radera någon kund.",
+    "erasures.col_customer": "Kund",
+    "erasures.col_requested": "Begärd",
+    "erasures.col_expected": "Shopify raderar",
+    "erasures.merged_from": "sammanslagen från",
+    "erasures.reason": "Varför avbryta (sparas krypterat med bevisen)",
+    "erasures.cancel": "Avbryt raderingen",
+    "erasures.window_ended": "Shopifys tidsfönster har gått ut",
+    "state.requested": "Begärd",
+    "state.cancelled": "Avbruten",
+    "state.verified": "Verifierad",
     "bounce.loading": "Laddar…",
     "bounce.noscript": "Gallra behöver JavaScript för att logga in via Shopify.",
     "banner.dry_run": "Provkörning är på: Gallra planerar och loggar men raderar ingenting.",
