@@ -25,7 +25,11 @@ Other respx routes (a newsletter provider, say) go on the same router: `shopify_
 Knobs: `shopify_fake.fail_next(shop, status=503)` / `fail_next(shop, status=429, headers={"Retry-After":
 "1"})` / `fail_next(shop, network=True)`; `shop.bucket` (maximum, restore rate); `bulk_outcome(shop, status=
 "FAILED", error_code="ACCESS_DENIED")` or `partial=True`; `bulk_polls_until_done`; `authorize(shop)` →
-an authorization code; `clock` (epoch seconds) for token expiry and the bucket.
+an authorization code; `clock` (epoch seconds) for token expiry, the bucket and the erasure queue.
+Erasures: `shop.erasures` (customer id → `FakeErasure`) is Shopify's queue, due after its documented
+delay; `customerCancelDataErasure` cancels only a pending one the app requested;
+`request_erasure_in_admin(shop, id)` queues one the merchant started; `carry_out_erasures(shop)`
+erases those whose time has come (the customer is gone); `shop.erasure_requested` the pending ones.
 """
 
 from __future__ import annotations
