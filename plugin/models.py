@@ -250,8 +250,11 @@ class ShopifyErasure(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     shop_domain: Mapped[str] = mapped_column(String(255))
     customer_id: Mapped[int] = mapped_column(BigInteger)
-    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="SET NULL"))
-    step_id: Mapped[int | None] = mapped_column(ForeignKey("steps.id", ondelete="SET NULL"))
+    # Plain ids, no foreign keys (as `evidence.request_id`): a foreign key would take a share lock
+    # on the request row inside the step's transaction, before the evidence lock, while another
+    # step of the request holds that lock and waits to update the row (a deadlock on PostgreSQL).
+    request_id: Mapped[int | None] = mapped_column(Integer)
+    step_id: Mapped[int | None] = mapped_column(Integer)
     requested_at: Mapped[datetime]
     # When Shopify's documented delay says it carries the erasure out; cancelling is possible before.
     expected_at: Mapped[datetime]

@@ -35,8 +35,6 @@ def upgrade() -> None:
     sa.Column('cancelled_by', sa.String(length=64), nullable=True),
     sa.Column('cancel_reason_enc', sa.Text(), nullable=True),
     sa.CheckConstraint("state IN ('requested', 'cancelled', 'verified')", name=op.f('ck_shopify_erasures_state')),
-    sa.ForeignKeyConstraint(['request_id'], ['requests.id'], name=op.f('fk_shopify_erasures_request_id_requests'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['step_id'], ['steps.id'], name=op.f('fk_shopify_erasures_step_id_steps'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_shopify_erasures')),
     sa.UniqueConstraint('shop_domain', 'customer_id', 'request_id', name=op.f('uq_shopify_erasures_shop_domain_customer_id_request_id'))
     )
