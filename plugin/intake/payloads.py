@@ -211,8 +211,9 @@ class CustomersMerge(_Payload):
 
     @property
     def completed(self) -> bool:
-        """Whether Shopify reports the merge as done (its sample shows `failed`; anything else
-        than a completed merge changes nothing)."""
+        """Whether Shopify reports the merge as done. The statuses are the Admin schema's
+        `CustomerMergeRequestStatus` (REQUESTED, IN_PROGRESS, COMPLETED, FAILED), which the
+        webhook sample writes in lower case (`failed`); only a completed merge changes anything."""
         return self.status.strip().lower() == "completed"
 
 
