@@ -126,6 +126,8 @@ def test_payload_model_reads_the_ids_from_the_gids() -> None:
     assert (merge.kept_id, merge.deleted_id, merge.completed) == (1, 2, True)
     failed = parse("customers/merge", body_of(FAILED))
     assert isinstance(failed, CustomersMerge) and not failed.completed
+    shouted = parse("customers/merge", body_of({**MERGE, "status": "COMPLETED"}))
+    assert isinstance(shouted, CustomersMerge) and shouted.completed
     with pytest.raises(PayloadError, match="not a gid"):
         parse(
             "customers/merge",

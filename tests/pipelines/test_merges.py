@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from plugin import evidence
@@ -151,10 +152,13 @@ async def test_open_request_and_pending_erasure_follow_the_kept_customer(
     assert await merges.apply_received_merges(runtime) == 0
 
 
-async def test_a_failed_merge_changes_nothing_but_is_recorded(runtime: Runtime, db: Database) -> None:
+@pytest.mark.parametrize("status", ["failed", "in_progress", "requested"])
+async def test_a_merge_that_did_not_complete_changes_nothing_but_is_recorded(
+    runtime: Runtime, db: Database, status: str
+) -> None:
     planned = await _request(runtime, status="in_progress")
     pending = await _erasure(runtime, planned)
-    await _merge(runtime, status="failed")
+    await _merge(runtime, status=status)
 
     assert await merges.apply_received_merges(runtime) == 1
 
@@ -169,7 +173,7 @@ async def test_a_failed_merge_changes_nothing_but_is_recorded(runtime: Runtime, 
         ).scalar_one()
         kinds = set((await session.execute(select(Evidence.kind))).scalars())
     assert (merge.state, merge.moved) == ("ignored", None)
-    assert entry.payload["status"] == "failed" and "customer_merge_applied" not in kinds
+    assert entry.payload["status"] == status and "customer_merge_applied" not in kinds
 
 
 async def test_a_merge_waits_while_a_worker_holds_a_request_it_would_move(
