@@ -33,6 +33,7 @@ COMMAND_MODULES: list[str] = [
     "plugin.sweeps.cli",
     "plugin.admin.cli",
     "plugin.shopify.cli",
+    "plugin.shopify.erasures_cli",
 ]
 
 

@@ -31,6 +31,7 @@ from plugin.executor.worker import Worker
 from plugin.ledger import OPEN_STATUSES, days_left, dialect_of, insert_ignoring_conflicts, local_zone
 from plugin.models import ClockClaim, Notification, Request, Shop, Step, utcnow
 from plugin.outbox import deliver_queued, send_reminders
+from plugin.pipelines.merges import apply_received_merges
 from plugin.pipelines.sources import Sources
 from plugin.pipelines.uninstall import confirm_uninstalls
 from plugin.runtime import Runtime
@@ -195,6 +196,13 @@ async def refresh_shop_details(runtime: Runtime) -> int:
     return await refresh_stale_details(runtime)
 
 
+async def apply_merges(runtime: Runtime) -> int:
+    """Let open requests and pending erasures follow merged customers (one instance per minute)."""
+    if not await claim_once(runtime, period_key("merges", utcnow(), 60)):
+        return 0
+    return await apply_received_merges(runtime)
+
+
 async def purge_claims(runtime: Runtime) -> None:
     """Old clock claims are only needed while their period can still fire."""
     if not await claim_once(runtime, period_key("purge-claims", utcnow(), 86400)):
@@ -212,6 +220,7 @@ JOBS: list[Job] = [
     Job("holds", expire_holds, {"trigger": "interval", "minutes": 60}),
     Job("uninstalls", check_uninstalls, {"trigger": "interval", "seconds": 60}),
     Job("shop-details", refresh_shop_details, {"trigger": "interval", "seconds": 60}),
+    Job("merges", apply_merges, {"trigger": "interval", "seconds": 60}),
     Job("purge-claims", purge_claims, {"trigger": "interval", "hours": 24}),
     Job("minimise", minimise_requests, {"trigger": "interval", "hours": 24}),
     Job("sweeps", run_due_sweeps, {"trigger": "interval", "seconds": TICK_SECONDS}),

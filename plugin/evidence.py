@@ -60,7 +60,19 @@ SUBJECT = "subject"
 # these goes to the identifier part; everything else must be free of personal data.
 # (`forced_overrides` of a policy change names who forced it: a person of the shop.)
 IDENTIFIER_FIELDS = frozenset(
-    {SUBJECT, "step", "holding", "label", "provider_ref", "error", "order_ids", "forced_overrides"}
+    {
+        SUBJECT,
+        "step",
+        "holding",
+        "label",
+        "provider_ref",
+        "error",
+        "order_ids",
+        "forced_overrides",
+        # Who cancelled a Shopify erasure, and why (`plugin.shopify.erasures`).
+        "cancelled_by",
+        "cancel_reason",
+    }
 )
 DIGESTS = "ids"  # payload: field -> keyed look-up digest of its value
 IDS_MAC = "ids_mac"  # payload: MAC of the identifier part under the chain key

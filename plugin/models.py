@@ -197,6 +197,9 @@ class Request(Base):
     completed_at: Mapped[datetime | None]
     # Set when the finished request's subject data was dropped (`plugin.minimise`).
     minimised_at: Mapped[datetime | None]
+    # Shopify customer ids merged into `customer_id` after the request arrived (`customers/merge`,
+    # `plugin.pipelines.merges`), oldest first; None when the customer never merged.
+    merged_from: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -242,6 +245,68 @@ class Step(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+ERASURE_STATES = ("requested", "cancelled", "verified")
+
+
+class ShopifyErasure(Base):
+    """A `customerRequestDataErasure` Gallra made: Shopify carries it out days or months later
+    (`plugin.shopify.erasures`). Only the app that requested it can cancel it, within the window."""
+
+    __tablename__ = "shopify_erasures"
+    __table_args__ = (
+        # One per customer and request: a retried step records the same erasure again, not a second.
+        UniqueConstraint("shop_domain", "customer_id", "request_id"),
+        CheckConstraint(f"state IN {ERASURE_STATES}", name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    customer_id: Mapped[int] = mapped_column(BigInteger)
+    # Plain ids, no foreign keys (as `evidence.request_id`): a foreign key would take a share lock
+    # on the request row inside the step's transaction, before the evidence lock, while another
+    # step of the request holds that lock and waits to update the row (a deadlock on PostgreSQL).
+    request_id: Mapped[int | None] = mapped_column(Integer)
+    step_id: Mapped[int | None] = mapped_column(Integer)
+    requested_at: Mapped[datetime]
+    # When Shopify's documented delay says it carries the erasure out; cancelling is possible before.
+    expected_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(20), default="requested")
+    # Customer ids this erasure followed through `customers/merge`, oldest first.
+    merged_from: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    verified_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    # Who cancelled (`shopify-user:<id>` or `cli`), and why: the reason may name people, so encrypted.
+    cancelled_by: Mapped[str | None] = mapped_column(String(64))
+    cancel_reason_enc: Mapped[str | None] = mapped_column(Text)
+
+
+MERGE_STATES = ("received", "applied", "ignored")
+
+
+class CustomerMerge(Base):
+    """A `customers/merge` delivery (`plugin.pipelines.merges`): applied once off the request path;
+    a merge Shopify reports as anything but completed is kept as `ignored` and changes nothing."""
+
+    __tablename__ = "customer_merges"
+    __table_args__ = (
+        UniqueConstraint("shop_domain", "business_key"),
+        CheckConstraint(f"state IN {MERGE_STATES}", name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    # kept, deleted, Shopify's status and job id: a replay under a new webhook id is a duplicate.
+    business_key: Mapped[str] = mapped_column(String(255))
+    kept_customer_id: Mapped[int] = mapped_column(BigInteger)
+    deleted_customer_id: Mapped[int] = mapped_column(BigInteger)
+    job_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32))  # as Shopify sent it: completed, failed, ...
+    state: Mapped[str] = mapped_column(String(20), default="received")
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    applied_at: Mapped[datetime | None]
+    moved: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # table -> rows moved
 
 
 class StepGroup(Base):
@@ -465,6 +530,7 @@ class RateLimitSlot(Base):
 #   adapter_connections  the adapter's name (unique per shop)
 #   artifacts            request id and kind (a document is replaced, never moved)
 #   outbox               the message's reference (unique)
+#   shopify_erasures     the row id (a cancel reason is written to an existing row)
 #   deliveries           no row key: the id is given by the insert that stores the value, and
 #                        (topic, webhook id) is optional in the headers.
 
@@ -475,6 +541,7 @@ ENCRYPTED_COLUMNS: dict[type[Base], tuple[str, ...]] = {
     AdapterConnection: ("config_enc",),
     Artifact: ("content_enc",),
     OutboxMessage: ("to_enc", "reply_to_enc", "subject_enc", "body_enc", "note_enc"),
+    ShopifyErasure: ("cancel_reason_enc",),
 }
 
 
@@ -502,6 +569,10 @@ def outbox_cell(column: str, shop_domain: str, reference: str) -> Cell:
     return Cell("outbox", column, shop_domain, reference)
 
 
+def erasure_cell(shop_domain: str, erasure_id: int) -> Cell:
+    return Cell("shopify_erasures", "cancel_reason_enc", shop_domain, str(erasure_id))
+
+
 def cell_of(row: Base, column: str) -> Cell:
     """The cell of an encrypted `column` of a loaded row."""
     if isinstance(row, Request):
@@ -516,4 +587,6 @@ def cell_of(row: Base, column: str) -> Cell:
         return connection_cell(row.shop_domain, row.adapter)
     if isinstance(row, Delivery):
         return delivery_cell(row.shop_domain)
+    if isinstance(row, ShopifyErasure):
+        return erasure_cell(row.shop_domain, row.id)
     raise TypeError(f"{type(row).__name__} holds no encrypted columns")

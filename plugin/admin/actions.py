@@ -25,6 +25,7 @@ from plugin.ledger import load_shop
 from plugin.models import AdapterConnection, Artifact, Evidence, Shop, cell_of, utcnow
 from plugin.retention import Policy
 from plugin.runtime import Runtime
+from plugin.shopify import erasures
 from plugin.states import StepState
 from plugin.sweeps import queue_preview
 
@@ -84,6 +85,24 @@ async def confirm_step(runtime: Runtime, shop_domain: str, step_id: int, note: s
         StepState.AWAITING_CONFIRMATION,
         lambda session: steps.confirm_step(session, shop_domain, step_id, note, vault=runtime.vault),
     )
+
+
+def actor(sub: str) -> str:
+    """Who did an action in the admin: the Shopify staff user of the session token."""
+    return f"shopify-user:{sub}"
+
+
+async def cancel_shopify_erasure(
+    runtime: Runtime, shop_domain: str, erasure_id: int, by: str, why: str
+) -> int:
+    """Cancel one of the shop's Shopify erasures within Shopify's window; returns its id."""
+    try:
+        done = await erasures.cancel(runtime, shop_domain, erasure_id, by=by, why=why)
+    except erasures.UnknownErasure:
+        raise NotFound("erasure") from None
+    except erasures.CancelRefused as exc:
+        raise Refused(str(exc)) from None
+    return done.erasure_id
 
 
 async def verify_evidence(session: AsyncSession, shop_domain: str) -> evidence.VerifyResult:

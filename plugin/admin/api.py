@@ -22,6 +22,7 @@ from plugin.admin.render import counts, mask_email
 from plugin.ledger import days_left
 from plugin.models import Request as LedgerRequest
 from plugin.models import Step, Sweep, cell_of, utcnow
+from plugin.shopify import erasures
 from plugin.states import RequestStatus
 
 ApiHandler = Callable[[Request, AdminContext], Awaitable[Response]]
@@ -217,6 +218,25 @@ async def confirm(request: Request, ctx: AdminContext) -> Response:
         ctx.runtime, ctx.shop_domain, int(request.path_params["step_id"]), str(body.get("note") or "")
     )
     return answer({"status": "confirmed", "request_id": request_id}, shop=ctx.shop_domain)
+
+
+async def shopify_erasures(request: Request, ctx: AdminContext) -> Response:
+    async with ctx.runtime.db.session() as session:
+        rows = await erasures.erasures(session, ctx.shop_domain)
+    now = utcnow()
+    return answer({"erasures": [erasures.summary(row, now) for row in rows]}, shop=ctx.shop_domain)
+
+
+async def cancel_shopify_erasure(request: Request, ctx: AdminContext) -> Response:
+    body = await _json_body(request)
+    erasure_id = await actions.cancel_shopify_erasure(
+        ctx.runtime,
+        ctx.shop_domain,
+        int(request.path_params["erasure_id"]),
+        actions.actor(ctx.claims.sub),
+        str(body.get("reason") or ""),
+    )
+    return answer({"status": "cancelled", "erasure_id": erasure_id}, shop=ctx.shop_domain)
 
 
 async def sweeps(request: Request, ctx: AdminContext) -> Response:

@@ -187,6 +187,41 @@ async def sweeps_page(request: Request, ctx: AdminContext, *, problem: str | Non
     )
 
 
+async def erasures_page(request: Request, ctx: AdminContext) -> Response:
+    from plugin.shopify import erasures
+
+    async with ctx.runtime.db.session() as session:
+        rows = await erasures.erasures(session, ctx.shop_domain)
+    now = utcnow()
+    return page(
+        request,
+        ctx,
+        "erasures.html",
+        page_name="erasures",
+        title_key="nav.erasures",
+        rows=[(row, erasures.cancellable(row, now)) for row in rows],
+    )
+
+
+async def cancel_erasure_form(request: Request, ctx: AdminContext) -> Response:
+    from plugin.admin import actions
+
+    reason = await _form_text(request, "reason")
+    try:
+        await actions.cancel_shopify_erasure(
+            ctx.runtime,
+            ctx.shop_domain,
+            int(request.path_params["erasure_id"]),
+            actions.actor(ctx.claims.sub),
+            reason,
+        )
+    except actions.NotFound:
+        return not_found(ctx)
+    except actions.Refused as exc:
+        return _refused(ctx, exc)
+    return back_to("/admin/erasures", ctx, "erasure_cancelled")
+
+
 async def audit_page(request: Request, ctx: AdminContext) -> Response:
     from plugin.admin import actions
 

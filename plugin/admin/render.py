@@ -25,9 +25,19 @@ NAV = (
     ("policy", "/admin/policy"),
     ("adapters", "/admin/adapters"),
     ("sweeps", "/admin/sweeps"),
+    ("erasures", "/admin/erasures"),
     ("audit", "/admin/audit"),
 )
-FLASHES = {"retried", "confirmed", "preview_queued", "policy_saved", "connected", "checked", "toggled"}
+FLASHES = {
+    "retried",
+    "confirmed",
+    "preview_queued",
+    "policy_saved",
+    "connected",
+    "checked",
+    "toggled",
+    "erasure_cancelled",
+}
 
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 # The templates compare states by their enums, as the code does (`plugin.states`).

@@ -121,6 +121,9 @@ def build_certificate(
             "dry_run": request.dry_run,
         },
         "subject": evidence.subject_ref(request.email_hash, request.phone_hash, request.customer_id),
+        # Shopify customers merged into `subject.customer_id` after the request arrived
+        # (`customers/merge`): the request followed the kept customer; both are named.
+        "merged_from": list(request.merged_from or []),
         "done": done,
         "reduced": reduced,
         "kept": kept,

@@ -46,6 +46,7 @@ from plugin.models import (
     utcnow,
 )
 from plugin.pipelines.steps import holding_from_dict
+from plugin.shopify import erasures
 from plugin.states import RequestStatus, ShopStatus, StepState
 
 log = logging.getLogger("gallra.executor")
@@ -369,6 +370,7 @@ async def record_success(
         step.last_error = None
         if not would:
             await _count_connection_outcome(session, step, True, now)
+            await erasures.track_step(session, step, step.outcome, now)
         record = step_record(step)
         if result is not None and result.detail:
             record["detail"] = result.detail[:ERROR_LIMIT]

@@ -21,15 +21,17 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from plugin.crypto import Vault
 from plugin.intake.headers import WebhookHeaders
+from plugin.intake.payloads import CustomersMerge, parse
 from plugin.ledger import (
     REQUEST_COLUMNS,
     REQUEST_PG_TYPES,
     REQUEST_RETURNING,
     NewRequest,
     RequestKey,
+    insert_ignoring_conflicts,
     unnest_insert_sql,
 )
-from plugin.models import Delivery, Request, Shop, delivery_cell, utcnow
+from plugin.models import CustomerMerge, Delivery, Request, Shop, delivery_cell, utcnow
 from plugin.states import ShopStatus
 
 log = logging.getLogger("gallra.intake")
@@ -150,6 +152,36 @@ def claim_uninstall(conn: Connection, shop: str, triggered_at: str | None, recei
     conn.execute(statement)
 
 
+CUSTOMERS_MERGE = "customers/merge"
+
+
+def merge_key(merge: CustomersMerge) -> str:
+    """A merge's business key: the same merge under a new webhook id (a replay) is a duplicate."""
+    job = merge.admin_graphql_api_job_id or "-"
+    return f"{merge.kept_id}<{merge.deleted_id}|{merge.status.strip().lower()}|{job}"[:255]
+
+
+def record_merge(conn: Connection, shop: str, body: bytes, received_at: datetime) -> None:
+    """Record a `customers/merge` delivery for the clocks to apply (`plugin.pipelines.merges`):
+    moving a customer's requests is work, and no work happens on the request path. The body was
+    parsed before it was accepted; it is parsed again here rather than carried to intake's
+    writer process beside the body (merges are rare, deliveries are not)."""
+    merge = parse(CUSTOMERS_MERGE, body)
+    assert isinstance(merge, CustomersMerge)
+    conn.execute(
+        insert_ignoring_conflicts(conn.dialect.name, CustomerMerge).values(
+            shop_domain=shop,
+            business_key=merge_key(merge),
+            kept_customer_id=merge.kept_id,
+            deleted_customer_id=merge.deleted_id,
+            job_id=merge.admin_graphql_api_job_id,
+            status=merge.status.strip().lower()[:32],
+            state="received",
+            received_at=received_at,
+        )
+    )
+
+
 def _leaders(items: list[Incoming]) -> dict[int, int]:
     """Within a batch, the first of each request key or webhook id writes; map the rest to it."""
     leader_of: dict[int, int] = {}
@@ -228,6 +260,8 @@ def write_batch(conn: Connection, items: list[Incoming], vault: Vault) -> list[S
             claim_uninstall(conn, item.shop, item.headers.triggered_at, item.received_at)
         elif item.topic == SHOP_UPDATE:
             mark_details_stale(conn, item.shop, item.received_at)
+        elif item.topic == CUSTOMERS_MERGE:
+            record_merge(conn, item.shop, item.body, item.received_at)
         answers[index] = Stored(duplicate=False, request_id=request_ids[index])
     if orphans:
         conn.execute(delete(Request).where(Request.id.in_(orphans)))

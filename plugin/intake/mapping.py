@@ -1,6 +1,7 @@
 """What a verified delivery means for the ledger: its shop, and the request (with its business key).
 
-Everything here comes from the signed body, never from a header (headers are unsigned): the shop,
+Everything here comes from the signed body, never from a header (headers are unsigned; the one
+exception is the shop of `customers/merge`, whose body names none, see `shop_domain_of`): the shop,
 and the business keys that make a request unique per shop and kind, so that a replay of a genuine
 delivery, under any headers and any webhook id, is a duplicate of the original. The keys are
 `data_request.id`; the customer plus the sorted `orders_to_redact`; the shop for `shop/redact`.
@@ -13,17 +14,32 @@ from __future__ import annotations
 from plugin.crypto import Vault
 from plugin.intake.payloads import (
     CustomersDataRequest,
+    CustomersMerge,
     CustomersRedact,
     Payload,
     PayloadError,
     ShopRedact,
     ShopResource,
+    is_shop_domain,
 )
 from plugin.ledger import TOPIC_KINDS, NewRequest, orders_key
 
 
-def shop_domain_of(payload: Payload) -> str:
-    """The shop the signed body names: a validated `*.myshopify.com` domain (see `payloads`)."""
+def shop_domain_of(payload: Payload, header_shop: str | None = None) -> str:
+    """The shop the signed body names: a validated `*.myshopify.com` domain (see `payloads`).
+
+    `customers/merge` is the one topic whose body names no shop: its shop is the (unsigned)
+    `X-Shopify-Shop-Domain` header's, validated the same way, and required. That is safe for what
+    a merge does: it only moves the named shop's rows keyed by the deleted customer's id, and
+    Shopify's customer ids are unique across shops, so a genuine merge replayed under another
+    shop's header finds nothing there to move (`plugin.pipelines.merges`)."""
+    if isinstance(payload, CustomersMerge):
+        if not is_shop_domain(header_shop):
+            raise PayloadError(
+                "customers/merge names no shop: X-Shopify-Shop-Domain missing or not *.myshopify.com"
+            )
+        assert header_shop is not None
+        return header_shop.strip().lower()
     if isinstance(payload, ShopResource):
         return payload.shop
     return payload.shop_domain

@@ -5,11 +5,13 @@ to that topic: a body of one topic is refused under another. Two rules do that:
 
 - Each topic requires what only it documents: `customers/redact` and `customers/data_request` a
   `customer` with an id or an e-mail, `customers/data_request` also `data_request.id`, the
-  compliance topics `shop_id` and `shop_domain`, `app/uninstalled` a `*.myshopify.com` domain.
+  compliance topics `shop_id` and `shop_domain`, `app/uninstalled` a `*.myshopify.com` domain,
+  `customers/merge` two different customer GIDs and a `status`.
 - Each topic refuses the keys that identify the *other* topics (`_OTHERS`): `shop/redact` carries
   only the shop, so a body with `customer`, `orders_to_redact`, `data_request` or
   `orders_requested` is not a `shop/redact`; `customers/redact` refuses `data_request` and
-  `orders_requested`; `app/uninstalled` (the REST Shop resource) refuses `shop_id`/`shop_domain`.
+  `orders_requested`; `app/uninstalled` (the REST Shop resource) refuses `shop_id`/`shop_domain`;
+  `customers/merge` refuses every key above.
   A refused key may be present as `null` (which carries nothing).
 
 Why a deny-list of other topics' keys rather than `extra="forbid"`: Shopify adds fields to
@@ -159,7 +161,63 @@ class ShopUpdate(ShopResource):
     delivery: the details are read from the Admin API (`plugin.shopify.details`)."""
 
 
-Payload = CustomersDataRequest | CustomersRedact | ShopRedact | AppUninstalled | ShopUpdate
+CUSTOMER_GID = re.compile(r"^gid://shopify/Customer/([0-9]{1,19})$")
+
+
+def _customer_gid(value: str) -> str:
+    match = CUSTOMER_GID.match(value.strip())
+    if match is None or int(match.group(1)) > 2**63 - 1:
+        raise ValueError("not a gid://shopify/Customer/<id>")
+    return value.strip()
+
+
+class CustomersMerge(_Payload):
+    """`customers/merge` (https://shopify.dev/docs/api/webhooks, "customers/merge: Sample Payload";
+    scope `read_customer_merge`): the customer kept and the one merged into it (deleted), as
+    GIDs, Shopify's job id, the merge's `status` and its `errors`. The body names no shop: the
+    shop is the `X-Shopify-Shop-Domain` header's (`plugin.intake.mapping.shop_domain_of`).
+    `errors` may quote a customer's name: it is never read, only kept in the encrypted body."""
+
+    admin_graphql_api_customer_kept_id: str
+    admin_graphql_api_customer_deleted_id: str
+    admin_graphql_api_job_id: str | None = Field(default=None, max_length=255)
+    status: str = Field(min_length=1, max_length=32)
+    # The other topics' keys
+    shop_id: None = None
+    shop_domain: None = None
+    myshopify_domain: None = None
+    customer: None = None
+    orders_to_redact: None = None
+    data_request: None = None
+    orders_requested: None = None
+
+    _ids = field_validator("admin_graphql_api_customer_kept_id", "admin_graphql_api_customer_deleted_id")(
+        _customer_gid
+    )
+
+    @model_validator(mode="after")
+    def _two_customers(self) -> CustomersMerge:
+        if self.kept_id == self.deleted_id:
+            raise ValueError("kept and deleted customer are the same")
+        return self
+
+    @property
+    def kept_id(self) -> int:
+        return int(self.admin_graphql_api_customer_kept_id.rsplit("/", 1)[1])
+
+    @property
+    def deleted_id(self) -> int:
+        return int(self.admin_graphql_api_customer_deleted_id.rsplit("/", 1)[1])
+
+    @property
+    def completed(self) -> bool:
+        """Whether Shopify reports the merge as done. The statuses are the Admin schema's
+        `CustomerMergeRequestStatus` (REQUESTED, IN_PROGRESS, COMPLETED, FAILED), which the
+        webhook sample writes in lower case (`failed`); only a completed merge changes anything."""
+        return self.status.strip().lower() == "completed"
+
+
+Payload = CustomersDataRequest | CustomersRedact | ShopRedact | AppUninstalled | ShopUpdate | CustomersMerge
 
 MODELS: dict[str, type[Payload]] = {
     "customers/data_request": CustomersDataRequest,
@@ -167,6 +225,7 @@ MODELS: dict[str, type[Payload]] = {
     "shop/redact": ShopRedact,
     "app/uninstalled": AppUninstalled,
     "shop/update": ShopUpdate,
+    "customers/merge": CustomersMerge,
 }
 TOPICS = frozenset(MODELS)
 

@@ -25,11 +25,13 @@ from plugin.crypto import Vault
 from plugin.models import (
     AdapterConnection,
     Artifact,
+    CustomerMerge,
     Delivery,
     Evidence,
     OutboxMessage,
     Request,
     Shop,
+    ShopifyErasure,
     utcnow,
 )
 from plugin.states import RequestStatus, ShopStatus
@@ -49,6 +51,8 @@ async def redact_shop(session: AsyncSession, vault: Vault, request: Request) -> 
     await run("documents", delete(Artifact).where(Artifact.shop_domain == domain))
     await run("outbox", delete(OutboxMessage).where(OutboxMessage.shop_domain == domain))
     await run("deliveries", delete(Delivery).where(Delivery.shop_domain == domain))
+    await run("shopify_erasures", delete(ShopifyErasure).where(ShopifyErasure.shop_domain == domain))
+    await run("customer_merges", delete(CustomerMerge).where(CustomerMerge.shop_domain == domain))
     # Requests (and, by cascade, their steps) go; this request stays as the record of the redaction,
     # without any subject data.
     await run("requests", delete(Request).where(Request.shop_domain == domain, others))

@@ -101,6 +101,15 @@ mutation RequestCustomerErasure($customerId: ID!) {
 }
 """
 
+CANCEL_ERASURE = """
+mutation CancelCustomerErasure($customerId: ID!) {
+  customerCancelDataErasure(customerId: $customerId) {
+    customerId
+    userErrors { field message code }
+  }
+}
+"""
+
 # The register extract (Art. 15): everything the app's scopes can read about the customer, apart
 # from the planning documents above so that sweeps and erasures do not pay for the detail. Pages of
 # 4 orders with up to 25 line items each keep a call well under the 1000-point query limit.
@@ -172,6 +181,7 @@ DOCUMENTS = {
     "EmailMarketingConsent": EMAIL_CONSENT,
     "SmsMarketingConsent": SMS_CONSENT,
     "RequestCustomerErasure": REQUEST_ERASURE,
+    "CancelCustomerErasure": CANCEL_ERASURE,
     "CustomerExport": CUSTOMER_EXPORT,
     "OrdersExport": ORDERS_EXPORT,
 }
@@ -340,6 +350,16 @@ async def request_customer_erasure(client: AdminClient, customer_id: int) -> str
         raise
     value = result.get("customerId")
     return str(value) if value else None
+
+
+async def cancel_customer_erasure(client: AdminClient, customer_id: int) -> str:
+    """Cancel the erasure this app requested for the customer (since 31 May 2025 only the
+    requesting app can). Returns the customer's GID; raises `UserErrors` with Shopify's codes:
+    NOT_BEING_ERASED (none pending, or already carried out), UNAUTHORIZED_CANCELLATION (another
+    requester's), DOES_NOT_EXIST, FAILED_TO_CANCEL."""
+    customer = gid("Customer", customer_id)
+    result = await client.mutate(CANCEL_ERASURE, {"customerId": customer}, "customerCancelDataErasure")
+    return str(result.get("customerId") or customer)
 
 
 # The export's shape: Shopify's own words (states, levels, money as decimal strings), times in UTC.

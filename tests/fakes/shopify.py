@@ -25,7 +25,11 @@ Other respx routes (a newsletter provider, say) go on the same router: `shopify_
 Knobs: `shopify_fake.fail_next(shop, status=503)` / `fail_next(shop, status=429, headers={"Retry-After":
 "1"})` / `fail_next(shop, network=True)`; `shop.bucket` (maximum, restore rate); `bulk_outcome(shop, status=
 "FAILED", error_code="ACCESS_DENIED")` or `partial=True`; `bulk_polls_until_done`; `authorize(shop)` →
-an authorization code; `clock` (epoch seconds) for token expiry and the bucket.
+an authorization code; `clock` (epoch seconds) for token expiry, the bucket and the erasure queue.
+Erasures: `shop.erasures` (customer id → `FakeErasure`) is Shopify's queue, due after its documented
+delay; `customerCancelDataErasure` cancels only a pending one the app requested;
+`request_erasure_in_admin(shop, id)` queues one the merchant started; `carry_out_erasures(shop)`
+erases those whose time has come (the customer is gone); `shop.erasure_requested` the pending ones.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -165,6 +169,24 @@ class BulkOperation:
     completed_at: datetime | None = None
 
 
+# Shopify's documented delay before it carries out a customer data erasure (shopify-platform.md
+# §1.1; help.shopify.com "Processing customer data requests"): 10 days after the request, or, for a
+# customer who ordered in the last 180 days, 180 days after their most recent order.
+ERASURE_DELAY = timedelta(days=10)
+RECENT_ORDER_HOLD = timedelta(days=180)
+APP_REQUESTER = "app"  # this fake's app (the one whose token calls it)
+
+
+@dataclass
+class FakeErasure:
+    """One pending (or finished) customer data erasure in the shop's queue."""
+
+    requested_at: datetime
+    due_at: datetime
+    requester: str = APP_REQUESTER  # "app", or "admin" for one the merchant started in Shopify
+    state: str = "pending"  # pending | cancelled | erased
+
+
 @dataclass
 class FakeShop:
     domain: str
@@ -186,11 +208,16 @@ class FakeShop:
     orders: dict[int, dict[str, Any]] = field(default_factory=dict)
     bucket: Bucket = field(default_factory=Bucket)
     bulk: dict[int, BulkOperation] = field(default_factory=dict)
-    erasure_requested: set[int] = field(default_factory=set)
+    erasures: dict[int, FakeErasure] = field(default_factory=dict)  # customer id → its erasure
     failures: list[httpx.Response | None] = field(default_factory=list)  # None = network error
     bulk_next: dict[str, Any] = field(default_factory=dict)
     refreshes: int = 0
     exchanges: int = 0
+
+    @property
+    def erasure_requested(self) -> set[int]:
+        """Customers with an erasure requested and neither cancelled nor carried out."""
+        return {customer for customer, erasure in self.erasures.items() if erasure.state == "pending"}
 
 
 class ShopifyFake:
@@ -425,6 +452,38 @@ class ShopifyFake:
             return False
         expires = shop.tokens[token]
         return expires is None or expires > self.clock()
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def erasure_due(self, shop: FakeShop, customer_id: int, requested_at: datetime) -> datetime:
+        """When Shopify carries out an erasure of the customer requested at `requested_at`."""
+        last = max(
+            (o["created_at"] for o in shop.orders.values() if o["customer_id"] == customer_id), default=None
+        )
+        soonest = requested_at + ERASURE_DELAY
+        if last is None or last + RECENT_ORDER_HOLD <= requested_at:
+            return soonest
+        return max(soonest, last + RECENT_ORDER_HOLD)
+
+    def carry_out_erasures(self, domain: str) -> list[int]:
+        """Shopify's side of the queue: every pending erasure whose time has come (by `clock`) is
+        carried out: the customer's personal data goes. The customers erased."""
+        shop = self.shops[domain]
+        now = self.now()
+        erased = []
+        for customer_id, erasure in shop.erasures.items():
+            if erasure.state == "pending" and erasure.due_at <= now:
+                erasure.state = "erased"
+                shop.customers.pop(customer_id, None)
+                erased.append(customer_id)
+        return erased
+
+    def request_erasure_in_admin(self, domain: str, customer_id: int) -> None:
+        """The merchant pressed "Erase personal data" in Shopify's admin (not this app)."""
+        shop = self.shops[domain]
+        now = self.now()
+        shop.erasures[customer_id] = FakeErasure(now, self.erasure_due(shop, customer_id, now), "admin")
 
     def customer(self, domain: str, id: int) -> dict[str, Any]:
         return self.shops[domain].customers[id]
@@ -790,7 +849,37 @@ class _Root:
                     {"field": ["customerId"], "message": "Customer does not exist", "code": "DOES_NOT_EXIST"}
                 ],
             }
-        self._store.erasure_requested.add(legacy)
+        self._fake.carry_out_erasures(self._store.domain)
+        now = self._fake.now()
+        pending = self._store.erasures.get(legacy)
+        if pending is None or pending.state != "pending":
+            due = self._fake.erasure_due(self._store, legacy, now)
+            self._store.erasures[legacy] = FakeErasure(now, due)
+        return {"customerId": customerId, "userErrors": []}
+
+    def customerCancelDataErasure(self, info: Any, customerId: str) -> dict[str, Any]:
+        """Only while the erasure is pending (before Shopify carries it out), and since 31 May 2025
+        only by the app that requested it."""
+        self._record(info, {"customerId": customerId})
+        self._fake.carry_out_erasures(self._store.domain)
+        legacy = _legacy(customerId) or -1
+        erasure = self._store.erasures.get(legacy)
+
+        def refused(message: str, code: str) -> dict[str, Any]:
+            return {
+                "customerId": None,
+                "userErrors": [{"field": ["customerId"], "message": message, "code": code}],
+            }
+
+        if erasure is None or erasure.state != "pending":
+            if legacy not in self._store.customers and (erasure is None or erasure.state != "erased"):
+                return refused("Customer does not exist", "DOES_NOT_EXIST")
+            return refused("Customer's data is not scheduled for erasure", "NOT_BEING_ERASED")
+        if erasure.requester != APP_REQUESTER:
+            return refused(
+                "Only the original requester can cancel this data erasure", "UNAUTHORIZED_CANCELLATION"
+            )
+        erasure.state = "cancelled"
         return {"customerId": customerId, "userErrors": []}
 
     def bulkOperationRunQuery(self, info: Any, query: str, groupObjects: bool) -> dict[str, Any]:

@@ -45,6 +45,7 @@ FIELDS: dict[str, set[str]] = {
         "customerEmailMarketingConsentUpdate",
         "customerSmsMarketingConsentUpdate",
         "customerRequestDataErasure",
+        "customerCancelDataErasure",
         "bulkOperationRunQuery",
     },
     "Shop": {

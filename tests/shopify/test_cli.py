@@ -67,10 +67,12 @@ def test_shopify_toml(env: str) -> None:
         "read_orders",
         "read_all_orders",
         "write_customer_data_erasure",
+        "read_customer_merge",
     }
     assert doc["webhooks"]["api_version"] == "2026-01"
     subscriptions = doc["webhooks"]["subscriptions"]
     assert {"topics": ["app/uninstalled"], "uri": "/webhooks/app/uninstalled"} in subscriptions
+    assert {"topics": ["customers/merge"], "uri": "/webhooks/customers/merge"} in subscriptions
     compliance = [s for s in subscriptions if "compliance_topics" in s]
     assert len(compliance) == 1
     assert sorted(compliance[0]["compliance_topics"]) == [
