@@ -1,7 +1,7 @@
 """states: a CHECK constraint per state column, built from the enums in plugin.states
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0012
 Create Date: 2026-12-04 22:10:00.000000
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from plugin.migrations.checks import drop_state_checks, replace_state_checks
 
 revision: str = '0013'
-down_revision: str | None = '0009'
+down_revision: str | None = '0012'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
