@@ -73,7 +73,7 @@ def wait_for_health(url: str, process: subprocess.Popen[Any], log: Path) -> None
 
 
 def make_settings(database_url: str = "sqlite+aiosqlite:///:memory:", **overrides: object) -> Settings:
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "shopify_api_key": "test-client-id",
         "shopify_api_secret": TEST_SECRET,
         "encryption_key": TEST_ENCRYPTION_KEY,
@@ -82,7 +82,7 @@ def make_settings(database_url: str = "sqlite+aiosqlite:///:memory:", **override
         "run_workers": False,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @asynccontextmanager
