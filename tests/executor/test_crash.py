@@ -15,7 +15,6 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bench.providers import FakeProviders, ProviderServer
 from plugin import evidence
 from plugin.connections import configure
 from plugin.crypto import Vault
@@ -25,6 +24,7 @@ from plugin.models import Request, Shop, Step
 from plugin.runtime import Runtime
 from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
 from tests.executor.doubles import add_request
+from tests.fakes.providers import FakeProviders, ProviderServer
 
 SHOP = "crash.myshopify.com"
 EMAILS = [f"c{i}@example.se" for i in range(6)]

@@ -10,7 +10,6 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bench.providers import FakeProviders, ProviderServer
 from plugin.connections import configure
 from plugin.crypto import Vault
 from plugin.db import Database
@@ -21,6 +20,7 @@ from plugin.runtime import Runtime
 from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
 from tests.executor.conftest import fast_config
 from tests.executor.doubles import SHOP, add_request, add_shop
+from tests.fakes.providers import FakeProviders, ProviderServer
 
 EMAILS = [f"s{i}@example.se" for i in range(6)]
 
