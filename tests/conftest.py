@@ -32,6 +32,7 @@ from plugin.db import Database
 from plugin.migrate import upgrade
 from plugin.models import Base
 from plugin.settings import Settings
+from tests.timing import SkippingClock
 
 PG_ADMIN_URL = os.environ.get("GALLRA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_SECRET = "hush"
@@ -181,12 +182,18 @@ def shopify_schema() -> Any:
 
 
 @pytest.fixture
-def shopify_fake(shopify_schema: Any) -> Iterator[Any]:
+def clock() -> SkippingClock:
+    """The test's clock: a `Runtime` built with it and the Shopify fake skip every wait together."""
+    return SkippingClock()
+
+
+@pytest.fixture
+def shopify_fake(shopify_schema: Any, clock: SkippingClock) -> Iterator[Any]:
     """A stateful Shopify Admin API (tests/fakes/shopify.py) answering every https://{shop}/admin/...
-    call made through httpx while the test runs."""
+    call made through httpx while the test runs, on the test's `clock`."""
     from tests.fakes.shopify import ShopifyFake
 
-    fake = ShopifyFake(schema=shopify_schema)
+    fake = ShopifyFake(schema=shopify_schema, clock=clock.time)
     with fake.mocked():
         yield fake
 
