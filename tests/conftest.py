@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,24 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite+aiosqlite:///{path}"
     upgrade(url)
     return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A freshly migrated SQLite file, never written to: `fresh_sqlite_url` copies it."""
+    path: Path = tmp_path_factory.mktemp("template") / "gallra.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def fresh_sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """A migrated SQLite database file of the test's own (for commands and processes that open it
+    themselves): a copy of the migrated template, the same schema as running the migrations again."""
+    path = tmp_path / "gallra.db"
+    with closing(sqlite3.connect(sqlite_template)) as source, closing(sqlite3.connect(path)) as target:
+        source.backup(target)
+    return f"sqlite+aiosqlite:///{path}"
 
 
 async def _empty(db: Database) -> None:
