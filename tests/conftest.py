@@ -33,6 +33,7 @@ from plugin.db import Database
 from plugin.migrate import upgrade
 from plugin.models import Base
 from plugin.settings import Settings
+from plugin.timing import SystemClock
 from tests.timing import SkippingClock
 
 PG_ADMIN_URL = os.environ.get("GALLRA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -204,6 +205,15 @@ def shopify_schema() -> Any:
 def clock() -> SkippingClock:
     """The test's clock: a `Runtime` built with it and the Shopify fake skip every wait together."""
     return SkippingClock()
+
+
+@pytest.fixture
+def system_clock_skips(monkeypatch: pytest.MonkeyPatch) -> SkippingClock:
+    """For commands run in-process, which build their own `Runtime` on the system clock: its waits
+    are skipped (and recorded on the returned clock) instead of slept."""
+    skipping = SkippingClock()
+    monkeypatch.setattr(SystemClock, "sleep", lambda _self, seconds: skipping.sleep(seconds))
+    return skipping
 
 
 @pytest.fixture
