@@ -159,9 +159,14 @@ def fresh_sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
 
 
 async def _empty(db: Database) -> None:
+    deletes = [f'DELETE FROM "{table.name}";' for table in reversed(Base.metadata.sorted_tables)]
     async with db.transaction() as session:
-        for table in reversed(Base.metadata.sorted_tables):
-            await session.execute(text(f'DELETE FROM "{table.name}"'))
+        if not db.is_sqlite:
+            # PostgreSQL: the same deletes in one round trip, a few times faster than one each.
+            await session.execute(text(f"DO $$ BEGIN {' '.join(deletes)} END $$"))
+        else:
+            for delete in deletes:
+                await session.execute(text(delete))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
