@@ -25,7 +25,8 @@ class Runtime:
     db: Database
     vault: Vault
     http: httpx.AsyncClient
-    # What Shopify's pacing waits on; tests hand in one that jumps forward instead of waiting.
+    # What Shopify's pacing and providers' Retry-After and back-off wait on; tests hand in one that
+    # jumps forward instead of waiting.
     clock: Clock = SYSTEM_CLOCK
     # Provider rate limits, shared through the database by every process on it (see `__post_init__`).
     limiter: Limiter = field(init=False)
