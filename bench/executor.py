@@ -37,7 +37,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.http import RateLimit
 from adapters.klaviyo import Klaviyo
-from bench.providers import KLAVIYO_LIMITS, MAILCHIMP_CONNECTIONS, free_port
 from plugin.connections import configure
 from plugin.crypto import Vault
 from plugin.db import Database
@@ -49,6 +48,7 @@ from plugin.models import Request, Shop
 from plugin.pipelines.sources import LiveSources
 from plugin.runtime import Runtime
 from plugin.settings import Settings
+from tests.fakes.providers import KLAVIYO_LIMITS, MAILCHIMP_CONNECTIONS, free_port
 
 SHOP = "bench.myshopify.com"
 AUDIENCE = "aud1"
@@ -70,7 +70,7 @@ def provider_process(latency: float, scale: float) -> Iterator[str]:
     """The fake providers in their own process; yields their base URL."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.providers", str(port), str(latency), str(scale)],
+        [sys.executable, "-m", "tests.fakes.providers", str(port), str(latency), str(scale)],
         cwd=Path(__file__).resolve().parent.parent,
     )
     url = f"http://127.0.0.1:{port}"

@@ -275,7 +275,9 @@ def adapter_context(runtime: Runtime, shop: Shop, *, step_id: int | None = None)
 
     return AdapterContext(
         shop=info,
-        http=ProviderHttp(runtime.http, runtime.limiter, policy=url_policy(runtime)),
+        http=ProviderHttp(
+            runtime.http, runtime.limiter, sleep=runtime.clock.sleep, policy=url_policy(runtime)
+        ),
         email=Outbox(runtime, domain, step_id=step_id, reply_to=info.contact_email),
         extra={"shopify_client": shopify_client},
     )

@@ -16,6 +16,7 @@ from plugin.db import Database
 from plugin.rate_limits import SharedRateLimiter
 from plugin.settings import Settings
 from plugin.shopify.throttle import ShopThrottles
+from plugin.timing import SYSTEM_CLOCK, Clock
 
 
 @dataclass
@@ -24,16 +25,20 @@ class Runtime:
     db: Database
     vault: Vault
     http: httpx.AsyncClient
+    # What Shopify's pacing and providers' Retry-After and back-off wait on; tests hand in one that
+    # jumps forward instead of waiting.
+    clock: Clock = SYSTEM_CLOCK
     # Provider rate limits, shared through the database by every process on it (see `__post_init__`).
     limiter: Limiter = field(init=False)
     # Shopify's cost bucket per shop, shared by every Admin API client in the process.
-    shopify_throttles: ShopThrottles = field(default_factory=ShopThrottles)
+    shopify_throttles: ShopThrottles = field(init=False)
     # Set by intake after a commit so idle workers pick new work up at once instead of at the next tick.
     work_available: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         # The evidence chain's keys travel with the database's sessions (`plugin.evidence`).
         evidence.bind(self.db, self.vault)
+        self.shopify_throttles = ShopThrottles(self.clock)
         if ":memory:" in self.db.url:
             # An in-memory database belongs to this process alone; nothing to share.
             self.limiter = RateLimiter(margin=WINDOW_MARGIN, margin_ratio=WINDOW_MARGIN_RATIO)

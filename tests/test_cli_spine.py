@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import AliasChoices
 
 from tests.conftest import wait_for_health
 
@@ -178,6 +179,6 @@ def test_env_example_documents_every_setting() -> None:
     readme = (ROOT / "README.md").read_text()
     for field in Settings.model_fields.values():
         alias = field.validation_alias
-        name = str(alias.choices[0]) if hasattr(alias, "choices") else str(alias)
+        name = str(alias.choices[0]) if isinstance(alias, AliasChoices) else str(alias)
         assert f"{name}=" in documented, name
         assert name in readme, name

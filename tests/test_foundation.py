@@ -83,6 +83,7 @@ def test_vault_tokens_are_aes_gcm_bound_to_their_cell_and_tampering_is_refused(v
 )
 def test_a_value_moved_elsewhere_refuses_to_decrypt_without_naming_it(vault: Vault, elsewhere: Cell) -> None:
     token = vault.encrypt("anna@example.se", CELL)
+    assert token is not None
     with pytest.raises(DecryptionError) as refused:
         vault.decrypt(token, elsewhere)
     message = str(refused.value)

@@ -13,7 +13,6 @@ import pytest
 from starlette.routing import Route
 
 from plugin.app import ROUTE_MODULES, create_app
-from plugin.migrate import upgrade
 from plugin.runtime import Runtime
 from tests.conftest import make_settings, serving
 
@@ -30,9 +29,8 @@ def test_manifest_webhook_paths_are_served() -> None:
         assert uri in served and "POST" in (served[uri] or set()), uri
 
 
-async def test_lifespan_builds_and_closes_its_runtime(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path}/app.db"
-    upgrade(url)
+async def test_lifespan_builds_and_closes_its_runtime(fresh_sqlite_url: str) -> None:
+    url = fresh_sqlite_url
     app = create_app(settings=make_settings(url))
     async with serving(app) as client:
         runtime = app.state.runtime
@@ -68,9 +66,8 @@ async def test_lifespan_enters_the_clocks_when_workers_run(
     assert events == []
 
 
-async def test_given_runtime_is_used_and_left_open(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path}/app.db"
-    upgrade(url)
+async def test_given_runtime_is_used_and_left_open(fresh_sqlite_url: str) -> None:
+    url = fresh_sqlite_url
     runtime = Runtime.build(make_settings(url))
     app = create_app(runtime)
     assert app.state.runtime is runtime

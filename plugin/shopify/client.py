@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -120,7 +119,6 @@ class AdminClient:
         throttle: CostThrottle | None = None,
         max_attempts: int = 6,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.http = http
         self.settings = settings
@@ -130,7 +128,6 @@ class AdminClient:
         self.throttle = throttle or CostThrottle()
         self.max_attempts = max_attempts
         self.timeout = timeout
-        self._sleep = sleep
         self.throttled = 0  # THROTTLED/429 answers seen, for benchmarks and metrics
 
     async def _access_token(self) -> str:
@@ -216,7 +213,7 @@ class AdminClient:
 
     async def _pause(self, attempt: int, seconds: float) -> None:
         if attempt < self.max_attempts:
-            await self._sleep(seconds)
+            await self.throttle.clock.sleep(seconds)
 
     async def mutate(self, document: str, variables: dict[str, Any], field: str) -> dict[str, Any]:
         """Run a mutation and return `data[field]`, raising `UserErrors` when it has any."""

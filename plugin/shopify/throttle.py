@@ -11,10 +11,10 @@ answers almost never happen even with several workers on one shop.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+
+from plugin.timing import SYSTEM_CLOCK, Clock
 
 # Until the first response tells us otherwise (older shops report 1000/50, newer 2000/100).
 DEFAULT_MAXIMUM = 1000.0
@@ -31,18 +31,13 @@ class Reservation:
 class CostThrottle:
     """One shop's bucket, shared by every client of that shop in this process."""
 
-    def __init__(
-        self,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self._clock = clock
-        self._sleep = sleep
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        # Also the clock the shop's clients wait on after THROTTLED, 429 and network errors.
+        self.clock = clock
         self.maximum = DEFAULT_MAXIMUM
         self.restore_rate = DEFAULT_RESTORE_RATE
         self.available = DEFAULT_MAXIMUM
-        self._updated = clock()
+        self._updated = clock.monotonic()
         self._reserved: dict[int, float] = {}
         self._lock = asyncio.Lock()
         self._costs: dict[str, float] = {}  # document → last requested cost
@@ -51,7 +46,7 @@ class CostThrottle:
         return self._costs.get(document, DEFAULT_COST)
 
     def _refill(self) -> None:
-        now = self._clock()
+        now = self.clock.monotonic()
         self.available = min(self.maximum, self.available + (now - self._updated) * self.restore_rate)
         self._updated = now
 
@@ -66,7 +61,7 @@ class CostThrottle:
                     self._reserved[id(reservation)] = cost
                     return reservation
                 # At least a millisecond, so float rounding can never spin on a zero-length wait.
-                await self._sleep(max(MIN_WAIT, (cost - self.available) / self.restore_rate))
+                await self.clock.sleep(max(MIN_WAIT, (cost - self.available) / self.restore_rate))
 
     def settle(self, reservation: Reservation, document: str, cost: dict[str, Any] | None) -> None:
         """Take Shopify's view of the bucket from a response's `extensions.cost`."""
@@ -85,7 +80,7 @@ class CostThrottle:
             return
         # The server's figure does not yet include calls that are still in flight.
         self.available = max(0.0, server_available - sum(self._reserved.values()))
-        self._updated = self._clock()
+        self._updated = self.clock.monotonic()
 
     def release(self, reservation: Reservation) -> None:
         """A call that never reached Shopify (network error) costs nothing."""
@@ -101,12 +96,12 @@ class CostThrottle:
 class ShopThrottles:
     """The process's buckets, one per shop."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
         self._by_shop: dict[str, CostThrottle] = {}
 
     def for_shop(self, shop_domain: str) -> CostThrottle:
         found = self._by_shop.get(shop_domain)
         if found is None:
-            found = self._by_shop[shop_domain] = CostThrottle(clock=self._clock)
+            found = self._by_shop[shop_domain] = CostThrottle(self._clock)
         return found

@@ -91,7 +91,7 @@ async def request_token(runtime: Runtime, shop_domain: str, grant: dict[str, str
         "client_secret": settings.shopify_api_secret.get_secret_value(),
         **grant,
     }
-    http = ProviderHttp(runtime.http, runtime.limiter)
+    http = ProviderHttp(runtime.http, runtime.limiter, sleep=runtime.clock.sleep)
     try:
         response = await http.request(
             OAUTH_ADAPTER,

@@ -11,6 +11,7 @@ import respx
 from adapters.base import Outcome
 from adapters.brevo import Brevo
 from plugin.holdings import Category, Holding, Subject
+from tests.adapters.conftest import RecordingChannel, Waits
 from tests.adapters.support import (
     EMAIL,
     assert_auth_failure_named,
@@ -31,7 +32,7 @@ CONTACT = {
 MISSING = {"code": "document_not_found", "message": "Contact does not exist"}
 
 
-def brevo() -> tuple[Brevo, object, object]:
+def brevo() -> tuple[Brevo, RecordingChannel, Waits]:
     return build(Brevo, api_key="xkeysib-1")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from typing import Any
 
 import httpx
 import pytest
@@ -14,17 +15,25 @@ import respx
 
 from adapters.base import Outcome, PermanentFailure
 from adapters.budbee import MEDIA_TYPE, Budbee
+from tests.adapters.conftest import RecordingChannel, Waits
 from tests.adapters.support import assert_auth_failure_named, assert_throttling_honoured, build, subject
 
 API = "https://api.budbee.com"
 BUDBEE_ID = "a7f3c2e1"
-ORDER = {"id": BUDBEE_ID, "cart": {"cartId": "1001"}, "delivery": {"name": "Anna Svensson"}}
-OTHER = {"id": "ffff", "cart": {"cartId": "10010"}}  # the keyword search matches more than the cart id
+ORDER: dict[str, object] = {
+    "id": BUDBEE_ID,
+    "cart": {"cartId": "1001"},
+    "delivery": {"name": "Anna Svensson"},
+}
+OTHER: dict[str, object] = {
+    "id": "ffff",
+    "cart": {"cartId": "10010"},
+}  # the keyword search matches more than the cart id
 CUSTOMER = subject(("#1001", "Budbee AB", "BB123"), ("#1002", "Instabox", "IBX1"))
 PRIVACY = "privacy@budbee.example"
 
 
-def budbee(**extra: object) -> tuple[Budbee, object, object]:
+def budbee(**extra: Any) -> tuple[Budbee, RecordingChannel, Waits]:
     return build(Budbee, api_key="bb-key", api_secret="bb-secret", **extra)
 
 

@@ -4,6 +4,8 @@ subject, the shop owner's overrides."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from adapters.base import Adapter, Outcome, PermanentFailure
@@ -80,7 +82,7 @@ EMAIL_CARRIERS: list[tuple[type[Adapter], str, str | None, str]] = [
 async def test_email_carrier_requests_erasure_in_its_language(
     cls: type[Adapter], written: str, address: str | None, opening: str
 ) -> None:
-    settings = {} if address else {"privacy_email": "personvern@posten.example"}
+    settings: dict[str, Any] = {} if address else {"privacy_email": "personvern@posten.example"}
     adapter, outbox, _ = build(cls, **settings)
     customer = subject(("#1001", written, "TRK-1"), ("#1002", written, "TRK-2"), ("#1003", "GLS", "G-3"))
     holdings = await adapter.find(customer)

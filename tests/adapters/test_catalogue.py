@@ -75,9 +75,10 @@ def test_api_adapters_validate_settings_and_hide_secrets(name: str) -> None:
 def test_privacy_address_is_editable_and_validated(name: str) -> None:
     cls = catalogue()[name]
     base = MINIMAL.get(name, {})
-    assert cls.Config(**base, privacy_email="dpo@example.se").privacy_email == "dpo@example.se"  # type: ignore[attr-defined]
+    config = cls.Config.model_validate({**base, "privacy_email": "dpo@example.se"})
+    assert config.privacy_email == "dpo@example.se"  # type: ignore[attr-defined]
     with pytest.raises(ValidationError):
-        cls.Config(**base, privacy_email="not an address")
+        cls.Config.model_validate({**base, "privacy_email": "not an address"})
 
 
 def test_provider_errors_and_paths_carry_no_personal_data() -> None:

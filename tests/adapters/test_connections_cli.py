@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -13,7 +12,6 @@ from typer.testing import CliRunner
 from plugin.cli import _assemble
 from plugin.crypto import Vault
 from plugin.db import Database
-from plugin.migrate import upgrade
 from plugin.models import Shop, shop_cell
 from tests.conftest import TEST_ENCRYPTION_KEY
 from tests.fakes.klaviyo import KlaviyoFake
@@ -22,9 +20,8 @@ SHOP = "butik-a.myshopify.com"
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    url = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
-    upgrade(url)
+def env(fresh_sqlite_url: str) -> dict[str, str]:
+    url = fresh_sqlite_url
 
     async def add_shop() -> None:
         db = Database(url)

@@ -15,6 +15,7 @@ from adapters.dhl_parcel_de import DhlParcelDe
 from plugin.holdings import Shipment
 from plugin.shopify.holdings import order_holdings
 from plugin.shopify.records import FulfillmentRecord, OrderRecord, TrackingInfo
+from tests.adapters.conftest import RecordingChannel, Waits
 from tests.adapters.support import assert_auth_failure_named, assert_throttling_honoured, build, subject
 
 API = "https://api-eu.dhl.com/parcel/de/shipping/v2"
@@ -28,7 +29,7 @@ def reply(status: int, title: str) -> httpx.Response:
     return httpx.Response(status, json={"status": {"title": title, "status": status}, "items": [item]})
 
 
-def dhl() -> tuple[DhlParcelDe, object, object]:
+def dhl() -> tuple[DhlParcelDe, RecordingChannel, Waits]:
     return build(DhlParcelDe, api_key="app-key", username="user-1", password="pw")
 
 

@@ -8,6 +8,7 @@ import respx
 
 from adapters.base import Outcome
 from adapters.nshift import NShift
+from tests.adapters.conftest import RecordingChannel, Waits
 from tests.adapters.support import (
     EMAIL,
     assert_auth_failure_named,
@@ -24,7 +25,7 @@ SEARCH = {"searchField": "orderNo", "searchOp": "equals"}
 CUSTOMER = subject(("#1001", "PostNord", "00370712345678901234"), ("#1002", None, None))
 
 
-def nshift() -> tuple[NShift, object, object]:
+def nshift() -> tuple[NShift, RecordingChannel, Waits]:
     return build(NShift, api_key_id="KEYID", api_key_secret="SECRET")
 
 

@@ -4,6 +4,7 @@ is no DELETE), deletion asked for by e-mail; 429 timed by the body's `retryAfter
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import respx
@@ -21,7 +22,7 @@ from tests.adapters.support import (
 
 API = "https://api.omnisend.com/api"
 CONTACT_ID = "60a6170920d91c215e949b5c"
-LISTED = {
+LISTED: dict[str, Any] = {
     "contacts": [{"id": CONTACT_ID, "email": EMAIL, "status": "subscribed"}],
     "paging": {"hasMore": False},
 }

@@ -14,6 +14,7 @@ import respx
 from adapters.base import Outcome, PermanentFailure
 from adapters.rule_io import RuleIo
 from plugin.holdings import Category, Holding, Subject
+from tests.adapters.conftest import RecordingChannel, Waits
 from tests.adapters.support import (
     EMAIL,
     assert_auth_failure_named,
@@ -30,7 +31,7 @@ SUBSCRIBER = {
 }
 
 
-def rule_io() -> tuple[RuleIo, object, object]:
+def rule_io() -> tuple[RuleIo, RecordingChannel, Waits]:
     return build(RuleIo, api_key="rule-key")
 
 

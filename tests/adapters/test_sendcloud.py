@@ -3,12 +3,15 @@ without a label, and only cancels a labelled one, whose erasure is then requeste
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 import respx
 
 from adapters.base import Outcome, PermanentFailure
 from adapters.sendcloud import Sendcloud
+from tests.adapters.conftest import RecordingChannel, Waits
 from tests.adapters.support import assert_auth_failure_named, assert_throttling_honoured, build, subject
 
 API = "https://panel.sendcloud.sc/api/v2"
@@ -23,7 +26,7 @@ CUSTOMER = subject(("#1001", "Sendcloud", None), ("#1002", "DHL Express", "3SABC
 PRIVACY = "privacy@sendcloud.example"
 
 
-def sendcloud(**extra: object) -> tuple[Sendcloud, object, object]:
+def sendcloud(**extra: Any) -> tuple[Sendcloud, RecordingChannel, Waits]:
     return build(Sendcloud, public_key="pub", secret_key="sec", **extra)
 
 

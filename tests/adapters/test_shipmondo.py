@@ -11,6 +11,7 @@ import respx
 from adapters.base import Outcome
 from adapters.shipmondo import Shipmondo
 from plugin.holdings import Category, Holding
+from tests.adapters.conftest import RecordingChannel, Waits
 from tests.adapters.support import (
     EMAIL,
     assert_auth_failure_named,
@@ -24,7 +25,7 @@ ORDER = {"id": 9001, "order_id": "1001", "ship_to": {"name": "Anna", "email": EM
 NOT_FOUND = {"error": "Resource not found"}
 
 
-def shipmondo() -> tuple[Shipmondo, object, object]:
+def shipmondo() -> tuple[Shipmondo, RecordingChannel, Waits]:
     return build(Shipmondo, api_user="3b1c-user", api_key="9f2d-key")
 
 

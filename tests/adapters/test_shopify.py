@@ -18,8 +18,9 @@ from plugin.holdings import Category, Subject
 from plugin.ledger import load_shop
 from plugin.models import shop_cell
 from plugin.shopify.client import AdminClient
-from tests.adapters.conftest import Waits
+from plugin.shopify.throttle import CostThrottle
 from tests.conftest import make_settings
+from tests.timing import SkippingClock
 
 SHOP = "butik-a.myshopify.com"
 CUSTOMER = 191167
@@ -55,11 +56,11 @@ def store(shopify_fake: Any) -> Any:
 
 
 @pytest.fixture
-async def client_factory(waits: Waits) -> AsyncIterator[Any]:
+async def client_factory(clock: SkippingClock) -> AsyncIterator[Any]:
     async with httpx.AsyncClient() as http:
 
         def factory(token: str = "shpat_a") -> Any:  # noqa: S107 - the fake shop's token
-            client = AdminClient(http, make_settings(), SHOP, token, sleep=waits.sleep)
+            client = AdminClient(http, make_settings(), SHOP, token, throttle=CostThrottle(clock))
 
             async def make() -> AdminClient:
                 return client
@@ -154,12 +155,12 @@ async def test_orders_are_not_erased_one_by_one(store: Any, client_factory: Any)
         await adapter.erase(ANNA, order)
 
 
-async def test_throttling_is_waited_out(store: Any, client_factory: Any, waits: Waits) -> None:
+async def test_throttling_is_waited_out(store: Any, client_factory: Any, clock: SkippingClock) -> None:
     store.fail_next(SHOP, status=429, headers={"Retry-After": "1"})
 
     held = await shopify(client_factory).find(ANNA)
 
-    assert held and 1.0 in waits.slept
+    assert held and 1.0 in clock.sleeps
 
 
 async def test_rejected_token_is_an_auth_failure_saying_what_to_do(store: Any, client_factory: Any) -> None:

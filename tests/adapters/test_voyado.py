@@ -9,6 +9,7 @@ import respx
 from adapters.base import Outcome
 from adapters.voyado import Voyado
 from plugin.holdings import Category, Holding, Subject
+from tests.adapters.conftest import RecordingChannel, Waits
 from tests.adapters.support import (
     EMAIL,
     assert_auth_failure_named,
@@ -21,7 +22,7 @@ API = "https://butik.voyado.com/api/v2"
 CONTACT_ID = "6a1f5f2c-0c7e-4f39-b1c4-2d4e5f6a7b8c"
 
 
-def voyado() -> tuple[Voyado, object, object]:
+def voyado() -> tuple[Voyado, RecordingChannel, Waits]:
     return build(Voyado, api_key="vy-key", tenant="butik")
 
 

@@ -14,15 +14,16 @@ from plugin.db import Database
 from plugin.runtime import Runtime
 from tests.admin.seed import Seeded, seed_shop
 from tests.conftest import make_settings
+from tests.timing import SkippingClock
 
 SHOP_A = "shop-a.myshopify.com"
 SHOP_B = "shop-b.myshopify.com"
 
 
 @pytest.fixture
-async def runtime(db: Database, vault: Vault) -> AsyncIterator[Runtime]:
+async def runtime(db: Database, vault: Vault, clock: SkippingClock) -> AsyncIterator[Runtime]:
     http = httpx.AsyncClient(timeout=5)
-    yield Runtime(settings=make_settings(db.url), db=db, vault=vault, http=http)
+    yield Runtime(settings=make_settings(db.url), db=db, vault=vault, http=http, clock=clock)
     await http.aclose()
 
 

@@ -27,6 +27,7 @@ from plugin.settings import Settings
 from tests.admin.conftest import admin_app
 from tests.conftest import make_settings
 from tests.shopify.tokens import make_session_token
+from tests.timing import SkippingClock
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -72,9 +73,9 @@ async def serving(runtime: Runtime) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def runtime(sqlite_db: Database, vault: Vault) -> AsyncIterator[Runtime]:
+async def runtime(sqlite_db: Database, vault: Vault, clock: SkippingClock) -> AsyncIterator[Runtime]:
     http = httpx.AsyncClient(timeout=5)
-    yield Runtime(settings=make_settings(sqlite_db.url), db=sqlite_db, vault=vault, http=http)
+    yield Runtime(settings=make_settings(sqlite_db.url), db=sqlite_db, vault=vault, http=http, clock=clock)
     await http.aclose()
 
 

@@ -12,12 +12,15 @@ from plugin.executor.worker import Worker
 from plugin.runtime import Runtime
 from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
 from tests.executor.doubles import FakeSources, Ledger, add_shop
+from tests.timing import SkippingClock
 
 
 @pytest.fixture
-async def runtime(db: Database) -> AsyncIterator[Runtime]:
+async def runtime(db: Database, clock: SkippingClock) -> AsyncIterator[Runtime]:
     http = httpx.AsyncClient(timeout=5.0)
-    rt = Runtime(settings=make_settings(db.url), db=db, vault=Vault(TEST_ENCRYPTION_KEY), http=http)
+    rt = Runtime(
+        settings=make_settings(db.url), db=db, vault=Vault(TEST_ENCRYPTION_KEY), http=http, clock=clock
+    )
     yield rt
     await http.aclose()
 

@@ -61,6 +61,6 @@ async def test_background_runs_worker_and_wakes_on_intake(
                 if request.status == "done":
                     break
             await asyncio.sleep(0.05)
-    assert request.status == "done"
+    assert request is not None and request.status == "done"
     assert ledger.erasures() == {"profile:1": 1}
     assert SHOP

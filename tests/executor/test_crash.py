@@ -15,16 +15,15 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bench.providers import FakeProviders, ProviderServer
 from plugin import evidence
 from plugin.connections import configure
 from plugin.crypto import Vault
 from plugin.db import Database
-from plugin.migrate import upgrade
 from plugin.models import Request, Shop, Step
 from plugin.runtime import Runtime
 from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
 from tests.executor.doubles import add_request
+from tests.fakes.providers import FakeProviders, ProviderServer
 
 SHOP = "crash.myshopify.com"
 EMAILS = [f"c{i}@example.se" for i in range(6)]
@@ -84,14 +83,12 @@ async def _shop_with_klaviyo(runtime: Runtime, provider_url: str, emails: list[s
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest) -> str:
     """A database the worker processes can reach: a fresh SQLite file, or the test PostgreSQL
     database (emptied by the `pg_db` fixture)."""
     if request.param == "postgres":
         return str(request.getfixturevalue("pg_db").url)
-    url = f"sqlite+aiosqlite:///{tmp_path / 'gallra.db'}"
-    upgrade(url)
-    return url
+    return str(request.getfixturevalue("fresh_sqlite_url"))
 
 
 async def test_sigkill_mid_request_then_restart_erases_each_once(tmp_path: Path, database_url: str) -> None:

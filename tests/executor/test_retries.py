@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from adapters.base import PermanentFailure, RateLimited, TemporaryFailure
 from plugin.executor.context import ExecContext
 from plugin.executor.leases import claim_steps, reclaim_expired
-from plugin.executor.steps import StepStateError, record_failure, retry_request, retry_step
+from plugin.executor.steps import StepStateError, record_failure, retry_request, retry_step, run_step
 from plugin.executor.worker import Worker
 from plugin.models import Request, Step, utcnow
 from plugin.runtime import Runtime
@@ -166,8 +166,8 @@ async def test_a_crashing_job_is_handed_back_at_once(
     leased until its lease ends: it is released and runs again a moment later."""
     import plugin.executor.worker as worker_module
 
-    real = worker_module.run_step
-    crashes = []
+    real = run_step
+    crashes: list[int] = []
 
     async def flaky(ctx: ExecContext, step_id: int) -> None:
         if not crashes:

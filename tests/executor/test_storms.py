@@ -10,7 +10,6 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bench.providers import FakeProviders, ProviderServer
 from plugin.connections import configure
 from plugin.crypto import Vault
 from plugin.db import Database
@@ -21,21 +20,24 @@ from plugin.runtime import Runtime
 from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
 from tests.executor.conftest import fast_config
 from tests.executor.doubles import SHOP, add_request, add_shop
+from tests.fakes.providers import FakeProviders, ProviderServer
+from tests.timing import SkippingClock
 
 EMAILS = [f"s{i}@example.se" for i in range(6)]
 
 
 @pytest.fixture
-async def runtime(db: Database) -> AsyncIterator[Runtime]:
+async def runtime(db: Database, clock: SkippingClock) -> AsyncIterator[Runtime]:
     """The fake provider listens on loopback: a custom provider URL to a private address, which
-    the server refuses unless its operator allows both."""
+    the server refuses unless its operator allows both. Retry-After and back-off waits are skipped
+    on the test's clock, which records them."""
     settings = make_settings(db.url, allow_custom_provider_urls=True, allow_private_provider_urls=True)
     async with httpx.AsyncClient(timeout=5.0) as http:
-        yield Runtime(settings=settings, db=db, vault=Vault(TEST_ENCRYPTION_KEY), http=http)
+        yield Runtime(settings=settings, db=db, vault=Vault(TEST_ENCRYPTION_KEY), http=http, clock=clock)
 
 
 @pytest.mark.parametrize("statuses", [(429,), (500, 502, 503, 504)], ids=["429", "5xx"])
-async def test_storm_is_ridden_out(runtime: Runtime, statuses: tuple[int, ...]) -> None:
+async def test_storm_is_ridden_out(runtime: Runtime, clock: SkippingClock, statuses: tuple[int, ...]) -> None:
     providers = FakeProviders(latency=0.005, profiles=set(EMAILS))
     # Far more failures than one call's own retries absorb, so steps are rescheduled too.
     providers.storm.extend(itertools.islice(itertools.cycle(statuses), 24))
@@ -58,6 +60,8 @@ async def test_storm_is_ridden_out(runtime: Runtime, statuses: tuple[int, ...]) 
             await worker.drain(limit=60, settle=1.5)
 
     assert providers.storm_answered == 24
+    if statuses == (429,):
+        assert 1.0 in clock.sleeps  # the storm's Retry-After: 1 was waited (on the test's clock)
     assert dict(providers.deletions) == {e: 1 for e in EMAILS}
     async with runtime.db.session() as session:
         statuses_ = (await session.execute(select(Request.status).where(Request.id.in_(ids)))).scalars().all()

@@ -113,7 +113,7 @@ class KlaviyoFake(ProviderFake):
     # ----- the API --------------------------------------------------------------------------------
 
     def authorized(self, request: httpx.Request) -> bool:
-        return request.headers.get("Authorization") == f"Klaviyo-API-Key {self.api_key}"
+        return bool(request.headers.get("Authorization") == f"Klaviyo-API-Key {self.api_key}")
 
     def unauthorized(self) -> httpx.Response:
         return _error(401, "not_authenticated", "Authentication credentials were not provided.")

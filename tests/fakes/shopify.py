@@ -68,7 +68,7 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     build_schema,
-    execute,
+    execute_sync,
     get_named_type,
     is_leaf_type,
     parse,
@@ -634,7 +634,7 @@ class ShopifyFake:
             )
         fake.bucket.available -= cost
         context = _Context(fake=self, shop=fake, bulk=False)
-        result = execute(
+        result = execute_sync(
             self.schema,
             document,
             root_value=_Root(self, fake, is_mutation),
@@ -693,7 +693,7 @@ class ShopifyFake:
                     "code": "OPERATION_IN_PROGRESS",
                 }
             ]
-        result = execute(
+        result = execute_sync(
             self.schema,
             document,
             root_value=_Root(self, shop, False),
@@ -1245,9 +1245,9 @@ def _field_type(schema: GraphQLSchema, parent: Any, node: FieldNode) -> Any:
         if definition is not None:
             return get_named_type(definition.type)
     # A field inside an inline fragment on a narrower type (`... on Order`) of an interface.
-    for candidate in schema.type_map.values():
-        if isinstance(candidate, GraphQLObjectType) and parent in candidate.interfaces:
-            definition = candidate.fields.get(node.name.value)
+    for named in schema.type_map.values():
+        if isinstance(named, GraphQLObjectType) and parent in named.interfaces:
+            definition = named.fields.get(node.name.value)
             if definition is not None:
                 return get_named_type(definition.type)
     return None

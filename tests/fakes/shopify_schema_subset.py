@@ -15,6 +15,7 @@ from collections import deque
 from pathlib import Path
 
 from graphql import (
+    DefinitionNode,
     DirectiveDefinitionNode,
     DocumentNode,
     EnumTypeDefinitionNode,
@@ -217,7 +218,7 @@ def prune(sdl: str) -> str:
     wanted: deque[str] = deque(["QueryRoot", "Mutation", "Node"])
     for directive in directives:
         wanted.extend(_named(arg.type) for arg in directive.arguments or ())
-    kept: dict[str, object] = {}
+    kept: dict[str, DefinitionNode] = {}
     while wanted:
         name = wanted.popleft()
         if name in kept or name not in by_name:
@@ -235,7 +236,7 @@ def prune(sdl: str) -> str:
                 fields=tuple(f for f in node.fields or () if _keep_field(name, f.name.value)),
                 interfaces=tuple(i for i in node.interfaces or () if i.name.value in INTERFACES),
             )
-            for field in node.fields:
+            for field in node.fields or ():
                 wanted.append(_named(field.type))
                 wanted.extend(_named(arg.type) for arg in field.arguments or ())
         elif isinstance(node, InputObjectTypeDefinitionNode):

@@ -23,6 +23,9 @@ class VirtualClock:
     def __call__(self) -> float:
         return self.now
 
+    def monotonic(self) -> float:
+        return self.now
+
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
@@ -38,7 +41,6 @@ def client_for(
         make_settings(),
         SHOP,
         "shpat_test",
-        throttle=CostThrottle(clock=clock, sleep=clock.sleep),
-        sleep=clock.sleep,
+        throttle=CostThrottle(clock),
         **kwargs,  # type: ignore[arg-type]
     )

@@ -16,7 +16,10 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) -> str:
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str, system_clock_skips: object) -> str:
+    # Shopify is out of reach here (a closed local port, refused at once, no DNS): `shop add` backs
+    # off on the system clock, skipped, then gives up reading the shop's details.
+    monkeypatch.setenv("SHOPIFY_ADMIN_URL", "http://127.0.0.1:9/{shop}")
     monkeypatch.chdir(tmp_path)  # no stray .env from the work tree
     monkeypatch.setenv("SHOPIFY_API_KEY", "client-123")
     monkeypatch.setenv("SHOPIFY_API_SECRET", TEST_SECRET)

@@ -72,7 +72,7 @@ async def test_mutations_are_recorded_and_change_state(shopify_fake: ShopifyFake
     shopify_fake.add_customer(SHOP, 7, email="a@example.com", email_marketing="SUBSCRIBED")
     mutation = """mutation($input: CustomerEmailMarketingConsentUpdateInput!) {
       customerEmailMarketingConsentUpdate(input: $input) { userErrors { field message code } } }"""
-    variables = {
+    variables: dict[str, Any] = {
         "input": {
             "customerId": "gid://shopify/Customer/7",
             "emailMarketingConsent": {"marketingState": "UNSUBSCRIBED"},

@@ -55,9 +55,8 @@ async def test_exchange_stores_encrypted_expiring_token_and_shop_details(
     assert shop.status == "active" and shop.shopify_shop_id
     token = runtime.vault.decrypt(shop.access_token_enc, cell_of(shop, "access_token_enc"))
     assert token and token.startswith("shpat_") and token not in (shop.access_token_enc or "")
-    assert runtime.vault.decrypt(shop.refresh_token_enc or "", cell_of(shop, "refresh_token_enc")).startswith(
-        "shprt_"
-    )  # type: ignore[union-attr]
+    refresh = runtime.vault.decrypt(shop.refresh_token_enc or "", cell_of(shop, "refresh_token_enc"))
+    assert refresh is not None and refresh.startswith("shprt_")
     assert (
         runtime.vault.decrypt(shop.contact_email_enc, cell_of(shop, "contact_email_enc"))
         == "owner@example.com"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator
+from typing import cast
 
 import httpx
 
@@ -49,8 +50,8 @@ async def main(url: str, key: str) -> None:
         runtime = Runtime(settings=make_settings(url), db=db, vault=Vault(key), http=http)
 
         def show(progress: dict[str, object]) -> None:
-            position = progress.get("position") or {}
-            print(f"checkpoint {position.get('orders_done', 0)}", flush=True)  # type: ignore[union-attr]
+            position = cast(dict[str, object], progress.get("position") or {})
+            print(f"checkpoint {position.get('orders_done', 0)}", flush=True)
 
         await run_sweep(runtime, SHOP, now=NOW, parts=parts(0.004), batch_size=50, on_progress=show)
     await db.dispose()

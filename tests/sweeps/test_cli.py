@@ -7,13 +7,11 @@ import asyncio
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from plugin.migrate import upgrade
 from plugin.runtime import Runtime
 from plugin.settings import get_settings
 from plugin.sweeps import cli as sweep_cli
@@ -29,9 +27,8 @@ def _run(coro: object) -> None:
 
 
 @pytest.fixture
-def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'gallra.db'}"
-    upgrade(url)
+def cli_db(fresh_sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    url = fresh_sqlite_url
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("SHOPIFY_API_KEY", "test-client-id")
     monkeypatch.setenv("SHOPIFY_API_SECRET", TEST_SECRET)

@@ -1,4 +1,4 @@
-"""Local fake providers over real HTTP, for the executor benchmark and the crash test.
+"""Local fake providers over real HTTP, for the crash and storm tests and the executor benchmark.
 
 A small Starlette app served by uvicorn in a background thread: Klaviyo (profile look-up by address
 and by id, suppression jobs, data-privacy deletion jobs naming an address or a profile id) and
@@ -339,7 +339,7 @@ class ProviderServer:
 
 def main() -> None:
     """Serve the fakes in their own process (the benchmark), so their clock is not disturbed by
-    the load on the process under test: `python -m bench.providers PORT LATENCY SCALE`."""
+    the load on the process under test: `python -m tests.fakes.providers PORT LATENCY SCALE`."""
     port, latency, scale = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
     providers = FakeProviders(latency=latency, scale=scale)
     uvicorn.run(providers.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
