@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin.executor import worker as worker_module
+from plugin.executor.leases import claim_requests
 from plugin.executor.worker import Worker
 from plugin.models import Request
 from plugin.runtime import Runtime
@@ -21,7 +21,6 @@ async def test_a_step_finishing_during_a_claim_is_followed_by_its_finalising(
 ) -> None:
     sources.holdings["newsletter"] = [newsletter_holding()]
     request_id = await add_request(runtime)
-    real_claim = worker_module.claim_requests
     late = 0
 
     async def claim_then_let_jobs_finish(
@@ -30,13 +29,13 @@ async def test_a_step_finishing_during_a_claim_is_followed_by_its_finalising(
         # The claim looks first; the jobs in flight (the request's one step) finish right after,
         # before `fill` returns: the order the race needs, every time.
         nonlocal late
-        claimed = await real_claim(session, owner, now, limit=limit, lease_seconds=lease_seconds)
+        claimed = await claim_requests(session, owner, now, limit=limit, lease_seconds=lease_seconds)
         if worker._tasks:
             late += 1
             await asyncio.gather(*list(worker._tasks), return_exceptions=True)
         return claimed
 
-    monkeypatch.setattr(worker_module, "claim_requests", claim_then_let_jobs_finish)
+    monkeypatch.setattr("plugin.executor.worker.claim_requests", claim_then_let_jobs_finish)
     await worker.drain(limit=20)
 
     assert late, "the claim never overlapped a job: the test did not set up the race"

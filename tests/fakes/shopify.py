@@ -458,7 +458,7 @@ class ShopifyFake:
 
     def erasure_due(self, shop: FakeShop, customer_id: int, requested_at: datetime) -> datetime:
         """When Shopify carries out an erasure of the customer requested at `requested_at`."""
-        last = max(
+        last: datetime | None = max(
             (o["created_at"] for o in shop.orders.values() if o["customer_id"] == customer_id), default=None
         )
         soonest = requested_at + ERASURE_DELAY

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from plugin import clocks, connections, notifications
 from plugin.db import Database
 from plugin.executor.steps import _count_connection_outcome
+from plugin.i18n import count
 from plugin.models import AdapterConnection, OutboxMessage, Step, connection_cell, utcnow
 from plugin.outbox import Outbox, deliver_queued, list_messages, send_reminders
 from plugin.runtime import Runtime
@@ -61,10 +62,10 @@ def body(message: EmailMessage) -> str:
 
 
 def test_counts_agree_in_number() -> None:
-    assert [notifications.count(n, "days", "en") for n in (1, 2, 0)] == ["1 day", "2 days", "0 days"]
-    assert [notifications.count(n, "days", "sv") for n in (1, 2)] == ["1 dag", "2 dagar"]
-    assert notifications.count(1, "records", "sv") == "1 post"
-    assert notifications.count(3, "times", "sv") == "3 gånger"
+    assert [count(n, "days", "en") for n in (1, 2, 0)] == ["1 day", "2 days", "0 days"]
+    assert [count(n, "days", "sv") for n in (1, 2)] == ["1 dag", "2 dagar"]
+    assert count(1, "records", "sv") == "1 post"
+    assert count(3, "times", "sv") == "3 gånger"
 
 
 async def test_near_deadline_then_overdue_once_each_in_the_shops_language(

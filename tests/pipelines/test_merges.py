@@ -204,7 +204,7 @@ async def test_a_merge_waits_while_a_worker_holds_a_request_it_would_move(
 
 async def test_webhook_in_merge_applied_by_the_clock(runtime: Runtime, db: Database) -> None:
     planned = await _request(runtime, status="awaiting")
-    payload = {
+    payload: dict[str, object] = {
         "admin_graphql_api_customer_kept_id": f"gid://shopify/Customer/{KEPT}",
         "admin_graphql_api_customer_deleted_id": f"gid://shopify/Customer/{GONE}",
         "admin_graphql_api_job_id": None,
