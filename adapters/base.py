@@ -253,8 +253,6 @@ class ProviderConfig(AdapterConfig):
         return self.endpoints.root(self.region, lambda name: getattr(self, name)).rstrip("/")
 
 
-
-
 C = TypeVar("C", bound=AdapterConfig, covariant=True, default=AdapterConfig)
 
 

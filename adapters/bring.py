@@ -16,8 +16,15 @@ class Bring(Adapter[EmailRequestConfig]):
     category = Category.SHIPMENT
     description = "Erasure requests e-mailed to Posten Bring (address from its privacy policy)."
     mail = EmailRequests(country="NO", address=None)  # unknown: see https://www.bring.com/privacy-policy
-    carrier_aliases = ("bring", "bring parcels", "bring express", "bring cargo", "posten", "posten norge",
-                       "posten bring")
+    carrier_aliases = (
+        "bring",
+        "bring parcels",
+        "bring express",
+        "bring cargo",
+        "posten",
+        "posten norge",
+        "posten bring",
+    )
     recipient = Recipient(
         "Posten Bring AS",
         "NO",

@@ -19,8 +19,16 @@ class Dhl(Adapter[EmailRequestConfig]):
     description = "Erasure requests e-mailed to DHL Group's data protection office."
     mail = EmailRequests(country="DE", address="datenschutz@dpdhl.com")
     # "DHL Parcel" is Shopify's entry for DHL's UK/Benelux parcel arm, not Paket DE (`dhl_parcel_de`).
-    carrier_aliases = ("dhl", "dhl express", "dhl freight", "dhl ecommerce", "dhl e commerce", "dhl parcel",
-                       "dhl sweden", "deutsche post")
+    carrier_aliases = (
+        "dhl",
+        "dhl express",
+        "dhl freight",
+        "dhl ecommerce",
+        "dhl e commerce",
+        "dhl parcel",
+        "dhl sweden",
+        "deutsche post",
+    )
     recipient = Recipient(
         "DHL Group (Deutsche Post AG and its companies)",
         "DE",

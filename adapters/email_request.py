@@ -46,7 +46,7 @@ from adapters.base import (
     ShopInfo,
 )
 from adapters.carriers import carrier_adapter
-from plugin.holdings import Category, Holding, Shipment, Subject
+from plugin.holdings import Holding, Shipment, Subject
 
 _ADDRESS = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
 

@@ -15,8 +15,15 @@ class Posti(Adapter[EmailRequestConfig]):
     category = Category.SHIPMENT
     description = "Erasure requests e-mailed to Posti's data protection officer."
     mail = EmailRequests(country="FI", address="tietosuoja@posti.com")
-    carrier_aliases = ("posti", "posti group", "posti finland", "itella", "itella posti", "itella smartpost",
-                       "smartpost")
+    carrier_aliases = (
+        "posti",
+        "posti group",
+        "posti finland",
+        "itella",
+        "itella posti",
+        "itella smartpost",
+        "smartpost",
+    )
     recipient = Recipient(
         "Posti Ltd (Posti Oy)",
         "FI",

@@ -176,9 +176,7 @@ class Shopify(Adapter[ShopifyConfig]):
         if customer is None:
             return Result(Outcome.ALREADY_ABSENT, detail="no such customer in Shopify")
         email = bool(customer.email) and customer.email_marketing_state in ACTIVE
-        sms = (
-            self.config.unsubscribe_sms and bool(customer.phone) and customer.sms_marketing_state in ACTIVE
-        )
+        sms = self.config.unsubscribe_sms and bool(customer.phone) and customer.sms_marketing_state in ACTIVE
         if email or sms:
             async with _mapped_errors():
                 await operations.set_marketing_unsubscribed(client, customer_id, email=email, sms=sms)

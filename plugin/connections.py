@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from functools import partial
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, ClassVar
 
 from pydantic import SecretStr, ValidationError

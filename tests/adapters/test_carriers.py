@@ -1,6 +1,6 @@
 """Which adapter holds a shipment (Shopify's carrier names as Nordic shops write them), and the
-e-mail carriers that are only an e-mail channel (`EmailRequests`): address, language by country, one message per
-subject, the shop owner's overrides."""
+carriers that are only an e-mail channel (`EmailRequests`): address, language by country, one
+message per subject, the shop owner's overrides."""
 
 from __future__ import annotations
 

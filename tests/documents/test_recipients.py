@@ -1,6 +1,6 @@
 """Art. 15(1)(c) and 15(2): every adapter, Shopify's included, declares its provider as a
-recipient with legal name, location and transfer safeguard; the extract lists the recipients the shop actually used for the
-subject, in JSON and in both HTML languages."""
+recipient with legal name, location and transfer safeguard; the extract lists the recipients the
+shop actually used for the subject, in JSON and in both HTML languages."""
 
 from __future__ import annotations
 
