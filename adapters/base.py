@@ -187,6 +187,12 @@ class AdapterConfig(BaseModel):
         (`adapters.email_request.EmailRequestConfig` has them) set nothing."""
         return EmailOverrides()
 
+    @classmethod
+    def regions(cls) -> dict[str, str]:
+        """The provider's documented API roots a connection picks from (`region=`), by name; none
+        for settings of an adapter that calls no API (`ProviderConfig` has them)."""
+        return {}
+
 
 # Key of the server's `UrlPolicy` in the validation context (`Config.model_validate(values,
 # context={URL_POLICY: policy})`); without it no custom URL is accepted.
@@ -240,6 +246,10 @@ class ProviderConfig(AdapterConfig):
         except UrlRefused as exc:
             raise PydanticCustomError("provider_url", str(exc)) from None
         return self
+
+    @classmethod
+    def regions(cls) -> dict[str, str]:
+        return dict(cls.endpoints.regions)
 
     @property
     def custom(self) -> bool:
