@@ -129,7 +129,7 @@ class Shopify(Adapter[ShopifyConfig]):
     async def _records(self, subject: Subject) -> tuple[CustomerRecord | None, list[OrderRecord]]:
         client = await self._client()
         customer = await self._customer(client, subject.customer_id)
-        orders = list(getattr(customer, "orders", ()) or ())
+        orders = list(customer.orders) if customer is not None else []
         missing = [i for i in subject.order_ids if i not in {o.id for o in orders}]
         if missing:
             async with _mapped_errors():
