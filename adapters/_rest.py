@@ -1,5 +1,7 @@
 """What every API adapter in the catalogue shares, so that each provider module holds only what is
-particular to its provider: the URLs, the shapes, the quirks.
+particular to its provider: the URLs, the shapes, the quirks. `ApiAdapter` is `Adapter` with the
+calls: it adds no other shape, and an API adapter that also e-mails its provider declares an
+e-mail channel (`mail = EmailRequests(...)`) like any adapter.
 
 `ApiAdapter.call` sends one request through the shared `ProviderHttp` (timeouts, rate limits,
 retries, Retry-After) and maps the answer: 2xx is returned, the provider's "not found" becomes
@@ -10,16 +12,17 @@ retries, Retry-After) and maps the answer: 2xx is returned, the provider's "not 
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from collections.abc import Collection
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import SecretStr
+from typing_extensions import TypeVar
 
-from adapters.base import Adapter, Outcome, PermanentFailure, ProviderConfig, Result
-from adapters.email_request import EmailRequestAdapter, shipment_ref
+from adapters.base import Adapter, PermanentFailure, ProviderConfig
 from adapters.http import RETRY_STATUSES, credential_fingerprint, safe_path
-from plugin.holdings import Holding, Shipment, ShipmentRef, Subject
+from plugin.holdings import Subject
 
 _EMAIL = re.compile(r"[^\s@\"'<>]+@[^\s@\"'<>]+")
 _DIGITS = re.compile(r"\+?\d[\d \-]{6,}\d")
@@ -55,10 +58,15 @@ def order_numbers(subject: Subject, *, shipped_only: bool = False) -> list[str]:
     )
 
 
-class ApiAdapter(Adapter):
-    """Base for adapters that call a provider's HTTP API. Subclasses set `key_field` (the
-    Config field holding the credential), and override `headers()` / `auth()`."""
+P = TypeVar("P", bound=ProviderConfig, covariant=True, default=ProviderConfig)
 
+
+class ApiAdapter(Adapter[P]):
+    """An adapter that calls its provider's HTTP API: its Config is a `ProviderConfig` (where the
+    API lives). Subclasses set `key_field` (the Config field holding the credential), override
+    `headers()` / `auth()`, and implement `check_api()` with one cheap authenticated call."""
+
+    channel: ClassVar[Literal["api", "email"]] = "api"
     key_field: ClassVar[str] = "api_key"
     # The settings a 401/403 points the shop owner to (defaults to `key_field`).
     auth_settings: ClassVar[tuple[str, ...]] = ()
@@ -81,15 +89,12 @@ class ApiAdapter(Adapter):
     def auth(self) -> httpx.Auth | None:
         return None
 
-    @property
-    def where(self) -> ProviderConfig:
-        """The settings that say where the provider's API lives (every API adapter's Config is a
-        `ProviderConfig`)."""
-        assert isinstance(self.config, ProviderConfig)
-        return self.config
-
     def url(self, path: str) -> str:
-        return self.where.root() + path
+        return self.config.root() + path
+
+    @abstractmethod
+    async def check_api(self) -> None:
+        """One cheap call that needs the credentials (`absent=()`: a wrong URL is an error)."""
 
     async def call(
         self,
@@ -118,7 +123,7 @@ class ApiAdapter(Adapter):
             retry_statuses=self.retry_statuses,
             auth_hint="the setting " + " / ".join(f"`{name}`" for name in settings),
             retry_after=self.retry_after,
-            custom=self.where.custom,
+            custom=self.config.custom,
             headers={**self.headers(), **(headers or {})},
             **kwargs,
         )
@@ -138,78 +143,3 @@ class ApiAdapter(Adapter):
         if response is None:
             return None
         return response.json() if response.content else {}
-
-
-class ApiWithEmailAdapter(ApiAdapter, EmailRequestAdapter):
-    """An API adapter whose provider keeps data its API cannot erase (printed labels, manifested
-    shipments, delivered orders): that part is requested by e-mail with the carriers' templates,
-    in the provider's language, to `privacy_email` or the provider's known `privacy_address`.
-    Its Config extends `EmailRequestConfig`."""
-
-    # EmailRequestAdapter's unannotated `channel = "email"` narrows the type; this one is an API.
-    channel = "api"  # type: ignore[assignment]
-
-    # `find` is EmailRequestAdapter's for carriers whose shipments Shopify reports: one holding
-    # per shipment, ref `shipment:<order id>:<tracking number>`, the same ref the Shopify side
-    # gives it, so the two meet in one step.
-
-    async def received(self, subject: Subject, **own: Any) -> dict[str, Any]:
-        """The export: the shipments the provider received from the shop (what an e-mail request
-        names), with the provider's own records (`own`, those that are not empty) beside them."""
-        exported = await EmailRequestAdapter.export(self, subject)
-        exported.update({key: value for key, value in own.items() if value})
-        return exported
-
-    def own_shipment(self, subject: Subject, holding: Holding) -> Shipment:
-        """The shipment a shipment holding (`plugin.holdings.ShipmentRef`) stands for."""
-        for shipment in subject.shipments:
-            if shipment_ref(shipment) == holding.ref:
-                return shipment
-        ref = ShipmentRef.parse(holding.ref) or ShipmentRef(0, None)
-        return Shipment(
-            order_id=ref.order_id,
-            order_name=ShipmentRef.order_name_in(holding.label),
-            carrier=self.name,
-            tracking_number=ref.tracking_number,
-        )
-
-    def cited(self, subject: Subject, own: Shipment) -> list[Shipment]:
-        """What one request names: all of the subject's shipments with this carrier, so that every
-        holding's erase asks for the same message."""
-        shipments = self.shipments(subject)
-        return shipments if shipment_ref(own) in {shipment_ref(s) for s in shipments} else [*shipments, own]
-
-    def subject_shipments(self, subject: Subject, *, tracking: str = "", order: str = "") -> list[Shipment]:
-        """The subject's shipments with this tracking number or order number, or one made up from
-        what the provider reported, so the request always cites what is to be erased."""
-        found = [
-            s
-            for s in subject.shipments
-            if (tracking and s.tracking_number == tracking) or (order and s.order_name.lstrip("#") == order)
-        ]
-        if found or not (tracking or order):
-            return found
-        order_id = int(order) if order.isdigit() else 0
-        return [Shipment(order_id, f"#{order}" if order else "?", self.title, tracking or None)]
-
-    async def request_by_email(self, subject: Subject, shipments: list[Shipment], *, done: str) -> Result:
-        if self.ctx.email is None:
-            raise PermanentFailure(
-                self.name, f"{done}; the rest needs the e-mail channel, which this shop lacks"
-            )
-        to = self.address()
-        subject_line, body = self.render(subject, shipments)
-        who = subject.customer_id or subject.email or subject.phone or ""
-        refs = ",".join(sorted(shipment_ref(s) for s in shipments))
-        reference = await self.ctx.email.send(
-            to=to,
-            subject=subject_line,
-            body=body,
-            reply_to=self.ctx.shop.contact_email,
-            dedupe_key=f"{self.name}:erase:{who}:{refs}",
-        )
-        return Result(
-            Outcome.REQUEST_SENT,
-            provider_ref=reference,
-            detail=f"{done}; erasure request e-mailed to {self.title}'s privacy contact, awaiting reply",
-        )

@@ -1,21 +1,29 @@
 """The adapter interface. Reading one adapter module should teach you all of them.
 
-An adapter is a class with a `name`, a pydantic `Config` (what the shop owner enters), the rate
-limits its provider documents, and four calls: `check` the connection, `find` what the system holds
-about a subject, `erase` one holding, `export` everything for an access report. Adapters whose
-provider can keep a suppression entry while the rest goes also offer `reduce` (`can_reduce`). It
-never retries by itself (the shared HTTP helper does, and the executor reschedules) and it never
-logs personal data.
+An adapter is one class on `Adapter[Config]`: a `name`, a pydantic `Config` (what the shop owner
+enters; taken from the type parameter), what it declares about its provider (`recipient`: legal
+name, country, transfers; `carrier_aliases`: how shops spell the carrier; `rate_limits`), and four
+calls: `check` the connection, `find` what the system holds about a subject, `erase` one holding,
+`export` everything for an access report. Adapters whose provider can keep a suppression entry
+while the rest goes also offer `reduce` (`can_reduce`). It never retries by itself (the shared
+HTTP helper does, and the executor reschedules) and it never logs personal data.
+
+An adapter reaches its provider through its API (`adapters._rest.ApiAdapter` gives the calls),
+through an e-mail channel it *has* (`mail = EmailRequests(...)`, `adapters.email_request`), or
+both. `check` is the base's: it checks the API (`check_api`, the adapter's own) and then every
+other channel the adapter declares, so a connection is never "OK" with a channel that would fail.
+
+This module is the interface's one import point: the errors (`adapters.errors`) are named here too.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal, Protocol, Self
+from typing import Annotated, Any, ClassVar, Generic, Literal, Protocol, Self, final, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -27,9 +35,45 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+from typing_extensions import TypeVar
 
+from adapters.errors import (
+    AdapterError,
+    AuthFailed,
+    PermanentFailure,
+    RateLimited,
+    SettingsInvalid,
+    TemporaryFailure,
+)
 from adapters.http import Endpoints, ProviderHttp, RateLimit, UrlPolicy, UrlRefused, custom_root, host_label
+from adapters.recipients import Recipient
 from plugin.holdings import Category, Holding, Subject
+from plugin.shopify.client import AdminClient
+
+__all__ = [
+    "URL_POLICY",
+    "Adapter",
+    "AdapterConfig",
+    "AdapterContext",
+    "AdapterError",
+    "AdminClientFactory",
+    "AuthFailed",
+    "Channel",
+    "EmailChannel",
+    "EmailOverrides",
+    "HostLabel",
+    "Outcome",
+    "PermanentFailure",
+    "ProviderConfig",
+    "RateLimited",
+    "Result",
+    "SettingsInvalid",
+    "ShopInfo",
+    "TemporaryFailure",
+    "iso_date",
+    "reduced",
+    "suppressed_only",
+]
 
 
 class Outcome(StrEnum):
@@ -69,45 +113,9 @@ def suppressed_only(fields: tuple[str, ...], provider_ref: str | None, done: str
     return Result(Outcome.SUPPRESSED, provider_ref, done + held, still_held=tuple(fields))
 
 
-class AdapterError(Exception):
-    """A call failed. `retryable` tells the executor whether to try again, `retry_after` when."""
-
-    retryable: bool = False
-
-    def __init__(
-        self, adapter: str, message: str, *, retry_after: float | None = None, remote: str = ""
-    ) -> None:
-        # `remote`: the provider's own words (an error code, a masked message), kept apart so that
-        # a connection check can leave them out: from a URL that is not the provider's they would
-        # be whatever answered there.
-        super().__init__(f"{adapter}: {message}" + (f": {remote}" if remote else ""))
-        self.adapter = adapter
-        self.retry_after = retry_after
-        self.summary = f"{adapter}: {message}"
-
-
-class TemporaryFailure(AdapterError):
-    retryable = True
-
-
-class RateLimited(TemporaryFailure):
-    pass
-
-
-class PermanentFailure(AdapterError):
-    retryable = False
-
-
-class AuthFailed(PermanentFailure):
-    """Credentials rejected; the message names the adapter and the setting to fix."""
-
-
-class SettingsInvalid(PermanentFailure):
-    """The connection's settings cannot be used (a stored value the server now refuses, a URL it
-    will not call); the message names the setting and what is allowed, never its value."""
-
-
 class EmailChannel(Protocol):
+    """The outbox an adapter's e-mail channel sends through (`plugin.outbox.Outbox`)."""
+
     async def send(
         self,
         *,
@@ -134,15 +142,21 @@ class ShopInfo:
     address: str | None = None  # the business address on one line, when known
 
 
+# The shop's Admin API client, made on demand (a token may need renewing first).
+AdminClientFactory = Callable[[], Awaitable[AdminClient]]
+
+
 @dataclass
 class AdapterContext:
-    """What the executor hands an adapter: the shop, the HTTP helper, the e-mail channel, a clock."""
+    """What the executor hands an adapter: the shop, the HTTP helper, the outbox its e-mail
+    channel sends through, a clock, and the shop's own Admin API client (the platform every shop
+    is on, not a vendor among others; only the Shopify adapter calls it)."""
 
     shop: ShopInfo
     http: ProviderHttp
     email: EmailChannel | None = None
     now: datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    admin_client: AdminClientFactory | None = None
 
 
 def iso_date(value: Any) -> date | None:
@@ -155,10 +169,29 @@ def iso_date(value: Any) -> date | None:
         return None
 
 
+@dataclass(frozen=True)
+class EmailOverrides:
+    """The shop owner's own choices for an e-mail channel: where requests go, in which language."""
+
+    address: str | None = None
+    language: str | None = None
+
+
 class AdapterConfig(BaseModel):
     """Base for adapter settings. Secret fields are `SecretStr`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def email_overrides(self) -> EmailOverrides:
+        """What the shop set for the adapter's e-mail channel; settings with no e-mail fields
+        (`adapters.email_request.EmailRequestConfig` has them) set nothing."""
+        return EmailOverrides()
+
+    @classmethod
+    def regions(cls) -> dict[str, str]:
+        """The provider's documented API roots a connection picks from (`region=`), by name; none
+        for settings of an adapter that calls no API (`ProviderConfig` has them)."""
+        return {}
 
 
 # Key of the server's `UrlPolicy` in the validation context (`Config.model_validate(values,
@@ -214,6 +247,10 @@ class ProviderConfig(AdapterConfig):
             raise PydanticCustomError("provider_url", str(exc)) from None
         return self
 
+    @classmethod
+    def regions(cls) -> dict[str, str]:
+        return dict(cls.endpoints.regions)
+
     @property
     def custom(self) -> bool:
         """The calls go to the shop's own root (checked again at each call), not a declared one."""
@@ -226,21 +263,75 @@ class ProviderConfig(AdapterConfig):
         return self.endpoints.root(self.region, lambda name: getattr(self, name)).rstrip("/")
 
 
-class Adapter(ABC):
-    name: ClassVar[str]  # registry key, also the step's `system`
+C = TypeVar("C", bound=AdapterConfig, covariant=True, default=AdapterConfig)
+
+
+class Channel(ABC):
+    """A way besides its API through which an adapter reaches its provider: the e-mail channel
+    (`adapters.email_request.EmailRequests`). Declared once on the adapter class (`mail = ...`)
+    and shared by its instances, so each call is given the adapter it works for."""
+
+    @abstractmethod
+    async def check(self, adapter: Adapter) -> None:
+        """Raise `PermanentFailure` when this channel could not carry a request for the shop."""
+
+    @abstractmethod
+    async def find(self, adapter: Adapter, subject: Subject) -> list[Holding]:
+        """What the provider received through the shop, as far as the shop's records show."""
+
+    @abstractmethod
+    async def erase(self, adapter: Adapter, subject: Subject, holding: Holding) -> Result:
+        """Ask the provider to erase the holding (and the rest of what it holds of the subject)."""
+
+    @abstractmethod
+    async def export(self, adapter: Adapter, subject: Subject) -> dict[str, Any]:
+        """What the provider received, for the register extract; empty when it received nothing."""
+
+
+_CALLS = ("find", "erase", "export")
+
+
+class Adapter(ABC, Generic[C]):
+    """The one base of every adapter, generic over its settings: `class Brevo(ApiAdapter[BrevoConfig])`
+    makes `self.config` a `BrevoConfig` and `Brevo.Config` the model the shop owner fills in."""
+
+    name: ClassVar[str]  # registry key, also the step's `system`; never rename it
     title: ClassVar[str]  # shown to the shop owner
     category: ClassVar[Category]
+    description: ClassVar[str] = ""
+    # "email" for an adapter whose only channel is e-mail (set from `mail` unless declared).
     channel: ClassVar[Literal["api", "email"]] = "api"
     can_find: ClassVar[bool] = True
     can_erase: ClassVar[bool] = True
     can_export: ClassVar[bool] = True
     can_sweep: ClassVar[bool] = False  # offers `sweep_holdings()` (see there)
     can_reduce: ClassVar[bool] = False  # implements `reduce()` (see there)
-    Config: ClassVar[type[AdapterConfig]]
+    Config: ClassVar[type[AdapterConfig]]  # from the type parameter, `Adapter[ItsConfig]`
     rate_limits: ClassVar[tuple[RateLimit, ...]] = ()
-    description: ClassVar[str] = ""
+    # Who the provider is as a recipient of the shop's data (the register extract lists it).
+    recipient: ClassVar[Recipient | None] = None
+    # How shops write this carrier in Shopify's free-text `trackingInfo.company` (see
+    # `adapters.carriers`): lower case, words only; the adapter's own name always matches.
+    carrier_aliases: ClassVar[tuple[str, ...]] = ()
+    # The e-mail channel, for what the provider's API cannot erase (or for a provider without one).
+    mail: ClassVar[Channel | None] = None
 
-    def __init__(self, config: AdapterConfig, ctx: AdapterContext) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        config = _config_parameter(cls)
+        if config is not None and "Config" not in vars(cls):
+            cls.Config = config
+        if cls.mail is not None and not any("channel" in vars(k) for k in cls.__mro__ if k is not Adapter):
+            cls.channel = "email"
+        if "name" in vars(cls) and cls.mail is None:
+            missing = [call for call in _CALLS if getattr(cls, call) is getattr(Adapter, call)]
+            if missing:
+                raise TypeError(
+                    f"adapter {cls.name!r} has no e-mail channel (`mail`), so it must implement "
+                    + ", ".join(missing)
+                )
+
+    def __init__(self, config: C, ctx: AdapterContext) -> None:
         self.config = config
         self.ctx = ctx
 
@@ -248,21 +339,38 @@ class Adapter(ABC):
         """Which credential the rate limits are counted against (a fingerprint, never the secret)."""
         return "default"
 
-    @abstractmethod
+    @final
     async def check(self) -> None:
-        """Raise `AuthFailed` or another `AdapterError` if the connection does not work."""
+        """Raise `AuthFailed` or another `AdapterError` if any channel the adapter uses would not
+        work: its API first (`check_api`), then its e-mail channel (a privacy address and an
+        outbox for the shop). Adapters never override this; they supply `check_api`."""
+        await self.check_api()
+        if self.mail is not None:
+            await self.mail.check(self)
 
-    @abstractmethod
+    async def check_api(self) -> None:
+        """Raise `AuthFailed` or another `AdapterError` if the provider's API does not accept the
+        settings. An adapter without an API has nothing to check here."""
+
     async def find(self, subject: Subject) -> list[Holding]:
-        """What this system holds about the subject; empty when nothing."""
+        """What this system holds about the subject; empty when nothing. Without an override,
+        what the e-mail channel covers: the subject's shipments with this carrier."""
+        return await self._mail().find(self, subject)
 
-    @abstractmethod
     async def erase(self, subject: Subject, holding: Holding) -> Result:
-        """Erase (or request erasure of) one holding. Must be safe to call twice."""
+        """Erase (or request erasure of) one holding. Must be safe to call twice. Without an
+        override, the e-mail channel asks the provider."""
+        return await self._mail().erase(self, subject, holding)
 
-    @abstractmethod
     async def export(self, subject: Subject) -> dict[str, Any]:
-        """Everything held about the subject, for the register extract."""
+        """Everything held about the subject, for the register extract. Without an override, what
+        the e-mail channel's provider received."""
+        return await self._mail().export(self, subject)
+
+    def _mail(self) -> Channel:
+        if self.mail is None:  # prevented when the class is made (`__init_subclass__`)
+            raise PermanentFailure(self.name, "has neither this call nor an e-mail channel")
+        return self.mail
 
     async def reduce(self, subject: Subject, holding: Holding, fields: tuple[str, ...]) -> Result:
         """Optional (`can_reduce = True`): carry out a retention rule that keeps only a suppression
@@ -295,3 +403,14 @@ class Adapter(ABC):
         by page so memory stays bounded whatever the account's size. The default holds nothing."""
         return
         yield  # noqa: V201 - an async generator that yields nothing
+
+
+def _config_parameter(cls: type) -> type[AdapterConfig] | None:
+    """The settings model a class names as its type parameter (`Adapter[XConfig]`), if concrete."""
+    for base in getattr(cls, "__orig_bases__", ()):
+        origin = get_origin(base)
+        if isinstance(origin, type) and issubclass(origin, Adapter):
+            for arg in get_args(base):
+                if isinstance(arg, type) and issubclass(arg, AdapterConfig):
+                    return arg
+    return None

@@ -29,6 +29,7 @@ from pydantic import Field, SecretStr
 from adapters._rest import ApiAdapter
 from adapters.base import Outcome, ProviderConfig, Result, suppressed_only
 from adapters.http import Endpoints, RateLimit
+from adapters.recipients import NO_TRANSFER_LIST, Recipient
 from plugin.holdings import Category, Holding, Subject
 
 
@@ -45,13 +46,18 @@ class BrevoConfig(ProviderConfig):
     endpoints = Endpoints(production="https://api.brevo.com/v3")
 
 
-class Brevo(ApiAdapter):
+class Brevo(ApiAdapter[BrevoConfig]):
     name = "brevo"
     title = "Brevo"
     category = Category.NEWSLETTER
-    Config = BrevoConfig
     description = "Finds the contact by e-mail and deletes it (synchronous); reduce blocklists it."
     can_reduce = True
+    recipient = Recipient(
+        "Sendinblue SAS (Brevo)",
+        "FR",
+        ("https://www.brevo.com/legal/termsofuse/", NO_TRANSFER_LIST),
+        unconfirmed=("transfers",),
+    )
     # General tier: /v3/contacts 10 req/s and 36,000 req/h; unlisted endpoints 100 req/h.
     rate_limits = (
         RateLimit(10, 1.0, scope="contacts"),
@@ -65,7 +71,7 @@ class Brevo(ApiAdapter):
     def headers(self) -> dict[str, str]:
         return {"Accept": "application/json", "api-key": self._secret()}
 
-    async def check(self) -> None:
+    async def check_api(self) -> None:
         await self.call("GET", "/account", absent=(), scope="other")
 
     async def _contact(self, subject: Subject) -> dict[str, Any] | None:

@@ -4,12 +4,30 @@ request e-mailed in Norwegian. Posten Bring AS publishes no privacy e-mail addre
 
 from __future__ import annotations
 
-from adapters.email_request import EmailRequestAdapter
+from adapters.base import Adapter
+from adapters.email_request import EmailRequestConfig, EmailRequests
+from adapters.recipients import NO_TRANSFER_LIST, Recipient
+from plugin.holdings import Category
 
 
-class Bring(EmailRequestAdapter):
+class Bring(Adapter[EmailRequestConfig]):
     name = "bring"
     title = "Bring / Posten Norge"
+    category = Category.SHIPMENT
     description = "Erasure requests e-mailed to Posten Bring (address from its privacy policy)."
-    country = "NO"
-    privacy_address = None  # unknown: see https://www.bring.com/privacy-policy
+    mail = EmailRequests(country="NO", address=None)  # unknown: see https://www.bring.com/privacy-policy
+    carrier_aliases = (
+        "bring",
+        "bring parcels",
+        "bring express",
+        "bring cargo",
+        "posten",
+        "posten norge",
+        "posten bring",
+    )
+    recipient = Recipient(
+        "Posten Bring AS",
+        "NO",
+        ("https://www.bring.com/privacy-policy", NO_TRANSFER_LIST),
+        unconfirmed=("transfers",),
+    )

@@ -20,10 +20,11 @@ from typing import Any
 import httpx
 from pydantic import Field, SecretStr
 
-from adapters._rest import ApiWithEmailAdapter
+from adapters._rest import ApiAdapter
 from adapters.base import Outcome, ProviderConfig, Result
-from adapters.email_request import EmailRequestConfig
+from adapters.email_request import EmailRequestConfig, EmailRequests
 from adapters.http import Endpoints, RateLimit
+from adapters.recipients import NO_TRANSFER_LIST, Recipient
 from plugin.holdings import Category, Holding, Subject
 
 MEDIA_TYPE = "application/vnd.budbee.multiple.orders-v1+json"
@@ -52,14 +53,23 @@ class BudbeeConfig(EmailRequestConfig, ProviderConfig):
     endpoints = Endpoints(production="https://api.budbee.com", sandbox="https://sandbox.api.budbee.com")
 
 
-class Budbee(ApiWithEmailAdapter):
+class Budbee(ApiAdapter[BudbeeConfig]):
     name = "budbee"
     title = "Budbee"
     category = Category.SHIPMENT
-    Config = BudbeeConfig
     description = "Cancels orders not yet picked up and asks Budbee by e-mail to erase the delivery data."
-    country = "SE"
-    privacy_address = None  # Instabee's External Privacy Notice names none: ask Budbee
+    mail = EmailRequests(country="SE", address=None)  # Instabee's External Privacy Notice names none
+    carrier_aliases = ("budbee",)
+    recipient = Recipient(
+        "Budbee Group AB (Instabee)",
+        "SE",
+        (
+            "https://instabee.com/general-terms-conditions/",
+            "not confirmed: which Instabee company processes shipments for the shop",
+            NO_TRANSFER_LIST,
+        ),
+        unconfirmed=("legal_name", "transfers"),
+    )
     key_field = "api_secret"
     auth_settings = ("api_key", "api_secret")
     rate_limits = (RateLimit(5, 1.0),)  # no published quota
@@ -68,10 +78,9 @@ class Budbee(ApiWithEmailAdapter):
         return {"Accept": MEDIA_TYPE, "Content-Type": MEDIA_TYPE}
 
     def auth(self) -> httpx.Auth:
-        assert isinstance(self.config, BudbeeConfig)
         return BudbeeHmac(self.config.api_key, self._secret())
 
-    async def check(self) -> None:
+    async def check_api(self) -> None:
         await self.call("GET", "/multiple/orders", absent=(), params={"num": 1})
 
     async def _orders(self, order_number: str) -> list[dict[str, Any]]:
@@ -82,9 +91,9 @@ class Budbee(ApiWithEmailAdapter):
         return [o for o in orders if str((o.get("cart") or {}).get("cartId", "")).lstrip("#") == number]
 
     async def erase(self, subject: Subject, holding: Holding) -> Result:
-        own = self.own_shipment(subject, holding)
+        own = self.mail.own_shipment(self, subject, holding)
         if self.ctx.email is not None:
-            self.address()  # fail before cancelling when no privacy address is set
+            self.mail.to(self)  # fail before cancelling when no privacy address is set
         cancelled = 0
         for order in await self._orders(own.order_name):
             # 404: gone; 400/409: already picked up or delivered, Budbee still holds the data.
@@ -95,11 +104,11 @@ class Budbee(ApiWithEmailAdapter):
         )
         if self.ctx.email is None and cancelled:
             return Result(Outcome.CANCELLED, provider_ref=own.order_name, detail=done)
-        return await self.request_by_email(subject, self.cited(subject, own), done=done)
+        return await self.mail.request(self, subject, self.mail.cited(self, subject, own), done=done)
 
     async def export(self, subject: Subject) -> dict[str, Any]:
         """The shipments Budbee received from the shop (what the e-mail request names), and
         Budbee's own order records where its API still has them."""
-        names = dict.fromkeys(s.order_name for s in self.shipments(subject))
+        names = dict.fromkeys(s.order_name for s in self.mail.shipments(self, subject))
         orders = [order for name in names for order in await self._orders(name)]
-        return await self.received(subject, orders=orders)
+        return await self.mail.received(self, subject, orders=orders)

@@ -6,6 +6,11 @@ Shops type carrier names by hand or through apps, so the same carrier arrives sp
 "DHL Parcel" and "Deutsche Post (DE)"; shipping apps write the carrier's legal name ("Posti Oy",
 "Schenker AB", "Posten Norge AS"). Unknown names map to None and are listed for the shop owner
 (`unknown_carriers`), never dropped.
+
+Each carrier adapter declares its spellings (`Adapter.carrier_aliases`); an adapter that declares
+any also matches its own name (the executor hands carrier adapters shipments under it). The table
+is built from the catalogue, third-party adapters included; two adapters claiming one spelling is
+an error, since a shipment must have one carrier.
 """
 
 from __future__ import annotations
@@ -15,52 +20,7 @@ import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 
-# Normalised spelling (see `_normalise`) → adapter name. Longest prefix wins for names not listed.
-ALIASES: dict[str, str] = {
-    "postnord": "postnord",
-    "postnord sverige": "postnord",
-    "postnord danmark": "postnord",
-    "postnord dk": "postnord",
-    "postnord se": "postnord",
-    "postnord norge": "postnord",
-    "postnord finland": "postnord",
-    "portal postnord": "postnord",
-    "post danmark": "postnord",  # PostNord's Danish brand until 2020
-    "postnord mypack": "postnord",
-    "posti": "posti",
-    "posti group": "posti",
-    "itella": "posti",
-    "itella posti": "posti",
-    "itella smartpost": "posti",
-    "posti finland": "posti",
-    "smartpost": "posti",
-    "bring": "bring",
-    "posten": "bring",
-    "posten norge": "bring",
-    "posten bring": "bring",
-    "bring parcels": "bring",
-    "bring express": "bring",
-    "bring cargo": "bring",
-    "db schenker": "schenker",
-    "schenker": "schenker",
-    "dsv schenker": "schenker",
-    "db schenkerparcel": "schenker",
-    "schenker sverige": "schenker",
-    "instabox": "instabox",
-    "instabee": "instabox",
-    "budbee": "budbee",
-    "dhl": "dhl",
-    "dhl express": "dhl",
-    "dhl freight": "dhl",
-    "dhl paket": "dhl_parcel_de",
-    "dhl parcel de": "dhl_parcel_de",
-    "dhl parcel germany": "dhl_parcel_de",
-    "dhl ecommerce": "dhl",
-    "dhl e commerce": "dhl",
-    "dhl parcel": "dhl",  # Shopify's "DHL Parcel" is DHL's UK/Benelux parcel arm, not Paket DE
-    "dhl sweden": "dhl",
-    "deutsche post": "dhl",
-}
+from adapters.registry import CatalogueError, catalogue
 
 _LEGAL_SUFFIXES = re.compile(r"\b(ab|as|a s|oy|oyj|gmbh|ag|aps|asa|ltd|inc|group)\s*$")
 
@@ -76,15 +36,32 @@ def _normalise(company: str) -> str:
         text = stripped
 
 
+@lru_cache(maxsize=1)
+def aliases() -> dict[str, str]:
+    """Normalised spelling (see `_normalise`) → adapter name, from the catalogue's declarations."""
+    table: dict[str, str] = {}
+    for name, cls in catalogue().items():
+        declared = (name, *cls.carrier_aliases) if cls.carrier_aliases else ()
+        for alias in map(_normalise, declared):
+            if table.setdefault(alias, name) != name:
+                raise CatalogueError(
+                    f"adapters {table[alias]!r} and {name!r} both declare the carrier spelling {alias!r}"
+                )
+    return table
+
+
 @lru_cache(maxsize=4096)
 def carrier_adapter(company: str | None) -> str | None:
+    """The adapter holding a shipment whose carrier is written `company`; longest prefix wins for
+    names not declared ("postnord mypack collect" → "postnord mypack")."""
     if not company or not company.strip():
         return None
     name = _normalise(company)
-    if name in ALIASES:
-        return ALIASES[name]
-    best = max((alias for alias in ALIASES if name.startswith(alias + " ")), key=len, default=None)
-    return ALIASES[best] if best else None
+    table = aliases()
+    if name in table:
+        return table[name]
+    best = max((alias for alias in table if name.startswith(alias + " ")), key=len, default=None)
+    return table[best] if best else None
 
 
 def unknown_carriers(companies: Iterable[str | None]) -> list[str]:

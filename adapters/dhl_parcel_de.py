@@ -18,10 +18,11 @@ from typing import Any
 import httpx
 from pydantic import Field, SecretStr
 
-from adapters._rest import ApiWithEmailAdapter
+from adapters._rest import ApiAdapter
 from adapters.base import Outcome, ProviderConfig, Result
-from adapters.email_request import EmailRequestConfig
+from adapters.email_request import EmailRequestConfig, EmailRequests
 from adapters.http import Endpoints, RateLimit
+from adapters.recipients import NO_TRANSFER_LIST, Recipient
 from plugin.holdings import Category, Holding, Subject
 
 
@@ -47,40 +48,42 @@ def _item_status(body: dict[str, Any], number: str) -> dict[str, Any]:
     return status
 
 
-class DhlParcelDe(ApiWithEmailAdapter):
+class DhlParcelDe(ApiAdapter[DhlParcelDeConfig]):
     name = "dhl_parcel_de"
     title = "DHL Parcel DE (Paket)"
     category = Category.SHIPMENT
-    Config = DhlParcelDeConfig
     description = "Cancels shipments before the daily manifest; asks DHL by e-mail about manifested ones."
-    country = "DE"
-    privacy_address = "datenschutz@dpdhl.com"
+    mail = EmailRequests(country="DE", address="datenschutz@dpdhl.com")
+    carrier_aliases = ("dhl paket", "dhl parcel de", "dhl parcel germany")
+    recipient = Recipient(
+        "DHL Paket GmbH",
+        "DE",
+        ("https://dhl.de/en/toolbar/footer/datenschutz.html", NO_TRANSFER_LIST),
+        unconfirmed=("transfers",),
+    )
     can_export = False
     auth_settings = ("api_key", "username", "password")
     rate_limits = (RateLimit(5, 1.0),)  # no published quota; DHL answers 429 when exceeded
-
-    @property
-    def dhl(self) -> DhlParcelDeConfig:
-        assert isinstance(self.config, DhlParcelDeConfig)
-        return self.config
 
     def headers(self) -> dict[str, str]:
         return {"Accept": "application/json", "dhl-api-key": self._secret()}
 
     def auth(self) -> httpx.Auth:
-        return httpx.BasicAuth(self.dhl.username, self.dhl.password.get_secret_value())
+        return httpx.BasicAuth(self.config.username, self.config.password.get_secret_value())
 
-    async def check(self) -> None:
+    async def check_api(self) -> None:
         # Any answer but 401/403 (here 400 or 404 for the unknown number) means both the API key
         # and the portal user were accepted.
         await self.call("GET", "/orders", params={"shipment": "0"}, accept=(207, 400))
 
     async def erase(self, subject: Subject, holding: Holding) -> Result:
-        own = self.own_shipment(subject, holding)
+        own = self.mail.own_shipment(self, subject, holding)
         number = own.tracking_number
         if number is None:  # nothing to cancel by
-            return await self.request_by_email(subject, self.cited(subject, own), done="no shipment number")
-        params = {"profile": self.dhl.profile, "shipment": number}
+            return await self.mail.request(
+                self, subject, self.mail.cited(self, subject, own), done="no shipment number"
+            )
+        params = {"profile": self.config.profile, "shipment": number}
         response = await self.call("DELETE", "/orders", params=params, accept=(207, 400))
         status = _item_status(response.json() if response is not None and response.content else {}, number)
         words = f"{status.get('title', '')} {status.get('detail', '')}".replace(" ", "").lower()
@@ -91,9 +94,9 @@ class DhlParcelDe(ApiWithEmailAdapter):
                 Outcome.CANCELLED, provider_ref=number, detail="cancelled before the daily manifest"
             )
         # Manifested (or refused otherwise): DHL keeps the data as controller, so ask it to erase.
-        return await self.request_by_email(
-            subject, self.cited(subject, own), done="too late to cancel (already manifested)"
+        return await self.mail.request(
+            self, subject, self.mail.cited(self, subject, own), done="too late to cancel (already manifested)"
         )
 
     async def export(self, subject: Subject) -> dict[str, Any]:
-        return await self.received(subject)
+        return await self.mail.received(self, subject)

@@ -34,13 +34,12 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 
-if TYPE_CHECKING:
-    from adapters.base import AdapterError
+from adapters.errors import AdapterError, AuthFailed, RateLimited, SettingsInvalid, TemporaryFailure
 
 log = logging.getLogger("gallra.adapters.http")
 
@@ -223,8 +222,6 @@ class Limiter(ABC):
                 if wait <= 0:
                     return
                 if max_wait is not None and wait > max_wait:
-                    from adapters.base import RateLimited
-
                     raise RateLimited(
                         provider, f"rate limit: next call allowed in {wait:.0f} s", retry_after=wait
                     )
@@ -360,8 +357,6 @@ class ProviderHttp:
     ) -> httpx.Response:
         """One call with retries. `custom`: the URL is the shop's own (see `UrlPolicy`), not one
         of the provider's declared roots, so it is checked against the policy at every attempt."""
-        from adapters.base import AuthFailed, RateLimited, SettingsInvalid, TemporaryFailure
-
         kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
         last_error: AdapterError | None = None
         for attempt in range(1, self.max_attempts + 1):
@@ -408,8 +403,6 @@ class ProviderHttp:
         goes to the first of them by address, with the host name kept for the Host header and for
         TLS (name and certificate), so a resolver cannot answer differently between check and
         connect (DNS rebinding)."""
-        from adapters.base import SettingsInvalid
-
         if not self.policy.custom:
             raise SettingsInvalid(
                 adapter, "this server no longer allows custom provider URLs; choose a region"

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -37,7 +37,6 @@ from pydantic import Field, SecretStr
 
 from adapters._rest import ApiAdapter, safe_reason
 from adapters.base import (
-    AdapterConfig,
     Outcome,
     PermanentFailure,
     ProviderConfig,
@@ -47,6 +46,7 @@ from adapters.base import (
     suppressed_only,
 )
 from adapters.http import Endpoints, RateLimit
+from adapters.recipients import Recipient, Safeguard, Transfer
 from plugin.holdings import Category, Holding, Subject
 
 REVISION = "2026-07-15"  # pinned per adapter release; Klaviyo requires it on every call
@@ -76,7 +76,7 @@ class KlaviyoConfig(ProviderConfig):
     )
 
 
-class Klaviyo(ApiAdapter):
+class Klaviyo(ApiAdapter[KlaviyoConfig]):
     name = "klaviyo"
     title = "Klaviyo"
     category = Category.NEWSLETTER
@@ -86,7 +86,16 @@ class Klaviyo(ApiAdapter):
     )
     can_sweep = True
     can_reduce = True
-    Config: ClassVar[type[AdapterConfig]] = KlaviyoConfig
+    recipient = Recipient(
+        "Klaviyo, Inc.",
+        "US",
+        (
+            "https://www.klaviyo.com/legal/privacy-faqs",
+            "https://www.klaviyo.com/uk/gdpr",
+            "not confirmed: standard contractual clauses in Klaviyo's data processing agreement",
+        ),
+        (Transfer("US", (Safeguard.DPF,), "https://www.klaviyo.com/uk/gdpr"),),
+    )
     auth_settings = ("api_key",)
     # Per account, burst and steady windows (§1.1). Suppression jobs have no documented tier in the
     # reference, so they get Klaviyo's smallest standard tier (S).
@@ -101,20 +110,15 @@ class Klaviyo(ApiAdapter):
         RateLimit(60, 60.0, "deletion"),
     )
 
-    @property
-    def settings(self) -> KlaviyoConfig:
-        assert isinstance(self.config, KlaviyoConfig)
-        return self.config
-
     def headers(self) -> dict[str, str]:
         return {
-            "Authorization": f"Klaviyo-API-Key {self.settings.api_key.get_secret_value()}",
+            "Authorization": f"Klaviyo-API-Key {self.config.api_key.get_secret_value()}",
             "revision": REVISION,
             "Accept": JSONAPI,
             "Content-Type": JSONAPI,
         }
 
-    async def check(self) -> None:
+    async def check_api(self) -> None:
         await self.call("GET", "/api/profiles", params={"page[size]": "1"}, scope="profiles")
 
     async def _profiles(self, subject: Subject) -> dict[str, tuple[dict[str, Any], dict[str, str]]]:
@@ -147,9 +151,9 @@ class Klaviyo(ApiAdapter):
             return Result(Outcome.ALREADY_ABSENT, detail="no such Klaviyo profile")
         _, identifier = found
         job_id = None
-        if self.settings.suppress and subject.email:
+        if self.config.suppress and subject.email:
             job_id = await self._suppress(subject.email.strip())
-        if not self.settings.delete:
+        if not self.config.delete:
             return Result(Outcome.SUPPRESSED, provider_ref=job_id, detail="address suppressed in Klaviyo")
         # Exactly one identifier: Klaviyo rejects a job naming more than one, and deletes every
         # profile matching it.
@@ -165,9 +169,9 @@ class Klaviyo(ApiAdapter):
             email = str((profile.get("attributes") or {}).get("email") or "").strip()
             if email:
                 job_id = await self._suppress(email)
-            elif not self.settings.delete:
+            elif not self.config.delete:
                 raise PermanentFailure(self.name, "the profile has no e-mail address to suppress; it is kept")
-        if not self.settings.delete:
+        if not self.config.delete:
             why = "deletion is off in the Klaviyo connection, and only a deletion job removes them"
             return suppressed_only(fields, job_id, "address suppressed in Klaviyo", why)
         pid = holding.ref.partition(":")[2]
@@ -198,7 +202,7 @@ class Klaviyo(ApiAdapter):
         profile = await self._profile_by_id(holding, SUPPRESSION_FIELDS)
         if not profile:
             return Result(Outcome.ALREADY_ABSENT, detail="no such Klaviyo profile")
-        if not self.settings.delete:
+        if not self.config.delete:
             # Without an address Gallra cannot suppress; a swept profile is suppressed already.
             if _suppressions(profile.get("data") or {}):
                 return Result(Outcome.SUPPRESSED, detail="already suppressed in Klaviyo; deletion is off")

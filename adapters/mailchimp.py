@@ -25,14 +25,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from adapters._rest import ApiAdapter
-from adapters.base import AdapterConfig, Outcome, PermanentFailure, ProviderConfig, Result, iso_date, reduced
+from adapters.base import Outcome, PermanentFailure, ProviderConfig, Result, iso_date, reduced
 from adapters.http import Endpoints
+from adapters.recipients import Recipient, Safeguard, Transfer
 from plugin.holdings import Category, Holding, Subject
 
 MAX_CONNECTIONS = 10  # Mailchimp's documented cap per user
@@ -76,7 +77,10 @@ def subscriber_hash(email: str) -> str:
     return hashlib.md5(email.strip().lower().encode(), usedforsecurity=False).hexdigest()
 
 
-class Mailchimp(ApiAdapter):
+_TRANSFERS = "https://mailchimp.com/es/help/mailchimp-european-data-transfers"
+
+
+class Mailchimp(ApiAdapter[MailchimpConfig]):
     name = "mailchimp"
     title = "Mailchimp"
     category = Category.NEWSLETTER
@@ -86,26 +90,26 @@ class Mailchimp(ApiAdapter):
     )
     can_sweep = True
     can_reduce = True
-    Config: ClassVar[type[AdapterConfig]] = MailchimpConfig
+    recipient = Recipient(
+        "The Rocket Science Group LLC d/b/a Mailchimp (Intuit)",
+        "US",
+        (_TRANSFERS,),
+        (Transfer("US", (Safeguard.DPF, Safeguard.SCC), _TRANSFERS),),
+    )
     auth_settings = ("api_key",)
-
-    @property
-    def settings(self) -> MailchimpConfig:
-        assert isinstance(self.config, MailchimpConfig)
-        return self.config
 
     def auth(self) -> httpx.Auth:
         # Any user name; the key is the password.
-        return httpx.BasicAuth("gallra", self.settings.api_key.get_secret_value())
+        return httpx.BasicAuth("gallra", self.config.api_key.get_secret_value())
 
     def _pool(self) -> AbstractAsyncContextManager[Any]:
-        return self.ctx.http.limiter.pool(self.name, self.credential_key(), self.settings.connections)
+        return self.ctx.http.limiter.pool(self.name, self.credential_key(), self.config.connections)
 
     async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response | None:
         async with self._pool():
             return await super().call(method, path, **kwargs)
 
-    async def check(self) -> None:
+    async def check_api(self) -> None:
         await self.call("GET", "/lists", params={"count": "1", "fields": "lists.id"})
 
     async def _members(self, subject: Subject) -> list[dict[str, Any]]:
@@ -204,7 +208,7 @@ class Mailchimp(ApiAdapter):
         """The items of one Mailchimp collection, one page in memory at a time."""
         offset = 0
         while True:
-            page = {**params, "count": str(self.settings.page_size), "offset": str(offset)}
+            page = {**params, "count": str(self.config.page_size), "offset": str(offset)}
             body = await self.call_json("GET", path, params=page)
             items = (body or {}).get(key) or []  # None: the audience was deleted meanwhile
             for item in items:

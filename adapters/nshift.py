@@ -15,10 +15,11 @@ from typing import Any
 
 from pydantic import Field, SecretStr
 
-from adapters._rest import ApiWithEmailAdapter, order_numbers
+from adapters._rest import ApiAdapter, order_numbers
 from adapters.base import Outcome, ProviderConfig, Result
-from adapters.email_request import EmailRequestConfig
+from adapters.email_request import EmailRequestConfig, EmailRequests
 from adapters.http import Endpoints, RateLimit
+from adapters.recipients import NO_TRANSFER_LIST, Recipient
 from plugin.holdings import Category, Holding, Subject
 
 
@@ -30,32 +31,36 @@ class NShiftConfig(EmailRequestConfig, ProviderConfig):
     )
 
 
-class NShift(ApiWithEmailAdapter):
+class NShift(ApiAdapter[NShiftConfig]):
     name = "nshift"
     title = "nShift Delivery"
     category = Category.SHIPMENT
-    Config = NShiftConfig
     description = (
         "Deletes stored (unprinted) shipments by order number; asks nShift by e-mail about printed ones."
     )
-    country = "SE"
-    privacy_address = "dpo@unifaun.com"  # datenanfragen/data, 2021
+    mail = EmailRequests(country="SE", address="dpo@unifaun.com")  # datenanfragen/data, 2021
+    recipient = Recipient(
+        "nShift AB (nShift group)",
+        "SE",
+        (
+            "https://nshift.com/privacy-policy-mina-paket-app",
+            "not confirmed: the nShift company that contracts with the shop (nShift B.V. in the Netherlands "
+            "for Webshipper)",
+            NO_TRANSFER_LIST,
+        ),
+        unconfirmed=("legal_name", "transfers"),
+    )
     key_field = "api_key_secret"
     auth_settings = ("api_key_id", "api_key_secret")
     rate_limits = (RateLimit(5, 1.0),)  # no published quota for stored shipments
 
-    @property
-    def nshift(self) -> NShiftConfig:
-        assert isinstance(self.config, NShiftConfig)
-        return self.config
-
     def headers(self) -> dict[str, str]:
         return {
             "Accept": "application/json",
-            "Authorization": f"Bearer {self.nshift.api_key_id}-{self._secret()}",
+            "Authorization": f"Bearer {self.config.api_key_id}-{self._secret()}",
         }
 
-    async def check(self) -> None:
+    async def check_api(self) -> None:
         await self.call("GET", "/stored-shipments", absent=(), params={"status": "ready"})
 
     async def _stored(self, subject: Subject) -> list[dict[str, Any]]:
@@ -87,10 +92,12 @@ class NShift(ApiWithEmailAdapter):
         if kind == "stored":
             done = await self.call("DELETE", f"/stored-shipments/{key}")
             return Result(Outcome.ERASED if done else Outcome.ALREADY_ABSENT, provider_ref=key)
-        shipments = [s for number in key.split(",") for s in self.subject_shipments(subject, order=number)]
-        return await self.request_by_email(
-            subject, shipments, done="printed shipments cannot be deleted by API"
+        shipments = [
+            s for number in key.split(",") for s in self.mail.subject_shipments(self, subject, order=number)
+        ]
+        return await self.mail.request(
+            self, subject, shipments, done="printed shipments cannot be deleted by API"
         )
 
     async def export(self, subject: Subject) -> dict[str, Any]:
-        return await self.received(subject, stored_shipments=await self._stored(subject))
+        return await self.mail.received(self, subject, stored_shipments=await self._stored(subject))

@@ -21,10 +21,11 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field, SecretStr
 
-from adapters._rest import ApiWithEmailAdapter
-from adapters.base import Outcome, ProviderConfig, Result, suppressed_only
-from adapters.email_request import EmailRequestConfig
+from adapters._rest import ApiAdapter
+from adapters.base import Adapter, Outcome, ProviderConfig, Result, suppressed_only
+from adapters.email_request import EmailRequestConfig, EmailRequests
 from adapters.http import Endpoints, RateLimit
+from adapters.recipients import Recipient, Safeguard, Transfer
 from plugin.holdings import Category, Holding, Shipment, Subject
 
 API_VERSION = "2026-03-15"
@@ -58,14 +59,37 @@ class OmnisendConfig(EmailRequestConfig, ProviderConfig):
     endpoints = Endpoints(production="https://api.omnisend.com/api")
 
 
-class Omnisend(ApiWithEmailAdapter):
+class ContactDeletionRequests(EmailRequests):
+    """Omnisend's e-mail channel: a contact's deletion, not shipments, in English."""
+
+    def render(self, adapter: Adapter, subject: Subject, shipments: list[Shipment]) -> tuple[str, str]:
+        shop = adapter.ctx.shop
+        values = {
+            "shop_name": shop.name,
+            "shop_domain": shop.domain,
+            "email": subject.email or "-",
+            "reply_to": shop.contact_email or shop.domain,
+            "reference": "{reference}",
+        }
+        return REQUEST_SUBJECT.format_map(values), REQUEST_BODY.format_map(values)
+
+
+_DPA = "https://www.omnisend.lt/data-processing-agreement/"
+
+
+class Omnisend(ApiAdapter[OmnisendConfig]):
     name = "omnisend"
     title = "Omnisend"
     category = Category.NEWSLETTER
-    Config = OmnisendConfig
     description = "Unsubscribes the contact through the API, then asks Omnisend by e-mail to delete it."
-    country = "LT"
-    privacy_address = "info@omnisend.com"  # the contact its data processing agreement gives
+    # The contact its data processing agreement gives.
+    mail = ContactDeletionRequests(country="LT", address="info@omnisend.com")
+    recipient = Recipient(
+        "UAB Omnisend",
+        "LT",
+        (_DPA,),
+        (Transfer("US", (Safeguard.SCC,), _DPA), Transfer("GB", (Safeguard.SCC,), _DPA)),
+    )
     rate_limits = (RateLimit(400, 60.0),)
     can_reduce = True
 
@@ -79,17 +103,7 @@ class Omnisend(ApiWithEmailAdapter):
             "Omnisend-Version": API_VERSION,
         }
 
-    def render(self, subject: Subject, shipments: list[Shipment]) -> tuple[str, str]:
-        values = {
-            "shop_name": self.ctx.shop.name,
-            "shop_domain": self.ctx.shop.domain,
-            "email": subject.email or "-",
-            "reply_to": self.ctx.shop.contact_email or self.ctx.shop.domain,
-            "reference": "{reference}",
-        }
-        return REQUEST_SUBJECT.format_map(values), REQUEST_BODY.format_map(values)
-
-    async def check(self) -> None:
+    async def check_api(self) -> None:
         await self.call("GET", "/contacts", absent=(), params={"limit": 1})
 
     async def _contact(self, subject: Subject) -> dict[str, Any] | None:
@@ -119,7 +133,7 @@ class Omnisend(ApiWithEmailAdapter):
             return Result(
                 Outcome.SUPPRESSED, contact_id, "unsubscribed; delete the contact in Omnisend by hand"
             )
-        return await self.request_by_email(subject, [], done="unsubscribed through the API")
+        return await self.mail.request(self, subject, [], done="unsubscribed through the API")
 
     async def reduce(self, subject: Subject, holding: Holding, fields: tuple[str, ...]) -> Result:
         contact_id = holding.ref.removeprefix("contact:")

@@ -4,14 +4,15 @@ track-and-trace record of each shipment."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import Field, SecretStr
 
-from adapters.base import AdapterConfig, ProviderConfig
-from adapters.email_request import EmailRequestAdapter, EmailRequestConfig
+from adapters.base import Adapter, ProviderConfig
+from adapters.email_request import EmailRequestConfig, EmailRequests
 from adapters.http import Endpoints, RateLimit, credential_fingerprint
-from plugin.holdings import Subject
+from adapters.recipients import NO_TRANSFER_LIST, Recipient
+from plugin.holdings import Category, Subject
 
 
 class PostNordConfig(EmailRequestConfig, ProviderConfig):
@@ -23,50 +24,67 @@ class PostNordConfig(EmailRequestConfig, ProviderConfig):
     endpoints = Endpoints(production="https://api2.postnord.com", test="https://atapi2.postnord.com")
 
 
-class PostNord(EmailRequestAdapter):
+class PostNord(Adapter[PostNordConfig]):
     name = "postnord"
     title = "PostNord"
+    category = Category.SHIPMENT
     description = "Erasure requests e-mailed to PostNord's data protection officer."
-    country = "SE"  # the group's DPO page is Swedish (postnord.com/sv/om-oss/gdpr)
-    privacy_address = "dataprotectionofficer@postnord.com"
-    Config: ClassVar[type[AdapterConfig]] = PostNordConfig
+    # The group's DPO page is Swedish (postnord.com/sv/om-oss/gdpr).
+    mail = EmailRequests(country="SE", address="dataprotectionofficer@postnord.com")
+    carrier_aliases = (
+        "postnord",
+        "postnord sverige",
+        "postnord danmark",
+        "postnord dk",
+        "postnord se",
+        "postnord norge",
+        "postnord finland",
+        "portal postnord",
+        "post danmark",  # PostNord's Danish brand until 2020
+        "postnord mypack",
+    )
+    recipient = Recipient(
+        "PostNord Sverige AB",
+        "SE",
+        (
+            "https://www.postnord.se/integritetspolicy",
+            "https://postnord.com/privacy-policy",
+            "not confirmed: which PostNord company carries outside Sweden (PostNord A/S, PostNord Oy)",
+            NO_TRANSFER_LIST,
+        ),
+        unconfirmed=("transfers",),
+    )
     # PostNord documents no limit; this is Gallra's own courtesy limit for the tracking look-ups.
     rate_limits = (RateLimit(5, 1.0),)
 
-    @property
-    def postnord(self) -> PostNordConfig:
-        assert isinstance(self.config, PostNordConfig)
-        return self.config
-
     def credential_key(self) -> str:
-        key = self.postnord.api_key
+        key = self.config.api_key
         return credential_fingerprint(key.get_secret_value()) if key else "default"
 
-    async def check(self) -> None:
-        await super().check()
-        if self.postnord.api_key:
+    async def check_api(self) -> None:
+        if self.config.api_key:
             await self._track("0")  # any answer but 401/403 means the key is accepted
 
     async def export(self, subject: Subject) -> dict[str, Any]:
-        exported = await super().export(subject)
-        if self.postnord.api_key:
+        exported = await self.mail.export(self, subject)
+        if self.config.api_key:
             for shipment in exported.get("shipments", ()):
                 if shipment["tracking_number"]:
                     shipment["postnord_tracking"] = await self._track(shipment["tracking_number"])
         return exported
 
     async def _track(self, item_id: str) -> Any:
-        key = self.postnord.api_key
-        assert key is not None
+        key = self.config.api_key
+        assert key is not None  # only called with a key
         response = await self.ctx.http.request(
             self.name,
             "GET",
-            self.postnord.root() + "/rest/shipment/v5/trackandtrace/findByIdentifier.json",
+            self.config.root() + "/rest/shipment/v5/trackandtrace/findByIdentifier.json",
             params={"id": item_id, "locale": "en", "apikey": key.get_secret_value()},
             credential=self.credential_key(),
             limits=self.rate_limits,
             auth_hint="the setting `api_key`",
-            custom=self.postnord.custom,
+            custom=self.config.custom,
         )
         if response.status_code == 404 or not response.is_success:
             return None

@@ -1,5 +1,15 @@
 """The adapter catalogue: every `Adapter` subclass in this package, plus third-party adapters
-registered under the entry-point group `gallra.adapters`."""
+registered under the entry-point group `gallra.adapters`, and what it knows from their
+declarations: each provider as a recipient of the shop's data (`recipients()`; the carriers'
+spellings are read by `adapters.carriers`).
+
+A third-party adapter is one module and one entry point:
+
+    [project.entry-points."gallra.adapters"]
+    exempel = "gallra_exempel:Exempel"
+
+Its name must be its own: an entry point that would replace a built-in adapter (or another
+plug-in's) is an error naming both, never a silent replacement."""
 
 from __future__ import annotations
 
@@ -10,16 +20,21 @@ from importlib.metadata import entry_points
 
 import adapters
 from adapters.base import Adapter
+from adapters.recipients import Recipient
 
-_NOT_ADAPTERS = {"base", "http", "registry"}
+ENTRY_POINT_GROUP = "gallra.adapters"
+_NOT_ADAPTERS = {"base", "carriers", "email_request", "errors", "http", "recipients", "registry"}
 
 
 class UnknownAdapter(KeyError):
     pass
 
 
-@lru_cache(maxsize=1)
-def catalogue() -> dict[str, type[Adapter]]:
+class CatalogueError(TypeError):
+    """The installed adapters cannot form one catalogue (a clash of names, not an adapter)."""
+
+
+def _built_in() -> dict[str, type[Adapter]]:
     found: dict[str, type[Adapter]] = {}
     for module in pkgutil.iter_modules(adapters.__path__):
         if module.name in _NOT_ADAPTERS or module.name.startswith("_"):
@@ -33,11 +48,27 @@ def catalogue() -> dict[str, type[Adapter]]:
                 and "name" in vars(value)
             ):
                 found[value.name] = value
-    for point in entry_points(group="gallra.adapters"):
+    return found
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> dict[str, type[Adapter]]:
+    found = _built_in()
+    origin = {name: f"the built-in adapter {cls.__module__}" for name, cls in found.items()}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
         cls = point.load()
-        if not (isinstance(cls, type) and issubclass(cls, Adapter)):
-            raise TypeError(f"entry point {point.name!r} is not an Adapter subclass")
+        if not (isinstance(cls, type) and issubclass(cls, Adapter) and "name" in vars(cls)):
+            raise CatalogueError(
+                f"entry point {point.name!r} ({point.value}) is not an Adapter subclass with its own `name`"
+            )
+        for taken in dict.fromkeys((point.name, cls.name)):
+            if taken in origin:
+                raise CatalogueError(
+                    f"entry point {point.name!r} ({point.value}) would replace {origin[taken]} "
+                    f"named {taken!r}; give the third-party adapter a name of its own"
+                )
         found[cls.name] = cls
+        origin[cls.name] = origin[point.name] = f"the entry point {point.name!r} ({point.value})"
     return dict(sorted(found.items()))
 
 
@@ -46,3 +77,8 @@ def get(name: str) -> type[Adapter]:
         return catalogue()[name]
     except KeyError:
         raise UnknownAdapter(f"no adapter named {name!r}; see `gallra adapters list`") from None
+
+
+def recipients() -> dict[str, Recipient]:
+    """Each adapter's provider as a recipient of the shop's data, as the adapter declares it."""
+    return {name: cls.recipient for name, cls in catalogue().items() if cls.recipient is not None}

@@ -28,6 +28,7 @@ from pydantic import Field, SecretStr
 from adapters._rest import ApiAdapter
 from adapters.base import Outcome, PermanentFailure, ProviderConfig, Result, suppressed_only
 from adapters.http import Endpoints, RateLimit
+from adapters.recipients import NO_TRANSFER_LIST, Recipient
 from plugin.holdings import Category, Holding, Subject
 
 
@@ -36,13 +37,18 @@ class RuleIoConfig(ProviderConfig):
     endpoints = Endpoints(production="https://app.rule.io/api")
 
 
-class RuleIo(ApiAdapter):
+class RuleIo(ApiAdapter[RuleIoConfig]):
     name = "rule_io"
     title = "Rule.io"
     category = Category.NEWSLETTER
-    Config = RuleIoConfig
     description = "Finds the subscriber by e-mail and deletes it (synchronous); reduce suppresses it."
     can_reduce = True
+    recipient = Recipient(
+        "Rule Communication – Nordic AB",
+        "SE",
+        ("https://rule.io/rule-data-processing-agreement", NO_TRANSFER_LIST),
+        unconfirmed=("transfers",),
+    )
     # No published request quota; 4xx answers count towards the 49 % error-rate block.
     rate_limits = (RateLimit(10, 1.0),)
     retry_statuses = frozenset({429, 502, 503, 504})
@@ -50,7 +56,7 @@ class RuleIo(ApiAdapter):
     def headers(self) -> dict[str, str]:
         return {"Accept": "application/json", "Authorization": f"Bearer {self._secret()}"}
 
-    async def check(self) -> None:
+    async def check_api(self) -> None:
         await self.call("GET", "/v2/subscribers?limit=1", absent=())
 
     async def _subscriber(self, subject: Subject) -> dict[str, Any] | None:

@@ -4,12 +4,27 @@ if requests are redirected, the shop owner updates the address."""
 
 from __future__ import annotations
 
-from adapters.email_request import EmailRequestAdapter
+from adapters.base import Adapter
+from adapters.email_request import EmailRequestConfig, EmailRequests
+from adapters.recipients import NO_TRANSFER_LIST, Recipient
+from plugin.holdings import Category
 
 
-class Schenker(EmailRequestAdapter):
+class Schenker(Adapter[EmailRequestConfig]):
     name = "schenker"
     title = "DB Schenker"
+    category = Category.SHIPMENT
     description = "Erasure requests e-mailed to Schenker AG's data protection office."
-    country = "DE"  # the address belongs to Schenker AG, Essen
-    privacy_address = "dataprotection@dbschenker.com"
+    # The address belongs to Schenker AG, Essen: German.
+    mail = EmailRequests(country="DE", address="dataprotection@dbschenker.com")
+    carrier_aliases = ("schenker", "db schenker", "dsv schenker", "db schenkerparcel", "schenker sverige")
+    recipient = Recipient(
+        "Schenker AG (DB Schenker)",
+        "DE",
+        (
+            "not confirmed: the legal name and seat (the adapter's privacy address belongs to "
+            "Schenker AG, Essen)",
+            NO_TRANSFER_LIST,
+        ),
+        unconfirmed=("legal_name", "transfers"),
+    )

@@ -16,10 +16,11 @@ from typing import Any
 import httpx
 from pydantic import Field, SecretStr
 
-from adapters._rest import ApiWithEmailAdapter, order_numbers
+from adapters._rest import ApiAdapter, order_numbers
 from adapters.base import Outcome, ProviderConfig, Result
-from adapters.email_request import EmailRequestConfig
+from adapters.email_request import EmailRequestConfig, EmailRequests
 from adapters.http import Endpoints, RateLimit
+from adapters.recipients import NO_TRANSFER_LIST, Recipient
 from plugin.holdings import Category, Holding, Subject
 
 
@@ -29,16 +30,20 @@ class SendcloudConfig(EmailRequestConfig, ProviderConfig):
     endpoints = Endpoints(production="https://panel.sendcloud.sc/api/v2")
 
 
-class Sendcloud(ApiWithEmailAdapter):
+class Sendcloud(ApiAdapter[SendcloudConfig]):
     name = "sendcloud"
     title = "Sendcloud"
     category = Category.SHIPMENT
-    Config = SendcloudConfig
     description = (
         "Deletes parcels without a label; cancels labelled ones and asks Sendcloud by e-mail to erase them."
     )
-    country = "NL"
-    privacy_address = None  # not published: see https://www.sendcloud.com/privacy-statement
+    mail = EmailRequests(country="NL", address=None)  # none published: sendcloud.com/privacy-statement
+    recipient = Recipient(
+        "Sendcloud B.V.",
+        "NL",
+        ("https://sendcloud.com/privacy-policy", NO_TRANSFER_LIST),
+        unconfirmed=("transfers",),
+    )
     key_field = "secret_key"
     auth_settings = ("public_key", "secret_key")
     rate_limits = (
@@ -48,10 +53,9 @@ class Sendcloud(ApiWithEmailAdapter):
     )
 
     def auth(self) -> httpx.Auth:
-        assert isinstance(self.config, SendcloudConfig)
         return httpx.BasicAuth(self.config.public_key, self._secret())
 
-    async def check(self) -> None:
+    async def check_api(self) -> None:
         await self.call("GET", "/user", absent=(), scope="read")
 
     async def _parcels(self, subject: Subject) -> list[dict[str, Any]]:
@@ -80,7 +84,7 @@ class Sendcloud(ApiWithEmailAdapter):
     async def erase(self, subject: Subject, holding: Holding) -> Result:
         _, parcel_id, order, tracking = holding.ref.split(":", 3)
         if tracking and self.ctx.email is not None:
-            self.address()  # fail before cancelling when no privacy address is set
+            self.mail.to(self)  # fail before cancelling when no privacy address is set
         # 400: already cancelled, delivered or too old to cancel; the data is still at Sendcloud.
         response = await self.call("POST", f"/parcels/{parcel_id}/cancel", accept=(400, 410), scope="write")
         if response is None:
@@ -93,8 +97,8 @@ class Sendcloud(ApiWithEmailAdapter):
             done = "label cancelled" if response.is_success else "too late to cancel the label"
         if self.ctx.email is None and response.is_success:
             return Result(Outcome.CANCELLED, provider_ref=parcel_id, detail=done)
-        shipments = self.subject_shipments(subject, tracking=tracking, order=order)
-        return await self.request_by_email(subject, shipments, done=done)
+        shipments = self.mail.subject_shipments(self, subject, tracking=tracking, order=order)
+        return await self.mail.request(self, subject, shipments, done=done)
 
     async def export(self, subject: Subject) -> dict[str, Any]:
-        return await self.received(subject, parcels=await self._parcels(subject))
+        return await self.mail.received(self, subject, parcels=await self._parcels(subject))

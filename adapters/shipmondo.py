@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr
 from adapters._rest import ApiAdapter, order_numbers
 from adapters.base import Outcome, ProviderConfig, Result
 from adapters.http import Endpoints, RateLimit
+from adapters.recipients import NO_TRANSFER_LIST, Recipient
 from plugin.holdings import Category, Holding, Subject
 
 
@@ -28,21 +29,25 @@ class ShipmondoConfig(ProviderConfig):
     )
 
 
-class Shipmondo(ApiAdapter):
+class Shipmondo(ApiAdapter[ShipmondoConfig]):
     name = "shipmondo"
     title = "Shipmondo"
     category = Category.SHIPMENT
-    Config = ShipmondoConfig
     description = "Finds sales orders by e-mail and order number and deletes them."
     auth_settings = ("api_user", "api_key")
+    recipient = Recipient(
+        "Shipmondo ApS",
+        "DK",
+        ("https://shipmondo.com/se/saekerhet/villkor/", NO_TRANSFER_LIST),
+        unconfirmed=("transfers",),
+    )
     # No published quota (429 is documented without numbers): stay well below any sensible limit.
     rate_limits = (RateLimit(5, 1.0),)
 
     def auth(self) -> httpx.Auth:
-        assert isinstance(self.config, ShipmondoConfig)
         return httpx.BasicAuth(self.config.api_user, self._secret())
 
-    async def check(self) -> None:
+    async def check_api(self) -> None:
         await self.call("GET", "/sales_orders", absent=(), params={"per_page": 1})
 
     async def _sales_orders(self, subject: Subject) -> dict[str, dict[str, Any]]:

@@ -6,7 +6,8 @@ The customer account is only erased when the plan says so (the executor calls `e
 holding only then); Shopify's erasure is queued by Shopify and redacts the customer's personal data
 while keeping what was sold for bookkeeping. Orders cannot be erased one by one through the API.
 Calls go through Gallra's Admin client (`plugin.shopify`), which paces by query cost, so this
-adapter declares no rate limits of its own. `find` also returns each order's shipments at the
+adapter declares no rate limits of its own; the executor hands it the shop's client through the
+context (`AdapterContext.admin_client`). `find` also returns each order's shipments at the
 carriers' adapters (refs as the carrier adapters give them), so nothing shipped is left unlisted.
 
 Reduce applies to the marketing (newsletter) holding only: consent set to UNSUBSCRIBED, as erase
@@ -17,10 +18,9 @@ other holding is kept whole (the default `reduce`).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import Field
 
@@ -33,10 +33,13 @@ from adapters.base import (
     Result,
     TemporaryFailure,
 )
+from adapters.recipients import Recipient, Safeguard, Transfer
 from plugin.holdings import Category, Holding, Subject
 from plugin.shopify import operations
-from plugin.shopify.client import ShopifyAuthError, ShopifyError, ShopifyUnavailable
+from plugin.shopify.client import AdminClient, ShopifyAuthError, ShopifyError, ShopifyUnavailable
 from plugin.shopify.holdings import customer_holdings, order_holdings
+from plugin.shopify.records import CustomerRecord, OrderRecord
+from plugin.shopify.tokens import ShopNotInstalled, TokenRequestFailed
 
 NAME = "shopify"
 ACTIVE = frozenset({"SUBSCRIBED", "PENDING"})  # states an unsubscribe changes
@@ -71,51 +74,62 @@ def _customer_id(ref: str) -> int | None:
     return None
 
 
-class Shopify(Adapter):
+_TRANSFERS = (
+    "https://help.shopify.com/en/manual/privacy-and-security/privacy/international-data-transfers/"
+    "onward-transfers"
+)
+
+
+class Shopify(Adapter[ShopifyConfig]):
     name = NAME
     title = "Shopify"
     category = Category.CUSTOMER_ACCOUNT
     description = "The customer account, marketing consent and orders in the shop itself."
-    Config: ClassVar[type[AdapterConfig]] = ShopifyConfig
     can_reduce = True  # the marketing holding only (see `reduce`)
+    recipient = Recipient(
+        "Shopify International Limited",
+        "IE",
+        (
+            "https://help.shopify.com/en/manual/privacy-and-security/privacy/international-data-transfers/"
+            "contracting-entities",
+            _TRANSFERS,
+            "not confirmed: the United States as a named destination (the page names group "
+            "companies and sub-processors, not their countries)",
+        ),
+        (Transfer("CA", (Safeguard.ADEQUACY,), _TRANSFERS), Transfer(None, (Safeguard.SCC,), _TRANSFERS)),
+    )
 
-    @property
-    def settings(self) -> ShopifyConfig:
-        assert isinstance(self.config, ShopifyConfig)
-        return self.config
-
-    async def _client(self) -> Any:
-        factory = self.ctx.extra.get("shopify_client")
+    async def _client(self) -> AdminClient:
+        factory = self.ctx.admin_client
         if factory is None:
             raise PermanentFailure(NAME, "no Shopify client for this shop (the app is not installed)")
-        tokens = importlib.import_module("plugin.shopify.tokens")
         try:
             async with _mapped_errors():
                 return await factory()
-        except tokens.ShopNotInstalled:
+        except ShopNotInstalled:
             raise AuthFailed(
                 NAME, "the shop has no usable access token (the merchant must open or reinstall the app)"
             ) from None
-        except tokens.TokenRequestFailed as exc:
+        except TokenRequestFailed as exc:
             if exc.status is None or exc.status >= 500:
                 raise TemporaryFailure(NAME, "Shopify's token endpoint is unavailable") from None
             raise AuthFailed(NAME, f"Shopify refused to renew the access token (HTTP {exc.status})") from None
 
-    async def _customer(self, client: Any, customer_id: int | None) -> Any:
+    async def _customer(self, client: AdminClient, customer_id: int | None) -> CustomerRecord | None:
         if customer_id is None:
             return None
         async with _mapped_errors():
             return await operations.fetch_customer(client, customer_id)
 
-    async def check(self) -> None:
+    async def check_api(self) -> None:
         client = await self._client()
         async with _mapped_errors():
             await client.execute(CHECK_QUERY)
 
-    async def _records(self, subject: Subject) -> tuple[Any, list[Any]]:
+    async def _records(self, subject: Subject) -> tuple[CustomerRecord | None, list[OrderRecord]]:
         client = await self._client()
         customer = await self._customer(client, subject.customer_id)
-        orders = list(getattr(customer, "orders", ()) or ())
+        orders = list(customer.orders) if customer is not None else []
         missing = [i for i in subject.order_ids if i not in {o.id for o in orders}]
         if missing:
             async with _mapped_errors():
@@ -162,9 +176,7 @@ class Shopify(Adapter):
         if customer is None:
             return Result(Outcome.ALREADY_ABSENT, detail="no such customer in Shopify")
         email = bool(customer.email) and customer.email_marketing_state in ACTIVE
-        sms = (
-            self.settings.unsubscribe_sms and bool(customer.phone) and customer.sms_marketing_state in ACTIVE
-        )
+        sms = self.config.unsubscribe_sms and bool(customer.phone) and customer.sms_marketing_state in ACTIVE
         if email or sms:
             async with _mapped_errors():
                 await operations.set_marketing_unsubscribed(client, customer_id, email=email, sms=sms)

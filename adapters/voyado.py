@@ -21,6 +21,7 @@ from pydantic import Field, SecretStr
 from adapters._rest import ApiAdapter
 from adapters.base import HostLabel, Outcome, ProviderConfig, Result, suppressed_only
 from adapters.http import Endpoints, RateLimit
+from adapters.recipients import Recipient
 from plugin.holdings import Category, Holding, Subject
 
 USER_AGENT = "Gallra/0.1"
@@ -34,19 +35,28 @@ class VoyadoConfig(ProviderConfig):
     )
 
 
-class Voyado(ApiAdapter):
+class Voyado(ApiAdapter[VoyadoConfig]):
     name = "voyado"
     title = "Voyado Engage"
     category = Category.NEWSLETTER
-    Config = VoyadoConfig
     description = "Finds the contact by e-mail and deletes it; reduce unsubscribes it from e-mail."
     can_reduce = True
+    recipient = Recipient(
+        "Voyado AB",
+        "SE",
+        (
+            "https://voyado.com/legal/dpa",
+            "not confirmed: the legal name and Swedish seat (the DPA names the Swedish supervisory "
+            "authority and provides for sub-processors certified under the EU-US DPF)",
+        ),
+        unconfirmed=("legal_name", "country", "transfers"),
+    )
     rate_limits = (RateLimit(50, 1.0),)
 
     def headers(self) -> dict[str, str]:
         return {"Accept": "application/json", "apikey": self._secret(), "User-Agent": USER_AGENT}
 
-    async def check(self) -> None:
+    async def check_api(self) -> None:
         # The documented look-up with a reserved (.invalid) address: 404 means the key was accepted.
         await self.call("GET", "/api/v2/contacts/id", params={"email": "connection-check@gallra.invalid"})
 

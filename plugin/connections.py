@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, ClassVar
 
 from pydantic import SecretStr, ValidationError
@@ -37,6 +37,7 @@ from plugin.holdings import Holding, Subject
 from plugin.models import AdapterConnection, Shop, cell_of, connection_cell, utcnow
 from plugin.outbox import Outbox
 from plugin.runtime import Runtime
+from plugin.shopify.tokens import admin_client
 from plugin.states import ConnectionStatus, ShopStatus
 
 log = logging.getLogger("gallra.connections")
@@ -206,7 +207,7 @@ class Unusable(Adapter):
 
     problem: ClassVar[str] = ""
 
-    async def check(self) -> None:
+    async def check_api(self) -> None:
         raise SettingsInvalid(self.name, self.problem)
 
     async def find(self, subject: Subject) -> list[Holding]:
@@ -266,20 +267,13 @@ def shop_info(runtime: Runtime, shop: Shop) -> ShopInfo:
 
 def adapter_context(runtime: Runtime, shop: Shop, *, step_id: int | None = None) -> AdapterContext:
     info = shop_info(runtime, shop)
-    domain = shop.domain
-
-    async def shopify_client() -> Any:
-        # Imported late: the Shopify client needs the whole plugin, adapters only need this hook.
-        tokens = importlib.import_module("plugin.shopify.tokens")
-        return await tokens.admin_client(runtime, domain)
-
     return AdapterContext(
         shop=info,
         http=ProviderHttp(
             runtime.http, runtime.limiter, sleep=runtime.clock.sleep, policy=url_policy(runtime)
         ),
-        email=Outbox(runtime, domain, step_id=step_id, reply_to=info.contact_email),
-        extra={"shopify_client": shopify_client},
+        email=Outbox(runtime, shop.domain, step_id=step_id, reply_to=info.contact_email),
+        admin_client=partial(admin_client, runtime, shop.domain),
     )
 
 

@@ -16,7 +16,7 @@ import typer
 from pydantic import SecretStr
 
 from adapters import registry
-from adapters.base import Adapter, ProviderConfig
+from adapters.base import Adapter
 from plugin import connections
 from plugin.ledger import load_shop
 from plugin.models import Shop
@@ -49,7 +49,7 @@ def describe_adapter(cls: type[Adapter]) -> dict[str, Any]:
         "reduce": cls.can_reduce,
         "settings": setting_specs(cls),
         # The provider's documented API addresses a connection picks from with `region=`.
-        "regions": dict(cls.Config.endpoints.regions) if issubclass(cls.Config, ProviderConfig) else {},
+        "regions": cls.Config.regions(),
     }
 
 

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from adapters.base import Adapter
 from adapters.registry import catalogue
 from plugin import notifications
 from plugin.admin import queries
@@ -412,15 +413,15 @@ async def audit_export(request: Request, ctx: AdminContext) -> Response:
     return secure(response, ctx.shop_domain)
 
 
-def config_fields(cls: type, custom_urls: bool = False) -> list[dict[str, object]]:
+def config_fields(cls: type[Adapter], custom_urls: bool = False) -> list[dict[str, object]]:
     """The connect form's fields from the adapter's pydantic Config: secrets as password inputs,
     the region as a choice among the provider's documented addresses, and a base URL only where
     the server allows custom provider URLs (tucked away as an advanced field)."""
     from pydantic import SecretStr
 
-    endpoints = getattr(cls.Config, "endpoints", None)  # type: ignore[attr-defined]
+    regions = cls.Config.regions()
     fields = []
-    for name, info in cls.Config.model_fields.items():  # type: ignore[attr-defined]
+    for name, info in cls.Config.model_fields.items():
         if name == "base_url" and not custom_urls:
             continue
         secret = info.annotation is SecretStr or "SecretStr" in str(info.annotation)
@@ -432,7 +433,7 @@ def config_fields(cls: type, custom_urls: bool = False) -> list[dict[str, object
                 "secret": secret,
                 "required": info.is_required(),
                 "advanced": name == "base_url",
-                "choices": list(endpoints.regions) if name == "region" and endpoints else [],
+                "choices": list(regions) if name == "region" else [],
                 "default": "" if info.is_required() or secret else (info.default or ""),
             }
         )

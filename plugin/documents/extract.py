@@ -6,8 +6,8 @@ complaint authority of the shop's country, source and automated decision-making.
 
 Recipients (15(1)(c)) are the ones the shop actually used for this subject: Shopify, and every
 connected system that held or exported data about them; each is named with its legal name, where
-it processes the data and the safeguard of every transfer outside the EU/EEA (15(2)), from
-`recipients.RECIPIENTS`.
+it processes the data and the safeguard of every transfer outside the EU/EEA (15(2)), as its
+adapter declares them (`Adapter.recipient`).
 
 The copy of the data (15(3)) is each system's `export`, Shopify's first; what a system left empty
 is left out rather than shown as None or null (`compact`), and each holding's retention reads as a

@@ -1,6 +1,6 @@
 """Which adapter holds a shipment (Shopify's carrier names as Nordic shops write them), and the
-e-mail carriers built on `EmailRequestAdapter`: address, language by country, one message per
-subject, the shop owner's overrides."""
+carriers that are only an e-mail channel (`EmailRequests`): address, language by country, one
+message per subject, the shop owner's overrides."""
 
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ async def test_shop_owner_may_change_address_and_language() -> None:
 def test_every_template_fills_every_placeholder(language: str) -> None:
     adapter, _, _ = build(Posti, language=language)
     customer = subject(("#1001", "Posti", "JJFI1"))
-    title, body = adapter.render(customer, list(customer.shipments))
+    title, body = adapter.mail.render(adapter, customer, list(customer.shipments))
     assert "{reference}" in title and "{reference}" in body
     leftover = body.replace("{reference}", "")
     assert "{" not in leftover and "JJFI1" in body and "#1001" in body and "2026-03-01" in body

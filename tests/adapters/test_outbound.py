@@ -171,7 +171,10 @@ def test_the_catalogue_lists_each_adapters_regions() -> None:
 
 
 async def test_a_region_picks_one_of_the_documented_hosts() -> None:
-    budbee, _, _ = build(Budbee, api_key="k", api_secret="s", region="sandbox")
+    # Budbee publishes no privacy address: its check needs the shop's (its e-mail channel's) too.
+    budbee, _, _ = build(
+        Budbee, api_key="k", api_secret="s", region="sandbox", privacy_email="p@budbee.example"
+    )
     voyado, _, _ = build(Voyado, api_key="vy", tenant="Butik", region="STAGING")
     default_voyado, _, _ = build(Voyado, api_key="vy", tenant="butik")
     with respx.mock(assert_all_called=True) as mock:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import respx
 
-from adapters.base import AuthFailed, Outcome, PermanentFailure
-from adapters.email_request import EmailRequestAdapter
+from adapters.base import Adapter, AuthFailed, Outcome, PermanentFailure
+from adapters.email_request import EmailRequestConfig, EmailRequests
 from adapters.postnord import PostNord
 from plugin.holdings import Category, Shipment, Subject
 from plugin.shopify.holdings import order_holdings
@@ -133,12 +133,14 @@ def test_settings_are_validated() -> None:
 
 
 def test_language_follows_the_carriers_country() -> None:
-    class Elsewhere(EmailRequestAdapter):
+    class Elsewhere(Adapter[EmailRequestConfig]):
         name = "test_elsewhere_carrier"
         title = "Test"
-        country = "ZZ"  # no template for its language: English
+        category = Category.SHIPMENT
+        mail = EmailRequests(country="ZZ", address=None)  # no template for its language: English
 
-    assert Elsewhere(Elsewhere.Config(), None).language() == "en"  # type: ignore[arg-type]
+    adapter = Elsewhere(EmailRequestConfig(), None)  # type: ignore[arg-type]
+    assert adapter.mail.language(adapter) == "en"
 
 
 async def test_holding_missing_from_the_subject_is_still_named(

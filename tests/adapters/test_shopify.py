@@ -74,7 +74,7 @@ def shopify(client_factory: Any, token: str = "shpat_a", **settings: Any) -> Sho
     ctx = AdapterContext(
         shop=ShopInfo(domain=SHOP, name="Butik A", timezone="Europe/Stockholm"),
         http=ProviderHttp(httpx.AsyncClient()),
-        extra={"shopify_client": client_factory(token)},
+        admin_client=client_factory(token),
     )
     return Shopify(ShopifyConfig.model_validate(settings), ctx)
 

@@ -63,7 +63,7 @@ class RecordingAdapter(Adapter):
         self.ledger = ledger
         self.holdings = list(holdings)
 
-    async def check(self) -> None:
+    async def check_api(self) -> None:
         return None
 
     async def find(self, subject: Subject) -> list[Holding]:
