@@ -58,9 +58,10 @@ LEGACY, KEYED = 1, 2
 SUBJECT = "subject"
 # Payload fields that name a person or a provider's record of one. Whatever a stage writes under
 # these goes to the identifier part; everything else must be free of personal data.
-# (`forced_overrides` of a policy change names who forced it: a person of the shop.)
+# (`forced_overrides` of a policy change names who forced it: a person of the shop; `hold` is a
+# legal hold's reason and who placed or released it, `plugin.legal_holds`.)
 IDENTIFIER_FIELDS = frozenset(
-    {SUBJECT, "step", "holding", "label", "provider_ref", "error", "order_ids", "forced_overrides"}
+    {SUBJECT, "step", "holding", "label", "provider_ref", "error", "order_ids", "forced_overrides", "hold"}
 )
 DIGESTS = "ids"  # payload: field -> keyed look-up digest of its value
 IDS_MAC = "ids_mac"  # payload: MAC of the identifier part under the chain key

@@ -10,13 +10,14 @@ returned as aware UTC datetimes.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Double,
     ForeignKey,
@@ -440,6 +441,35 @@ class RateLimitSlot(Base):
     expires_at: Mapped[float] = mapped_column(Double)
 
 
+class LegalHold(Base):
+    """A hold the shop owner placed on a customer's data (`plugin.legal_holds`): while active, nothing
+    of the customer's is erased, by a request or a sweep (GDPR art. 17(3)(e)). The customer is
+    named by Shopify id or by e-mail (encrypted, with a keyed look-up hash); the reasons and who
+    acted may name people, so they are encrypted too. Never deleted: a hold is released."""
+
+    __tablename__ = "legal_holds"
+    __table_args__ = (
+        UniqueConstraint("shop_domain", "key"),
+        Index("ix_legal_holds_active", "shop_domain", "released_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(32))  # random, fixed at placing: binds the encrypted values
+    customer_id: Mapped[int | None] = mapped_column(BigInteger)
+    email_enc: Mapped[str | None] = mapped_column(Text)
+    email_hash: Mapped[str | None] = mapped_column(String(64))
+    reason_enc: Mapped[str] = mapped_column(Text)
+    placed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    placed_by_enc: Mapped[str | None] = mapped_column(Text)
+    ends_on: Mapped[date | None] = mapped_column(Date)  # last day held, in the shop's time zone
+    released_at: Mapped[datetime | None]
+    released_by_enc: Mapped[str | None] = mapped_column(Text)
+    release_reason_enc: Mapped[str | None] = mapped_column(Text)
+    # explicit | expired
+    released_how: Mapped[str | None] = mapped_column(String(20))
+
+
 # --- where encrypted values live --------------------------------------------------------------------
 # An encrypted value is bound (GCM associated data) to its table, column and shop, and to its row
 # where the row has a key that is known when the value is written and never changes:
@@ -449,6 +479,7 @@ class RateLimitSlot(Base):
 #   adapter_connections  the adapter's name (unique per shop)
 #   artifacts            request id and kind (a document is replaced, never moved)
 #   outbox               the message's reference (unique)
+#   legal_holds          the hold's random key (set when it is placed)
 #   deliveries           no row key: the id is given by the insert that stores the value, and
 #                        (topic, webhook id) is optional in the headers.
 
@@ -459,6 +490,7 @@ ENCRYPTED_COLUMNS: dict[type[Base], tuple[str, ...]] = {
     AdapterConnection: ("config_enc",),
     Artifact: ("content_enc",),
     OutboxMessage: ("to_enc", "reply_to_enc", "subject_enc", "body_enc", "note_enc"),
+    LegalHold: ("email_enc", "reason_enc", "placed_by_enc", "released_by_enc", "release_reason_enc"),
 }
 
 
@@ -486,6 +518,10 @@ def outbox_cell(column: str, shop_domain: str, reference: str) -> Cell:
     return Cell("outbox", column, shop_domain, reference)
 
 
+def legal_hold_cell(column: str, shop_domain: str, key: str) -> Cell:
+    return Cell("legal_holds", column, shop_domain, key)
+
+
 def cell_of(row: Base, column: str) -> Cell:
     """The cell of an encrypted `column` of a loaded row."""
     if isinstance(row, Request):
@@ -500,4 +536,6 @@ def cell_of(row: Base, column: str) -> Cell:
         return connection_cell(row.shop_domain, row.adapter)
     if isinstance(row, Delivery):
         return delivery_cell(row.shop_domain)
+    if isinstance(row, LegalHold):
+        return legal_hold_cell(column, row.shop_domain, row.key)
     raise TypeError(f"{type(row).__name__} holds no encrypted columns")

@@ -523,3 +523,50 @@ async def check_form(request: Request, ctx: AdminContext) -> Response:
     except actions.NotFound:
         return not_found(ctx)
     return back_to("/admin/adapters", ctx, "checked")
+
+
+async def holds_page(request: Request, ctx: AdminContext) -> Response:
+    from plugin.admin import actions
+
+    rows = await actions.holds_of(ctx.runtime, ctx.shop_domain)
+    return page(
+        request,
+        ctx,
+        "holds.html",
+        page_name="holds",
+        title_key="nav.holds",
+        active=[h for h in rows if h.active],
+        released=[h for h in rows if not h.active],
+    )
+
+
+async def hold_place_form(request: Request, ctx: AdminContext) -> Response:
+    from plugin.admin import actions
+
+    form = await request.form()
+    values = {k: form.get(k) for k in ("customer", "reason", "ends_on")}
+    try:
+        await actions.place_hold(
+            ctx.runtime, ctx.shop, ctx.shop_domain, values, f"admin user {ctx.claims.sub}"
+        )
+    except actions.Refused as exc:
+        return _refused(ctx, exc)
+    return back_to("/admin/holds", ctx, "hold_placed")
+
+
+async def hold_release_form(request: Request, ctx: AdminContext) -> Response:
+    from plugin.admin import actions
+
+    try:
+        await actions.release_hold(
+            ctx.runtime,
+            ctx.shop_domain,
+            int(request.path_params["hold_id"]),
+            await _form_text(request, "reason"),
+            f"admin user {ctx.claims.sub}",
+        )
+    except actions.NotFound:
+        return not_found(ctx)
+    except actions.Refused as exc:
+        return _refused(ctx, exc)
+    return back_to("/admin/holds", ctx, "hold_released")

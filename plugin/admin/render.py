@@ -24,9 +24,20 @@ NAV = (
     ("policy", "/admin/policy"),
     ("adapters", "/admin/adapters"),
     ("sweeps", "/admin/sweeps"),
+    ("holds", "/admin/holds"),
     ("audit", "/admin/audit"),
 )
-FLASHES = {"retried", "confirmed", "preview_queued", "policy_saved", "connected", "checked", "toggled"}
+FLASHES = {
+    "retried",
+    "confirmed",
+    "preview_queued",
+    "policy_saved",
+    "connected",
+    "checked",
+    "toggled",
+    "hold_placed",
+    "hold_released",
+}
 
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 

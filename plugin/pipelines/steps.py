@@ -6,7 +6,8 @@
 For each decision (anything with `holding`, `action`, `keep_until`, `rule_id`, `reference`,
 `reason_sv`, `reason_en`, `reduce_fields`, as `plugin.retention` produces):
 - *erase* / *reduce* → a `pending` step (one adapter call) due now;
-- *keep until DATE* → a `held` step due on that date, whose action re-plans the holding then;
+- *keep until DATE* → a `held` step due on that date, whose action re-plans the holding then (a
+  keep with no date, such as a legal hold without an end, is due the next day);
 - in dry-run every step is recorded `skipped` with outcome `would_erase` / `would_reduce` /
   `would_keep` and no next attempt, and nothing is ever sent.
 Step keys are stable (`system:action:ref` + suffix), so enqueueing the same plan twice (a crash
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
 from json.encoder import encode_basestring_ascii as _string  # json.dumps' own, for one str
 from typing import Any, Protocol, cast
@@ -273,6 +274,7 @@ class _StepRows:
         self.instant: Callable[[datetime], Any] = process if process is not None else _same
         self.request_id, self.shop_domain, self.dry_run = request.id, request.shop_domain, dry_run
         self.now = self.instant(now)
+        self.today = now.date()
         self.max_attempts = table.c.max_attempts.default.arg  # type: ignore[union-attr]
         self.due_days: dict[date, Any] = {}
         self.shapes: dict[tuple[Any, ...], str] = {}
@@ -283,9 +285,10 @@ class _StepRows:
         if self.dry_run:
             state, outcome, finished, due = "skipped", f"would_{action}", self.now, None
         elif action == "keep":
-            if decision.keep_until is None:
-                raise ValueError(f"keep decision for {holding.ref} without a keep-until date")
-            state, outcome, finished, due = "held", None, None, self._due(decision.keep_until)
+            # A keep with no end date (a legal hold, an open dispute or return) is looked at again
+            # the next day, as `plugin.pipelines.holds` does for one that stays undated.
+            until = decision.keep_until or self.today + timedelta(days=1)
+            state, outcome, finished, due = "held", None, None, self._due(until)
         else:
             state, outcome, finished, due = "pending", None, None, self.now
         category = holding.category.value

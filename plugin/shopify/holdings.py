@@ -20,6 +20,19 @@ def shop_date(moment: datetime | None, timezone: str | None) -> date | None:
 
 _CANCELLED = frozenset({"cancelled"})
 _UNKNOWN = frozenset({"carrier_unknown"})
+# Set while the order has an open chargeback/inquiry or return; the policy's DISPUTE-* and RETURN-*
+# rules keep the order, its contact details and its shipments until Shopify says it is settled.
+OPEN_DISPUTE_FLAG, OPEN_RETURN_FLAG = "open_dispute", "open_return"
+OPEN_CLAIM_FLAGS = frozenset({OPEN_DISPUTE_FLAG, OPEN_RETURN_FLAG})
+
+
+def order_flags(order: OrderRecord) -> frozenset[str]:
+    flags = _CANCELLED if order.cancelled_at else frozenset()
+    if order.open_dispute:
+        flags |= {OPEN_DISPUTE_FLAG}
+    if order.open_return:
+        flags |= {OPEN_RETURN_FLAG}
+    return flags
 
 
 def order_holdings(
@@ -34,7 +47,7 @@ def order_holdings(
     created = shop_date(order.created_at, timezone)
     latest = max((f.delivered_at for f in order.fulfillments if f.delivered_at), default=None)
     delivered = shop_date(latest, timezone)
-    flags = _CANCELLED if order.cancelled_at else frozenset()
+    flags = order_flags(order)
     country = order.shipping_country
     label = f"Order {order.name}"
     held = [

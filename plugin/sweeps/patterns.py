@@ -49,7 +49,7 @@ def order_signature(
         flat: list[Any] = [
             order.created_at.astimezone(zone).date(),
             local,
-            order.cancelled_at is not None,
+            (order.cancelled_at is not None, order.open_dispute, order.open_return),
             order.shipping_country,
         ]
         for t in f.tracking:
@@ -73,7 +73,7 @@ def order_signature(
     return (
         order.created_at.astimezone(zone).date(),
         latest[1] if latest is not None else None,
-        order.cancelled_at is not None,
+        (order.cancelled_at is not None, order.open_dispute, order.open_return),
         order.shipping_country,
         tuple(fulfillments),
     )

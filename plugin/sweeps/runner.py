@@ -34,11 +34,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from plugin import legal_holds
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.holdings import Category, Holding
 from plugin.ledger import NewRequest, find_request_id, get_request, insert_request
-from plugin.models import AdapterConnection, Request, Shop, Step
+from plugin.models import AdapterConnection, LegalHold, Request, Shop, Step
 from plugin.retention.planner import NO_RULE
 from plugin.shopify.holdings import UNKNOWN_CARRIER, customer_holdings, order_holdings, shop_date
 from plugin.shopify.records import CustomerRecord, OrderRecord
@@ -138,6 +139,9 @@ class Sweeper:
         self.patterns = OrderPatterns()
         self.customer_patterns = OrderPatterns()
         self.batches = 0
+        # The shop's active legal holds, read when the run starts: by customer id, by e-mail hash.
+        self.holds_by_customer: dict[int, list[LegalHold]] = {}
+        self.holds_by_email: dict[str, list[LegalHold]] = {}
 
     # ---- progress -------------------------------------------------------------------------------
 
@@ -175,6 +179,11 @@ class Sweeper:
             self.ledger_has_actions = self.request_id is not None or await _has_actions(
                 session, self.shop.domain
             )
+            for hold in await legal_holds.active_holds(session, self.shop.domain):
+                if hold.customer_id is not None:
+                    self.holds_by_customer.setdefault(hold.customer_id, []).append(hold)
+                if hold.email_hash is not None:
+                    self.holds_by_email.setdefault(hold.email_hash, []).append(hold)
         with _collect_between_batches():
             await self._phases()
 
@@ -260,24 +269,44 @@ class Sweeper:
 
     # ---- batches --------------------------------------------------------------------------------
 
+    def _held(self, customer_id: int | None) -> list[LegalHold]:
+        """The legal holds on a Shopify customer (a guest order has none by id)."""
+        return self.holds_by_customer.get(customer_id, []) if customer_id is not None else []
+
     async def _order_batch(self, session: AsyncSession, orders: list[OrderRecord]) -> None:
         timezone = self.shop.timezone
 
         def held(order: OrderRecord) -> tuple[list[Holding], Holding | None]:
-            return order_holdings(order, timezone), None
+            holds = self._held(order.customer_id)
+            holdings = order_holdings(order, timezone)
+            return (legal_holds.apply(holdings, holds) if holds else holdings), None
+
+        def signature(order: OrderRecord, zone: ZoneInfo) -> Signature:
+            # A held customer's orders are alike only with each other (and never reuse a verdict
+            # learnt from an order that is not held).
+            holds = self._held(order.customer_id)
+            found = order_signature(order, zone)
+            return (found, tuple(h.id for h in holds)) if holds else found
 
         self.tally.orders += len(orders)
-        await self._alike(session, orders, order_signature, held, self.patterns)
+        await self._alike(session, orders, signature, held, self.patterns)
 
     async def _customer_batch(self, session: AsyncSession, customers: list[CustomerRecord]) -> None:
         timezone = self.shop.timezone
 
         def held(customer: CustomerRecord) -> tuple[list[Holding], Holding | None]:
             gate = _last_order_holding(customer, timezone) if customer.number_of_orders else None
-            return customer_holdings(customer, timezone), gate
+            holds = self._held(customer.id)
+            holdings = customer_holdings(customer, timezone)
+            return (legal_holds.apply(holdings, holds) if holds else holdings), gate
+
+        def signature(customer: CustomerRecord, zone: ZoneInfo) -> Signature:
+            holds = self._held(customer.id)
+            found = customer_signature(customer, zone)
+            return (found, tuple(h.id for h in holds)) if holds else found
 
         self.tally.customers += len(customers)
-        await self._alike(session, customers, customer_signature, held, self.customer_patterns)
+        await self._alike(session, customers, signature, held, self.customer_patterns)
 
     async def _alike(
         self,
@@ -359,7 +388,13 @@ class Sweeper:
             async with self.db.transaction() as session:
                 rows = (
                     await session.execute(
-                        select(Request.id, Request.completed_at, Request.received_at)
+                        select(
+                            Request.id,
+                            Request.completed_at,
+                            Request.received_at,
+                            Request.customer_id,
+                            Request.email_hash,
+                        )
                         .where(
                             Request.shop_domain == self.shop.domain,
                             Request.kind != "sweep",
@@ -380,6 +415,9 @@ class Sweeper:
                         ref=f"request:{row.id}",
                         label=f"Gallra's working data of request {row.id}",
                         last_activity=shop_date(row.completed_at or row.received_at, self.shop.timezone),
+                        flags=legal_holds.flags_for(
+                            [*self._held(row.customer_id), *self.holds_by_email.get(row.email_hash or "", [])]
+                        ),
                     )
                     for row in rows
                 ]

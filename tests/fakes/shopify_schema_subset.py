@@ -130,6 +130,8 @@ FIELDS: dict[str, set[str]] = {
         "totalDiscountsSet",
         "totalPriceSet",
         "lineItems",
+        "disputes",
+        "returnStatus",
     },
     "MailingAddress": {
         "id",
