@@ -287,6 +287,11 @@ def hold_ids(flags: Iterable[str]) -> list[int]:
     )
 
 
+def decision_hold_ids(decision: dict[str, Any]) -> list[int]:
+    """The holds a stored step decision (`plugin.pipelines.steps.decision_to_dict`) names."""
+    return hold_ids((decision.get("holding") or {}).get("flags") or ())
+
+
 def end_of(holds: Sequence[LegalHold]) -> date | None:
     """The last day these holds keep (None: at least one has no end)."""
     ends = [h.ends_on for h in holds]

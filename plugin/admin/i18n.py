@@ -163,6 +163,7 @@ EN: dict[str, str] = {
     "plan.erase": "erased",
     "plan.erase_pending": "to be erased",
     "plan.keep": "kept until {date} because {reason}",
+    "plan.legal_hold": "kept: legal hold — {reason}, since {since}, until {until}",
     "plan.reduce": "reduced: personal details removed, the record kept",
     "plan.reduce_until": "reduced: personal details removed, the record kept until {date} because {reason}",
     "artifact.extract_json": "Register extract (JSON)",
@@ -471,6 +472,7 @@ SV: dict[str, str] = {
     "plan.erase": "raderas",
     "plan.erase_pending": "ska raderas",
     "plan.keep": "sparas till {date} eftersom {reason}",
+    "plan.legal_hold": "sparas: rättslig spärr — {reason}, sedan {since}, till {until}",
     "plan.reduce": "avidentifieras: personuppgifterna tas bort, posten sparas",
     "plan.reduce_until": (
         "avidentifieras: personuppgifterna tas bort, posten sparas till {date} eftersom {reason}"

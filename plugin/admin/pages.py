@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from adapters.registry import catalogue
-from plugin import notifications
+from plugin import legal_holds, notifications
 from plugin.admin import queries
 from plugin.admin.auth import (
     AdminContext,
@@ -145,8 +145,14 @@ async def request_page(request: Request, ctx: AdminContext) -> Response:
     now = utcnow()
     async with ctx.runtime.db.session() as session:
         detail = await queries.request_detail(session, ctx.shop_domain, request_id, now)
-    if detail is None:
-        return not_found(ctx)
+        if detail is None:
+            return not_found(ctx)
+        holds = await legal_holds.kept_lines(
+            session,
+            ctx.runtime.vault,
+            ctx.shop_domain,
+            (i for step in detail.steps for i in legal_holds.decision_hold_ids(step.decision or {})),
+        )
     req = detail.request
     open_row = None
     if req.status != "done":
@@ -166,7 +172,7 @@ async def request_page(request: Request, ctx: AdminContext) -> Response:
         req=req,
         open_row=open_row,
         subject={"email": mask_email(email)},
-        plan=plan_rows(detail.steps, ctx.lang, titles),
+        plan=plan_rows(detail.steps, ctx.lang, titles, holds),
         titles=titles,
         gaps=next((not_examined_of(e.payload) for e in reversed(detail.evidence) if e.kind == "planned"), []),
     )
