@@ -214,7 +214,22 @@ async def release(
         at=now,
     )
     await wake_held_steps(session, vault, hold, now)
+    await _reopen_shop_redaction(session, shop_domain, now)
     return hold
+
+
+async def _reopen_shop_redaction(session: AsyncSession, shop_domain: str, now: datetime) -> None:
+    """`shop/redact` left the held customer's data in place (`plugin.pipelines.shop_redact`); once a
+    hold of a redacted shop is gone, the redaction runs again and takes what is no longer held."""
+    status = await session.scalar(select(Shop.status).where(Shop.domain == shop_domain))
+    if status != "redacted":
+        return
+    await session.execute(
+        update(Request)
+        .where(Request.shop_domain == shop_domain, Request.kind == "shop_redact", Request.status == "done")
+        .values(status="received", next_attempt_at=now, completed_at=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def get(session: AsyncSession, shop_domain: str, hold_id: int, *, lock: bool = False) -> LegalHold:

@@ -1024,7 +1024,11 @@ def _order_node(shop: FakeShop, o: dict[str, Any]) -> dict[str, Any]:
         "shippingAddress": address,
         "returnStatus": o.get("return_status", "NO_RETURN"),
         "disputes": [
-            {"id": _gid("OrderDisputeSummary", o["id"] * 100 + n), "initiatedAs": "CHARGEBACK", "status": status}
+            {
+                "id": _gid("OrderDisputeSummary", o["id"] * 100 + n),
+                "initiatedAs": "CHARGEBACK",
+                "status": status,
+            }
             for n, status in enumerate(o.get("disputes") or ())
         ],
         "fulfillments": lambda info, first=None: [
