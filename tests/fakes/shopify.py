@@ -354,7 +354,8 @@ class ShopifyFake:
         return_status: str = "NO_RETURN",
     ) -> dict[str, Any]:
         """`disputes`: the `DisputeStatus` of each dispute (chargebacks); `return_status` an
-        `OrderReturnStatus`; change either in `shop.orders[id]` as Shopify would. `fulfillments`: dicts with id, status ("SUCCESS"), created_at, delivered_at and
+        `OrderReturnStatus`; change either in `shop.orders[id]` as Shopify would.
+        `fulfillments`: dicts with id, status ("SUCCESS"), created_at, delivered_at and
         tracking = [{"company", "number", "url"}]. `line_items`: dicts with title, quantity,
         price (a decimal string), optional variant and sku; the totals are computed from them
         (tax included at 25 %, as Swedish shops price). Addresses: MailingAddress fields by their
