@@ -3,7 +3,7 @@ without re-planning.
 
 A shop's orders differ in ids, names and tracking numbers, which only name holdings; what decides
 their fate is the order's local date, its delivery dates, its carriers, whether it was cancelled
-and where it went. For an order whose holdings are all kept or undecided (most of a shop, on most
+or has an open dispute or return, and where it went. For an order whose holdings are all kept or undecided (most of a shop, on most
 days), the sweep only needs the counts. So the first order with a given *signature* goes through
 `order_holdings` and the planner as usual, and later orders with the same signature reuse its
 verdicts. An order with anything to do always takes the full path, since its steps need the real
