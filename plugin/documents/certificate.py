@@ -67,17 +67,15 @@ def build_certificate(
         label = (decision.get("holding") or {}).get("label") or step.holding_ref
         base = {"system": step.system, "category": step.category, "holding": label, "action": step.action}
         if step.state == "held" or (step.action == "keep" and step.state != "done"):
-            kept.append(
-                base
-                | {
-                    "keep_until": decision.get("keep_until"),
-                    "rule_id": decision.get("rule_id"),
-                    "reference": decision.get("reference"),
-                    "reason_en": decision.get("reason_en"),
-                    "reason_sv": decision.get("reason_sv"),
-                    "legal_hold": _legal_hold(decision, holds),
-                }
-            )
+            row = base | {
+                "keep_until": decision.get("keep_until"),
+                "rule_id": decision.get("rule_id"),
+                "reference": decision.get("reference"),
+                "reason_en": decision.get("reason_en"),
+                "reason_sv": decision.get("reason_sv"),
+            }
+            hold = _legal_hold(decision, holds)
+            kept.append(row if hold is None else row | {"legal_hold": hold})
         elif (
             step.action == "reduce" and step.state in ("done", "skipped") and step.outcome in REDUCED_OUTCOMES
         ):
