@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin import evidence
@@ -332,18 +332,30 @@ async def kept_lines(
     return {row.id: view(vault, row).kept_line() for row in rows}
 
 
+def email_hashes(vault: Vault, hold: LegalHold) -> tuple[str, ...]:
+    """Every form the hold's e-mail may be hashed under in other rows (both keys during a key
+    rotation, which rewrites the requests' hashes but not the holds')."""
+    if hold.email_enc is None:
+        return ()
+    return vault.email_hashes(hold.shop_domain, vault.decrypt(hold.email_enc, cell_of(hold, "email_enc")))
+
+
+def requests_of(vault: Vault, holds: Iterable[LegalHold]) -> ColumnElement[bool]:
+    """A condition on `Request`: about a customer under one of these holds."""
+    ids = [h.customer_id for h in holds if h.customer_id is not None]
+    hashes = [x for h in holds for x in email_hashes(vault, h)]
+    found: list[ColumnElement[bool]] = []
+    if ids:
+        found.append(Request.customer_id.in_(ids))
+    if hashes:
+        found.append(Request.email_hash.in_(hashes))
+    return or_(*found) if found else false()
+
+
 async def wake_held_steps(session: AsyncSession, vault: Vault, hold: LegalHold, now: datetime) -> int:
     """The customer's held steps, in every request of the shop about them, are due now: each
     re-plans with the holds as they are (`plugin.pipelines.holds`)."""
-    subject = [Request.customer_id == hold.customer_id] if hold.customer_id is not None else []
-    if hold.email_enc is not None:
-        email = vault.decrypt(hold.email_enc, cell_of(hold, "email_enc"))
-        hashes = vault.email_hashes(hold.shop_domain, email)
-        if hashes:
-            subject.append(Request.email_hash.in_(hashes))
-    if not subject:
-        return 0
-    requests = select(Request.id).where(Request.shop_domain == hold.shop_domain, or_(*subject))
+    requests = select(Request.id).where(Request.shop_domain == hold.shop_domain, requests_of(vault, [hold]))
     result = await session.execute(
         update(Step)
         .where(Step.shop_domain == hold.shop_domain, Step.state == "held", Step.request_id.in_(requests))

@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, false, not_, or_, select, update
+from sqlalchemy import and_, delete, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin import evidence, legal_holds
@@ -43,7 +43,7 @@ from plugin.models import (
 async def redact_shop(session: AsyncSession, vault: Vault, request: Request) -> dict[str, Any]:
     """Erase the shop's data in the caller's transaction; counts of what went."""
     domain = request.shop_domain
-    held = _held_requests(await legal_holds.active_holds(session, domain))
+    held = legal_holds.requests_of(vault, await legal_holds.active_holds(session, domain))
     kept = select(Request.id).where(Request.shop_domain == domain, held)
     others = and_(Request.id != request.id, not_(held))
     counts: dict[str, int] = {}
@@ -103,18 +103,6 @@ async def redact_shop(session: AsyncSession, vault: Vault, request: Request) -> 
     )
     counts["evidence_reduced"] = await evidence.reduce_subjects(session, domain)
     return counts
-
-
-def _held_requests(holds: list[LegalHold]) -> ColumnElement[bool]:
-    """Requests about a customer under one of these holds (by customer id or e-mail hash)."""
-    ids = [h.customer_id for h in holds if h.customer_id is not None]
-    hashes = [h.email_hash for h in holds if h.email_hash is not None]
-    found: list[ColumnElement[bool]] = []
-    if ids:
-        found.append(Request.customer_id.in_(ids))
-    if hashes:
-        found.append(Request.email_hash.in_(hashes))
-    return or_(*found) if found else false()
 
 
 async def already_redacted(session: AsyncSession, request: Request) -> bool:

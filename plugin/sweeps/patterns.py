@@ -2,13 +2,14 @@
 without re-planning.
 
 A shop's orders differ in ids, names and tracking numbers, which only name holdings; what decides
-their fate is the order's local date, its delivery dates, its carriers, whether it was cancelled
-or has an open dispute or return, and where it went. For an order whose holdings are all kept or
-undecided (most of a shop, on most days), the sweep only needs the counts. So the first order with a given *signature* goes through
-`order_holdings` and the planner as usual, and later orders with the same signature reuse its
-verdicts. An order with anything to do always takes the full path, since its steps need the real
-holding references (and the ledger is asked whether they were done before), except in a dry run
-with nothing in the ledger yet (a new shop's first sweep), which only counts.
+their fate is the order's local date, its delivery dates, its carriers, whether it was cancelled or
+has an open dispute or return, and where it went. For an order whose holdings are all kept or
+undecided (most of a shop, on most days), the sweep only needs the counts. So the first order with
+a given *signature* goes through `order_holdings` and the planner as usual, and later orders with
+the same signature reuse its verdicts. An order with anything to do always takes the full path,
+since its steps need the real holding references (and the ledger is asked whether they were done
+before), except in a dry run with nothing in the ledger yet (a new shop's first sweep), which only
+counts.
 
 The signatures mirror what `plugin.shopify.holdings.order_holdings` / `customer_holdings` (and the
 sweep's last-order gate for customers) read. To notice if that ever

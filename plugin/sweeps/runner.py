@@ -182,8 +182,8 @@ class Sweeper:
             for hold in await legal_holds.active_holds(session, self.shop.domain):
                 if hold.customer_id is not None:
                     self.holds_by_customer.setdefault(hold.customer_id, []).append(hold)
-                if hold.email_hash is not None:
-                    self.holds_by_email.setdefault(hold.email_hash, []).append(hold)
+                for digest in legal_holds.email_hashes(self.vault, hold):
+                    self.holds_by_email.setdefault(digest, []).append(hold)
         with _collect_between_batches():
             await self._phases()
 
