@@ -165,3 +165,30 @@ async def test_the_cli_places_lists_and_releases_holds_of_one_shop(
     )
     assert code == 1 and "name the customer" in out
     assert await _kinds(runtime, SHOP_A) == ["legal_hold_placed", "legal_hold_released"]
+
+
+def test_a_plan_names_the_legal_hold_that_keeps_a_holding() -> None:
+    from plugin.admin.render import plan_sentence
+    from plugin.models import Step
+
+    step = Step(
+        action="keep",
+        state="held",
+        decision={
+            "action": "keep",
+            "keep_until": "2027-01-31",
+            "rule_id": "HOLD-ORDER_CONTACT",
+            "reason_en": "legal hold: kept until the hold is lifted",
+            "holding": {"flags": ["legal_hold", "legal_hold:12"]},
+        },
+    )
+    holds = {12: {"hold_id": 12, "reason": REASON, "since": "2026-12-04", "until": "2027-01-31"}}
+    assert (
+        plan_sentence(step, "en", holds) == f"kept: legal hold — {REASON}, since 2026-12-04, until 2027-01-31"
+    )
+    open_ended = {12: holds[12] | {"until": None}}
+    assert plan_sentence(step, "sv", open_ended).startswith(
+        f"sparas: rättslig spärr — {REASON}, sedan 2026-12-04"
+    )
+    # Without the hold's details (another shop's id, say) the rule's own reason is shown.
+    assert "legal hold: kept until the hold is lifted" in plan_sentence(step, "en", {})
