@@ -161,8 +161,10 @@ async def test_a_hold_by_email_with_an_end_date_is_released_by_the_clock(
     assert entries[1].payload["ends_on"] == ends.isoformat()
 
 
-def claim_order(**claims: bool) -> OrderRecord:
-    return dataclasses.replace(order(1001, tracking="00370712345"), **claims)
+def claim_order(*, open_dispute: bool = False, open_return: bool = False) -> OrderRecord:
+    return dataclasses.replace(
+        order(1001, tracking="00370712345"), open_dispute=open_dispute, open_return=open_return
+    )
 
 
 async def _order_kept_until_settled(
