@@ -32,6 +32,7 @@ COMMAND_MODULES: list[str] = [
     "plugin.retention.cli",
     "plugin.sweeps.cli",
     "plugin.admin.cli",
+    "plugin.legal_holds_cli",
     "plugin.shopify.cli",
     "plugin.shopify.erasures_cli",
 ]

@@ -24,7 +24,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import String, cast, exists, literal, or_, select
 
-from plugin import evidence, notifications
+from plugin import evidence, legal_holds, notifications
 from plugin.executor.context import WorkerConfig
 from plugin.executor.leases import reclaim_expired
 from plugin.executor.worker import Worker
@@ -165,6 +165,16 @@ async def expire_holds(runtime: Runtime, now: datetime | None = None) -> int:
     return 0 if due is None else 1
 
 
+async def release_legal_holds(runtime: Runtime, now: datetime | None = None) -> int:
+    """Legal holds past their end date are released (`plugin.legal_holds`); the steps they kept are
+    woken, and re-plan on the workers. Returns how many were released."""
+    async with runtime.db.transaction() as session:
+        released = await legal_holds.release_expired(session, runtime.vault, now)
+    if released:
+        runtime.work_available.set()
+    return released
+
+
 async def minimise_requests(runtime: Runtime, now: datetime | None = None) -> int:
     """Once a day: finished requests past their shop's minimisation period drop their subject's
     data (`plugin.minimise`), in batches. Returns how many were minimised."""
@@ -218,6 +228,7 @@ JOBS: list[Job] = [
     Job("reclaim", reclaim_leases, {"trigger": "interval", "seconds": 60}),
     Job("deadlines", watch_deadlines, {"trigger": "interval", "minutes": 60}),
     Job("holds", expire_holds, {"trigger": "interval", "minutes": 60}),
+    Job("legal-holds", release_legal_holds, {"trigger": "interval", "minutes": 60}),
     Job("uninstalls", check_uninstalls, {"trigger": "interval", "seconds": 60}),
     Job("shop-details", refresh_shop_details, {"trigger": "interval", "seconds": 60}),
     Job("merges", apply_merges, {"trigger": "interval", "seconds": 60}),

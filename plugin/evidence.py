@@ -58,7 +58,8 @@ LEGACY, KEYED = 1, 2
 SUBJECT = "subject"
 # Payload fields that name a person or a provider's record of one. Whatever a stage writes under
 # these goes to the identifier part; everything else must be free of personal data.
-# (`forced_overrides` of a policy change names who forced it: a person of the shop.)
+# (`forced_overrides` of a policy change names who forced it: a person of the shop; `hold` is a
+# legal hold's reason and who placed or released it, `plugin.legal_holds`.)
 IDENTIFIER_FIELDS = frozenset(
     {
         SUBJECT,
@@ -72,6 +73,8 @@ IDENTIFIER_FIELDS = frozenset(
         # Who cancelled a Shopify erasure, and why (`plugin.shopify.erasures`).
         "cancelled_by",
         "cancel_reason",
+        # A legal hold: its customer, reason and who placed or released it (`plugin.legal_holds`).
+        "hold",
     }
 )
 DIGESTS = "ids"  # payload: field -> keyed look-up digest of its value

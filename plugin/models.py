@@ -10,7 +10,7 @@ returned as aware UTC datetimes.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Double,
     ForeignKey,
@@ -521,6 +522,35 @@ class RateLimitSlot(Base):
     expires_at: Mapped[float] = mapped_column(Double)
 
 
+class LegalHold(Base):
+    """A hold the shop owner placed on a customer's data (`plugin.legal_holds`): while active, nothing
+    of the customer's is erased, by a request or a sweep (GDPR art. 17(3)(e)). The customer is
+    named by Shopify id or by e-mail (encrypted, with a keyed look-up hash); the reasons and who
+    acted may name people, so they are encrypted too. Never deleted: a hold is released."""
+
+    __tablename__ = "legal_holds"
+    __table_args__ = (
+        UniqueConstraint("shop_domain", "key"),
+        Index("ix_legal_holds_active", "shop_domain", "released_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(32))  # random, fixed at placing: binds the encrypted values
+    customer_id: Mapped[int | None] = mapped_column(BigInteger)
+    email_enc: Mapped[str | None] = mapped_column(Text)
+    email_hash: Mapped[str | None] = mapped_column(String(64))
+    reason_enc: Mapped[str] = mapped_column(Text)
+    placed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    placed_by_enc: Mapped[str | None] = mapped_column(Text)
+    ends_on: Mapped[date | None] = mapped_column(Date)  # last day held, in the shop's time zone
+    released_at: Mapped[datetime | None]
+    released_by_enc: Mapped[str | None] = mapped_column(Text)
+    release_reason_enc: Mapped[str | None] = mapped_column(Text)
+    # explicit | expired
+    released_how: Mapped[str | None] = mapped_column(String(20))
+
+
 # --- where encrypted values live --------------------------------------------------------------------
 # An encrypted value is bound (GCM associated data) to its table, column and shop, and to its row
 # where the row has a key that is known when the value is written and never changes:
@@ -531,6 +561,7 @@ class RateLimitSlot(Base):
 #   artifacts            request id and kind (a document is replaced, never moved)
 #   outbox               the message's reference (unique)
 #   shopify_erasures     the row id (a cancel reason is written to an existing row)
+#   legal_holds          the hold's random key (set when it is placed)
 #   deliveries           no row key: the id is given by the insert that stores the value, and
 #                        (topic, webhook id) is optional in the headers.
 
@@ -542,6 +573,7 @@ ENCRYPTED_COLUMNS: dict[type[Base], tuple[str, ...]] = {
     Artifact: ("content_enc",),
     OutboxMessage: ("to_enc", "reply_to_enc", "subject_enc", "body_enc", "note_enc"),
     ShopifyErasure: ("cancel_reason_enc",),
+    LegalHold: ("email_enc", "reason_enc", "placed_by_enc", "released_by_enc", "release_reason_enc"),
 }
 
 
@@ -573,6 +605,10 @@ def erasure_cell(shop_domain: str, erasure_id: int) -> Cell:
     return Cell("shopify_erasures", "cancel_reason_enc", shop_domain, str(erasure_id))
 
 
+def legal_hold_cell(column: str, shop_domain: str, key: str) -> Cell:
+    return Cell("legal_holds", column, shop_domain, key)
+
+
 def cell_of(row: Base, column: str) -> Cell:
     """The cell of an encrypted `column` of a loaded row."""
     if isinstance(row, Request):
@@ -589,4 +625,6 @@ def cell_of(row: Base, column: str) -> Cell:
         return delivery_cell(row.shop_domain)
     if isinstance(row, ShopifyErasure):
         return erasure_cell(row.shop_domain, row.id)
+    if isinstance(row, LegalHold):
+        return legal_hold_cell(column, row.shop_domain, row.key)
     raise TypeError(f"{type(row).__name__} holds no encrypted columns")

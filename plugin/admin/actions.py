@@ -10,13 +10,14 @@ import csv
 import io
 import json
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.registry import UnknownAdapter
-from plugin import connections, controller, evidence
+from plugin import connections, controller, evidence, legal_holds
 from plugin.admin import queries
 from plugin.admin.policy_view import describe
 from plugin.documents.certificate import stored_anchors
@@ -24,6 +25,7 @@ from plugin.executor import steps
 from plugin.ledger import load_shop
 from plugin.models import AdapterConnection, Artifact, Evidence, Shop, cell_of, utcnow
 from plugin.retention import Policy
+from plugin.retention.dates import local_date
 from plugin.runtime import Runtime
 from plugin.shopify import erasures
 from plugin.states import StepState
@@ -309,3 +311,72 @@ async def check(runtime: Runtime, shop_domain: str, adapter: str) -> tuple[bool,
             ok, message = result.ok, result.message
         connections.record_check(row, ok, message, utcnow())
     return ok, message
+
+
+def parse_hold(values: dict[str, Any]) -> dict[str, Any]:
+    """A hold as a form or JSON body gives it: `customer` (a Shopify customer id, or an e-mail),
+    `reason`, and `ends_on` (YYYY-MM-DD, optional). Refused with the field named when malformed."""
+    customer = str(values.get("customer") or "").strip()
+    customer_id: int | None = None
+    email: str | None = None
+    if customer.isdigit():
+        customer_id = int(customer)
+    elif customer.startswith("gid://shopify/Customer/") and customer.rsplit("/", 1)[1].isdigit():
+        customer_id = int(customer.rsplit("/", 1)[1])
+    elif customer:
+        email = customer
+    raw_end = str(values.get("ends_on") or "").strip()
+    try:
+        ends_on = date.fromisoformat(raw_end) if raw_end else None
+    except ValueError:
+        raise Refused("ends_on: a date as YYYY-MM-DD") from None
+    return {
+        "customer_id": customer_id,
+        "email": email,
+        "reason": str(values.get("reason") or ""),
+        "ends_on": ends_on,
+    }
+
+
+async def place_hold(
+    runtime: Runtime, shop: Shop | None, shop_domain: str, values: dict[str, Any], by: str
+) -> int:
+    """Place a legal hold for the caller's shop (`plugin.legal_holds`); returns its id."""
+    parsed = parse_hold(values)
+    now = utcnow()
+    try:
+        async with runtime.db.transaction() as session:
+            hold = await legal_holds.place(
+                session,
+                runtime.vault,
+                shop_domain,
+                placed_by=by,
+                today=local_date(now, shop.timezone if shop else None),
+                now=now,
+                **parsed,
+            )
+            hold_id = hold.id
+    except legal_holds.HoldRefused as exc:
+        raise Refused(str(exc)) from None
+    runtime.work_available.set()
+    return hold_id
+
+
+async def release_hold(runtime: Runtime, shop_domain: str, hold_id: int, reason: str, by: str) -> None:
+    """Release one of the caller's shop's holds; the steps it kept re-plan on the workers."""
+    try:
+        async with runtime.db.transaction() as session:
+            await legal_holds.release(
+                session, runtime.vault, shop_domain, hold_id, released_by=by, reason=reason
+            )
+    except legal_holds.HoldNotFound:
+        raise NotFound("hold") from None
+    except legal_holds.HoldRefused as exc:
+        raise Refused(str(exc)) from None
+    runtime.work_available.set()
+
+
+async def holds_of(runtime: Runtime, shop_domain: str) -> list[legal_holds.HoldView]:
+    async with runtime.db.session() as session:
+        rows = await legal_holds.list_holds(session, shop_domain)
+    return [legal_holds.view(runtime.vault, row) for row in rows]

@@ -411,3 +411,32 @@ async def connect(request: Request, ctx: AdminContext) -> Response:
 async def check(request: Request, ctx: AdminContext) -> Response:
     ok, message = await actions.check(ctx.runtime, ctx.shop_domain, request.path_params["adapter"])
     return answer({"ok": ok, "message": message}, shop=ctx.shop_domain)
+
+
+def _actor(ctx: AdminContext) -> str:
+    """Who acted, as the hold records it (encrypted): the shop's admin user, by Shopify's id."""
+    return f"admin user {ctx.claims.sub}"
+
+
+async def holds(request: Request, ctx: AdminContext) -> Response:
+    found = await actions.holds_of(ctx.runtime, ctx.shop_domain)
+    return answer({"holds": [h.as_dict() for h in found]}, shop=ctx.shop_domain)
+
+
+async def hold_place(request: Request, ctx: AdminContext) -> Response:
+    hold_id = await actions.place_hold(
+        ctx.runtime, ctx.shop, ctx.shop_domain, await _json_body(request), _actor(ctx)
+    )
+    return answer({"status": "placed", "id": hold_id}, 201, ctx.shop_domain)
+
+
+async def hold_release(request: Request, ctx: AdminContext) -> Response:
+    body = await _json_body(request)
+    await actions.release_hold(
+        ctx.runtime,
+        ctx.shop_domain,
+        int(request.path_params["hold_id"]),
+        str(body.get("reason") or ""),
+        _actor(ctx),
+    )
+    return answer({"status": "released"}, shop=ctx.shop_domain)

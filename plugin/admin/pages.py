@@ -12,7 +12,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from adapters.base import Adapter
 from adapters.registry import catalogue
-from plugin import notifications
+from plugin import legal_holds, notifications
 from plugin.admin import queries
 from plugin.admin.auth import (
     AdminContext,
@@ -146,8 +146,14 @@ async def request_page(request: Request, ctx: AdminContext) -> Response:
     now = utcnow()
     async with ctx.runtime.db.session() as session:
         detail = await queries.request_detail(session, ctx.shop_domain, request_id, now)
-    if detail is None:
-        return not_found(ctx)
+        if detail is None:
+            return not_found(ctx)
+        holds = await legal_holds.kept_lines(
+            session,
+            ctx.runtime.vault,
+            ctx.shop_domain,
+            (i for step in detail.steps for i in legal_holds.decision_hold_ids(step.decision or {})),
+        )
     req = detail.request
     open_row = None
     if req.status != RequestStatus.DONE:
@@ -167,7 +173,7 @@ async def request_page(request: Request, ctx: AdminContext) -> Response:
         req=req,
         open_row=open_row,
         subject={"email": mask_email(email)},
-        plan=plan_rows(detail.steps, ctx.lang, titles),
+        plan=plan_rows(detail.steps, ctx.lang, titles, holds),
         titles=titles,
         gaps=next((not_examined_of(e.payload) for e in reversed(detail.evidence) if e.kind == "planned"), []),
     )
@@ -559,3 +565,50 @@ async def check_form(request: Request, ctx: AdminContext) -> Response:
     except actions.NotFound:
         return not_found(ctx)
     return back_to("/admin/adapters", ctx, "checked")
+
+
+async def holds_page(request: Request, ctx: AdminContext) -> Response:
+    from plugin.admin import actions
+
+    rows = await actions.holds_of(ctx.runtime, ctx.shop_domain)
+    return page(
+        request,
+        ctx,
+        "holds.html",
+        page_name="holds",
+        title_key="nav.holds",
+        active=[h for h in rows if h.active],
+        released=[h for h in rows if not h.active],
+    )
+
+
+async def hold_place_form(request: Request, ctx: AdminContext) -> Response:
+    from plugin.admin import actions
+
+    form = await request.form()
+    values = {k: form.get(k) for k in ("customer", "reason", "ends_on")}
+    try:
+        await actions.place_hold(
+            ctx.runtime, ctx.shop, ctx.shop_domain, values, f"admin user {ctx.claims.sub}"
+        )
+    except actions.Refused as exc:
+        return _refused(ctx, exc)
+    return back_to("/admin/holds", ctx, "hold_placed")
+
+
+async def hold_release_form(request: Request, ctx: AdminContext) -> Response:
+    from plugin.admin import actions
+
+    try:
+        await actions.release_hold(
+            ctx.runtime,
+            ctx.shop_domain,
+            int(request.path_params["hold_id"]),
+            await _form_text(request, "reason"),
+            f"admin user {ctx.claims.sub}",
+        )
+    except actions.NotFound:
+        return not_found(ctx)
+    except actions.Refused as exc:
+        return _refused(ctx, exc)
+    return back_to("/admin/holds", ctx, "hold_released")

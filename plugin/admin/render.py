@@ -15,6 +15,7 @@ from plugin.admin.auth import AdminContext, make_csrf
 from plugin.admin.headers import APP_BRIDGE_URL, secure
 from plugin.admin.queries import shop_zone
 from plugin.i18n import translate
+from plugin.legal_holds import decision_hold_ids, is_hold_rule
 from plugin.models import Step
 from plugin.states import ConnectionStatus, RequestStatus, StepState
 
@@ -26,6 +27,7 @@ NAV = (
     ("adapters", "/admin/adapters"),
     ("sweeps", "/admin/sweeps"),
     ("erasures", "/admin/erasures"),
+    ("holds", "/admin/holds"),
     ("audit", "/admin/audit"),
 )
 FLASHES = {
@@ -37,6 +39,8 @@ FLASHES = {
     "checked",
     "toggled",
     "erasure_cancelled",
+    "hold_placed",
+    "hold_released",
 }
 
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
@@ -65,7 +69,8 @@ def mask_email(email: str | None) -> str | None:
     return f"{local[:1]}{'•' * 3}@{domain}"
 
 
-def plan_sentence(step: Step, lang: str) -> str:
+def plan_sentence(step: Step, lang: str, holds: dict[int, dict[str, Any]] | None = None) -> str:
+    """`holds`: the legal holds the steps name (`plugin.legal_holds.kept_lines`)."""
     decision = step.decision or {}
     action = str(decision.get("action") or step.action)
     reason = decision.get(f"reason_{lang}") or decision.get("reason_en") or decision.get("rule_id") or ""
@@ -74,6 +79,10 @@ def plan_sentence(step: Step, lang: str) -> str:
     keep_until = decision.get("keep_until")
     if step.outcome and step.outcome.startswith("would_"):
         return translate(lang, f"outcome.{step.outcome}")
+    hold = next((holds[i] for i in decision_hold_ids(decision) if i in holds), None) if holds else None
+    if action == "keep" and hold is not None and is_hold_rule(decision.get("rule_id")):
+        until = hold["until"] or translate(lang, "holds.no_end")
+        return translate(lang, "plan.legal_hold", reason=hold["reason"], since=hold["since"], until=until)
     if action == "keep":
         return translate(lang, "plan.keep", date=keep_until or "—", reason=because)
     if action == "reduce":
@@ -85,7 +94,9 @@ def plan_sentence(step: Step, lang: str) -> str:
     return translate(lang, f"action.{action}")
 
 
-def plan_rows(steps: list[Step], lang: str, titles: dict[str, str]) -> list[dict[str, str]]:
+def plan_rows(
+    steps: list[Step], lang: str, titles: dict[str, str], holds: dict[int, dict[str, Any]] | None = None
+) -> list[dict[str, str]]:
     rows = []
     for step in steps:
         if step.action not in {"erase", "keep", "reduce"} and not (step.decision or {}).get("action"):
@@ -95,7 +106,7 @@ def plan_rows(steps: list[Step], lang: str, titles: dict[str, str]) -> list[dict
             {
                 "holding": f"{titles.get(step.system, step.system)} · {label}",
                 "action": str((step.decision or {}).get("action") or step.action),
-                "sentence": plan_sentence(step, lang),
+                "sentence": plan_sentence(step, lang, holds),
             }
         )
     return rows

@@ -1,7 +1,9 @@
 """The certificate of erasure: per request, every system, what was done and when, the provider's
 reference, what was reduced (removed, kept, until when, by which rule), and what was kept, until
 when and by which rule. No personal data: the subject is named by keyed hashes and the shop's
-customer id; the evidence chain's head hash ties it to the log.
+customer id; the evidence chain's head hash ties it to the log. What a legal hold keeps says so
+with the hold's reason, since and until (`plugin.legal_holds`): the reason is the shop owner's
+own words, and the stored documents are encrypted like every artifact.
 
 The JSON is language-free; the HTML is rendered from it in Swedish or English. The stored HTML is
 in the shop's language (`shop_language`); the other is rendered on demand from the stored JSON
@@ -16,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin import evidence
+from plugin import evidence, legal_holds
 from plugin.controller import controller_document
 from plugin.crypto import Vault
 from plugin.documents.store import artifacts_of, read_artifact, replace_artifacts, templates
@@ -37,6 +39,13 @@ def _when(step: Step) -> str | None:
     return step.finished_at.isoformat() if step.finished_at else None
 
 
+def _legal_hold(decision: dict[str, Any], holds: dict[int, dict[str, Any]] | None) -> dict[str, Any] | None:
+    """The legal hold that keeps the step's holding, if one does."""
+    if not holds or not legal_holds.is_hold_rule(decision.get("rule_id")):
+        return None
+    return next((holds[i] for i in legal_holds.decision_hold_ids(decision) if i in holds), None)
+
+
 def build_certificate(
     request: Request,
     shop: Shop | None,
@@ -45,9 +54,11 @@ def build_certificate(
     not_examined: Sequence[dict[str, Any]] = (),
     *,
     controller: dict[str, Any] | None = None,
+    holds: dict[int, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """`controller`: `plugin.controller.controller_document` of the shop (the caller holds the key
-    its encrypted fields need); without it only the shop's name is known."""
+    its encrypted fields need); without it only the shop's name is known. `holds`: the legal holds
+    the steps name, as `plugin.legal_holds.kept_lines` gives them."""
     who = controller or controller_document(None, shop, request.shop_domain)
     done: list[dict[str, Any]] = []
     reduced: list[dict[str, Any]] = []
@@ -58,16 +69,15 @@ def build_certificate(
         label = (decision.get("holding") or {}).get("label") or step.holding_ref
         base = {"system": step.system, "category": step.category, "holding": label, "action": step.action}
         if step.state == StepState.HELD or (step.action == "keep" and step.state != StepState.DONE):
-            kept.append(
-                base
-                | {
-                    "keep_until": decision.get("keep_until"),
-                    "rule_id": decision.get("rule_id"),
-                    "reference": decision.get("reference"),
-                    "reason_en": decision.get("reason_en"),
-                    "reason_sv": decision.get("reason_sv"),
-                }
-            )
+            row = base | {
+                "keep_until": decision.get("keep_until"),
+                "rule_id": decision.get("rule_id"),
+                "reference": decision.get("reference"),
+                "reason_en": decision.get("reason_en"),
+                "reason_sv": decision.get("reason_sv"),
+            }
+            hold = _legal_hold(decision, holds)
+            kept.append(row if hold is None else row | {"legal_hold": hold})
         elif (
             step.action == "reduce"
             and step.state in (StepState.DONE, StepState.SKIPPED)
@@ -169,6 +179,12 @@ async def issue_certificate(
         await evidence.head(session, request.shop_domain),
         await planned_gaps(session, request),
         controller=controller_document(vault, shop, request.shop_domain),
+        holds=await legal_holds.kept_lines(
+            session,
+            vault,
+            request.shop_domain,
+            (i for step in steps for i in legal_holds.decision_hold_ids(step.decision or {})),
+        ),
     )
     text = json.dumps(certificate, indent=2, ensure_ascii=False)
     rows = await replace_artifacts(

@@ -11,11 +11,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin import evidence
+from plugin import evidence, legal_holds
 from plugin.documents.certificate import issue_certificate
 from plugin.executor.context import ExecContext
 from plugin.models import Request, Shop, utcnow
 from plugin.pipelines.gather import gather
+from plugin.pipelines.holds import held_by, hold_ends
 from plugin.pipelines.steps import action_name, enqueue_plan
 from plugin.shopify.holdings import shop_date
 
@@ -30,7 +31,9 @@ async def prepare(ctx: ExecContext, session: AsyncSession, request: Request, sho
     gathered = await gather(ctx, session, request, shop)
     now = utcnow()
     today = shop_date(now, shop.timezone) or now.date()
-    decisions = list(ctx.sources.plan(shop, gathered.holdings, today, "request"))
+    held = await held_by(ctx, session, request)
+    holdings = legal_holds.apply(gathered.holdings, held)
+    decisions = hold_ends(list(ctx.sources.plan(shop, holdings, today, "request")), held)
 
     async def apply(session: AsyncSession, request: Request) -> None:
         dry_run = shop.dry_run or request.dry_run
@@ -54,6 +57,7 @@ async def prepare(ctx: ExecContext, session: AsyncSession, request: Request, sho
                 "orders_missing": gathered.orders_missing,
                 "actions": summary,
                 "not_examined": [g.as_dict() for g in gathered.not_examined],
+                "legal_holds": sorted(h.id for h in held),
             },
             request.id,
         )

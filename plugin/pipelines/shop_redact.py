@@ -10,6 +10,11 @@ token) and 48 hours have passed since. Until then the request is `on_hold` with 
 `next_attempt_at`; a confirmed uninstall wakes it at once. A shop Gallra has no row for (never
 installed here) has nothing live to protect: its stray rows go at once. A shop already redacted is
 redacted again (nothing more goes).
+
+Legal holds (`plugin.legal_holds`) still bind: the requests of a customer under an active hold, with
+their steps, deliveries and documents, and the active holds themselves, stay; everything else goes.
+Releasing such a hold (or its end date passing) opens the redaction again, and it then takes the
+rest.
 """
 
 from __future__ import annotations
@@ -17,10 +22,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin import evidence
+from plugin import evidence, legal_holds
 from plugin.crypto import Vault
 from plugin.models import (
     AdapterConnection,
@@ -28,6 +33,7 @@ from plugin.models import (
     CustomerMerge,
     Delivery,
     Evidence,
+    LegalHold,
     OutboxMessage,
     Request,
     Shop,
@@ -40,7 +46,9 @@ from plugin.states import RequestStatus, ShopStatus
 async def redact_shop(session: AsyncSession, vault: Vault, request: Request) -> dict[str, Any]:
     """Erase the shop's data in the caller's transaction; counts of what went."""
     domain = request.shop_domain
-    others = Request.id != request.id
+    held = legal_holds.requests_of(vault, await legal_holds.active_holds(session, domain))
+    kept = select(Request.id).where(Request.shop_domain == domain, held)
+    others = and_(Request.id != request.id, not_(held))
     counts: dict[str, int] = {}
 
     async def run(name: str, statement: Any) -> None:
@@ -48,9 +56,25 @@ async def redact_shop(session: AsyncSession, vault: Vault, request: Request) -> 
         counts[name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     await run("connections", delete(AdapterConnection).where(AdapterConnection.shop_domain == domain))
-    await run("documents", delete(Artifact).where(Artifact.shop_domain == domain))
+    await run(
+        "documents",
+        delete(Artifact).where(
+            Artifact.shop_domain == domain,
+            or_(Artifact.request_id.is_(None), Artifact.request_id.not_in(kept)),
+        ),
+    )
     await run("outbox", delete(OutboxMessage).where(OutboxMessage.shop_domain == domain))
-    await run("deliveries", delete(Delivery).where(Delivery.shop_domain == domain))
+    await run(
+        "deliveries",
+        delete(Delivery).where(
+            Delivery.shop_domain == domain,
+            or_(Delivery.request_id.is_(None), Delivery.request_id.not_in(kept)),
+        ),
+    )
+    await run(
+        "legal_holds",
+        delete(LegalHold).where(LegalHold.shop_domain == domain, LegalHold.released_at.is_not(None)),
+    )
     await run("shopify_erasures", delete(ShopifyErasure).where(ShopifyErasure.shop_domain == domain))
     await run("customer_merges", delete(CustomerMerge).where(CustomerMerge.shop_domain == domain))
     # Requests (and, by cascade, their steps) go; this request stays as the record of the redaction,

@@ -6,7 +6,8 @@
 For each decision (anything with `holding`, `action`, `keep_until`, `rule_id`, `reference`,
 `reason_sv`, `reason_en`, `reduce_fields`, as `plugin.retention` produces):
 - *erase* / *reduce* → a `pending` step (one adapter call) due now;
-- *keep until DATE* → a `held` step due on that date, whose action re-plans the holding then;
+- *keep until DATE* → a `held` step due on that date, whose action re-plans the holding then (a
+  keep with no date, such as a legal hold without an end, is due the next day);
 - in dry-run every step is recorded `skipped` with outcome `would_erase` / `would_reduce` /
   `would_keep` and no next attempt, and nothing is ever sent.
 Step keys are stable (`system:action:ref` + suffix), so enqueueing the same plan twice (a crash
@@ -22,7 +23,7 @@ their ids, for callers that queue many and read none). The request moves to
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
 from typing import Any, Protocol, cast
 
@@ -230,6 +231,7 @@ class _StepRows:
             dry_run,
             now,
         )
+        self.today = now.date()
         self.due_days: dict[date, datetime] = {}
         self.shapes: dict[tuple[Any, ...], dict[str, Any]] = {}
 
@@ -238,9 +240,10 @@ class _StepRows:
         if self.dry_run:
             state, outcome, finished, due = StepState.SKIPPED, f"would_{action}", self.now, None
         elif action == "keep":
-            if decision.keep_until is None:
-                raise ValueError(f"keep decision for {holding.ref} without a keep-until date")
-            state, outcome, finished, due = StepState.HELD, None, None, self._due(decision.keep_until)
+            # A keep with no end date (a legal hold, an open dispute or return) is looked at again
+            # the next day, as `plugin.pipelines.holds` does for one that stays undated.
+            until = decision.keep_until or self.today + timedelta(days=1)
+            state, outcome, finished, due = StepState.HELD, None, None, self._due(until)
         else:
             state, outcome, finished, due = StepState.PENDING, None, None, self.now
         return {

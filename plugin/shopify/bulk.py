@@ -54,7 +54,8 @@ ORDERS_BULK = """
   orders%(args)s {
     edges {
       node {
-        id name createdAt processedAt closedAt cancelledAt
+        id name createdAt processedAt closedAt cancelledAt returnStatus
+        disputes { status }
         customer { id }
         shippingAddress { countryCodeV2 }
         fulfillments {

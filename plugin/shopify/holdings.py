@@ -32,6 +32,19 @@ def _day(moment: datetime | None, zone: tzinfo) -> date | None:
 
 _CANCELLED = frozenset({"cancelled"})
 _UNKNOWN = frozenset({"carrier_unknown"})
+# Set while the order has an open chargeback/inquiry or return; the policy's DISPUTE-* and RETURN-*
+# rules keep the order, its contact details and its shipments until Shopify says it is settled.
+OPEN_DISPUTE_FLAG, OPEN_RETURN_FLAG = "open_dispute", "open_return"
+OPEN_CLAIM_FLAGS = frozenset({OPEN_DISPUTE_FLAG, OPEN_RETURN_FLAG})
+
+
+def order_flags(order: OrderRecord) -> frozenset[str]:
+    flags = _CANCELLED if order.cancelled_at else frozenset()
+    if order.open_dispute:
+        flags |= {OPEN_DISPUTE_FLAG}
+    if order.open_return:
+        flags |= {OPEN_RETURN_FLAG}
+    return flags
 
 
 class OrderShape(NamedTuple):
@@ -39,7 +52,7 @@ class OrderShape(NamedTuple):
 
     created: date | None
     delivered: date | None  # the latest delivery of the order
-    cancelled: bool
+    flags: frozenset[str]  # cancelled, an open dispute or return (`order_flags`)
     country: str | None
     # Per tracking number, in the order's own order: (the day its shipment counts from, the system)
     shipments: tuple[tuple[date | None, str], ...]
@@ -73,7 +86,7 @@ def order_shape(
     return OrderShape(
         day_in(order.created_at, zone),
         delivered,
-        order.cancelled_at is not None,
+        order_flags(order),
         order.shipping_country,
         tuple(shipments),
     )
@@ -90,8 +103,7 @@ def order_holdings(
 
 def shaped_order_holdings(order: OrderRecord, shape: OrderShape) -> list[Holding]:
     """`order_holdings` from the order's shape, already made."""
-    created, delivered, cancelled, country, shipments = shape
-    flags = _CANCELLED if cancelled else frozenset()
+    created, delivered, flags, country, shipments = shape
     label = f"Order {order.name}"
     held = [
         Holding(

@@ -27,7 +27,8 @@ from plugin.shopify.records import (
 # parcel order has, and keeps a page of 25 orders well under the 1000-point query limit.
 ORDER_FIELDS = """
 fragment OrderFields on Order {
-  id name createdAt processedAt closedAt cancelledAt
+  id name createdAt processedAt closedAt cancelledAt returnStatus
+  disputes { status }
   customer { id }
   shippingAddress { countryCodeV2 }
   fulfillments(first: 10) {
@@ -211,6 +212,14 @@ def parse_fulfillment(value: dict[str, Any]) -> FulfillmentRecord:
     )
 
 
+# `DisputeStatus` values of a dispute still to be decided (the others: ACCEPTED, LOST, WON and the
+# retired CHARGE_REFUNDED, are settled).
+OPEN_DISPUTE = frozenset({"NEEDS_RESPONSE", "UNDER_REVIEW"})
+# `OrderReturnStatus` values of a return not yet settled: requested, under way, or inspected but not
+# yet closed as RETURNED (NO_RETURN, RETURNED and RETURN_FAILED are settled).
+OPEN_RETURN = frozenset({"RETURN_REQUESTED", "IN_PROGRESS", "INSPECTION_COMPLETE"})
+
+
 def parse_order(value: dict[str, Any], extra_fulfillments: Sequence[dict[str, Any]] = ()) -> OrderRecord:
     """An `OrderFields` node. `extra_fulfillments` are fulfillments that arrived as separate bulk lines."""
     created = parse_time(value["createdAt"])
@@ -228,6 +237,8 @@ def parse_order(value: dict[str, Any], extra_fulfillments: Sequence[dict[str, An
         customer_id=legacy_id(customer["id"]) if customer.get("id") else None,
         shipping_country=address.get("countryCodeV2"),
         fulfillments=tuple(parse_fulfillment(f) for f in fulfillments),
+        open_dispute=any(d.get("status") in OPEN_DISPUTE for d in value.get("disputes") or ()),
+        open_return=value.get("returnStatus") in OPEN_RETURN,
     )
 
 

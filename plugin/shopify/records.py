@@ -43,6 +43,10 @@ class OrderRecord:
     customer_id: int | None = None
     shipping_country: str | None = None  # ISO 3166-1 alpha-2
     fulfillments: tuple[FulfillmentRecord, ...] = ()
+    # A chargeback or inquiry not yet decided (`Order.disputes` NEEDS_RESPONSE / UNDER_REVIEW), and
+    # a return requested or under way (`Order.returnStatus`): both keep the order until settled.
+    open_dispute: bool = False
+    open_return: bool = False
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,12 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from plugin import legal_holds
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.holdings import Category, Holding
 from plugin.ledger import NewRequest, find_request_id, get_request, insert_request
-from plugin.models import AdapterConnection, Request, Shop, Step
+from plugin.models import AdapterConnection, LegalHold, Request, Shop, Step
 from plugin.retention.dates import shop_zone
 from plugin.retention.planner import NO_RULE
 from plugin.shopify.holdings import (
@@ -134,6 +135,9 @@ class Sweeper:
         self.zone = shop_zone(shop.timezone)
         self.patterns = OrderPatterns()
         self.customer_patterns = OrderPatterns()
+        # The shop's active legal holds, read when the run starts: by customer id, by e-mail hash.
+        self.holds_by_customer: dict[int, list[LegalHold]] = {}
+        self.holds_by_email: dict[str, list[LegalHold]] = {}
 
     # ---- progress -------------------------------------------------------------------------------
 
@@ -171,6 +175,11 @@ class Sweeper:
             self.ledger_has_actions = self.request_id is not None or await _has_actions(
                 session, self.shop.domain
             )
+            for hold in await legal_holds.active_holds(session, self.shop.domain):
+                if hold.customer_id is not None:
+                    self.holds_by_customer.setdefault(hold.customer_id, []).append(hold)
+                for digest in legal_holds.email_hashes(self.vault, hold):
+                    self.holds_by_email.setdefault(digest, []).append(hold)
         await self._phases()
 
     async def _phases(self) -> None:
@@ -246,15 +255,37 @@ class Sweeper:
 
     # ---- batches --------------------------------------------------------------------------------
 
+    def _held(self, customer_id: int | None) -> list[LegalHold]:
+        """The legal holds on a Shopify customer (a guest order has none by id)."""
+        return self.holds_by_customer.get(customer_id, []) if customer_id is not None else []
+
+    def _with_holds(
+        self, shapes: list[tuple[Signature, R]], customer_of: Callable[[R], int | None]
+    ) -> list[tuple[Signature, R]]:
+        """A held customer's records are alike only with each other's: their signature is the
+        shape with the holds' ids (so no verdict learnt from a record that is not held is reused)."""
+        if not self.holds_by_customer:
+            return shapes
+        found: list[tuple[Signature, R]] = []
+        for shape, record in shapes:
+            holds = self._held(customer_of(record))
+            found.append(((shape, tuple(h.id for h in holds)), record) if holds else (shape, record))
+        return found
+
     async def _order_batch(self, session: AsyncSession, orders: list[OrderRecord]) -> None:
         zone = self.zone
         shapes: list[tuple[Signature, OrderRecord]] = [(order_shape(order, zone), order) for order in orders]
 
-        def held(shape: Any, order: OrderRecord) -> tuple[list[Holding], Holding | None]:
-            return shaped_order_holdings(order, shape), None
+        def held(signature: Any, order: OrderRecord) -> tuple[list[Holding], Holding | None]:
+            holds = self._held(order.customer_id)
+            if not holds:
+                return shaped_order_holdings(order, signature), None
+            return legal_holds.apply(shaped_order_holdings(order, signature[0]), holds), None
 
         self.tally.orders += len(orders)
-        await self._alike(session, shapes, held, self.patterns)
+        await self._alike(
+            session, self._with_holds(shapes, lambda order: order.customer_id), held, self.patterns
+        )
 
     async def _customer_batch(self, session: AsyncSession, customers: list[CustomerRecord]) -> None:
         zone = self.zone
@@ -262,11 +293,17 @@ class Sweeper:
             (customer_shape(customer, zone), customer) for customer in customers
         ]
 
-        def held(shape: Any, customer: CustomerRecord) -> tuple[list[Holding], Holding | None]:
-            return shaped_customer_holdings(customer, shape), last_order_holding(customer, shape)
+        def held(signature: Any, customer: CustomerRecord) -> tuple[list[Holding], Holding | None]:
+            holds = self._held(customer.id)
+            shape = signature[0] if holds else signature
+            holdings = shaped_customer_holdings(customer, shape)
+            gate = last_order_holding(customer, shape)
+            return (legal_holds.apply(holdings, holds) if holds else holdings), gate
 
         self.tally.customers += len(customers)
-        await self._alike(session, shapes, held, self.customer_patterns)
+        await self._alike(
+            session, self._with_holds(shapes, lambda customer: customer.id), held, self.customer_patterns
+        )
 
     async def _alike(
         self,
@@ -346,7 +383,13 @@ class Sweeper:
             async with self.db.transaction() as session:
                 rows = (
                     await session.execute(
-                        select(Request.id, Request.completed_at, Request.received_at)
+                        select(
+                            Request.id,
+                            Request.completed_at,
+                            Request.received_at,
+                            Request.customer_id,
+                            Request.email_hash,
+                        )
                         .where(
                             Request.shop_domain == self.shop.domain,
                             Request.kind != "sweep",
@@ -367,6 +410,9 @@ class Sweeper:
                         ref=f"request:{row.id}",
                         label=f"Gallra's working data of request {row.id}",
                         last_activity=shop_date(row.completed_at or row.received_at, self.shop.timezone),
+                        flags=legal_holds.flags_for(
+                            [*self._held(row.customer_id), *self.holds_by_email.get(row.email_hash or "", [])]
+                        ),
                     )
                     for row in rows
                 ]

@@ -377,8 +377,12 @@ class ShopifyFake:
         shipping_method: str | None = None,
         shipping_price: str = "0.00",
         attributes: dict[str, str] | None = None,
+        disputes: list[str] | None = None,
+        return_status: str = "NO_RETURN",
     ) -> dict[str, Any]:
-        """`fulfillments`: dicts with id, status ("SUCCESS"), created_at, delivered_at and
+        """`disputes`: the `DisputeStatus` of each dispute (chargebacks); `return_status` an
+        `OrderReturnStatus`; change either in `shop.orders[id]` as Shopify would.
+        `fulfillments`: dicts with id, status ("SUCCESS"), created_at, delivered_at and
         tracking = [{"company", "number", "url"}]. `line_items`: dicts with title, quantity,
         price (a decimal string), optional variant and sku; the totals are computed from them
         (tax included at 25 %, as Swedish shops price). Addresses: MailingAddress fields by their
@@ -404,6 +408,8 @@ class ShopifyFake:
             "shipping_method": shipping_method,
             "shipping_price": shipping_price,
             "attributes": dict(attributes or {}),
+            "disputes": list(disputes or ()),
+            "return_status": return_status,
             "fulfillments": [
                 {
                     "id": f.get("id") or next(self._ids),
@@ -1106,6 +1112,15 @@ def _order_node(shop: FakeShop, o: dict[str, Any]) -> dict[str, Any]:
         "currencyCode": shop.currency,
         "customer": (lambda info: _customer_node(shop, customer)) if customer else None,
         "shippingAddress": address,
+        "returnStatus": o.get("return_status", "NO_RETURN"),
+        "disputes": [
+            {
+                "id": _gid("OrderDisputeSummary", o["id"] * 100 + n),
+                "initiatedAs": "CHARGEBACK",
+                "status": status,
+            }
+            for n, status in enumerate(o.get("disputes") or ())
+        ],
         "fulfillments": lambda info, first=None: [
             {
                 "__typename": "Fulfillment",

@@ -132,6 +132,8 @@ FIELDS: dict[str, set[str]] = {
         "totalDiscountsSet",
         "totalPriceSet",
         "lineItems",
+        "disputes",
+        "returnStatus",
     },
     "MailingAddress": {
         "id",

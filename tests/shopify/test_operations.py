@@ -131,3 +131,32 @@ async def test_request_erasure(client: AdminClient, shopify_fake: ShopifyFake) -
         {"customerId": "gid://shopify/Customer/191167"},
         {"customerId": "gid://shopify/Customer/404"},
     ]
+
+
+async def test_orders_say_whether_a_dispute_or_a_return_is_open(
+    client: AdminClient, shopify_fake: ShopifyFake
+) -> None:
+    orders = shopify_fake.shops[SHOP].orders
+    states = {
+        1000: (["NEEDS_RESPONSE"], "NO_RETURN"),
+        1001: (["WON", "UNDER_REVIEW"], "NO_RETURN"),
+        1002: (["LOST", "ACCEPTED", "WON"], "RETURNED"),
+        1003: ([], "RETURN_REQUESTED"),
+        1004: ([], "IN_PROGRESS"),
+        1005: ([], "INSPECTION_COMPLETE"),
+        1006: ([], "RETURN_FAILED"),
+    }
+    for order_id, (disputes, returns) in states.items():
+        orders[order_id]["disputes"], orders[order_id]["return_status"] = disputes, returns
+
+    found = {o.id: (o.open_dispute, o.open_return) for o in await fetch_orders(client, list(states))}
+
+    assert found == {
+        1000: (True, False),
+        1001: (True, False),
+        1002: (False, False),
+        1003: (False, True),
+        1004: (False, True),
+        1005: (False, True),
+        1006: (False, False),
+    }

@@ -1,7 +1,7 @@
 """Shopify's erasure lifecycle (shopify_erasures), customers/merge (customer_merges, requests.merged_from)
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-04 22:00:00.000000
 """
 
@@ -14,7 +14,7 @@ import plugin.models
 
 
 revision: str = '0012'
-down_revision: str | None = '0009'
+down_revision: str | None = '0011'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
