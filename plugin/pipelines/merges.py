@@ -6,8 +6,9 @@ went follows the customer that was kept. Off the request path: intake records th
   that is keyed by the deleted customer's id and still open: open requests (and requests already
   planned go back to planning, so their steps cover the kept customer, who now holds the deleted
   one's orders), pending Shopify erasures (their verification and cancelling then name the kept
-  customer). Each moved row lists the ids merged into it (`merged_from`), which the certificate
-  shows. Finished requests and verified or cancelled erasures stay as they were: they are the
+  customer), active legal holds (they go on keeping what is now the kept customer's). Each moved
+  request or erasure lists the ids merged into it (`merged_from`), which the certificate shows.
+  Finished requests and verified or cancelled erasures stay as they were: they are the
   record of what was done to that customer.
 - A merge with any other status (Shopify's sample shows `failed`) changes nothing; it is kept as
   `ignored` with its evidence entry, as received.
@@ -31,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin import evidence
 from plugin.ledger import OPEN_STATUSES
-from plugin.models import Base, CustomerMerge, Request, ShopifyErasure, utcnow
+from plugin.models import Base, CustomerMerge, LegalHold, Request, ShopifyErasure, utcnow
 from plugin.runtime import Runtime
 
 log = logging.getLogger("gallra.pipelines")
@@ -54,6 +55,8 @@ class Rekeyed:
 REKEYED: tuple[Rekeyed, ...] = (
     Rekeyed("requests", Request, Request.status.in_(OPEN_STATUSES)),
     Rekeyed("shopify_erasures", ShopifyErasure, ShopifyErasure.state == "requested"),
+    # A hold on the deleted customer keeps holding the data, now the kept customer's.
+    Rekeyed("legal_holds", LegalHold, LegalHold.released_at.is_(None), merged_column=None),
 )
 
 

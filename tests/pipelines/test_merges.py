@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from plugin import evidence
+from plugin import evidence, legal_holds
 from plugin.app import create_app
 from plugin.clocks import JOBS
 from plugin.db import Database
 from plugin.documents.certificate import build_certificate, render_certificate_html
 from plugin.ledger import NewRequest, insert_request
-from plugin.models import CustomerMerge, Evidence, Request, ShopifyErasure, utcnow
+from plugin.models import CustomerMerge, Evidence, LegalHold, Request, ShopifyErasure, utcnow
 from plugin.pipelines import merges
 from plugin.runtime import Runtime
 from plugin.shopify import erasures
@@ -144,7 +144,7 @@ async def test_open_request_and_pending_erasure_follow_the_kept_customer(
         ).scalar_one()
         assert (await evidence.verify(session, SHOP)).ok
     assert merge.state == "applied" and merge.applied_at is not None
-    assert merge.moved == {"requests": 2, "shopify_erasures": 1}
+    assert merge.moved == {"requests": 2, "shopify_erasures": 1, "legal_holds": 0}
     assert entry.payload["moved"] == merge.moved and entry.payload["status"] == "completed"
     assert str(GONE) not in json.dumps(entry.payload)  # the ids only in the identifier part
     assert entry.identifiers == {"subject": {"kept_customer_id": KEPT, "deleted_customer_id": GONE}}
@@ -243,5 +243,39 @@ async def test_the_certificate_names_both_customers(runtime: Runtime, db: Databa
 
 
 def test_rekeying_is_one_list_of_tables() -> None:
-    """Anything else keyed by a customer id (legal holds) joins the merge by one entry here."""
-    assert [table.name for table in merges.REKEYED] == ["requests", "shopify_erasures"]
+    """Anything else keyed by a customer id joins the merge by one entry here."""
+    assert [table.name for table in merges.REKEYED] == ["requests", "shopify_erasures", "legal_holds"]
+
+
+async def test_an_open_request_and_an_active_hold_follow_the_kept_customer(
+    runtime: Runtime, db: Database
+) -> None:
+    open_request = await _request(runtime, status="received")
+    async with runtime.db.transaction() as session:
+        active = await legal_holds.place(
+            session, runtime.vault, SHOP, customer_id=GONE, email=None, reason="tax audit", placed_by="cli"
+        )
+        ended = await legal_holds.place(
+            session, runtime.vault, SHOP, customer_id=GONE, email=None, reason="old dispute", placed_by="cli"
+        )
+        ended.released_at = utcnow()
+        elsewhere = await legal_holds.place(
+            session, runtime.vault, OTHER, customer_id=GONE, email=None, reason="other shop", placed_by="cli"
+        )
+        ids = (active.id, ended.id, elsewhere.id)
+    await _merge(runtime)
+
+    assert await merges.apply_received_merges(runtime) == 1
+
+    (moved_request,) = await _rows(db, Request, open_request)
+    assert (moved_request.customer_id, moved_request.merged_from) == (KEPT, [GONE])
+    moved_hold, released_hold, foreign_hold = await _rows(db, LegalHold, *ids)
+    assert moved_hold.customer_id == KEPT
+    # A released hold is the record of the past, and another shop's hold is not this merge's.
+    assert (released_hold.customer_id, foreign_hold.customer_id) == (GONE, GONE)
+    async with db.session() as session:
+        held = await legal_holds.holds_for_subject(session, runtime.vault, SHOP, KEPT, None)
+        (merge,) = (await session.execute(select(CustomerMerge))).scalars()
+    # The kept customer's data is now held by the hold placed on the deleted one.
+    assert [hold.id for hold in held] == [moved_hold.id]
+    assert merge.moved == {"requests": 1, "shopify_erasures": 0, "legal_holds": 1}
