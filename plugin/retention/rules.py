@@ -3,6 +3,7 @@ what happens when it runs out."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -102,12 +103,16 @@ class Period:
         Mixed units (36m against 1095d) have no fixed order, so both are laid over every day of a
         four-year leap cycle, which covers month ends and 29 February.
         """
-        if (self.years * 12 + self.months, self.days) == (other.years * 12 + other.months, other.days):
-            return True
-        start = date(2024, 1, 1).toordinal()
-        return all(
-            self.after(d) >= other.after(d) for d in (date.fromordinal(start + i) for i in range(1461))
-        )
+        return _never_shorter(self, other)
+
+
+@functools.lru_cache(maxsize=4096)
+def _never_shorter(period: Period, other: Period) -> bool:
+    # Cached: a policy check compares the same few periods over and over, at 1,461 days a time.
+    if (period.years * 12 + period.months, period.days) == (other.years * 12 + other.months, other.days):
+        return True
+    start = date(2024, 1, 1).toordinal()
+    return all(period.after(d) >= other.after(d) for d in (date.fromordinal(start + i) for i in range(1461)))
 
 
 @dataclass(frozen=True, slots=True)
