@@ -1,6 +1,6 @@
 """Slow clients: genuine webhook deliveries under a flood of stalled sockets, against a baseline.
 
-Starts the real `gallra serve` (the uvicorn configuration `plugin.serve.uvicorn_config` builds) on
+Starts the real `gallra serve` (the uvicorn configuration `plugin.http_server.uvicorn_config` builds) on
 127.0.0.1 with a throwaway SQLite database, its open-file limit lowered to `--nofile` (256 is
 macOS's default; the server needs a descriptor per socket), and measures, in one run:
 

@@ -25,9 +25,13 @@ import logging
 import resource
 from typing import Any, ClassVar, cast
 
+import uvicorn
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from plugin import logs
+from plugin.settings import Settings
 
 log = logging.getLogger("gallra.http")
 
@@ -160,3 +164,23 @@ class QuietDisconnects:
             await self.app(scope, receive, send)
         except ClientDisconnect:
             log.debug("client went away before its request was read")
+
+
+def uvicorn_config(
+    app: ASGIApp,
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    read_timeout: float = READ_TIMEOUT,
+    max_connections: int | None = None,
+) -> uvicorn.Config:
+    """How `gallra serve` runs the app; tests and bench/slow_clients.py use exactly this."""
+    return uvicorn.Config(
+        QuietDisconnects(app),
+        host=host,
+        port=port,
+        loop="uvloop",
+        http=guarded_protocol(read_timeout, max_connections or connection_bound()),
+        **logs.UVICORN,
+    )

@@ -36,7 +36,7 @@ from plugin.clocks import JOBS
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.executor.worker import Worker
-from plugin.intake.cli import build_payload, signed_request
+from plugin.cli.simulate import build_payload, signed_request
 from plugin.models import Shop, shop_cell
 from plugin.pipelines.sources import LiveSources
 from plugin.runtime import Runtime

@@ -1,4 +1,4 @@
-"""Slow and broken clients against the real `gallra serve` (uvicorn as `plugin.serve.uvicorn_config`
+"""Slow and broken clients against the real `gallra serve` (uvicorn as `plugin.http_server.uvicorn_config`
 builds it): stalled requests are dropped within Shopify's 5 s budget, a flood of stalled sockets
 leaves genuine deliveries answered, an aborted upload leaves no traceback.
 

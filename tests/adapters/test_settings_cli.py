@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from adapters.base import AdapterConfig
 from adapters.mailchimp import Mailchimp
 from plugin.cli import _assemble
-from plugin.connections_cli import setting_specs
+from plugin.cli.adapters import setting_specs
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.models import AdapterConnection, Shop

@@ -38,7 +38,7 @@ def cli_env(runtime: Runtime) -> Iterator[pytest.MonkeyPatch]:
     patch = pytest.MonkeyPatch()
     for name, value in cli_environment(runtime.db.url).items():
         patch.setenv(name, value)
-    for module in ("plugin.ledger_cli", "plugin.admin.api", "plugin.admin.pages"):
+    for module in ("plugin.cli.requests", "plugin.admin.api", "plugin.admin.pages"):
         patch.setattr(f"{module}.utcnow", lambda: NOW)
     yield patch
     patch.undo()

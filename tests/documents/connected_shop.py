@@ -32,7 +32,7 @@ from plugin.documents.certificate import certificate_document
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.steps import confirm_step
 from plugin.executor.worker import Worker
-from plugin.intake.cli import build_payload, signed_request
+from plugin.cli.simulate import build_payload, signed_request
 from plugin.migrate import upgrade
 from plugin.models import Request, Shop, Step, shop_cell
 from plugin.pipelines.sources import LiveSources

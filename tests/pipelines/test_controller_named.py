@@ -22,7 +22,7 @@ from plugin.documents.extract import build_extract, render_extract_html
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.steps import confirm_step
 from plugin.executor.worker import Worker
-from plugin.intake.cli import build_payload, signed_request
+from plugin.cli.simulate import build_payload, signed_request
 from plugin.models import Request, Shop, Step
 from plugin.outbox import deliver_queued
 from plugin.pipelines.sources import LiveSources

@@ -26,7 +26,7 @@ from plugin.db import Database
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.steps import confirm_step
 from plugin.executor.worker import Worker
-from plugin.intake.cli import build_payload, signed_request
+from plugin.cli.simulate import build_payload, signed_request
 from plugin.models import Request, Shop, Step, shop_cell
 from plugin.pipelines.sources import LiveSources
 from plugin.runtime import Runtime

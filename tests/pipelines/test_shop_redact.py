@@ -12,11 +12,10 @@ import pytest
 from sqlalchemy import func, select, update
 
 from plugin import evidence
-from plugin.executor.cli import _print_details, request_details
+from plugin.cli.requests import _print_details, _table, request_details, request_summary
 from plugin.executor.context import WorkerConfig
 from plugin.executor.worker import Worker
 from plugin.ledger import NewRequest, insert_request
-from plugin.ledger_cli import _table, request_summary
 from plugin.models import (
     AdapterConnection,
     Artifact,

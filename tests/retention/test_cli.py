@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from plugin.db import Database
 from plugin.models import Shop
-from plugin.retention.cli import register
+from plugin.cli.policy import register
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_SECRET
 
 runner = CliRunner()

@@ -6,11 +6,11 @@ from typing import Annotated
 
 import typer
 import uvicorn
-from starlette.types import ASGIApp
 
 from plugin import logs
+from plugin.app import create_app
 from plugin.db import describe_url
-from plugin.http_server import READ_TIMEOUT, QuietDisconnects, connection_bound, guarded_protocol
+from plugin.http_server import uvicorn_config
 from plugin.migrate import upgrade
 from plugin.settings import Settings, enable_dev, load_settings
 
@@ -45,8 +45,6 @@ def serve(
     ] = False,
 ) -> None:
     """Run the app: migrate the database, then serve webhooks, the admin UI and the workers."""
-    from plugin.app import create_app
-
     settings = _settings(dev)
     host = host or settings.host
     port = port or settings.port
@@ -57,26 +55,6 @@ def serve(
     if dev:
         typer.echo("development mode: throwaway secrets in .gallra-dev.env (never use them in production)")
     uvicorn.Server(uvicorn_config(create_app(settings=settings), settings, host, port)).run()
-
-
-def uvicorn_config(
-    app: ASGIApp,
-    settings: Settings,
-    host: str,
-    port: int,
-    *,
-    read_timeout: float = READ_TIMEOUT,
-    max_connections: int | None = None,
-) -> uvicorn.Config:
-    """How `serve` runs the app; tests and bench/slow_clients.py use exactly this."""
-    return uvicorn.Config(
-        QuietDisconnects(app),
-        host=host,
-        port=port,
-        loop="uvloop",
-        http=guarded_protocol(read_timeout, max_connections or connection_bound()),
-        **logs.UVICORN,
-    )
 
 
 def register(app: typer.Typer) -> None:

@@ -18,10 +18,12 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from plugin.models import Shop
+from plugin.runtime import Runtime
 from plugin.settings import get_settings
 from plugin.states import ShopStatus, SweepStatus
 from plugin.sweeps.report import summary_lines
-from plugin.sweeps.run import DRY_NEW_SHOP, DRY_SHOP_MODE
+from plugin.sweeps.run import DRY_NEW_SHOP, DRY_SHOP_MODE, SweepError, run_sweep
 
 
 def register(app: typer.Typer) -> None:
@@ -111,10 +113,6 @@ async def _run(
 ) -> tuple[list[dict[str, Any]], int]:
     from sqlalchemy import select
 
-    from plugin.models import Shop
-    from plugin.runtime import Runtime
-    from plugin.sweeps.run import SweepError, run_sweep
-
     runtime = Runtime.build(get_settings())
     try:
         if shop is None:
@@ -153,7 +151,6 @@ async def _run(
 
 
 async def _with_bar(runtime: Any, domain: str, dry_run: bool, first_live: bool) -> dict[str, Any]:
-    from plugin.sweeps.run import run_sweep
 
     # The bulk stream does not say how many records are coming, so the bar counts up with a
     # spinner rather than pretending to know a total.

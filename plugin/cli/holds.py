@@ -12,6 +12,8 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy import select
 
+from plugin.admin import actions
+from plugin.legal_holds import HoldView
 from plugin.models import Shop
 from plugin.runtime import Runtime
 from plugin.settings import load_settings
@@ -39,7 +41,6 @@ def _run(shop: str, call: Callable[[Runtime], Awaitable[T]]) -> T:
             await runtime.close()
 
     # Imported here: the actions pull in most of the app, which `gallra --help` need not load.
-    from plugin.admin import actions
 
     try:
         return asyncio.run(main())
@@ -62,7 +63,6 @@ def place_command(
     ] = None,
 ) -> None:
     """Place a legal hold: nothing of the customer's is erased, by requests or sweeps, until it ends."""
-    from plugin.admin import actions
 
     async def call(runtime: Runtime) -> int:
         async with runtime.db.session() as session:
@@ -82,7 +82,6 @@ def release_command(
     reason: Annotated[str, typer.Option(help="Why it is released (stored encrypted).")] = "",
 ) -> None:
     """Release a hold; what it kept is planned again by the workers (a running serve or worker)."""
-    from plugin.admin import actions
 
     async def call(runtime: Runtime) -> None:
         await actions.release_hold(runtime, shop, hold, reason, by)
@@ -97,8 +96,6 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (with reasons and e-mails).")] = False,
 ) -> None:
     """The shop's holds, newest first. The table leaves out reasons and e-mails; --json shows them."""
-    from plugin.admin import actions
-    from plugin.legal_holds import HoldView
 
     async def call(runtime: Runtime) -> list[HoldView]:
         return await actions.holds_of(runtime, shop)

@@ -1,15 +1,31 @@
-"""`gallra`: the command line. Each stage registers its own commands in its own module; this file
-only assembles them and turns known errors into one readable line."""
+"""`gallra`: the command line. One module per command group in this package, each with a
+`register(app)`; this file assembles them, in the order `--help` lists them, and turns known errors
+into one readable line. The command line sits on top of everything else: it may import any stage,
+and nothing imports it."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 
 import typer
 
 from plugin import logs
+from plugin.cli import (
+    adapters,
+    admin,
+    evidence,
+    holds,
+    keys,
+    policy,
+    requests,
+    serve,
+    shop,
+    shopify_erasures,
+    simulate,
+    sweep,
+    worker,
+)
 from plugin.settings import SettingsError, enable_dev
 
 app = typer.Typer(
@@ -20,22 +36,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Modules exposing `register(app: typer.Typer) -> None`, in the order `--help` lists them.
-COMMAND_MODULES: list[str] = [
-    "plugin.serve",
-    "plugin.intake.cli",
-    "plugin.ledger_cli",
-    "plugin.executor.cli",
-    "plugin.evidence_cli",
-    "plugin.keys_cli",
-    "plugin.connections_cli",
-    "plugin.retention.cli",
-    "plugin.sweeps.cli",
-    "plugin.admin.cli",
-    "plugin.legal_holds_cli",
-    "plugin.shopify.cli",
-    "plugin.shopify.erasures_cli",
-]
+# In the order `--help` lists them.
+COMMAND_GROUPS = (
+    serve,
+    simulate,
+    requests,
+    worker,
+    evidence,
+    keys,
+    adapters,
+    policy,
+    sweep,
+    admin,
+    holds,
+    shop,
+    shopify_erasures,
+)
 
 
 @app.callback()
@@ -52,8 +68,9 @@ def _root(
 
 
 def _assemble() -> typer.Typer:
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(app)
+    if not app.registered_commands:
+        for group in COMMAND_GROUPS:
+            group.register(app)
     return app
 
 

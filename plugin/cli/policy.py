@@ -19,6 +19,8 @@ from plugin.retention.planner import plan
 from plugin.retention.policy import Policy, shop_policy
 from plugin.retention.rules import Mode
 from plugin.retention.sentences import rule_reason
+from plugin.runtime import Runtime
+from plugin.settings import load_settings
 
 policy_app = typer.Typer(
     help="Retention policies: the effective rules, and what they decide.", no_args_is_help=True
@@ -58,9 +60,6 @@ def _fye(value: str | None) -> tuple[int, int] | None:
 
 
 async def _shop_policy(domain: str) -> Policy:
-
-    from plugin.runtime import Runtime
-    from plugin.settings import load_settings
 
     runtime = Runtime.build(load_settings())
     try:
