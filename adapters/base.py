@@ -11,9 +11,9 @@ logs personal data.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, Protocol, Self
 
@@ -67,6 +67,21 @@ def suppressed_only(fields: tuple[str, ...], provider_ref: str | None, done: str
     field still held at the provider and why, so the evidence and the certificate say so too."""
     held = f"; still held at the provider: {', '.join(fields)} ({why})" if fields else ""
     return Result(Outcome.SUPPRESSED, provider_ref, done + held, still_held=tuple(fields))
+
+
+@dataclass(frozen=True)
+class Verification:
+    """How the executor sees an erasure take effect: it asks the adapter's own `find` again, with
+    the identifiers the erasure used, and `Adapter.gone` judges the answer. An asynchronous erasure
+    (the provider accepted a job) is looked at `after` its call, then every `every` while the
+    holding is still found, until `within` after the call; found after that, it is still present
+    and the erasure is made again. `how` says in plain words how the look-up is made (it goes on
+    the certificate). A synchronous erasure is looked at once, right after its call."""
+
+    after: timedelta = timedelta(0)
+    every: timedelta = timedelta(hours=1)
+    within: timedelta = timedelta(0)
+    how: str = "looked up again with the provider's search for the subject"
 
 
 class AdapterError(Exception):
@@ -239,6 +254,7 @@ class Adapter(ABC):
     Config: ClassVar[type[AdapterConfig]]
     rate_limits: ClassVar[tuple[RateLimit, ...]] = ()
     description: ClassVar[str] = ""
+    verification: ClassVar[Verification] = Verification()
 
     def __init__(self, config: AdapterConfig, ctx: AdapterContext) -> None:
         self.config = config
@@ -255,6 +271,12 @@ class Adapter(ABC):
     @abstractmethod
     async def find(self, subject: Subject) -> list[Holding]:
         """What this system holds about the subject; empty when nothing."""
+
+    def gone(self, holding: Holding, found: Sequence[Holding]) -> bool:
+        """Whether `find`'s answer after an erasure shows `holding` gone: by default, no holding
+        with its ref. An adapter whose provider keeps a trace of an erased record says here what
+        counts as gone."""
+        return all(h.ref != holding.ref for h in found)
 
     @abstractmethod
     async def erase(self, subject: Subject, holding: Holding) -> Result:

@@ -13,6 +13,13 @@ Reduce applies to the marketing (newsletter) holding only: consent set to UNSUBS
 does for it; that state is Shopify's suppression entry. The personal fields a rule removes live on
 the customer record, which the customer account's own step handles, and the result says so. Any
 other holding is kept whole (the default `reduce`).
+
+Verification (`verification`): Shopify carries out its customer data erasure later, 10 days after
+the request when the customer has not ordered in the last 6 months, otherwise once 6 months have
+passed (shopify-platform.md §1.1, §4.3). So the executor looks the customer up by its id 10 days
+after the call, then every 14 days, until 6 months and 10 days have passed. Gone means the
+customer account is no longer found; the order holdings the erasure covers are verified with it.
+An unsubscribe keeps the consent state (Shopify's suppression entry): nothing to see gone.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -32,6 +40,7 @@ from adapters.base import (
     PermanentFailure,
     Result,
     TemporaryFailure,
+    Verification,
 )
 from plugin.holdings import Category, Holding, Subject
 from plugin.shopify import operations
@@ -78,6 +87,12 @@ class Shopify(Adapter):
     description = "The customer account, marketing consent and orders in the shop itself."
     Config: ClassVar[type[AdapterConfig]] = ShopifyConfig
     can_reduce = True  # the marketing holding only (see `reduce`)
+    verification = Verification(
+        after=timedelta(days=10),
+        every=timedelta(days=14),
+        within=timedelta(days=183 + 10),
+        how="Shopify's Admin API no longer finds the customer by its id",
+    )
 
     @property
     def settings(self) -> ShopifyConfig:

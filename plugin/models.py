@@ -166,7 +166,8 @@ class Request(Base):
     data_request_id: Mapped[int | None] = mapped_column(BigInteger)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     due_at: Mapped[datetime]
-    # received|planning|in_progress|awaiting|on_hold|finalizing|done|failed  (awaiting = only held or
+    # received|planning|in_progress|awaiting|verifying|on_hold|finalizing|done|failed  (verifying =
+    # every erasure call made, some still to be seen to take effect; awaiting = only held or
     # e-mail steps left; on_hold = not to be carried out yet, for `hold_reason`, re-checked at
     # next_attempt_at)
     status: Mapped[str] = mapped_column(String(20), default="received")
@@ -215,7 +216,8 @@ class Step(Base):
     category: Mapped[str | None] = mapped_column(String(40))
     holding_ref: Mapped[str | None] = mapped_column(String(255))
     decision: Mapped[dict[str, Any]] = mapped_column(default=dict)  # no personal data
-    # pending|running|done|held|awaiting_confirmation|failed|skipped
+    # pending|running|done|held|awaiting_confirmation|verifying|failed|skipped (verifying: the call
+    # was made; its look-up afterwards is due at next_attempt_at)
     state: Mapped[str] = mapped_column(String(24), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=8)
@@ -227,6 +229,14 @@ class Step(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    # Whether an erase or reduce took effect, by the adapter's own look-up afterwards
+    # (`plugin.executor.verify`): pending|verified_absent|still_present|not_verifiable; None for
+    # steps that are not checked (keep, export, dry runs). `verify_after`: when to look (again);
+    # `verification_detail`: how it was found, or why it cannot be; never personal data.
+    verification: Mapped[str | None] = mapped_column(String(20))
+    verified_at: Mapped[datetime | None]
+    verify_after: Mapped[datetime | None]
+    verification_detail: Mapped[str | None] = mapped_column(Text)
 
 
 class StepGroup(Base):

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -9,6 +11,7 @@ from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.executor.context import WorkerConfig
 from plugin.executor.worker import Worker
+from plugin.models import utcnow
 from plugin.runtime import Runtime
 from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
 from tests.executor.doubles import FakeSources, Ledger, add_shop
@@ -32,7 +35,22 @@ def sources(runtime: Runtime, ledger: Ledger) -> FakeSources:
     return FakeSources(runtime, ledger)
 
 
-def fast_config(owner: str = "w1", **overrides: float) -> WorkerConfig:
+class Clock:
+    """A worker's clock that tests move on (claims and verification times follow it)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
+def fast_config(owner: str = "w1", *, clock: Clock | None = None, **overrides: float) -> WorkerConfig:
+    if clock is not None:
+        return replace(fast_config(owner, **overrides), clock=clock)
     values: dict[str, float] = {
         "backoff_base": 0.02,
         "backoff_cap": 0.1,

@@ -39,6 +39,14 @@ class Ledger:
     calls: list[tuple[str, str, str]] = field(default_factory=list)  # (system, action, ref)
     failures: dict[str, list[AdapterError]] = field(default_factory=dict)  # ref -> errors to raise first
     reduced_fields: list[tuple[str, ...]] = field(default_factory=list)  # what each reduce was given
+    # Refs whose erase the provider answers as done but silently ignores: `find` still sees them.
+    ignored: set[str] = field(default_factory=set)
+
+    def gone(self, system: str, ref: str) -> bool:
+        """Whether an erase or reduce of `ref` took effect at the fake provider."""
+        if ref in self.ignored:
+            return False
+        return any(s == system and r == ref and a in ("erase", "reduce") for s, a, r in self.calls)
 
     def erasures(self, system: str | None = None) -> dict[str, int]:
         return self.count("erase", system)
@@ -68,7 +76,7 @@ class RecordingAdapter(Adapter):
 
     async def find(self, subject: Subject) -> list[Holding]:
         self.ledger.calls.append((self.name, "find", subject.email or ""))
-        return list(self.holdings)
+        return [h for h in self.holdings if not self.ledger.gone(self.name, h.ref)]
 
     async def erase(self, subject: Subject, holding: Holding) -> Result:
         queued = self.ledger.failures.get(holding.ref)
