@@ -14,13 +14,14 @@ from sqlalchemy import select
 from plugin import evidence
 from plugin.executor.context import ExecContext
 from plugin.executor.steps import load_shop, refresh_request, step_record
-from plugin.models import Request, Step, utcnow
+from plugin.models import Request, Step
 from plugin.pipelines.steps import action_name, decision_to_dict, due_on, enqueue_plan, holding_from_dict
 from plugin.shopify.holdings import shop_date
 
 
 async def replan_hold(ctx: ExecContext, step_id: int) -> None:
-    now = utcnow()
+    # The worker's clock, as for claiming: a hold that came due by it is judged on the same day.
+    now = ctx.config.clock()
     async with ctx.runtime.db.transaction() as session:
         step = (await session.execute(select(Step).where(Step.id == step_id).with_for_update())).scalar_one()
         if step.state != "running" or step.lease_owner != ctx.config.owner:

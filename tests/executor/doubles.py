@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import (
@@ -23,7 +23,7 @@ from adapters.base import (
 from adapters.http import ProviderHttp
 from plugin.holdings import Category, Holding, Subject
 from plugin.ledger import NewRequest, insert_request
-from plugin.models import Shop
+from plugin.models import Request, Shop, Step
 from plugin.runtime import Runtime
 from plugin.shopify.records import OrderRecord
 
@@ -271,3 +271,16 @@ async def add_request(
         request_id = await insert_request(session, runtime.vault, new)
     assert request_id is not None
     return request_id
+
+
+async def steps_of(runtime: Runtime, request_id: int) -> dict[str, Step]:
+    async with runtime.db.session() as session:
+        rows = (await session.execute(select(Step).where(Step.request_id == request_id))).scalars()
+        return {s.key: s for s in rows}
+
+
+async def request_row(runtime: Runtime, request_id: int) -> Request:
+    async with runtime.db.session() as session:
+        row = await session.get(Request, request_id)
+        assert row is not None
+        return row

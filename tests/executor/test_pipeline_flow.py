@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
-
 from adapters.base import Outcome, Result
 from plugin import evidence
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.steps import confirm_step
 from plugin.executor.worker import Worker
 from plugin.holdings import Category, Holding, Subject
-from plugin.models import Request, Step
+from plugin.models import Step
 from plugin.runtime import Runtime
 from plugin.shopify.holdings import order_holdings
 from tests.executor.doubles import (
@@ -25,6 +23,8 @@ from tests.executor.doubles import (
     add_request,
     newsletter_holding,
     order,
+    request_row,
+    steps_of,
 )
 
 
@@ -36,19 +36,6 @@ class ShopifyDouble(RecordingAdapter):
     async def erase(self, subject: Subject, holding: Holding) -> Result:
         self.ledger.calls.append((self.name, "erase", holding.ref))
         return Result(Outcome.ERASE_REQUESTED, provider_ref="erasure-1")
-
-
-async def steps_of(runtime: Runtime, request_id: int) -> dict[str, Step]:
-    async with runtime.db.session() as session:
-        rows = (await session.execute(select(Step).where(Step.request_id == request_id))).scalars()
-        return {s.key: s for s in rows}
-
-
-async def request_row(runtime: Runtime, request_id: int) -> Request:
-    async with runtime.db.session() as session:
-        row = await session.get(Request, request_id)
-        assert row is not None
-        return row
 
 
 async def test_customer_redact_runs_to_certificate(

@@ -429,6 +429,23 @@ class ShopifyFake:
     def customer(self, domain: str, id: int) -> dict[str, Any]:
         return self.shops[domain].customers[id]
 
+    def carry_out_erasures(self, domain: str) -> list[int]:
+        """Shopify carries out the requested customer data erasures (days or months after the
+        request, shopify-platform.md §1.1): the customers are gone, their orders stay without a
+        customer and without contact details. The ids erased."""
+        shop = self.shops[domain]
+        erased = sorted(shop.erasure_requested)
+        for customer_id in erased:
+            shop.customers.pop(customer_id, None)
+            for order in shop.orders.values():
+                if order["customer_id"] == customer_id:
+                    order["customer_id"] = None
+                    for key in ("email", "phone", "note", "shipping_address", "billing_address"):
+                        if key in order:
+                            order[key] = None
+        shop.erasure_requested.clear()
+        return erased
+
     # ----- the OAuth token endpoint ------------------------------------------------------------
 
     def _access_token(self, request: httpx.Request, shop: str) -> httpx.Response:
