@@ -285,7 +285,31 @@ def _with_cover(cover: Step, now: datetime) -> Check:
         return Check(verify.ABSENT, verify.follows(cover.key), now)
     due = cover.next_attempt_at if cover.state == "verifying" and cover.next_attempt_at else None
     later = max(due, now) if due is not None else now + verify.LOOKUP_RETRY
-    return Check(verify.PENDING, verify.follows(cover.key), later)
+    return Check(verify.PENDING, verify.follows(cover.key), later, cover_id=cover.id)
+
+
+async def _lock_cover(session: AsyncSession, check: Check | None) -> None:
+    """Lock the covering step before the covered one: the order `_settle_followers` takes them in,
+    so the two never wait on each other."""
+    if check is not None and check.cover_id is not None:
+        await _locked_step(session, check.cover_id)
+
+
+async def _catch_up_with_cover(
+    ctx: ExecContext, session: AsyncSession, step: Step, check: Check | None, now: datetime
+) -> None:
+    """A covered step just recorded as waiting for its cover, while the cover was being verified:
+    read the cover again once this transaction writes (on SQLite the write lock comes with the
+    first write, so the cover's commit is either seen here or sees this step), so the step is
+    never left waiting for a cover that has settled."""
+    if check is None or check.cover_id is None or step.verification != verify.PENDING:
+        return
+    await session.flush()
+    cover = (
+        await session.execute(select(Step.verification, Step.verified_at).where(Step.id == check.cover_id))
+    ).first()
+    if cover is not None and cover.verification == verify.ABSENT:
+        await _apply_check(ctx, session, step, Check(verify.ABSENT, check.detail, cover.verified_at), now)
 
 
 async def _call(
@@ -366,6 +390,7 @@ async def record_success(
 ) -> None:
     now = utcnow()
     async with ctx.runtime.db.transaction() as session:
+        await _lock_cover(session, check)
         step = await _locked_step(session, step_id)
         # A step already finished (another worker took over after our lease ran out and got there
         # first) keeps its first outcome; otherwise the outcome is recorded even if our lease ended,
@@ -413,6 +438,7 @@ async def record_success(
         await evidence.append(session, step.shop_domain, f"step_{step.state}", record, step.request_id)
         if check is not None and step.state == "done":
             await _apply_check(ctx, session, step, check, now)
+            await _catch_up_with_cover(ctx, session, step, check, now)
         await refresh_request(session, step.request_id, now)
 
 
@@ -420,6 +446,7 @@ async def record_check(ctx: ExecContext, step_id: int, check: Check) -> None:
     """Record a look-up made for a step this worker claimed to verify (`verifying` → `running`)."""
     now = utcnow()
     async with ctx.runtime.db.transaction() as session:
+        await _lock_cover(session, check)
         step = await _locked_step(session, step_id)
         if step is None or step.state != "running" or step.lease_owner != ctx.config.owner:
             return
@@ -427,6 +454,7 @@ async def record_check(ctx: ExecContext, step_id: int, check: Check) -> None:
         # A look-up is not an attempt at the erasure: the claim's count is given back.
         step.attempts = max(0, step.attempts - 1)
         await _apply_check(ctx, session, step, check, now)
+        await _catch_up_with_cover(ctx, session, step, check, now)
         await refresh_request(session, step.request_id, now)
 
 

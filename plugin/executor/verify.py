@@ -9,10 +9,10 @@ subject (the identifiers the call used) and `Adapter.gone` judges the answer:
   erasure named the record by the provider's id only, the provider keeps the record by design as a
   suppression or a cancelled shipment, or the e-mail channel, where the processor's confirmation
   is recorded instead: by whom and when);
-- `pending`: an asynchronous erasure (a deletion job, Shopify's customer data erasure) is looked at
-  when the adapter's `Verification` says, and again until its window ends; meanwhile the step is
-  `verifying` and the request `verifying`, which is not late: the legal deadline is judged on the
-  erasure call.
+- `pending`: an asynchronous erasure (a deletion job, Shopify's customer data erasure) not yet
+  seen gone right after its call is looked at when the adapter's `Verification` says, and again
+  until its window ends; meanwhile the step is `verifying` and the request `verifying`, which is
+  not late: the legal deadline is judged on the erasure call.
 
 This module decides and looks; `plugin.executor.steps` records the result with the step.
 """
@@ -56,6 +56,7 @@ class Check:
     state: str
     detail: str
     at: datetime | None = None
+    cover_id: int | None = None  # the step whose erasure carries this one's (`follows`)
 
     def __post_init__(self) -> None:
         if self.state not in STATES:
@@ -92,14 +93,16 @@ async def after_call(
         return Check(NOT_VERIFIABLE, CANNOT_FIND, now)
     if not identifies(subject):
         return Check(NOT_VERIFIABLE, BY_ID_ONLY, now)
+    check = await look(adapter, subject, holding, now)
     rules = adapter.verification
-    if rules.after > timedelta(0) and result.outcome is not Outcome.ALREADY_ABSENT:
+    if check.state != ABSENT and rules.after > timedelta(0) and result.outcome is not Outcome.ALREADY_ABSENT:
+        # Accepted, not yet carried out (the provider's job runs later): looked at again then.
         return Check(
             PENDING,
-            f"asynchronous erasure: looked at from {now + rules.after:%Y-%m-%d %H:%M} UTC",
+            f"asynchronous erasure: looked at again from {now + rules.after:%Y-%m-%d %H:%M} UTC",
             now + rules.after,
         )
-    return await look(adapter, subject, holding, now)
+    return check
 
 
 async def look(adapter: Adapter, subject: Subject, holding: Holding, now: datetime) -> Check:

@@ -3,10 +3,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 
+from adapters.shopify import Shopify
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.executor.context import WorkerConfig
@@ -65,3 +67,11 @@ def fast_config(owner: str = "w1", *, clock: Clock | None = None, **overrides: f
 async def worker(runtime: Runtime, sources: FakeSources) -> Worker:
     await add_shop(runtime)
     return Worker(runtime, fast_config(), sources)
+
+
+async def after_shopify_erasure(worker: Worker, clock: Clock, shopify_fake: Any, shop: str) -> None:
+    """Shopify carries out the customer data erasures Gallra requested, and the worker looks again
+    once Shopify's delay has passed (`adapters/shopify.py`, verification): the request finishes."""
+    shopify_fake.carry_out_erasures(shop)
+    clock.advance(Shopify.verification.after + timedelta(minutes=1))
+    await worker.drain(limit=60, settle=0.3)

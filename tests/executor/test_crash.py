@@ -55,11 +55,6 @@ def _start_worker(
     )
 
 
-# Every erasure call made: Klaviyo's deletion jobs are looked at again an hour later
-# (`adapters/klaviyo.py`, verification), which the worker processes here do not wait for.
-CALLS_MADE = {"verifying"}
-
-
 async def _statuses(db: Database) -> dict[str, str]:
     async with db.session() as session:
         rows = (await session.execute(select(Request.business_key, Request.status))).all()
@@ -130,7 +125,7 @@ async def test_sigkill_mid_request_then_restart_erases_each_once(tmp_path: Path,
         second = _start_worker(env, tmp_path)
         try:
             deadline = time.monotonic() + 90
-            while set((await _statuses(db)).values()) != CALLS_MADE:
+            while set((await _statuses(db)).values()) != {"done"}:
                 assert second.poll() is None, second.stderr.read().decode() if second.stderr else ""
                 assert time.monotonic() < deadline, f"not finished after restart: {await _statuses(db)}"
                 await asyncio.sleep(0.2)
@@ -149,8 +144,7 @@ async def test_sigkill_mid_request_then_restart_erases_each_once(tmp_path: Path,
             )
         ).scalar_one()
     assert chain.ok
-    # The killed attempt counted; the deletion job is then waiting to be looked at again.
-    assert (victim_step.state, victim_step.attempts) == ("verifying", 2)
+    assert (victim_step.state, victim_step.attempts) == ("done", 2)  # the killed attempt counted
     await runtime.http.aclose()
     await db.dispose()
 
@@ -175,7 +169,7 @@ async def test_two_worker_processes_on_postgres_erase_each_once(pg_db: Database,
         workers = [_start_worker(env, tmp_path, concurrency=4, lease_seconds=30) for _ in range(2)]
         try:
             deadline = time.monotonic() + 120
-            while set((await _statuses(pg_db)).values()) != CALLS_MADE:
+            while set((await _statuses(pg_db)).values()) != {"done"}:
                 for worker in workers:
                     assert worker.poll() is None, worker.stderr.read().decode() if worker.stderr else ""
                 assert time.monotonic() < deadline, f"not finished: {await _statuses(pg_db)}"

@@ -29,7 +29,7 @@ from plugin.pipelines.sources import LiveSources
 from plugin.runtime import Runtime
 from plugin.shopify.tokens import register_shop
 from tests.conftest import TEST_ENCRYPTION_KEY, make_settings, serving
-from tests.executor.conftest import fast_config
+from tests.executor.conftest import Clock, after_shopify_erasure, fast_config
 from tests.fakes.smtp import SmtpSink
 
 SHOP = "heldout-demo.myshopify.com"
@@ -95,7 +95,8 @@ async def test_processor_email_and_certificate_name_the_controller(db: Database,
                     headers=signed_request(settings, "customers/redact", body, SHOP),
                 )
             assert answer.status_code == 200
-            worker = Worker(runtime, fast_config(), LiveSources(runtime))
+            clock = Clock()
+            worker = Worker(runtime, fast_config(clock=clock), LiveSources(runtime))
             await worker.drain(limit=60)
             await deliver_queued(runtime)
 
@@ -116,6 +117,7 @@ async def test_processor_email_and_certificate_name_the_controller(db: Database,
             async with db.transaction() as session:
                 await confirm_step(session, SHOP, carrier.id, "PostNord confirmed", vault=runtime.vault)
             await worker.drain(limit=30)
+            await after_shopify_erasure(worker, clock, shopify_fake, SHOP)
 
             async with db.session() as session:
                 docs = {a.kind: a for a in await artifacts_of(session, SHOP, request.id)}
