@@ -733,7 +733,7 @@ async def confirm_step(
     reference = message.reference if message is not None else step.provider_ref
     # Not verifiable by a look-up: what stands instead is who confirmed and when. The note naming
     # the person stays encrypted with the e-mail; the public detail names the role and the message.
-    how = f"confirmed in answer to e-mail {reference or '(no reference)'}, recorded by the shop owner"
+    how = "the processor confirmed in answer to Gallra's e-mail; recorded by the shop owner"
     if note:
         how += "; who confirmed is in the note kept encrypted with the e-mail"
     for confirmed in [step, *await _awaiting_same_message(session, step, reference)]:
