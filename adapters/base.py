@@ -82,6 +82,9 @@ class Verification:
     every: timedelta = timedelta(hours=1)
     within: timedelta = timedelta(0)
     how: str = "looked up again with the provider's search for the subject"
+    # False when `find` lists what Shopify reports (a carrier's shipments), not what the provider
+    # holds: a look-up would prove nothing, so the erasure is not verifiable.
+    asks_provider: bool = True
 
 
 class AdapterError(Exception):

@@ -37,6 +37,7 @@ from adapters.base import (
     PermanentFailure,
     Result,
     ShopInfo,
+    Verification,
 )
 from adapters.carriers import carrier_adapter
 from plugin.holdings import Category, Holding, Shipment, Subject
@@ -400,6 +401,8 @@ class EmailRequestAdapter(Adapter):
     Config: ClassVar[type[AdapterConfig]] = EmailRequestConfig
     country: ClassVar[str] = ""  # ISO 3166-1 alpha-2 of the processor, picks the language
     privacy_address: ClassVar[str | None] = None  # None: the shop owner must enter one
+    # `find` lists the shipments Shopify reports for this carrier, not what the carrier holds.
+    verification = Verification(asks_provider=False)
 
     @property
     def settings(self) -> EmailRequestConfig:

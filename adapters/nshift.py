@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import Field, SecretStr
 
 from adapters._rest import ApiWithEmailAdapter, order_numbers
-from adapters.base import Outcome, ProviderConfig, Result
+from adapters.base import Outcome, ProviderConfig, Result, Verification
 from adapters.email_request import EmailRequestConfig
 from adapters.http import Endpoints, RateLimit
 from plugin.holdings import Category, Holding, Subject
@@ -42,6 +42,7 @@ class NShift(ApiWithEmailAdapter):
     privacy_address = "dpo@unifaun.com"  # datenanfragen/data, 2021
     key_field = "api_key_secret"
     auth_settings = ("api_key_id", "api_key_secret")
+    verification = Verification()  # its `find` asks the provider itself
     rate_limits = (RateLimit(5, 1.0),)  # no published quota for stored shipments
 
     @property

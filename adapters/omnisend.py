@@ -22,7 +22,7 @@ import httpx
 from pydantic import Field, SecretStr
 
 from adapters._rest import ApiWithEmailAdapter
-from adapters.base import Outcome, ProviderConfig, Result, suppressed_only
+from adapters.base import Outcome, ProviderConfig, Result, Verification, suppressed_only
 from adapters.email_request import EmailRequestConfig
 from adapters.http import Endpoints, RateLimit
 from plugin.holdings import Category, Holding, Shipment, Subject
@@ -66,6 +66,7 @@ class Omnisend(ApiWithEmailAdapter):
     description = "Unsubscribes the contact through the API, then asks Omnisend by e-mail to delete it."
     country = "LT"
     privacy_address = "info@omnisend.com"  # the contact its data processing agreement gives
+    verification = Verification()  # its `find` asks the provider itself
     rate_limits = (RateLimit(400, 60.0),)
     can_reduce = True
 

@@ -17,7 +17,7 @@ import httpx
 from pydantic import Field, SecretStr
 
 from adapters._rest import ApiWithEmailAdapter, order_numbers
-from adapters.base import Outcome, ProviderConfig, Result
+from adapters.base import Outcome, ProviderConfig, Result, Verification
 from adapters.email_request import EmailRequestConfig
 from adapters.http import Endpoints, RateLimit
 from plugin.holdings import Category, Holding, Subject
@@ -41,6 +41,7 @@ class Sendcloud(ApiWithEmailAdapter):
     privacy_address = None  # not published: see https://www.sendcloud.com/privacy-statement
     key_field = "secret_key"
     auth_settings = ("public_key", "secret_key")
+    verification = Verification()  # its `find` asks the provider itself
     rate_limits = (
         RateLimit(1000, 60.0, scope="read"),
         RateLimit(100, 60.0, scope="write"),

@@ -41,6 +41,7 @@ KEPT_BY_DESIGN = {
     Outcome.CANCELLED: "the provider keeps the cancelled shipment; a look-up finds it by design",
 }
 CANNOT_FIND = "the provider's API cannot look a subject up"
+SHOPIFY_LIST = "the provider's API cannot look the shipment up; Gallra knows of it only from Shopify's order"
 BY_ID_ONLY = (
     "erased by the provider's own record id (retention sweep); Gallra holds no identifier to look it up again"
 )
@@ -91,6 +92,8 @@ async def after_call(
         return Check(NOT_VERIFIABLE, KEPT_BY_DESIGN[result.outcome], now)
     if not adapter.can_find:
         return Check(NOT_VERIFIABLE, CANNOT_FIND, now)
+    if not adapter.verification.asks_provider:
+        return Check(NOT_VERIFIABLE, SHOPIFY_LIST, now)
     if not identifies(subject):
         return Check(NOT_VERIFIABLE, BY_ID_ONLY, now)
     check = await look(adapter, subject, holding, now)
