@@ -19,9 +19,9 @@ This module is the interface's one import point: the errors (`adapters.errors`) 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Generic, Literal, Protocol, Self, final, get_args, get_origin
 
@@ -111,6 +111,21 @@ def suppressed_only(fields: tuple[str, ...], provider_ref: str | None, done: str
     field still held at the provider and why, so the evidence and the certificate say so too."""
     held = f"; still held at the provider: {', '.join(fields)} ({why})" if fields else ""
     return Result(Outcome.SUPPRESSED, provider_ref, done + held, still_held=tuple(fields))
+
+
+@dataclass(frozen=True)
+class Verification:
+    """How the executor sees an erasure take effect: it asks the adapter's own `find` again, with
+    the identifiers the erasure used, and `Adapter.gone` judges the answer. An asynchronous erasure
+    (the provider accepted a job) is looked at `after` its call, then every `every` while the
+    holding is still found, until `within` after the call; found after that, it is still present
+    and the erasure is made again. `how` says in plain words how the look-up is made (it goes on
+    the certificate). A synchronous erasure is looked at once, right after its call."""
+
+    after: timedelta = timedelta(0)
+    every: timedelta = timedelta(hours=1)
+    within: timedelta = timedelta(0)
+    how: str = "looked up again with the provider's search for the subject"
 
 
 class EmailChannel(Protocol):
@@ -315,6 +330,8 @@ class Adapter(ABC, Generic[C]):
     carrier_aliases: ClassVar[tuple[str, ...]] = ()
     # The e-mail channel, for what the provider's API cannot erase (or for a provider without one).
     mail: ClassVar[Channel | None] = None
+    # How an erasure is seen to take effect (`Verification`); `gone` judges what `find` answers.
+    verification: ClassVar[Verification] = Verification()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -356,6 +373,18 @@ class Adapter(ABC, Generic[C]):
         """What this system holds about the subject; empty when nothing. Without an override,
         what the e-mail channel covers: the subject's shipments with this carrier."""
         return await self._mail().find(self, subject)
+
+    def gone(self, holding: Holding, found: Sequence[Holding]) -> bool:
+        """Whether `find`'s answer after an erasure shows `holding` gone: by default, no holding
+        with its ref. An adapter whose provider keeps a trace of an erased record says here what
+        counts as gone."""
+        return all(h.ref != holding.ref for h in found)
+
+    def verifiable(self) -> bool:
+        """Whether a look-up can show an erasure took effect: not when `find` is the e-mail
+        channel's, which lists the shipments Shopify reports for this carrier, not what the carrier
+        holds (a look-up would prove nothing)."""
+        return type(self).find is not Adapter.find
 
     async def erase(self, subject: Subject, holding: Holding) -> Result:
         """Erase (or request erasure of) one holding. Must be safe to call twice. Without an

@@ -23,12 +23,20 @@ documents that it keeps the contact information of deleted profiles as a record,
 (data_privacy_api_overview): that record is the suppression entry, and the job is the only way to
 remove a profile's properties and activity. With `delete` off it suppresses only and says which
 fields stay at Klaviyo.
+
+Verification (`verification`, `gone`): the deletion job has no status to ask, so the executor looks
+the profile up again by the original address (or phone) an hour after the job, then every six
+hours for a week; Klaviyo documents no completion time. Gone means no profile with the erased id
+is found, or only one whose address Klaviyo replaced by `redacted.<id>@…` (what it keeps of a
+deleted profile is that redacted shell and its record of the contact information, which the
+`find` by the original address no longer matches). A profile erased by id only (the retention
+sweep) cannot be looked up again: Gallra holds no address for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import date
+from collections.abc import AsyncIterator, Sequence
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -41,6 +49,7 @@ from adapters.base import (
     PermanentFailure,
     ProviderConfig,
     Result,
+    Verification,
     iso_date,
     reduced,
     suppressed_only,
@@ -57,6 +66,7 @@ SUPPRESSED = "greater-than(subscriptions.email.marketing.suppression.timestamp,1
 SUPPRESSION_FIELDS = "updated,subscriptions.email.marketing.suppression"
 REDUCE_FIELDS = "email,subscriptions.email.marketing.suppression"
 BOUNCES = frozenset({"HARD_BOUNCE", "INVALID_EMAIL"})
+REDACTED = "redacted."  # the address Klaviyo gives the shell of a deleted profile begins so
 
 
 class KlaviyoConfig(ProviderConfig):
@@ -110,6 +120,16 @@ class Klaviyo(ApiAdapter[KlaviyoConfig]):
         RateLimit(60, 60.0, "deletion"),
     )
 
+    verification = Verification(
+        after=timedelta(hours=1),
+        every=timedelta(hours=6),
+        within=timedelta(days=7),
+        how="Klaviyo's profile search by the erased address (or phone) found no profile left",
+    )
+
+    def gone(self, holding: Holding, found: Sequence[Holding]) -> bool:
+        return all(h.ref != holding.ref or "redacted" in h.flags for h in found)
+
     def headers(self) -> dict[str, str]:
         return {
             "Authorization": f"Klaviyo-API-Key {self.config.api_key.get_secret_value()}",
@@ -139,6 +159,7 @@ class Klaviyo(ApiAdapter[KlaviyoConfig]):
                 ref=f"profile:{pid}",
                 label=f"Klaviyo profile {pid}",
                 last_activity=iso_date(profile.get("attributes", {}).get("updated")),
+                flags=_redacted(profile),
             )
             for pid, (profile, _) in (await self._profiles(subject)).items()
         ]
@@ -313,6 +334,11 @@ def _identifiers(subject: Subject) -> list[tuple[str, str]]:
     if subject.phone and subject.phone.strip():
         found.append(("phone_number", subject.phone.strip()))
     return found
+
+
+def _redacted(profile: dict[str, Any]) -> frozenset[str]:
+    email = str((profile.get("attributes") or {}).get("email") or "")
+    return frozenset({"redacted"}) if email.startswith(REDACTED) else frozenset()
 
 
 def _suppressions(profile: dict[str, Any]) -> list[tuple[str, date]]:

@@ -14,12 +14,20 @@ Reduce applies to the marketing (newsletter) holding only: consent set to UNSUBS
 does for it; that state is Shopify's suppression entry. The personal fields a rule removes live on
 the customer record, which the customer account's own step handles, and the result says so. Any
 other holding is kept whole (the default `reduce`).
+
+Verification (`verification`): Shopify carries out its customer data erasure later, 10 days after
+the request when the customer has not ordered in the last 6 months, otherwise once 6 months have
+passed (shopify-platform.md §1.1, §4.3). So the executor looks the customer up by its id 10 days
+after the call, then every 14 days, until 6 months and 10 days have passed. Gone means the
+customer account is no longer found; the order holdings the erasure covers are verified with it.
+An unsubscribe keeps the consent state (Shopify's suppression entry): nothing to see gone.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from pydantic import Field
@@ -32,6 +40,7 @@ from adapters.base import (
     PermanentFailure,
     Result,
     TemporaryFailure,
+    Verification,
 )
 from adapters.recipients import Recipient, Safeguard, Transfer
 from plugin.holdings import Category, Holding, Subject
@@ -97,6 +106,12 @@ class Shopify(Adapter[ShopifyConfig]):
             "companies and sub-processors, not their countries)",
         ),
         (Transfer("CA", (Safeguard.ADEQUACY,), _TRANSFERS), Transfer(None, (Safeguard.SCC,), _TRANSFERS)),
+    )
+    verification = Verification(
+        after=timedelta(days=10),
+        every=timedelta(days=14),
+        within=timedelta(days=183 + 10),
+        how="Shopify's Admin API no longer finds the customer by its id",
     )
 
     async def _client(self) -> AdminClient:

@@ -246,6 +246,14 @@ class Step(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    # Whether an erase or reduce took effect, by the adapter's own look-up afterwards
+    # (`plugin.executor.verify`): pending|verified_absent|still_present|not_verifiable; None for
+    # steps that are not checked (keep, export, dry runs). `verify_after`: when to look (again);
+    # `verification_detail`: how it was found, or why it cannot be; never personal data.
+    verification: Mapped[str | None] = mapped_column(String(20))
+    verified_at: Mapped[datetime | None]
+    verify_after: Mapped[datetime | None]
+    verification_detail: Mapped[str | None] = mapped_column(Text)
 
 
 ERASURE_STATES = ("requested", "cancelled", "verified")

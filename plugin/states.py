@@ -22,6 +22,9 @@ class RequestStatus(StrEnum):
     IN_PROGRESS = "in_progress"
     # Only held (keep until) or e-mail-channel steps left.
     AWAITING = "awaiting"
+    # Every erasure call is made; some are still to be seen taking effect (`plugin.executor.verify`).
+    # Open, but never overdue: the deadline is judged on the calls.
+    VERIFYING = "verifying"
     # Not to be carried out yet, for `hold_reason`; re-checked at `next_attempt_at`.
     ON_HOLD = "on_hold"
     FINALIZING = "finalizing"
@@ -37,6 +40,8 @@ class StepState(StrEnum):
     DONE = "done"
     HELD = "held"
     AWAITING_CONFIRMATION = "awaiting_confirmation"
+    # The erasure call was made; its look-up afterwards is due at `next_attempt_at`.
+    VERIFYING = "verifying"
     FAILED = "failed"
     SKIPPED = "skipped"
 

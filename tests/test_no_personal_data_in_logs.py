@@ -32,11 +32,11 @@ import uvicorn
 from adapters.mailchimp import subscriber_hash
 from plugin import connections, logs
 from plugin.app import create_app
+from plugin.cli.simulate import build_payload, signed_request
 from plugin.clocks import JOBS
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.executor.worker import Worker
-from plugin.cli.simulate import build_payload, signed_request
 from plugin.models import Shop, shop_cell
 from plugin.pipelines.sources import LiveSources
 from plugin.runtime import Runtime

@@ -63,7 +63,8 @@ def _request_json(row: LedgerRequest, now: datetime, timezone: str | None) -> di
         "received_at": row.received_at.isoformat(),
         "due_at": row.due_at.isoformat(),
         "days_left": days_left(row.due_at, now, timezone),
-        "overdue": row.status != RequestStatus.DONE and row.due_at < now,
+        # A request waiting only to see its erasures take effect made its calls in time.
+        "overdue": row.status not in (RequestStatus.DONE, RequestStatus.VERIFYING) and row.due_at < now,
         "dry_run": row.dry_run,
         "completed_at": row.completed_at.isoformat() if row.completed_at else None,
     }
@@ -83,6 +84,9 @@ def _step_json(step: Step) -> dict[str, Any]:
         "state": step.state,
         "outcome": step.outcome,
         "provider_ref": step.provider_ref,
+        "verification": step.verification,
+        "verified_at": step.verified_at.isoformat() if step.verified_at else None,
+        "verification_detail": step.verification_detail,
         "attempts": step.attempts,
         "decision": step.decision,
         "last_error": step.last_error,

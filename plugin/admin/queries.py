@@ -16,7 +16,8 @@ from plugin.ledger import days_left, local_zone
 from plugin.models import AdapterConnection, Artifact, Evidence, Request, Shop, Step, Sweep, utcnow
 from plugin.states import ConnectionStatus, RequestStatus, StepState
 
-OPEN_STATUSES = (*LEDGER_OPEN_STATUSES, RequestStatus.FAILED)
+# verifying: every erasure call made, some still to be seen taking effect; open, never overdue.
+OPEN_STATUSES = (*LEDGER_OPEN_STATUSES, RequestStatus.VERIFYING, RequestStatus.FAILED)
 CHART_DAYS = 90
 # Working files of the executor (an adapter's export before the extract is built): not downloads.
 INTERNAL_ARTIFACTS = ("export_part",)
@@ -94,7 +95,7 @@ async def open_requests(
             received_at=row.received_at,
             due_at=row.due_at,
             days_left=days_left(row.due_at, now, timezone),
-            overdue=row.due_at < now,
+            overdue=row.due_at < now and row.status != "verifying",
         )
         for row in rows
     ]

@@ -151,6 +151,8 @@ async def request_details(
                 "state": s.state,
                 "next_attempt_at": s.next_attempt_at.isoformat() if s.next_attempt_at else None,
                 "last_error": s.last_error,
+                "verified_at": s.verified_at.isoformat() if s.verified_at else None,
+                "verify_after": s.verify_after.isoformat() if s.verify_after else None,
             }
             for s in steps
         ],
@@ -187,6 +189,9 @@ def _print_details(details: dict[str, Any]) -> None:
         typer.echo(
             f"  #{s['id']:<5} {s['state']:<22} {s['system']:<12} {s['action']:<7} {what}{extra}{ref}{error}"
         )
+        if s.get("verification"):
+            when = s["verified_at"] or s["verify_after"] or ""
+            typer.echo(f"         verification: {s['verification']} {when[:19]} — {s['verification_detail']}")
     typer.echo("\nevidence:")
     for e in details["evidence"]:
         typer.echo(f"  {e['seq']:>5} {e['at'][:19]} {e['kind']:<20} {e['hash'][:16]}…")

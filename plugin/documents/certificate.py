@@ -1,6 +1,8 @@
 """The certificate of erasure: per request, every system, what was done and when, the provider's
 reference, what was reduced (removed, kept, until when, by which rule), and what was kept, until
-when and by which rule. No personal data: the subject is named by keyed hashes and the shop's
+when and by which rule. Each erasure and reduction carries its verification (seen gone by the
+provider's own look-up, when and how, or why it cannot be), and the request is "verified" only
+when every system is. No personal data: the subject is named by keyed hashes and the shop's
 customer id; the evidence chain's head hash ties it to the log. What a legal hold keeps says so
 with the hold's reason, since and until (`plugin.legal_holds`): the reason is the shop owner's
 own words, and the stored documents are encrypted like every artifact.
@@ -35,6 +37,10 @@ CERTIFICATE_HTML = "certificate_html"
 REDUCED_OUTCOMES = ("reduced", "suppressed", "would_reduce")
 
 
+# A system's verification is its least settled step's, in this order (the first found wins).
+VERIFICATION_ORDER = ("still_present", "pending", "not_checked", "not_verifiable", "verified_absent")
+
+
 def _when(step: Step) -> str | None:
     return step.finished_at.isoformat() if step.finished_at else None
 
@@ -44,6 +50,35 @@ def _legal_hold(decision: dict[str, Any], holds: dict[int, dict[str, Any]] | Non
     if not holds or not legal_holds.is_hold_rule(decision.get("rule_id")):
         return None
     return next((holds[i] for i in legal_holds.decision_hold_ids(decision) if i in holds), None)
+
+
+def _verification(step: Step) -> dict[str, Any]:
+    """How the step's erasure was seen to take effect (`plugin.executor.verify`); `not_checked`
+    for one never looked at (a dry run, a step from before verification existed)."""
+    when = step.verified_at or step.verify_after
+    return {
+        "state": step.verification or "not_checked",
+        "at": when.isoformat() if when else None,
+        "how": step.verification_detail,
+    }
+
+
+def verification_summary(entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per system, the verification of its erasures and reductions; the request is verified only
+    when every system's is `verified_absent`."""
+    by_system: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        by_system.setdefault(entry["system"], []).append(entry["verification"])
+    systems = []
+    for system, checks in sorted(by_system.items()):
+        state = next(s for s in VERIFICATION_ORDER if any(c["state"] == s for c in checks))
+        times = [c["at"] for c in checks if c["state"] == state and c["at"]]
+        hows = sorted({c["how"] for c in checks if c["state"] == state and c["how"]})
+        systems.append(
+            {"system": system, "state": state, "at": max(times, default=None), "how": "; ".join(hows)}
+        )
+    verified = bool(systems) and all(s["state"] == "verified_absent" for s in systems)
+    return {"verified": verified, "systems": systems}
 
 
 def build_certificate(
@@ -68,6 +103,7 @@ def build_certificate(
         decision = step.decision or {}
         label = (decision.get("holding") or {}).get("label") or step.holding_ref
         base = {"system": step.system, "category": step.category, "holding": label, "action": step.action}
+        checked = {"verification": _verification(step)} if step.action in ("erase", "reduce") else {}
         if step.state == StepState.HELD or (step.action == "keep" and step.state != StepState.DONE):
             row = base | {
                 "keep_until": decision.get("keep_until"),
@@ -86,6 +122,7 @@ def build_certificate(
             rule_fields = list(decision.get("reduce_fields") or [])
             reduced.append(
                 base
+                | checked
                 | {
                     "outcome": step.outcome,
                     "at": _when(step),
@@ -107,6 +144,7 @@ def build_certificate(
         elif step.state in (StepState.DONE, StepState.SKIPPED):
             done.append(
                 base
+                | checked
                 | {
                     "outcome": step.outcome,
                     "at": _when(step),
@@ -115,7 +153,7 @@ def build_certificate(
                 }
             )
         else:
-            open_items.append(base | {"state": step.state, "provider_ref": step.provider_ref})
+            open_items.append(base | checked | {"state": step.state, "provider_ref": step.provider_ref})
     return {
         "document": "certificate_of_erasure",
         "version": 1,
@@ -138,6 +176,10 @@ def build_certificate(
         "reduced": reduced,
         "kept": kept,
         "open": open_items,
+        # Which systems were seen to have erased, when and how; "verified" only when every one was.
+        "verification": verification_summary(
+            [e for e in (*done, *reduced, *open_items) if "verification" in e]
+        ),
         **not_examined_block(not_examined),
         # The log's head when issued (its sequence number and the entry's MAC): the anchor that
         # `gallra evidence verify SHOP [--certificate FILE]` checks, so a log cut back below it,
@@ -211,6 +253,7 @@ async def issue_certificate(
             "kept": len(certificate["kept"]),
             "open": len(certificate["open"]),
             "not_examined": len(certificate["not_examined"]),
+            "verified": certificate["verification"]["verified"],
         },
         request.id,
     )

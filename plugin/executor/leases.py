@@ -38,7 +38,7 @@ REQUEST_WORK_STATUSES = (
 def step_claimable(now: datetime) -> ColumnElement[bool]:
     return or_(
         and_(Step.state == StepState.PENDING, Step.system != OWN_SYSTEM, Step.next_attempt_at <= now),
-        and_(Step.state == StepState.HELD, Step.next_attempt_at <= now),
+        and_(Step.state.in_((StepState.HELD, StepState.VERIFYING)), Step.next_attempt_at <= now),
         and_(Step.state == StepState.RUNNING, Step.lease_expires_at < now),
     )
 
@@ -121,18 +121,13 @@ async def renew_request(session: AsyncSession, request_id: int, owner: str, unti
 async def reclaim_expired(session: AsyncSession, now: datetime) -> tuple[int, int]:
     """Put steps and requests whose worker died back in the queue at once (claims would take them
     anyway; this makes the state honest for the admin page). Returns (steps, requests)."""
-    steps = 0
-    for actions, state in (
-        (Step.action != "keep", StepState.PENDING),
-        (Step.action == "keep", StepState.HELD),
-    ):
-        result = await session.execute(
-            update(Step)
-            .where(Step.state == StepState.RUNNING, Step.lease_expires_at < now, actions)
-            .values(state=state, lease_owner=None, lease_expires_at=None, next_attempt_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        steps += int(result.rowcount)  # type: ignore[attr-defined]
+    result = await session.execute(
+        update(Step)
+        .where(Step.state == StepState.RUNNING, Step.lease_expires_at < now)
+        .values(state=_waiting_state(), lease_owner=None, lease_expires_at=None, next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    steps = int(result.rowcount)  # type: ignore[attr-defined]
     requests = await session.execute(
         update(Request)
         .where(Request.lease_owner.is_not(None), Request.lease_expires_at < now)
@@ -142,6 +137,16 @@ async def reclaim_expired(session: AsyncSession, now: datetime) -> tuple[int, in
     return steps, int(requests.rowcount)  # type: ignore[attr-defined]
 
 
+def _waiting_state() -> Any:
+    """The state a running step goes back to when its worker lets go: a re-plan waits `held`, a
+    look-up after an erasure (`plugin.executor.verify`) `verifying`, anything else `pending`."""
+    return case(
+        (Step.action == "keep", StepState.HELD),
+        (and_(Step.verification == "pending", Step.outcome.is_not(None)), StepState.VERIFYING),
+        else_=StepState.PENDING,
+    )
+
+
 async def release(session: AsyncSession, kind: str, row_id: int, owner: str, retry_at: datetime) -> None:
     """Hand work this worker holds back to the queue, due at `retry_at` (after a job crashed)."""
     if kind == "step":
@@ -149,7 +154,7 @@ async def release(session: AsyncSession, kind: str, row_id: int, owner: str, ret
             update(Step)
             .where(Step.id == row_id, Step.lease_owner == owner, Step.state == StepState.RUNNING)
             .values(
-                state=case((Step.action == "keep", StepState.HELD), else_=StepState.PENDING),
+                state=_waiting_state(),
                 lease_owner=None,
                 lease_expires_at=None,
                 next_attempt_at=retry_at,

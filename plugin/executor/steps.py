@@ -28,9 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.base import Adapter, AdapterError, Outcome, PermanentFailure, Result
 from plugin import evidence
 from plugin.crypto import Vault
+from plugin.executor import verify
 from plugin.executor.backoff import next_attempt_at
 from plugin.executor.context import ExecContext
 from plugin.executor.leases import OWN_SYSTEM, renew_step
+from plugin.executor.verify import Check
 from plugin.holdings import Category, Shipment, Subject, shipments_of_holdings
 from plugin.ledger import load_shop
 from plugin.models import (
@@ -163,6 +165,9 @@ def step_record(step: Step) -> dict[str, Any]:
         "provider_ref": step.provider_ref,
         "attempts": step.attempts,
     }
+    if step.verification is not None:
+        record["verification"] = step.verification
+        record["verification_detail"] = step.verification_detail
     if step.action == "reduce":
         # What the rule asked to remove, and what the provider says went and still holds.
         record["reduce_fields"] = decision.get("reduce_fields") or []
@@ -227,9 +232,20 @@ async def run_step(ctx: ExecContext, step_id: int) -> None:
             return
         cover = await _shopify_cover(session, step)
         if cover is not None:
+            now = ctx.config.clock()
+            if step.verification == verify.PENDING:
+                await record_check(ctx, step_id, _with_cover(cover, now))
+                return
             detail = f"covered by step {cover.key}: Shopify's customer data erasure redacts the orders"
-            await record_success(ctx, step_id, Result(Outcome.ERASE_REQUESTED, cover.provider_ref, detail))
+            await record_success(
+                ctx,
+                step_id,
+                Result(Outcome.ERASE_REQUESTED, cover.provider_ref, detail),
+                check=_with_cover(cover, now),
+            )
             return
+        rechecking = step.verification == verify.PENDING and step.outcome is not None
+        erased_at = step.finished_at
         carried = await shipment_steps(session, step, sweep=request.kind == "sweep")
         subject = subject_of(ctx.runtime.vault, request, shipments_of(carried))
         holding = holding_from_dict(step.decision["holding"]) if step.decision.get("holding") else None
@@ -250,7 +266,46 @@ async def run_step(ctx: ExecContext, step_id: int) -> None:
             retryable=False,
         )
         return
+    if rechecking and holding is not None:
+        async with heartbeat(ctx, step_id, renew_step):
+            check = await verify.recheck(adapter, subject, holding, erased_at, ctx.config.clock())
+        await record_check(ctx, step_id, check)
+        return
     await _call(ctx, step_id, adapter, action, subject, holding, fields)
+
+
+def _with_cover(cover: Step, now: datetime) -> Check:
+    """A covered step is verified when the step covering it is; until then it looks again when
+    that step is next looked at (the covering step also settles it at once, `_settle_followers`)."""
+    if cover.verification == verify.ABSENT:
+        return Check(verify.ABSENT, verify.follows(cover.key), now)
+    due = cover.next_attempt_at if cover.state == "verifying" and cover.next_attempt_at else None
+    later = max(due, now) if due is not None else now + verify.LOOKUP_RETRY
+    return Check(verify.PENDING, verify.follows(cover.key), later, cover_id=cover.id)
+
+
+async def _lock_cover(session: AsyncSession, check: Check | None) -> None:
+    """Lock the covering step before the covered one: the order `_settle_followers` takes them in,
+    so the two never wait on each other."""
+    if check is not None and check.cover_id is not None:
+        await _locked_step(session, check.cover_id)
+
+
+async def _catch_up_with_cover(
+    ctx: ExecContext, session: AsyncSession, step: Step, check: Check | None, now: datetime
+) -> None:
+    """A covered step just recorded as waiting for its cover, while the cover was being verified:
+    read the cover again once this transaction writes (on SQLite the write lock comes with the
+    first write, so the cover's commit is either seen here or sees this step), so the step is
+    never left waiting for a cover that has settled."""
+    if check is None or check.cover_id is None or step.verification != verify.PENDING:
+        return
+    await session.flush()
+    cover = (
+        await session.execute(select(Step.verification, Step.verified_at).where(Step.id == check.cover_id))
+    ).first()
+    if cover is not None and cover.verification == verify.ABSENT:
+        await _apply_check(ctx, session, step, Check(verify.ABSENT, check.detail, cover.verified_at), now)
 
 
 async def _call(
@@ -280,6 +335,9 @@ async def _call(
                 exported, result = None, await adapter.reduce(subject, holding, fields)
             else:
                 exported, result = None, await adapter.erase(subject, holding)
+            check = None
+            if result is not None and holding is not None:
+                check = await verify.after_call(adapter, subject, holding, result, ctx.config.clock())
     except AdapterError as exc:
         await record_failure(ctx, step_id, str(exc), retryable=exc.retryable, retry_after=exc.retry_after)
     except Exception as exc:
@@ -287,7 +345,7 @@ async def _call(
         log.error("step %d: unexpected %s from adapter %s", step_id, type(exc).__name__, adapter.name)
         await record_failure(ctx, step_id, f"{adapter.name}: unexpected {type(exc).__name__}")
     else:
-        await record_success(ctx, step_id, result, exported=exported)
+        await record_success(ctx, step_id, result, exported=exported, check=check)
 
 
 async def _locked_step(session: AsyncSession, step_id: int) -> Step | None:
@@ -324,9 +382,11 @@ async def record_success(
     *,
     exported: dict[str, Any] | None = None,
     would: bool = False,
+    check: Check | None = None,
 ) -> None:
     now = utcnow()
     async with ctx.runtime.db.transaction() as session:
+        await _lock_cover(session, check)
         step = await _locked_step(session, step_id)
         # A step already finished (another worker took over after our lease ran out and got there
         # first) keeps its first outcome; otherwise the outcome is recorded even if our lease ended,
@@ -375,7 +435,77 @@ async def record_success(
         if result is not None and result.detail:
             record["detail"] = result.detail[:ERROR_LIMIT]
         await evidence.append(session, step.shop_domain, f"step_{step.state}", record, step.request_id)
+        if check is not None and step.state == "done":
+            await _apply_check(ctx, session, step, check, now)
+            await _catch_up_with_cover(ctx, session, step, check, now)
         await refresh_request(session, step.request_id, now)
+
+
+async def record_check(ctx: ExecContext, step_id: int, check: Check) -> None:
+    """Record a look-up made for a step this worker claimed to verify (`verifying` → `running`)."""
+    now = utcnow()
+    async with ctx.runtime.db.transaction() as session:
+        await _lock_cover(session, check)
+        step = await _locked_step(session, step_id)
+        if step is None or step.state != "running" or step.lease_owner != ctx.config.owner:
+            return
+        step.lease_owner = step.lease_expires_at = None
+        # A look-up is not an attempt at the erasure: the claim's count is given back.
+        step.attempts = max(0, step.attempts - 1)
+        await _apply_check(ctx, session, step, check, now)
+        await _catch_up_with_cover(ctx, session, step, check, now)
+        await refresh_request(session, step.request_id, now)
+
+
+async def _apply_check(
+    ctx: ExecContext, session: AsyncSession, step: Step, check: Check, now: datetime
+) -> None:
+    """Keep a verification result with the step (an erasure call that succeeded) and log it.
+    Pending: the step waits `verifying` until `check.at`. Still present: the erasure is retried
+    with the executor's backoff, and fails visibly once the attempts are used up."""
+    step.verification, step.verification_detail = check.state, check.detail[:ERROR_LIMIT]
+    if check.state == verify.PENDING:
+        step.state, step.verify_after = "verifying", check.at
+        step.next_attempt_at = check.at
+        step.verified_at = None
+    elif check.state == verify.PRESENT:
+        step.verified_at, step.verify_after = check.at or now, None
+        step.last_error = check.detail[:ERROR_LIMIT]
+        if step.attempts < step.max_attempts:
+            step.state = "pending"
+            step.next_attempt_at = next_attempt_at(
+                now, step.attempts, base=ctx.config.backoff_base, cap=ctx.config.backoff_cap
+            )
+        else:
+            step.state, step.finished_at = "failed", now
+            await _count_connection_outcome(session, step, False, now)
+    else:
+        step.state, step.verified_at, step.verify_after = "done", check.at or now, None
+    kind = "step_verifying" if check.state == verify.PENDING else f"step_{check.state}"
+    await evidence.append(session, step.shop_domain, kind, step_record(step), step.request_id)
+    if step.state == "failed":
+        record = step_record(step) | {"error": step.last_error}
+        await evidence.append(session, step.shop_domain, "step_failed", record, step.request_id)
+    if check.state == verify.ABSENT:
+        await _settle_followers(session, step, now)
+
+
+async def _settle_followers(session: AsyncSession, step: Step, now: datetime) -> None:
+    """The steps this one's erasure covers are verified with it."""
+    followers = await session.execute(
+        _siblings(
+            step,
+            Step.state == "verifying",
+            Step.system == step.system,
+            Step.verification_detail == verify.follows(step.key),
+        ).with_for_update()
+    )
+    for follower in followers.scalars():
+        follower.state, follower.verification = "done", verify.ABSENT
+        follower.verified_at, follower.verify_after = step.verified_at or now, None
+        await evidence.append(
+            session, follower.shop_domain, f"step_{verify.ABSENT}", step_record(follower), follower.request_id
+        )
 
 
 async def record_failure(
@@ -413,8 +543,9 @@ async def record_failure(
 async def refresh_request(session: AsyncSession, request_id: int, now: datetime | None = None) -> str:
     """Derive the request's status from its steps (under a row lock, so two steps finishing at
     once cannot both miss the last one): `in_progress` while any step is pending or running,
-    `failed` if a step failed, `awaiting` while an e-mail erasure waits for its confirmation, and
-    otherwise `finalizing` (the worker then erases the app's own data and writes the certificate)."""
+    `failed` if a step failed, `awaiting` while an e-mail erasure waits for its confirmation,
+    `verifying` while an erasure is still to be seen taking effect, and otherwise `finalizing`
+    (the worker then erases the app's own data and writes the certificate)."""
     now = now or utcnow()
     request = (
         await session.execute(select(Request).where(Request.id == request_id).with_for_update())
@@ -434,6 +565,11 @@ async def refresh_request(session: AsyncSession, request_id: int, now: datetime 
         request.last_error = f"{failed} step(s) failed; retry them once the cause is fixed"
     elif await _any_step(session, mine, Step.state == StepState.AWAITING_CONFIRMATION):
         status = RequestStatus.AWAITING
+    elif await _any_step(session, mine, Step.state == StepState.VERIFYING):
+        # Every erasure call is made; some are still to be seen taking effect. Not late: the
+        # deadline is judged on the calls. The app's own data (the identifiers the look-ups
+        # need) goes only once they are settled, when the request finalises.
+        status = RequestStatus.VERIFYING
     elif request.status == RequestStatus.DONE and not await _any_step(
         session, mine, and_(Step.state == StepState.PENDING, Step.system == OWN_SYSTEM)
     ):
@@ -510,6 +646,8 @@ async def run_own_step(ctx: ExecContext, step_id: int) -> None:
                 session, ctx.runtime.vault, step.shop_domain, step.holding_ref or ""
             )
             step.state = StepState.DONE
+            step.verification, step.verified_at = verify.ABSENT, now
+            step.verification_detail = verify.OWN_DATA
         step.finished_at = now
         step.lease_owner = step.lease_expires_at = None
         await evidence.append(
@@ -537,6 +675,7 @@ async def retry_step(session: AsyncSession, shop_domain: str, step_id: int) -> S
     now = utcnow()
     step.state, step.attempts, step.next_attempt_at = StepState.PENDING, 0, now
     step.finished_at = step.outcome = None
+    step.verification = step.verified_at = step.verify_after = step.verification_detail = None
     await evidence.append(session, shop_domain, "step_retried", step_record(step), step.request_id)
     await refresh_request(session, step.request_id, now)
     return step
@@ -599,8 +738,15 @@ async def confirm_step(
         session, shop_domain, step_id, note if vault else None, vault=vault, now=now
     )
     reference = message.reference if message is not None else step.provider_ref
+    # Not verifiable by a look-up: what stands instead is who confirmed and when. The note naming
+    # the person stays encrypted with the e-mail; the public detail names the role and the message.
+    how = "the processor confirmed in answer to Gallra's e-mail; recorded by the shop owner"
+    if note:
+        how += "; who confirmed is in the note kept encrypted with the e-mail"
     for confirmed in [step, *await _awaiting_same_message(session, step, reference)]:
         confirmed.state, confirmed.outcome, confirmed.finished_at = StepState.DONE, "confirmed", now
+        confirmed.verification, confirmed.verified_at = verify.NOT_VERIFIABLE, now
+        confirmed.verification_detail = how[:ERROR_LIMIT]
         record = step_record(confirmed) | {"note_given": bool(note)}
         if confirmed is not step:
             record["confirmed_with"] = step.key

@@ -24,7 +24,7 @@ from plugin.executor.context import ExecContext
 from plugin.executor.steps import refresh_request, step_record, subject_of
 from plugin.holdings import Holding
 from plugin.ledger import load_shop
-from plugin.models import LegalHold, Request, Shop, Step, utcnow
+from plugin.models import LegalHold, Request, Shop, Step
 from plugin.pipelines.gaps import ShopifyNotExamined
 from plugin.pipelines.steps import (
     DecisionLike,
@@ -107,7 +107,8 @@ async def replan_hold(ctx: ExecContext, step_id: int) -> None:
     if shop is not None and holding is not None:
         # Outside the transaction: Shopify may take a while to answer.
         holding = await _claims_now(ctx, shop, holding)
-    now = utcnow()
+    # The worker's clock, as for claiming: a hold that came due by it is judged on the same day.
+    now = ctx.config.clock()
     async with ctx.runtime.db.transaction() as session:
         step = (await session.execute(select(Step).where(Step.id == step_id).with_for_update())).scalar_one()
         if step.state != StepState.RUNNING or step.lease_owner != ctx.config.owner:

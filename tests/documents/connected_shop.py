@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from plugin import evidence
 from plugin.app import create_app
+from plugin.cli.simulate import build_payload, signed_request
 from plugin.clocks import JOBS
 from plugin.connections import configure
 from plugin.crypto import Vault
@@ -32,13 +33,12 @@ from plugin.documents.certificate import certificate_document
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.steps import confirm_step
 from plugin.executor.worker import Worker
-from plugin.cli.simulate import build_payload, signed_request
 from plugin.migrate import upgrade
 from plugin.models import Request, Shop, Step, shop_cell
 from plugin.pipelines.sources import LiveSources
 from plugin.runtime import Runtime
 from tests.conftest import TEST_ENCRYPTION_KEY, make_settings, serving
-from tests.executor.conftest import fast_config
+from tests.executor.conftest import Clock, after_shopify_erasure, fast_config
 from tests.fakes.klaviyo import KlaviyoFake
 from tests.fakes.mailchimp import MailchimpFake
 from tests.fakes.smtp import SmtpSink
@@ -194,7 +194,8 @@ async def run(db: Database, shopify_fake: Any) -> Documents:
                     "budbee",
                     {"api_key": "bb-key", "api_secret": "bb-secret", "privacy_email": BUDBEE_PRIVACY},
                 )
-            worker = Worker(runtime, fast_config(), LiveSources(runtime))
+            clock = Clock()
+            worker = Worker(runtime, fast_config(clock=clock), LiveSources(runtime))
 
             access = await _webhook(runtime, "customers/data_request")
             await worker.drain(limit=80)
@@ -220,6 +221,7 @@ async def run(db: Database, shopify_fake: Any) -> Documents:
                 async with db.transaction() as session:
                     await confirm_step(session, SHOP, step_id, f"{system} confirmed by e-mail", vault=vault)
             await worker.drain(limit=40)
+            await after_shopify_erasure(worker, clock, shopify_fake, SHOP)
             async with db.session() as session:
                 request = (await session.execute(select(Request).where(Request.id == erasure))).scalar_one()
                 certificate_json = next(

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import (
@@ -23,7 +23,7 @@ from adapters.base import (
 from adapters.http import ProviderHttp
 from plugin.holdings import Category, Holding, Subject
 from plugin.ledger import NewRequest, insert_request
-from plugin.models import Shop
+from plugin.models import Request, Shop, Step
 from plugin.runtime import Runtime
 from plugin.shopify.records import OrderRecord
 
@@ -39,6 +39,14 @@ class Ledger:
     calls: list[tuple[str, str, str]] = field(default_factory=list)  # (system, action, ref)
     failures: dict[str, list[AdapterError]] = field(default_factory=dict)  # ref -> errors to raise first
     reduced_fields: list[tuple[str, ...]] = field(default_factory=list)  # what each reduce was given
+    # Refs whose erase the provider answers as done but silently ignores: `find` still sees them.
+    ignored: set[str] = field(default_factory=set)
+
+    def gone(self, system: str, ref: str) -> bool:
+        """Whether an erase or reduce of `ref` took effect at the fake provider."""
+        if ref in self.ignored:
+            return False
+        return any(s == system and r == ref and a in ("erase", "reduce") for s, a, r in self.calls)
 
     def erasures(self, system: str | None = None) -> dict[str, int]:
         return self.count("erase", system)
@@ -68,7 +76,7 @@ class RecordingAdapter(Adapter):
 
     async def find(self, subject: Subject) -> list[Holding]:
         self.ledger.calls.append((self.name, "find", subject.email or ""))
-        return list(self.holdings)
+        return [h for h in self.holdings if not self.ledger.gone(self.name, h.ref)]
 
     async def erase(self, subject: Subject, holding: Holding) -> Result:
         queued = self.ledger.failures.get(holding.ref)
@@ -94,7 +102,7 @@ class CarrierByEmail(RecordingAdapter):
     name: ClassVar[str] = "postnord"
     title: ClassVar[str] = "PostNord"
     category: ClassVar[Category] = Category.SHIPMENT
-    channel = "email"
+    channel: ClassVar[Literal["api", "email"]] = "email"
     can_find = False
     can_export = False
     can_reduce = False
@@ -263,3 +271,16 @@ async def add_request(
         request_id = await insert_request(session, runtime.vault, new)
     assert request_id is not None
     return request_id
+
+
+async def steps_of(runtime: Runtime, request_id: int) -> dict[str, Step]:
+    async with runtime.db.session() as session:
+        rows = (await session.execute(select(Step).where(Step.request_id == request_id))).scalars()
+        return {s.key: s for s in rows}
+
+
+async def request_row(runtime: Runtime, request_id: int) -> Request:
+    async with runtime.db.session() as session:
+        row = await session.get(Request, request_id)
+        assert row is not None
+        return row

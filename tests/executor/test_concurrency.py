@@ -25,7 +25,8 @@ class PerSubjectNewsletter(RecordingAdapter):
     async def find(self, subject: Subject) -> list[Holding]:
         from tests.executor.doubles import newsletter_holding
 
-        return [newsletter_holding(f"profile:{subject.email}")]
+        held = newsletter_holding(f"profile:{subject.email}")
+        return [] if self.ledger.gone(self.name, held.ref) else [held]
 
     async def erase(self, subject: Subject, holding: Holding) -> object:  # type: ignore[override]
         await asyncio.sleep(0.005)  # let the other worker run meanwhile

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
-
 from adapters.base import Outcome, Result
 from plugin import evidence
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.steps import confirm_step
 from plugin.executor.worker import Worker
 from plugin.holdings import Category, Holding, Subject
-from plugin.models import Request, Step
+from plugin.models import Step
 from plugin.runtime import Runtime
 from plugin.shopify.holdings import order_holdings
 from tests.executor.doubles import (
@@ -25,6 +23,8 @@ from tests.executor.doubles import (
     add_request,
     newsletter_holding,
     order,
+    request_row,
+    steps_of,
 )
 
 
@@ -36,19 +36,6 @@ class ShopifyDouble(RecordingAdapter):
     async def erase(self, subject: Subject, holding: Holding) -> Result:
         self.ledger.calls.append((self.name, "erase", holding.ref))
         return Result(Outcome.ERASE_REQUESTED, provider_ref="erasure-1")
-
-
-async def steps_of(runtime: Runtime, request_id: int) -> dict[str, Step]:
-    async with runtime.db.session() as session:
-        rows = (await session.execute(select(Step).where(Step.request_id == request_id))).scalars()
-        return {s.key: s for s in rows}
-
-
-async def request_row(runtime: Runtime, request_id: int) -> Request:
-    async with runtime.db.session() as session:
-        row = await session.get(Request, request_id)
-        assert row is not None
-        return row
 
 
 async def test_customer_redact_runs_to_certificate(
@@ -171,5 +158,11 @@ async def test_order_contact_at_shopify_is_covered_by_the_customer_erasure(
     await worker.drain(limit=20)
     steps = await steps_of(runtime, request_id)
     contact = steps["shopify:erase:order:9:contact"]
-    assert (contact.state, contact.outcome) == ("done", "erase_requested")
+    # Verified with the customer's erasure (which this double carries out at once).
+    assert (contact.state, contact.outcome, contact.verification) == (
+        "done",
+        "erase_requested",
+        "verified_absent",
+    )
+    assert contact.verification_detail == "verified with step shopify:erase:customer:7"
     assert ledger.erasures("shopify") == {"customer:7": 1}

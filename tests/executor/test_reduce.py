@@ -20,8 +20,9 @@ from tests.executor.doubles import (
     RecordingAdapter,
     add_request,
     add_shop,
+    request_row,
+    steps_of,
 )
-from tests.executor.test_pipeline_flow import request_row, steps_of
 
 SUPPRESSED = Holding(
     "newsletter", Category.NEWSLETTER, "profile:1", "Newsletter profile 1", flags=frozenset({"suppress"})

@@ -472,16 +472,24 @@ class ShopifyFake:
             return soonest
         return max(soonest, last + RECENT_ORDER_HOLD)
 
-    def carry_out_erasures(self, domain: str) -> list[int]:
-        """Shopify's side of the queue: every pending erasure whose time has come (by `clock`) is
-        carried out: the customer's personal data goes. The customers erased."""
+    def carry_out_erasures(self, domain: str, *, all_pending: bool = False) -> list[int]:
+        """Shopify's side of the queue (shopify-platform.md §1.1): every pending erasure whose time
+        has come by the fake's `clock` (`all_pending`: every pending one, for a test that moved the
+        app's clock rather than Shopify's) is carried out. The customer is gone; its orders stay,
+        without a customer and without contact details. The ids erased, in order."""
         shop = self.shops[domain]
         now = self.now()
         erased = []
-        for customer_id, erasure in shop.erasures.items():
-            if erasure.state == "pending" and erasure.due_at <= now:
+        for customer_id, erasure in sorted(shop.erasures.items()):
+            if erasure.state == "pending" and (all_pending or erasure.due_at <= now):
                 erasure.state = "erased"
                 shop.customers.pop(customer_id, None)
+                for order in shop.orders.values():
+                    if order["customer_id"] == customer_id:
+                        order["customer_id"] = None
+                        for key in ("email", "phone", "note", "shipping_address", "billing_address"):
+                            if key in order:
+                                order[key] = None
                 erased.append(customer_id)
         return erased
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from plugin import controller
 from plugin.app import create_app
+from plugin.cli.simulate import build_payload, signed_request
 from plugin.connections import configure
 from plugin.crypto import Vault
 from plugin.db import Database
@@ -22,14 +23,13 @@ from plugin.documents.extract import build_extract, render_extract_html
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.steps import confirm_step
 from plugin.executor.worker import Worker
-from plugin.cli.simulate import build_payload, signed_request
 from plugin.models import Request, Shop, Step
 from plugin.outbox import deliver_queued
 from plugin.pipelines.sources import LiveSources
 from plugin.runtime import Runtime
 from plugin.shopify.tokens import register_shop
 from tests.conftest import TEST_ENCRYPTION_KEY, make_settings, serving
-from tests.executor.conftest import fast_config
+from tests.executor.conftest import Clock, after_shopify_erasure, fast_config
 from tests.fakes.smtp import SmtpSink
 
 SHOP = "heldout-demo.myshopify.com"
@@ -95,7 +95,8 @@ async def test_processor_email_and_certificate_name_the_controller(db: Database,
                     headers=signed_request(settings, "customers/redact", body, SHOP),
                 )
             assert answer.status_code == 200
-            worker = Worker(runtime, fast_config(), LiveSources(runtime))
+            clock = Clock()
+            worker = Worker(runtime, fast_config(clock=clock), LiveSources(runtime))
             await worker.drain(limit=60)
             await deliver_queued(runtime)
 
@@ -116,6 +117,7 @@ async def test_processor_email_and_certificate_name_the_controller(db: Database,
             async with db.transaction() as session:
                 await confirm_step(session, SHOP, carrier.id, "PostNord confirmed", vault=runtime.vault)
             await worker.drain(limit=30)
+            await after_shopify_erasure(worker, clock, shopify_fake, SHOP)
 
             async with db.session() as session:
                 docs = {a.kind: a for a in await artifacts_of(session, SHOP, request.id)}

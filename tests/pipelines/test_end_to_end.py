@@ -19,6 +19,7 @@ from sqlalchemy import select
 from adapters.mailchimp import subscriber_hash
 from plugin import evidence
 from plugin.app import create_app
+from plugin.cli.simulate import build_payload, signed_request
 from plugin.clocks import JOBS
 from plugin.connections import configure
 from plugin.crypto import Vault
@@ -26,12 +27,11 @@ from plugin.db import Database
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.steps import confirm_step
 from plugin.executor.worker import Worker
-from plugin.cli.simulate import build_payload, signed_request
 from plugin.models import Request, Shop, Step, shop_cell
 from plugin.pipelines.sources import LiveSources
 from plugin.runtime import Runtime
 from tests.conftest import TEST_ENCRYPTION_KEY, make_settings, serving
-from tests.executor.conftest import fast_config
+from tests.executor.conftest import Clock, after_shopify_erasure, fast_config
 from tests.fakes.klaviyo import KlaviyoFake
 from tests.fakes.mailchimp import MailchimpFake
 from tests.fakes.smtp import SmtpSink
@@ -95,7 +95,8 @@ async def test_signed_webhook_in_certificate_out(sqlite_db: Database, shopify_fa
                 answer = await client.post("/webhooks/customers/redact", content=body, headers=headers)
             assert answer.status_code == 200
 
-            worker = Worker(runtime, fast_config(), LiveSources(runtime))
+            clock = Clock()
+            worker = Worker(runtime, fast_config(clock=clock), LiveSources(runtime))
             await worker.drain(limit=60)
             for job in JOBS:  # the outbox delivers the PostNord e-mail on its clock
                 if job.name == "outbox":
@@ -139,6 +140,10 @@ async def test_signed_webhook_in_certificate_out(sqlite_db: Database, shopify_fa
             async with sqlite_db.transaction() as session:
                 await confirm_step(session, SHOP, carrier.id, "PostNord confirmed", vault=runtime.vault)
             await worker.drain(limit=30)
+            async with sqlite_db.session() as session:
+                # Shopify's customer data erasure is still to be seen taking effect.
+                assert (await session.execute(select(Request.status))).scalar_one() == "verifying"
+            await after_shopify_erasure(worker, clock, shopify_fake, SHOP)
 
             async with sqlite_db.session() as session:
                 request = (await session.execute(select(Request))).scalar_one()

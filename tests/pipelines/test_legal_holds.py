@@ -23,8 +23,8 @@ from plugin.pipelines.shop_redact import redact_shop
 from plugin.runtime import Runtime
 from plugin.shopify.holdings import order_holdings
 from plugin.shopify.records import OrderRecord
-from tests.executor.doubles import SHOP, FakeSources, Ledger, add_request, order
-from tests.executor.test_pipeline_flow import ShopifyDouble, steps_of
+from tests.executor.doubles import SHOP, FakeSources, Ledger, add_request, order, steps_of
+from tests.executor.test_pipeline_flow import ShopifyDouble
 
 REASON = "Tvist om faktura 2026-114, advokat Berg"
 EMAIL = "anna@example.se"

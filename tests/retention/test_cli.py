@@ -13,9 +13,9 @@ import typer
 from sqlalchemy import delete
 from typer.testing import CliRunner
 
+from plugin.cli.policy import register
 from plugin.db import Database
 from plugin.models import Shop
-from plugin.cli.policy import register
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_SECRET
 
 runner = CliRunner()

@@ -12,9 +12,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from plugin.cli import sweep as sweep_cli
 from plugin.runtime import Runtime
 from plugin.settings import get_settings
-from plugin.cli import sweep as sweep_cli
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_SECRET
 from tests.fakes.shopify import ShopifyFake
 from tests.sweeps.shopdata import NOW, SHOP, Expected, expected_actions

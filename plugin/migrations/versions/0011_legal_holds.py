@@ -1,7 +1,7 @@
 """legal_holds: holds the shop owner places on a customer's data
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-04 22:00:00.000000
 """
 
@@ -14,7 +14,7 @@ import plugin.models
 
 
 revision: str = '0011'
-down_revision: str | None = '0009'
+down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
