@@ -202,6 +202,13 @@ def readable(row: Evidence) -> dict[str, Any]:
 # --- appending ------------------------------------------------------------------------------------
 
 
+async def lock_chain(session: AsyncSession, shop_domain: str) -> None:
+    """Take the shop's evidence lock for the rest of the transaction (every append takes it). A
+    transaction that locks rows and then appends while another such transaction of the same shop
+    may run takes it first, so that the two take their locks in one order and cannot deadlock."""
+    await serialise(session, f"evidence:{shop_domain}")
+
+
 async def append(
     session: AsyncSession,
     shop_domain: str,
@@ -214,7 +221,7 @@ async def append(
     """Append one entry inside the caller's transaction. Appends for one shop are serialised (an
     advisory lock on PostgreSQL, the write lock on SQLite), so sequence numbers never collide."""
     keys = keys_of(session)
-    await serialise(session, f"evidence:{shop_domain}")
+    await lock_chain(session, shop_domain)
     last = await head(session, shop_domain)
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     # Microseconds are dropped so the stored time (SQLite keeps them, some drivers may not) and the

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from plugin.executor import verify
 from plugin.ledger import dialect_of
 from plugin.models import Request, Step
 from plugin.states import RequestStatus, StepState
@@ -142,7 +143,7 @@ def _waiting_state() -> Any:
     look-up after an erasure (`plugin.executor.verify`) `verifying`, anything else `pending`."""
     return case(
         (Step.action == "keep", StepState.HELD),
-        (and_(Step.verification == "pending", Step.outcome.is_not(None)), StepState.VERIFYING),
+        (and_(Step.verification == verify.PENDING, Step.outcome.is_not(None)), StepState.VERIFYING),
         else_=StepState.PENDING,
     )
 

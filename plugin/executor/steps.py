@@ -279,7 +279,7 @@ def _with_cover(cover: Step, now: datetime) -> Check:
     that step is next looked at (the covering step also settles it at once, `_settle_followers`)."""
     if cover.verification == verify.ABSENT:
         return Check(verify.ABSENT, verify.follows(cover.key), now)
-    due = cover.next_attempt_at if cover.state == "verifying" and cover.next_attempt_at else None
+    due = cover.next_attempt_at if cover.state == StepState.VERIFYING and cover.next_attempt_at else None
     later = max(due, now) if due is not None else now + verify.LOOKUP_RETRY
     return Check(verify.PENDING, verify.follows(cover.key), later, cover_id=cover.id)
 
@@ -435,7 +435,7 @@ async def record_success(
         if result is not None and result.detail:
             record["detail"] = result.detail[:ERROR_LIMIT]
         await evidence.append(session, step.shop_domain, f"step_{step.state}", record, step.request_id)
-        if check is not None and step.state == "done":
+        if check is not None and step.state == StepState.DONE:
             await _apply_check(ctx, session, step, check, now)
             await _catch_up_with_cover(ctx, session, step, check, now)
         await refresh_request(session, step.request_id, now)
@@ -447,7 +447,7 @@ async def record_check(ctx: ExecContext, step_id: int, check: Check) -> None:
     async with ctx.runtime.db.transaction() as session:
         await _lock_cover(session, check)
         step = await _locked_step(session, step_id)
-        if step is None or step.state != "running" or step.lease_owner != ctx.config.owner:
+        if step is None or step.state != StepState.RUNNING or step.lease_owner != ctx.config.owner:
             return
         step.lease_owner = step.lease_expires_at = None
         # A look-up is not an attempt at the erasure: the claim's count is given back.
@@ -465,29 +465,30 @@ async def _apply_check(
     with the executor's backoff, and fails visibly once the attempts are used up."""
     step.verification, step.verification_detail = check.state, check.detail[:ERROR_LIMIT]
     if check.state == verify.PENDING:
-        step.state, step.verify_after = "verifying", check.at
+        step.state, step.verify_after = StepState.VERIFYING, check.at
         step.next_attempt_at = check.at
         step.verified_at = None
     elif check.state == verify.PRESENT:
         step.verified_at, step.verify_after = check.at or now, None
         step.last_error = check.detail[:ERROR_LIMIT]
         if step.attempts < step.max_attempts:
-            step.state = "pending"
+            step.state = StepState.PENDING
             step.next_attempt_at = next_attempt_at(
                 now, step.attempts, base=ctx.config.backoff_base, cap=ctx.config.backoff_cap
             )
         else:
-            step.state, step.finished_at = "failed", now
+            step.state, step.finished_at = StepState.FAILED, now
             await _count_connection_outcome(session, step, False, now)
     else:
-        step.state, step.verified_at, step.verify_after = "done", check.at or now, None
+        step.state, step.verified_at, step.verify_after = StepState.DONE, check.at or now, None
     kind = "step_verifying" if check.state == verify.PENDING else f"step_{check.state}"
     await evidence.append(session, step.shop_domain, kind, step_record(step), step.request_id)
-    if step.state == "failed":
+    if step.state == StepState.FAILED:
         record = step_record(step) | {"error": step.last_error}
         await evidence.append(session, step.shop_domain, "step_failed", record, step.request_id)
     if check.state == verify.ABSENT:
         await _settle_followers(session, step, now)
+        await erasures.verified_step(session, step, step.verified_at or now)
 
 
 async def _settle_followers(session: AsyncSession, step: Step, now: datetime) -> None:
@@ -495,13 +496,13 @@ async def _settle_followers(session: AsyncSession, step: Step, now: datetime) ->
     followers = await session.execute(
         _siblings(
             step,
-            Step.state == "verifying",
+            Step.state == StepState.VERIFYING,
             Step.system == step.system,
             Step.verification_detail == verify.follows(step.key),
         ).with_for_update()
     )
     for follower in followers.scalars():
-        follower.state, follower.verification = "done", verify.ABSENT
+        follower.state, follower.verification = StepState.DONE, verify.ABSENT
         follower.verified_at, follower.verify_after = step.verified_at or now, None
         await evidence.append(
             session, follower.shop_domain, f"step_{verify.ABSENT}", step_record(follower), follower.request_id
@@ -547,8 +548,16 @@ async def refresh_request(session: AsyncSession, request_id: int, now: datetime 
     `verifying` while an erasure is still to be seen taking effect, and otherwise `finalizing`
     (the worker then erases the app's own data and writes the certificate)."""
     now = now or utcnow()
+    # populate_existing: the caller may have loaded the request earlier in this transaction, and
+    # another step's transaction may have changed its status since; the locked row is the truth
+    # (a stale status that equals the derived one would otherwise leave the row as it was).
     request = (
-        await session.execute(select(Request).where(Request.id == request_id).with_for_update())
+        await session.execute(
+            select(Request)
+            .where(Request.id == request_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
     ).scalar_one()
     if request.status in (RequestStatus.RECEIVED, RequestStatus.PLANNING):
         return request.status

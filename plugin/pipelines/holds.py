@@ -110,6 +110,11 @@ async def replan_hold(ctx: ExecContext, step_id: int) -> None:
     # The worker's clock, as for claiming: a hold that came due by it is judged on the same day.
     now = ctx.config.clock()
     async with ctx.runtime.db.transaction() as session:
+        if shop is not None:
+            # Two held steps of one request re-plan at once (a released hold wakes them all): each
+            # ends in an evidence append and the request's row lock, and one that took the row
+            # first would deadlock with one that took the evidence lock first.
+            await evidence.lock_chain(session, shop.domain)
         step = (await session.execute(select(Step).where(Step.id == step_id).with_for_update())).scalar_one()
         if step.state != StepState.RUNNING or step.lease_owner != ctx.config.owner:
             return
@@ -149,6 +154,9 @@ async def replan_hold(ctx: ExecContext, step_id: int) -> None:
             step.state, step.attempts = StepState.HELD, 0
             step.decision = decision_to_dict(decision)
             await evidence.append(session, step.shop_domain, "hold_extended", step_record(step), request.id)
+            # Other steps of the request may have finished while this one ran: its status is
+            # derived again now, as after any step (it said `in_progress` while this one ran).
+            await refresh_request(session, request.id, now)
             return
         step.state, step.outcome, step.finished_at = StepState.DONE, "replanned", now
         await evidence.append(session, step.shop_domain, "hold_expired", step_record(step), request.id)

@@ -105,6 +105,16 @@ async def track_step(session: AsyncSession, step: Step, outcome: str | None, now
     )
 
 
+async def verified_step(session: AsyncSession, step: Step, at: datetime) -> None:
+    """A step's erasure was seen to take effect (`plugin.executor.verify`): when it was Shopify's
+    customer data erasure, its tracked erasure is verified too, in the same transaction."""
+    if step.system != SYSTEM or step.action != "erase" or step.outcome != "erase_requested":
+        return
+    customer_id = customer_of_ref(step.holding_ref)
+    if customer_id is not None:
+        await mark_verified(session, step.shop_domain, customer_id, at)
+
+
 async def track(
     session: AsyncSession,
     *,

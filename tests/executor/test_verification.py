@@ -25,6 +25,7 @@ from plugin.holdings import Holding, Subject
 from plugin.models import Evidence, Request, Shop, shop_cell
 from plugin.pipelines.sources import LiveSources
 from plugin.runtime import Runtime
+from plugin.shopify import erasures
 from tests.executor.conftest import Clock, fast_config
 from tests.executor.doubles import (
     SHOP,
@@ -269,6 +270,10 @@ async def test_klaviyo_and_shopify_erasures_verified_after_their_delays(
     request = await request_row(runtime, request_id)
     assert request.status == "done"
     async with runtime.db.session() as session:
+        # The erasure Gallra tracks for Shopify's lifecycle (cancel window, admin page) is verified too.
+        (tracked,) = await erasures.erasures(session, SHOP)
+        assert (tracked.customer_id, tracked.step_id, tracked.state) == (CUSTOMER, account.id, "verified")
+        assert tracked.verified_at == account.verified_at
         docs = {a.kind: a for a in await artifacts_of(session, SHOP, request_id)}
         as_json = await read_artifact(session, runtime.vault, SHOP, docs["certificate_json"].id)
         as_html = await read_artifact(session, runtime.vault, SHOP, docs["certificate_html"].id)
