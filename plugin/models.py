@@ -37,6 +37,8 @@ from plugin.crypto import Cell
 from plugin.states import (
     STATE_COLUMNS,
     ConnectionStatus,
+    ErasureState,
+    MergeState,
     OutboxStatus,
     RequestStatus,
     ShopStatus,
@@ -256,9 +258,6 @@ class Step(Base):
     verification_detail: Mapped[str | None] = mapped_column(Text)
 
 
-ERASURE_STATES = ("requested", "cancelled", "verified")
-
-
 class ShopifyErasure(Base):
     """A `customerRequestDataErasure` Gallra made: Shopify carries it out days or months later
     (`plugin.shopify.erasures`). Only the app that requested it can cancel it, within the window."""
@@ -267,7 +266,7 @@ class ShopifyErasure(Base):
     __table_args__ = (
         # One per customer and request: a retried step records the same erasure again, not a second.
         UniqueConstraint("shop_domain", "customer_id", "request_id"),
-        CheckConstraint(f"state IN {ERASURE_STATES}", name="state"),
+        state_check("shopify_erasures", "state"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -281,7 +280,7 @@ class ShopifyErasure(Base):
     requested_at: Mapped[datetime]
     # When Shopify's documented delay says it carries the erasure out; cancelling is possible before.
     expected_at: Mapped[datetime]
-    state: Mapped[str] = mapped_column(String(20), default="requested")
+    state: Mapped[str] = mapped_column(String(20), default=ErasureState.REQUESTED)  # plugin.states
     # Customer ids this erasure followed through `customers/merge`, oldest first.
     merged_from: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
     verified_at: Mapped[datetime | None]
@@ -291,9 +290,6 @@ class ShopifyErasure(Base):
     cancel_reason_enc: Mapped[str | None] = mapped_column(Text)
 
 
-MERGE_STATES = ("received", "applied", "ignored")
-
-
 class CustomerMerge(Base):
     """A `customers/merge` delivery (`plugin.pipelines.merges`): applied once off the request path;
     a merge Shopify reports as anything but completed is kept as `ignored` and changes nothing."""
@@ -301,7 +297,7 @@ class CustomerMerge(Base):
     __tablename__ = "customer_merges"
     __table_args__ = (
         UniqueConstraint("shop_domain", "business_key"),
-        CheckConstraint(f"state IN {MERGE_STATES}", name="state"),
+        state_check("customer_merges", "state"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -312,7 +308,7 @@ class CustomerMerge(Base):
     deleted_customer_id: Mapped[int] = mapped_column(BigInteger)
     job_id: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(32))  # as Shopify sent it: completed, failed, ...
-    state: Mapped[str] = mapped_column(String(20), default="received")
+    state: Mapped[str] = mapped_column(String(20), default=MergeState.RECEIVED)  # plugin.states
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     applied_at: Mapped[datetime | None]
     moved: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # table -> rows moved

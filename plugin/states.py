@@ -91,6 +91,22 @@ class SweepStatus(StrEnum):
 
 
 # The state columns and their enums: the models and the migrations build their constraints from it.
+class ErasureState(StrEnum):
+    """A customer data erasure Gallra asked Shopify for (`shopify_erasures.state`)."""
+
+    REQUESTED = "requested"  # Shopify carries it out after its delay; cancellable until then
+    CANCELLED = "cancelled"
+    VERIFIED = "verified"  # the customer was seen gone after Shopify's delay
+
+
+class MergeState(StrEnum):
+    """A `customers/merge` delivery (`customer_merges.state`)."""
+
+    RECEIVED = "received"
+    APPLIED = "applied"
+    IGNORED = "ignored"  # Shopify did not report it completed: nothing moved
+
+
 STATE_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("requests", "status"): RequestStatus,
     ("steps", "state"): StepState,
@@ -99,6 +115,8 @@ STATE_COLUMNS: dict[tuple[str, str], type[StrEnum]] = {
     ("outbox", "status"): OutboxStatus,
     ("notifications", "status"): NotificationStatus,
     ("sweeps", "status"): SweepStatus,
+    ("shopify_erasures", "state"): ErasureState,
+    ("customer_merges", "state"): MergeState,
 }
 
 

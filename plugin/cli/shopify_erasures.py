@@ -9,11 +9,12 @@ from typing import Annotated, Any
 
 import typer
 
-from plugin.models import ERASURE_STATES, utcnow
+from plugin.models import utcnow
 from plugin.runtime import Runtime
 from plugin.settings import load_settings
 from plugin.shopify import erasures
 from plugin.shopify.shop_domain import valid_shop_domain
+from plugin.states import ErasureState
 
 erasures_app = typer.Typer(
     name="shopify-erasures",
@@ -68,8 +69,8 @@ def list_command(
     """The shop's tracked Shopify erasures, soonest expected first, and whether each can still be
     cancelled (requested, and Shopify's expected erasure date not reached)."""
     domain = _shop(shop)
-    if state is not None and state not in ERASURE_STATES:
-        typer.echo(f"gallra: --state must be one of {', '.join(ERASURE_STATES)}", err=True)
+    if state is not None and state not in set(ErasureState):
+        typer.echo(f"gallra: --state must be one of {', '.join(ErasureState)}", err=True)
         raise typer.Exit(2)
     rows = asyncio.run(_list(domain, state))
     if as_json:

@@ -32,7 +32,7 @@ from plugin.ledger import (
     unnest_insert_sql,
 )
 from plugin.models import CustomerMerge, Delivery, Request, Shop, delivery_cell, utcnow
-from plugin.states import ShopStatus
+from plugin.states import MergeState, ShopStatus
 
 log = logging.getLogger("gallra.intake")
 
@@ -176,7 +176,7 @@ def record_merge(conn: Connection, shop: str, body: bytes, received_at: datetime
             deleted_customer_id=merge.deleted_id,
             job_id=merge.admin_graphql_api_job_id,
             status=merge.status.strip().lower()[:32],
-            state="received",
+            state=MergeState.RECEIVED,
             received_at=received_at,
         )
     )

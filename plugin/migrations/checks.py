@@ -21,7 +21,9 @@ def replace_state_checks(*tables: str, create_only: bool = False) -> None:
             batch_op.create_check_constraint(batch_op.f(check_name(table, column)), one_of(column, states))
 
 
-def drop_state_checks() -> None:
+def drop_state_checks(*tables: str) -> None:
     for table, column in STATE_COLUMNS:
+        if tables and table not in tables:
+            continue
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_constraint(batch_op.f(check_name(table, column)), type_="check")

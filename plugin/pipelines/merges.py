@@ -34,6 +34,7 @@ from plugin import evidence
 from plugin.ledger import OPEN_STATUSES
 from plugin.models import Base, CustomerMerge, LegalHold, Request, ShopifyErasure, utcnow
 from plugin.runtime import Runtime
+from plugin.states import ErasureState, MergeState
 
 log = logging.getLogger("gallra.pipelines")
 
@@ -54,7 +55,7 @@ class Rekeyed:
 
 REKEYED: tuple[Rekeyed, ...] = (
     Rekeyed("requests", Request, Request.status.in_(OPEN_STATUSES)),
-    Rekeyed("shopify_erasures", ShopifyErasure, ShopifyErasure.state == "requested"),
+    Rekeyed("shopify_erasures", ShopifyErasure, ShopifyErasure.state == ErasureState.REQUESTED),
     # A hold on the deleted customer keeps holding the data, now the kept customer's.
     Rekeyed("legal_holds", LegalHold, LegalHold.released_at.is_(None), merged_column=None),
 )
@@ -116,7 +117,7 @@ async def apply_merge(session: AsyncSession, merge: CustomerMerge, now: datetime
     caller's transaction, with its evidence entry; False when it must wait (Leased)."""
     subject = {"kept_customer_id": merge.kept_customer_id, "deleted_customer_id": merge.deleted_customer_id}
     if merge.status != "completed":
-        merge.state, merge.applied_at = "ignored", now
+        merge.state, merge.applied_at = MergeState.IGNORED, now
         await evidence.append(
             session,
             merge.shop_domain,
@@ -132,7 +133,7 @@ async def apply_merge(session: AsyncSession, merge: CustomerMerge, now: datetime
         )
     except Leased:
         return False
-    merge.state, merge.applied_at, merge.moved = "applied", now, moved
+    merge.state, merge.applied_at, merge.moved = MergeState.APPLIED, now, moved
     await evidence.append(
         session,
         merge.shop_domain,
@@ -152,7 +153,7 @@ async def apply_received_merges(runtime: Runtime, now: datetime | None = None, l
             (
                 await session.execute(
                     select(CustomerMerge.id)
-                    .where(CustomerMerge.state == "received")
+                    .where(CustomerMerge.state == MergeState.RECEIVED)
                     .order_by(CustomerMerge.received_at, CustomerMerge.id)
                     .limit(limit)
                 )
@@ -164,7 +165,7 @@ async def apply_received_merges(runtime: Runtime, now: datetime | None = None, l
             merge = (
                 await session.execute(
                     select(CustomerMerge)
-                    .where(CustomerMerge.id == merge_id, CustomerMerge.state == "received")
+                    .where(CustomerMerge.id == merge_id, CustomerMerge.state == MergeState.RECEIVED)
                     .with_for_update()  # two instances' clocks apply a merge once
                 )
             ).scalar_one_or_none()

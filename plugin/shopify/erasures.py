@@ -39,6 +39,7 @@ from plugin.runtime import Runtime
 from plugin.shopify.client import ShopifyError, UserErrors
 from plugin.shopify.operations import cancel_customer_erasure
 from plugin.shopify.tokens import ShopNotInstalled, TokenRequestFailed, admin_client
+from plugin.states import ErasureState
 
 log = logging.getLogger("gallra.shopify.erasures")
 
@@ -134,7 +135,7 @@ async def track(
         step_id=step_id,
         requested_at=requested_at,
         expected_at=expected,
-        state="requested",
+        state=ErasureState.REQUESTED,
     )
     await session.execute(statement)
     await evidence.append(
@@ -160,9 +161,9 @@ async def mark_verified(session: AsyncSession, shop_domain: str, customer_id: in
         .where(
             ShopifyErasure.shop_domain == shop_domain,
             ShopifyErasure.customer_id == customer_id,
-            ShopifyErasure.state == "requested",
+            ShopifyErasure.state == ErasureState.REQUESTED,
         )
-        .values(state="verified", verified_at=at)
+        .values(state=ErasureState.VERIFIED, verified_at=at)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -180,7 +181,7 @@ async def erasures(
 
 
 def cancellable(erasure: ShopifyErasure, now: datetime) -> bool:
-    return erasure.state == "requested" and now < erasure.expected_at
+    return erasure.state == ErasureState.REQUESTED and now < erasure.expected_at
 
 
 def summary(erasure: ShopifyErasure, now: datetime) -> dict[str, Any]:
@@ -231,7 +232,7 @@ async def _pending_row(session: AsyncSession, shop_domain: str, erasure_id: int)
 
 
 def _check_window(row: ShopifyErasure, now: datetime) -> None:
-    if row.state != "requested":
+    if row.state != ErasureState.REQUESTED:
         raise CancelRefused(f"the erasure is {row.state}; only a requested erasure can be cancelled")
     if now >= row.expected_at:
         raise CancelRefused(
@@ -272,8 +273,8 @@ async def cancel(
         raise CancelRefused("Shopify did not answer; nothing changed, try again") from None
     async with runtime.db.transaction() as session:
         row = await _pending_row(session, shop_domain, erasure_id)
-        if row.state == "requested":
-            row.state = "cancelled"
+        if row.state == ErasureState.REQUESTED:
+            row.state = ErasureState.CANCELLED
             row.cancelled_at = moment
             row.cancelled_by = by
             row.cancel_reason_enc = runtime.vault.encrypt(why.encode(), erasure_cell(shop_domain, row.id))

@@ -15,9 +15,13 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# 0012 created its tables (shopify_erasures, customer_merges) with their constraints already.
+TABLES = ("requests", "steps", "shops", "adapter_connections", "outbox", "notifications", "sweeps")
+
+
 def upgrade() -> None:
-    replace_state_checks(create_only=True)
+    replace_state_checks(*TABLES, create_only=True)
 
 
 def downgrade() -> None:
-    drop_state_checks()
+    drop_state_checks(*TABLES)
