@@ -9,7 +9,7 @@ Each scenario runs in its own process, so every peak RSS is that scenario's own:
 - day 1: its first live sweep, which queues every expired holding as a step (plugin.pipelines);
 - day 2: an ordinary day on the ledger day 1 left: everything is planned and checked against the
   ledger, and only what expired overnight is queued.
-Targets: peak RSS < 200 MB, sweep time <= 2x the floor. SQLite (the embedded default) in a temp dir.
+Targets: peak RSS < 200 MB, sweep time <= 3x the floor. SQLite (the embedded default) in a temp dir.
 CPU seconds are printed beside wall seconds: on a shared machine they are the steadier comparison.
 
 The JSONL has the shape Shopify (and tests/fakes/shopify.py) gives for `plugin.shopify.bulk`'s
@@ -316,7 +316,7 @@ def _report(directory: Path, url: str) -> None:
             f"  = {ratio:.2f}x floor (CPU {cpu_ratio:.2f}x)"
             f"  [queued {queued:,}, actioned before {before:,}]"
             f"  targets: RSS<200MB {'ok' if result['peak_rss_mb'] < 200 else 'MISSED'},"
-            f" <=2x floor {'ok' if ratio <= 2 else 'MISSED'}"
+            f" <=3x floor {'ok' if ratio <= 3 else 'MISSED'}"
             f"  (load {result['load']:.1f})"
         )
 
