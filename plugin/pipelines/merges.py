@@ -31,10 +31,12 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin import evidence
+from plugin.executor import verify
+from plugin.executor.steps import refresh_request, step_record
 from plugin.ledger import OPEN_STATUSES
-from plugin.models import Base, CustomerMerge, LegalHold, Request, ShopifyErasure, utcnow
+from plugin.models import Base, CustomerMerge, LegalHold, Request, ShopifyErasure, Step, utcnow
 from plugin.runtime import Runtime
-from plugin.states import ErasureState, MergeState
+from plugin.states import ErasureState, MergeState, StepState
 
 log = logging.getLogger("gallra.pipelines")
 
@@ -133,15 +135,58 @@ async def apply_merge(session: AsyncSession, merge: CustomerMerge, now: datetime
         )
     except Leased:
         return False
+    settled = await _settle_lookups_of_merged_customer(
+        session, merge.shop_domain, merge.deleted_customer_id, now
+    )
     merge.state, merge.applied_at, merge.moved = MergeState.APPLIED, now, moved
     await evidence.append(
         session,
         merge.shop_domain,
         "customer_merge_applied",
-        {"subject": subject, "status": merge.status, "moved": moved},
+        {"subject": subject, "status": merge.status, "moved": moved, "lookups_settled": settled},
         at=now,
     )
     return True
+
+
+MERGED_AWAY = (
+    "the customer was merged into another before Shopify's erasure could be seen: a look-up by the "
+    "old id would find nothing whether or not Shopify erased it"
+)
+
+
+async def _settle_lookups_of_merged_customer(
+    session: AsyncSession, shop_domain: str, deleted_id: int, now: datetime
+) -> int:
+    """Shopify look-ups still waiting on the deleted customer (its requests' `verifying` steps)
+    can prove nothing any more: Shopify no longer has that id after the merge, erased or not. They
+    are settled as not verifiable, said plainly, never counted as verified gone."""
+    waiting = await session.execute(
+        select(Step)
+        .join(Request, Request.id == Step.request_id)
+        .where(
+            Request.shop_domain == shop_domain,
+            Request.customer_id == deleted_id,
+            Step.shop_domain == shop_domain,
+            Step.system == "shopify",
+            Step.state == StepState.VERIFYING,
+        )
+        .with_for_update(of=Step)
+    )
+    steps = list(waiting.scalars())
+    for step in steps:
+        step.state, step.verification, step.verification_detail = (
+            StepState.DONE,
+            verify.NOT_VERIFIABLE,
+            MERGED_AWAY,
+        )
+        step.verified_at, step.verify_after = now, None
+        await evidence.append(
+            session, shop_domain, f"step_{verify.NOT_VERIFIABLE}", step_record(step), step.request_id
+        )
+    for request_id in sorted({step.request_id for step in steps}):
+        await refresh_request(session, request_id, now)
+    return len(steps)
 
 
 async def apply_received_merges(runtime: Runtime, now: datetime | None = None, limit: int = 100) -> int:

@@ -17,7 +17,7 @@ from plugin.clocks import JOBS
 from plugin.db import Database
 from plugin.documents.certificate import build_certificate, render_certificate_html
 from plugin.ledger import NewRequest, insert_request
-from plugin.models import CustomerMerge, Evidence, LegalHold, Request, ShopifyErasure, utcnow
+from plugin.models import CustomerMerge, Evidence, LegalHold, Request, ShopifyErasure, Step, utcnow
 from plugin.pipelines import merges
 from plugin.runtime import Runtime
 from plugin.shopify import erasures
@@ -279,3 +279,45 @@ async def test_an_open_request_and_an_active_hold_follow_the_kept_customer(
     # The kept customer's data is now held by the hold placed on the deleted one.
     assert [hold.id for hold in held] == [moved_hold.id]
     assert merge.moved == {"requests": 1, "shopify_erasures": 0, "legal_holds": 1}
+
+
+async def test_a_shopify_lookup_waiting_on_the_merged_away_customer_is_settled_as_not_verifiable(
+    runtime: Runtime, db: Database
+) -> None:
+    """After the merge Shopify has no customer by the deleted id, erased or not: a look-up by it
+    would read as "verified gone", so it is settled as not verifiable instead."""
+    request_id = await _request(runtime, status="verifying")
+    async with runtime.db.transaction() as session:
+        step = Step(
+            request_id=request_id,
+            shop_domain=SHOP,
+            key=f"shopify:erase:customer:{GONE}",
+            system="shopify",
+            action="erase",
+            category="customer_account",
+            holding_ref=f"customer:{GONE}",
+            decision={},
+            state="verifying",
+            outcome="erase_requested",
+            verification="pending",
+            verify_after=utcnow() + timedelta(days=10),
+            next_attempt_at=utcnow() + timedelta(days=10),
+        )
+        session.add(step)
+        await session.flush()
+        step_id = step.id
+    await _merge(runtime)
+
+    assert await merges.apply_received_merges(runtime) == 1
+
+    (settled,) = await _rows(db, Step, step_id)
+    assert (settled.state, settled.verification) == ("done", "not_verifiable")
+    assert settled.verification_detail == merges.MERGED_AWAY
+    (request,) = await _rows(db, Request, request_id)
+    assert request.status == "finalizing" and request.customer_id == GONE  # the record of the past
+    async with db.session() as session:
+        applied = (
+            await session.execute(select(Evidence).where(Evidence.kind == "customer_merge_applied"))
+        ).scalar_one()
+        kinds = [e.kind for e in await evidence.entries(session, SHOP)]
+    assert applied.payload["lookups_settled"] == 1 and "step_not_verifiable" in kinds
