@@ -36,6 +36,7 @@ from plugin.executor.steps import refresh_request, step_record
 from plugin.ledger import OPEN_STATUSES
 from plugin.models import Base, CustomerMerge, LegalHold, Request, ShopifyErasure, Step, utcnow
 from plugin.runtime import Runtime
+from plugin.shopify import erasures
 from plugin.states import ErasureState, MergeState, StepState
 
 log = logging.getLogger("gallra.pipelines")
@@ -168,7 +169,7 @@ async def _settle_lookups_of_merged_customer(
             Request.shop_domain == shop_domain,
             Request.customer_id == deleted_id,
             Step.shop_domain == shop_domain,
-            Step.system == "shopify",
+            Step.system == erasures.SYSTEM,
             Step.state == StepState.VERIFYING,
         )
         .with_for_update(of=Step)
