@@ -146,7 +146,7 @@ def signature(shop: ShopInfo) -> str:
 
 
 def shipment_ref(shipment: Shipment) -> str:
-    """The reference `plugin.shopify.holdings` gives the shipment, so the two meet."""
+    """The reference `adapters.shopify_holdings` gives the shipment, so the two meet."""
     return ShipmentRef.of(shipment).format()
 
 

@@ -43,10 +43,10 @@ from adapters.base import (
     Verification,
 )
 from adapters.recipients import Recipient, Safeguard, Transfer
+from adapters.shopify_holdings import customer_holdings, order_holdings
 from plugin.holdings import Category, Holding, Subject
 from plugin.shopify import operations
 from plugin.shopify.client import AdminClient, ShopifyAuthError, ShopifyError, ShopifyUnavailable
-from plugin.shopify.holdings import customer_holdings, order_holdings
 from plugin.shopify.records import CustomerRecord, OrderRecord
 from plugin.shopify.tokens import ShopNotInstalled, TokenRequestFailed
 

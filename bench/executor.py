@@ -41,11 +41,11 @@ from plugin.connections import configure
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.executor.context import WorkerConfig
-from plugin.executor.worker import Worker
 from plugin.ledger import NewRequest, insert_request
 from plugin.migrate import upgrade
 from plugin.models import Request, Shop
 from plugin.pipelines.sources import LiveSources
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from plugin.settings import Settings
 from tests.fakes.providers import KLAVIYO_LIMITS, MAILCHIMP_CONNECTIONS, free_port

@@ -4,7 +4,7 @@ by 4 concurrent workers sharing one shop, in real time.
 
     .venv/bin/python bench/shopify_throttle.py [--queries 2000] [--workers 4]
 
-- paced: `AdminClient` with its per-shop leaky bucket (`plugin.shopify.throttle`);
+- paced: `AdminClient` with its per-shop leaky bucket (`plugin.cost_throttle`);
 - baseline (same run, another shop on the same fake): the same client without pacing, reacting
   only to THROTTLED answers (wait ceil((cost - available) / restore) and retry) as spylib does.
 Printed: THROTTLED answers (target 0) and achieved points/s as a fraction of the restore rate
@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from plugin.cost_throttle import CostThrottle, Reservation  # noqa: E402
 from plugin.shopify.client import AdminClient  # noqa: E402
-from plugin.shopify.throttle import CostThrottle, Reservation  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
 from tests.fakes.shopify import ShopifyFake  # noqa: E402
 

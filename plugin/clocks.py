@@ -25,15 +25,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import String, cast, exists, literal, or_, select
 
 from plugin import evidence, legal_holds, notifications
-from plugin.executor.context import WorkerConfig
+from plugin.executor.context import Sources, WorkerConfig
 from plugin.executor.leases import reclaim_expired
-from plugin.executor.worker import Worker
 from plugin.ledger import OPEN_STATUSES, days_left, dialect_of, insert_ignoring_conflicts, local_zone
 from plugin.models import ClockClaim, Notification, Request, Shop, Step, utcnow
 from plugin.outbox import deliver_queued, send_reminders
 from plugin.pipelines.merges import apply_received_merges
-from plugin.pipelines.sources import Sources
 from plugin.pipelines.uninstall import confirm_uninstalls
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from plugin.shopify.details import refresh_stale_details
 from plugin.states import RequestStatus, StepState

@@ -46,7 +46,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.crypto import Vault
-from plugin.executor.locks import serialise
+from plugin.locks import serialise
 from plugin.models import Evidence, EvidenceHead, utcnow
 
 if TYPE_CHECKING:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 
 class Category(StrEnum):
@@ -73,7 +74,7 @@ class ShipmentRef:
     """The reference of a shipment holding, `shipment:<order id>:<tracking number>` (`untracked`
     without one): the one place that writes and reads it, and the shipment holding's label.
 
-    Shopify's holdings (`plugin.shopify.holdings`) and the carrier adapters' own `find` build it;
+    Shopify's holdings (`adapters.shopify_holdings`) and the carrier adapters' own `find` build it;
     the executor and the carrier adapters read it back into a `Shipment`. The tracking number may
     itself contain colons: only the first two separate."""
 
@@ -129,3 +130,42 @@ def shipment_of_holding(holding: Holding, carrier: str | None = None) -> Shipmen
 def shipments_of_holdings(holdings: list[Holding]) -> tuple[Shipment, ...]:
     """The shipments among `holdings`."""
     return tuple(s for s in map(shipment_of_holding, holdings) if s is not None)
+
+
+# A holding as a step row keeps it (JSON): the one place that shape is written and read.
+def holding_to_dict(holding: Holding) -> dict[str, Any]:
+    return {
+        "system": holding.system,
+        "category": holding.category.value,
+        "ref": holding.ref,
+        "label": holding.label,
+        "order_created": _iso(holding.order_created),
+        "delivered": _iso(holding.delivered),
+        "last_activity": _iso(holding.last_activity),
+        "unsubscribed": _iso(holding.unsubscribed),
+        "flags": sorted(holding.flags),
+        "country": holding.country,
+    }
+
+
+def holding_from_dict(data: dict[str, Any]) -> Holding:
+    return Holding(
+        system=data["system"],
+        category=Category(data["category"]),
+        ref=data["ref"],
+        label=data["label"],
+        order_created=_date(data.get("order_created")),
+        delivered=_date(data.get("delivered")),
+        last_activity=_date(data.get("last_activity")),
+        unsubscribed=_date(data.get("unsubscribed")),
+        flags=frozenset(data.get("flags") or ()),
+        country=data.get("country"),
+    )
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None

@@ -15,7 +15,7 @@ releasing and expiry are evidence-logged: the public part names the hold's id an
 reason, who acted and the customer go into the entry's identifier part.
 
 Automatic holds (an order with an open dispute or return) are no rows here: they are flags Shopify's
-order data sets (`plugin.shopify.holdings`), kept by the policy's `DISPUTE-*` and `RETURN-*` rules.
+order data sets (`adapters.shopify_holdings`), kept by the policy's `DISPUTE-*` and `RETURN-*` rules.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.http import backoff_delay
 from plugin.crypto import Cell, Vault
-from plugin.executor.locks import serialise
+from plugin.locks import serialise
 from plugin.models import Notification, OutboxMessage, Step, cell_of, outbox_cell, utcnow
 from plugin.runtime import Runtime
 from plugin.settings import Settings

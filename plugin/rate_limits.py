@@ -30,8 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.http import Limiter, RateLimit
 from plugin.db import Database
-from plugin.executor.locks import serialise
 from plugin.ledger import dialect_of
+from plugin.locks import serialise
 from plugin.models import RateLimitCall, RateLimitSlot
 
 log = logging.getLogger("gallra.rate_limits")

@@ -11,11 +11,11 @@ import httpx
 
 from adapters.http import WINDOW_MARGIN, WINDOW_MARGIN_RATIO, Limiter, RateLimiter
 from plugin import evidence
+from plugin.cost_throttle import ShopThrottles
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.rate_limits import SharedRateLimiter
 from plugin.settings import Settings
-from plugin.shopify.throttle import ShopThrottles
 from plugin.timing import SYSTEM_CLOCK, Clock
 
 

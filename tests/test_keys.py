@@ -21,7 +21,6 @@ from plugin.cli import _assemble
 from plugin.crypto import DecryptionError, Vault
 from plugin.db import Database
 from plugin.documents.store import artifacts_of, read_artifact, replace_artifacts
-from plugin.executor.worker import Worker
 from plugin.models import (
     ENCRYPTED_COLUMNS,
     AdapterConnection,
@@ -34,6 +33,7 @@ from plugin.models import (
     utcnow,
 )
 from plugin.outbox import Outbox
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_SECRET, make_settings, serving
 from tests.executor.conftest import fast_config

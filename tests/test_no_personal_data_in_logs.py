@@ -36,9 +36,9 @@ from plugin.cli.simulate import build_payload, signed_request
 from plugin.clocks import JOBS
 from plugin.crypto import Vault
 from plugin.db import Database
-from plugin.executor.worker import Worker
 from plugin.models import Shop, shop_cell
 from plugin.pipelines.sources import LiveSources
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from plugin.settings import SettingsError
 from tests.conftest import TEST_ENCRYPTION_KEY, TEST_SECRET, make_settings

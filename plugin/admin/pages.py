@@ -26,10 +26,10 @@ from plugin.admin.auth import (
 from plugin.admin.chart import render as render_chart
 from plugin.admin.headers import secure
 from plugin.admin.render import bounce, mask_email, page, plan_rows
+from plugin.documents.gaps import not_examined_of
 from plugin.i18n import language_of, months, translate
 from plugin.ledger import days_left
 from plugin.models import cell_of, utcnow
-from plugin.pipelines.gaps import not_examined_of
 from plugin.states import RequestStatus, ShopStatus
 
 log = logging.getLogger("gallra.admin")

@@ -12,7 +12,7 @@ import typer
 from plugin import logs
 from plugin.clocks import background
 from plugin.executor.context import WorkerConfig, worker_id
-from plugin.executor.worker import Worker
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from plugin.settings import load_settings
 

@@ -23,11 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plugin import evidence, legal_holds
 from plugin.controller import controller_document
 from plugin.crypto import Vault
+from plugin.documents.gaps import not_examined_block, planned_gaps
 from plugin.documents.store import artifacts_of, read_artifact, replace_artifacts, templates
 from plugin.documents.words import field_names
 from plugin.i18n import Lang, shop_language
 from plugin.models import Artifact, Request, Shop, Step, cell_of, utcnow
-from plugin.pipelines.gaps import not_examined_block, planned_gaps
 from plugin.states import StepState
 
 CERTIFICATE_JSON = "certificate_json"

@@ -22,12 +22,12 @@ from typing import Any
 from plugin.controller import controller_document
 from plugin.crypto import Vault
 from plugin.documents.authorities import complaint_authority
+from plugin.documents.gaps import not_examined_block, not_examined_of
 from plugin.documents.recipients import recipient_entry
 from plugin.documents.store import replace_artifacts, templates
 from plugin.documents.words import country_name
 from plugin.i18n import LANGUAGES, Lang, translate
 from plugin.models import Artifact, Request, Shop, utcnow
-from plugin.pipelines.gaps import not_examined_block, not_examined_of
 from plugin.retention.sentences import retention_period
 
 SHOPIFY = "shopify"

@@ -5,16 +5,19 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import date, datetime
+from typing import Protocol
 
-from plugin.models import utcnow
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.base import Adapter
+from plugin.holdings import Holding
+from plugin.models import Shop, utcnow
+from plugin.retention import DecisionLike
 from plugin.runtime import Runtime
-
-if TYPE_CHECKING:
-    from plugin.pipelines.sources import Sources
+from plugin.shopify.records import OrderRecord
 
 
 def worker_id() -> str:
@@ -34,6 +37,30 @@ class WorkerConfig:
     # What time it is for claiming work and for time-gated decisions (a held shop/redact's 48 hours);
     # tests pass a fixed or advancing clock.
     clock: Callable[[], datetime] = field(default=utcnow)
+
+
+class Sources(Protocol):
+    async def adapters(
+        self, session: AsyncSession, shop: Shop, *, step_id: int | None = None
+    ) -> list[Adapter]:
+        """Every enabled adapter of the shop, Shopify's included."""
+        ...
+
+    async def adapter(
+        self, session: AsyncSession, shop: Shop, name: str, *, step_id: int | None = None
+    ) -> Adapter | None:
+        """The named adapter if the shop has it enabled, else None."""
+        ...
+
+    async def shopify_orders(self, shop: Shop, order_ids: Sequence[int]) -> list[OrderRecord]:
+        """The orders (with fulfillments and tracking) that Shopify still has; missing ones left out.
+        Raises `ShopifyNotExamined` when Shopify cannot be read for the shop (no token, the token
+        refused), an `AdapterError` when it may answer later."""
+        ...
+
+    def plan(self, shop: Shop, holdings: Sequence[Holding], today: date, mode: str) -> Sequence[DecisionLike]:
+        """The retention planner with the shop's policy, in `request` or `sweep` mode."""
+        ...
 
 
 @dataclass

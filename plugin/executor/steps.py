@@ -33,7 +33,7 @@ from plugin.executor.backoff import next_attempt_at
 from plugin.executor.context import ExecContext
 from plugin.executor.leases import OWN_SYSTEM, renew_step
 from plugin.executor.verify import Check
-from plugin.holdings import Category, Shipment, Subject, shipments_of_holdings
+from plugin.holdings import Category, Shipment, Subject, holding_from_dict, shipments_of_holdings
 from plugin.ledger import load_shop
 from plugin.models import (
     AdapterConnection,
@@ -47,7 +47,6 @@ from plugin.models import (
     delivery_cell,
     utcnow,
 )
-from plugin.pipelines.steps import holding_from_dict
 from plugin.shopify import erasures
 from plugin.states import RequestStatus, ShopStatus, StepState
 
@@ -201,19 +200,17 @@ async def heartbeat(
             await task
 
 
-async def run_step(ctx: ExecContext, step_id: int) -> None:
-    """Run a step this worker has claimed. Never raises for the step's own failures."""
+async def run_step(ctx: ExecContext, step_id: int) -> bool:
+    """Run a step this worker has claimed. Never raises for the step's own failures. False for a
+    `keep` step, whose coming due is no adapter call: its holding is planned again by the caller
+    (`plugin.pipelines.holds.replan_hold`)."""
     owner = ctx.config.owner
     async with ctx.runtime.db.session() as session:
         step = await session.get(Step, step_id)
         if step is None or step.state != StepState.RUNNING or step.lease_owner != owner:
-            return
+            return True
         if step.action == "keep":
-            await session.close()
-            from plugin.pipelines.holds import replan_hold
-
-            await replan_hold(ctx, step_id)
-            return
+            return False
         request = (
             await session.execute(
                 select(Request).where(Request.id == step.request_id, Request.shop_domain == step.shop_domain)
@@ -222,20 +219,20 @@ async def run_step(ctx: ExecContext, step_id: int) -> None:
         shop = await load_shop(session, step.shop_domain)
         if shop is None or shop.status == ShopStatus.REDACTED:
             await record_failure(ctx, step_id, "the shop is no longer installed", retryable=False)
-            return
+            return True
         if shop.dry_run or request.dry_run:
             await record_success(ctx, step_id, Result(Outcome.ALREADY_ABSENT), would=True)
-            return
+            return True
         if step.system == OWN_SYSTEM:
             await session.close()
             await run_own_step(ctx, step_id)
-            return
+            return True
         cover = await _shopify_cover(session, step)
         if cover is not None:
             now = ctx.config.clock()
             if step.verification == verify.PENDING:
                 await record_check(ctx, step_id, _with_cover(cover, now))
-                return
+                return True
             detail = f"covered by step {cover.key}: Shopify's customer data erasure redacts the orders"
             await record_success(
                 ctx,
@@ -243,7 +240,7 @@ async def run_step(ctx: ExecContext, step_id: int) -> None:
                 Result(Outcome.ERASE_REQUESTED, cover.provider_ref, detail),
                 check=_with_cover(cover, now),
             )
-            return
+            return True
         rechecking = step.verification == verify.PENDING and step.outcome is not None
         erased_at = step.finished_at
         carried = await shipment_steps(session, step, sweep=request.kind == "sweep")
@@ -257,7 +254,7 @@ async def run_step(ctx: ExecContext, step_id: int) -> None:
             await record_failure(
                 ctx, step_id, f"{step.system}: cannot build the adapter ({type(exc).__name__})"
             )
-            return
+            return True
     if adapter is None:
         await record_failure(
             ctx,
@@ -265,13 +262,14 @@ async def run_step(ctx: ExecContext, step_id: int) -> None:
             f"no enabled adapter {step.system!r}: connect it (gallra adapters configure) and retry the step",
             retryable=False,
         )
-        return
+        return True
     if rechecking and holding is not None:
         async with heartbeat(ctx, step_id, renew_step):
             check = await verify.recheck(adapter, subject, holding, erased_at, ctx.config.clock())
         await record_check(ctx, step_id, check)
-        return
+        return True
     await _call(ctx, step_id, adapter, action, subject, holding, fields)
+    return True
 
 
 def _with_cover(cover: Step, now: datetime) -> Check:

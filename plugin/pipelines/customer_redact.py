@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.shopify_holdings import shop_date
 from plugin import evidence, legal_holds
 from plugin.documents.certificate import issue_certificate
 from plugin.executor.context import ExecContext
@@ -18,7 +19,6 @@ from plugin.models import Request, Shop, utcnow
 from plugin.pipelines.gather import gather
 from plugin.pipelines.holds import held_by, hold_ends
 from plugin.pipelines.steps import action_name, enqueue_plan
-from plugin.shopify.holdings import shop_date
 
 Apply = Callable[[AsyncSession, Request], Awaitable[None]]
 

@@ -12,21 +12,21 @@ from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.registry import catalogue
+from adapters.shopify_holdings import shop_date
 from plugin import evidence, notifications
 from plugin.controller import controller_document
 from plugin.documents.extract import EXTRACT_HTML, build_extract, link_expiry, store_extract
+from plugin.documents.gaps import planned_entry
 from plugin.documents.links import download_link
 from plugin.documents.store import artifacts_of
 from plugin.executor.context import ExecContext
 from plugin.executor.steps import EXPORT_PART
-from plugin.holdings import Category
+from plugin.holdings import Category, holding_to_dict
 from plugin.i18n import shop_language
 from plugin.ledger import days_left, local_zone
 from plugin.models import Artifact, Request, Shop, Step, cell_of, utcnow
-from plugin.pipelines.gaps import planned_entry
 from plugin.pipelines.gather import gather
-from plugin.pipelines.steps import action_name, holding_to_dict
-from plugin.shopify.holdings import shop_date
+from plugin.pipelines.steps import action_name
 from plugin.states import RequestStatus, StepState
 
 log = logging.getLogger("gallra.pipelines")

@@ -9,11 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Adapter, AdapterError
-from plugin.executor.context import ExecContext
-from plugin.executor.steps import subject_of
-from plugin.holdings import Category, Holding, Subject, shipments_of_holdings
-from plugin.models import Request, Shop
-from plugin.pipelines.gaps import (
+from adapters.shopify_holdings import order_holdings, shop_date
+from plugin.documents.gaps import (
     NotExamined,
     NothingExamined,
     ShopifyNotExamined,
@@ -21,7 +18,10 @@ from plugin.pipelines.gaps import (
     shopify_gap,
     tool_gap,
 )
-from plugin.shopify.holdings import order_holdings, shop_date
+from plugin.executor.context import ExecContext
+from plugin.executor.steps import subject_of
+from plugin.holdings import Category, Holding, Subject, shipments_of_holdings
+from plugin.models import Request, Shop
 
 SHOPIFY = "shopify"
 
@@ -54,7 +54,7 @@ async def gather(ctx: ExecContext, session: AsyncSession, request: Request, shop
     the requested orders come from `Sources.shopify_orders`.
 
     A source that cannot be read (no token, the token refused, a connection failing) is recorded
-    as not examined (`plugin.pipelines.gaps`) and the others are still asked with what the request
+    as not examined (`plugin.documents.gaps`) and the others are still asked with what the request
     gives. A failure that may pass is raised instead while planning has attempts left, so it is
     tried again; if no source could be examined at all, `NothingExamined` is raised."""
     order_ids = [int(o) for o in request.order_ids or ()]

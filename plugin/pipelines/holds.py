@@ -19,23 +19,22 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import AdapterError
+from adapters.shopify_holdings import OPEN_CLAIM_FLAGS, order_holdings, shop_date
 from plugin import evidence, legal_holds
+from plugin.documents.gaps import ShopifyNotExamined
 from plugin.executor.context import ExecContext
 from plugin.executor.steps import refresh_request, step_record, subject_of
-from plugin.holdings import Holding
+from plugin.holdings import Holding, holding_from_dict
 from plugin.ledger import load_shop
 from plugin.models import LegalHold, Request, Shop, Step
-from plugin.pipelines.gaps import ShopifyNotExamined
 from plugin.pipelines.steps import (
-    DecisionLike,
     action_name,
     decision_to_dict,
     due_on,
     enqueue_plan,
-    holding_from_dict,
 )
+from plugin.retention import DecisionLike
 from plugin.retention.planner import Decision
-from plugin.shopify.holdings import OPEN_CLAIM_FLAGS, order_holdings, shop_date
 from plugin.states import RequestStatus, StepState
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import AdapterError
 from plugin import evidence
+from plugin.documents.gaps import NothingExamined, planned_gaps
 from plugin.executor.backoff import next_attempt_at
 from plugin.executor.context import ExecContext
 from plugin.executor.leases import OWN_SYSTEM, renew_request
@@ -19,7 +20,6 @@ from plugin.executor.steps import heartbeat, refresh_request, run_own_step
 from plugin.ledger import load_shop
 from plugin.models import Request, Shop, Step, utcnow
 from plugin.pipelines import customer_redact, data_request, shop_redact
-from plugin.pipelines.gaps import NothingExamined, planned_gaps
 from plugin.states import RequestStatus, ShopStatus, StepState
 
 log = logging.getLogger("gallra.pipelines")

@@ -1,51 +1,25 @@
-"""Where the pipelines get their data and decisions: the shop's adapters, Shopify's orders, and the
-retention planner. One small protocol, so the executor is tested with doubles and runs with
-`LiveSources` (the real stages) in production."""
+"""`LiveSources`: the real stages behind `plugin.executor.context.Sources` (the shop's adapters,
+Shopify's orders, the retention planner); tests hand the executor doubles instead."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Adapter, TemporaryFailure
 from adapters.registry import UnknownAdapter
 from plugin import connections, retention
+from plugin.documents.gaps import SHOPIFY, ShopifyNotExamined, shopify_reason
 from plugin.holdings import Holding
 from plugin.models import Shop
-from plugin.pipelines.gaps import SHOPIFY, ShopifyNotExamined, shopify_reason
-from plugin.pipelines.steps import DecisionLike
+from plugin.retention import DecisionLike
 from plugin.runtime import Runtime
 from plugin.shopify import operations, tokens
 from plugin.shopify.client import ShopifyAuthError, ShopifyUnavailable
 from plugin.shopify.records import OrderRecord
 from plugin.states import ShopStatus
-
-
-class Sources(Protocol):
-    async def adapters(
-        self, session: AsyncSession, shop: Shop, *, step_id: int | None = None
-    ) -> list[Adapter]:
-        """Every enabled adapter of the shop, Shopify's included."""
-        ...
-
-    async def adapter(
-        self, session: AsyncSession, shop: Shop, name: str, *, step_id: int | None = None
-    ) -> Adapter | None:
-        """The named adapter if the shop has it enabled, else None."""
-        ...
-
-    async def shopify_orders(self, shop: Shop, order_ids: Sequence[int]) -> list[OrderRecord]:
-        """The orders (with fulfillments and tracking) that Shopify still has; missing ones left out.
-        Raises `ShopifyNotExamined` when Shopify cannot be read for the shop (no token, the token
-        refused), an `AdapterError` when it may answer later."""
-        ...
-
-    def plan(self, shop: Shop, holdings: Sequence[Holding], today: date, mode: str) -> Sequence[DecisionLike]:
-        """The retention planner with the shop's policy, in `request` or `sweep` mode."""
-        ...
 
 
 class LiveSources:

@@ -25,14 +25,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin.holdings import Category, Holding
+from plugin.holdings import holding_to_dict
 from plugin.models import Request, Step, utcnow
+from plugin.retention import DecisionLike
 from plugin.states import RequestStatus, StepState
 
 ACTIONS = ("erase", "reduce", "keep")
@@ -41,61 +42,12 @@ ACTIONS = ("erase", "reduce", "keep")
 INSERT_CHUNK = 500
 
 
-class DecisionLike(Protocol):
-    @property
-    def holding(self) -> Holding: ...
-    @property
-    def action(self) -> Any: ...
-    @property
-    def keep_until(self) -> date | None: ...
-    @property
-    def rule_id(self) -> str | None: ...
-    @property
-    def reference(self) -> str | None: ...
-    @property
-    def reason_sv(self) -> str: ...
-    @property
-    def reason_en(self) -> str: ...
-    @property
-    def reduce_fields(self) -> Any: ...
-
-
 def action_name(action: Any) -> str:
     value = action.value if isinstance(action, Enum) else action
     name = str(value).lower()
     if name not in ACTIONS:
         raise ValueError(f"unknown plan action {action!r}")
     return name
-
-
-def holding_to_dict(holding: Holding) -> dict[str, Any]:
-    return {
-        "system": holding.system,
-        "category": holding.category.value,
-        "ref": holding.ref,
-        "label": holding.label,
-        "order_created": _iso(holding.order_created),
-        "delivered": _iso(holding.delivered),
-        "last_activity": _iso(holding.last_activity),
-        "unsubscribed": _iso(holding.unsubscribed),
-        "flags": sorted(holding.flags),
-        "country": holding.country,
-    }
-
-
-def holding_from_dict(data: dict[str, Any]) -> Holding:
-    return Holding(
-        system=data["system"],
-        category=Category(data["category"]),
-        ref=data["ref"],
-        label=data["label"],
-        order_created=_date(data.get("order_created")),
-        delivered=_date(data.get("delivered")),
-        last_activity=_date(data.get("last_activity")),
-        unsubscribed=_date(data.get("unsubscribed")),
-        flags=frozenset(data.get("flags") or ()),
-        country=data.get("country"),
-    )
 
 
 def decision_to_dict(decision: DecisionLike) -> dict[str, Any]:
@@ -301,7 +253,3 @@ def _action_names() -> Callable[[Any], str]:
 
 def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
-
-
-def _date(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None

@@ -8,7 +8,7 @@ Public API (other stages import only these names)::
 
 from plugin.retention.dates import local_date
 from plugin.retention.errors import PolicyError, StatutoryMinimumError, StoredPolicyError
-from plugin.retention.planner import Decision, Plan, plan
+from plugin.retention.planner import Decision, DecisionLike, Plan, plan
 from plugin.retention.policy import ForcedOverride, Override, Policy, default_policy_for, shop_policy
 from plugin.retention.rules import Action, Anchor, Mode, Period, Rule
 
@@ -16,6 +16,7 @@ __all__ = [
     "Action",
     "Anchor",
     "Decision",
+    "DecisionLike",
     "ForcedOverride",
     "Mode",
     "Override",

@@ -21,12 +21,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from plugin.holdings import Category, Holding
 from plugin.retention.policy import Policy
 from plugin.retention.rules import ANCHOR_FIELD, Action, Anchor, Mode, Period, Rule
-from plugin.retention.sentences import rule_reason, sentence, unknown_reason
+from plugin.retention.sentences import LANGS, rule_reason, unknown_reason, when
 
 ERASURE_REQUEST_RULE = "GDPR-17"
 ERASURE_REQUEST_REFERENCE = "GDPR art. 17(1)"
@@ -54,7 +54,28 @@ class Decision(NamedTuple):
     expired_on: date | None = None  # for a sweep erase: the day the winning rule's keep ended
 
     def sentence(self, lang: str) -> str:
-        return sentence(self, lang)
+        """One sentence: "Order #1001 kept until 2031-12-31: Bokföringslagen … (accounting records, …)."."""
+        if lang not in LANGS:
+            raise ValueError(f"lang: expected one of {', '.join(LANGS)}, got {lang!r}")
+        d = self
+        label = d.holding.label
+        reason = d.reason_sv if lang == "sv" else d.reason_en
+        cited = f"{d.reference} ({reason})" if d.reference else reason
+        if d.action is Action.ERASE:
+            if d.expired_on is not None:
+                if lang == "sv":
+                    return (
+                        f"{label} raderas nu: sparades till och med {d.expired_on} enligt {cited}, "
+                        "som har löpt ut."
+                    )
+                return f"{label} erased now: kept until {d.expired_on} under {cited}, which has run out."
+            return f"{label} raderas nu: {cited}." if lang == "sv" else f"{label} erased now: {cited}."
+        if d.action is Action.REDUCE:
+            fields = ", ".join(d.reduce_fields)
+            if lang == "sv":
+                return f"{label} reduceras nu ({fields} tas bort) och {when(d.keep_until, lang)}: {cited}."
+            return f"{label} reduced now ({fields} removed), {when(d.keep_until, lang)}: {cited}."
+        return f"{label} {when(d.keep_until, lang)}: {cited}."
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe; holdings carry no personal data (a reference and a label only)."""
@@ -286,3 +307,24 @@ def plan(holdings: Iterable[Holding], policy: Policy, now: date, mode: Mode) -> 
     tables = _compile(policy, mode, now)
     request = mode is Mode.REQUEST
     return Plan(mode, now, [_decide(h, now, tables[h.category], request) for h in holdings])
+
+
+class DecisionLike(Protocol):
+    """What the step rows need of a decision: `Decision`, or the sweep's compact one."""
+
+    @property
+    def holding(self) -> Holding: ...
+    @property
+    def action(self) -> Any: ...
+    @property
+    def keep_until(self) -> date | None: ...
+    @property
+    def rule_id(self) -> str | None: ...
+    @property
+    def reference(self) -> str | None: ...
+    @property
+    def reason_sv(self) -> str: ...
+    @property
+    def reason_en(self) -> str: ...
+    @property
+    def reduce_fields(self) -> Any: ...

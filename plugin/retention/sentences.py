@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
 
-from plugin.retention.rules import Action, Anchor, Period, Rule
-
-if TYPE_CHECKING:
-    from plugin.retention.planner import Decision
+from plugin.retention.rules import Anchor, Period, Rule
 
 LANGS = ("sv", "en")
 
@@ -87,35 +83,10 @@ def unknown_reason(rule: Rule, lang: str, reason: str) -> str:
     return f"{missing}: {reason}; kept until the date is known (check)"
 
 
-def _when(value: date | None, lang: str) -> str:
+def when(value: date | None, lang: str) -> str:
     if value is None:
         return "sparas tills vidare" if lang == "sv" else "kept, no end date yet"
     return f"sparas till och med {value}" if lang == "sv" else f"kept until {value}"
-
-
-def sentence(decision: Decision, lang: str) -> str:
-    """One sentence: "Order #1001 kept until 2031-12-31: Bokföringslagen … (accounting records, …)."."""
-    if lang not in LANGS:
-        raise ValueError(f"lang: expected one of {', '.join(LANGS)}, got {lang!r}")
-    d = decision
-    label = d.holding.label
-    reason = d.reason_sv if lang == "sv" else d.reason_en
-    cited = f"{d.reference} ({reason})" if d.reference else reason
-    if d.action is Action.ERASE:
-        if d.expired_on is not None:
-            if lang == "sv":
-                return (
-                    f"{label} raderas nu: sparades till och med {d.expired_on} enligt {cited}, "
-                    "som har löpt ut."
-                )
-            return f"{label} erased now: kept until {d.expired_on} under {cited}, which has run out."
-        return f"{label} raderas nu: {cited}." if lang == "sv" else f"{label} erased now: {cited}."
-    if d.action is Action.REDUCE:
-        fields = ", ".join(d.reduce_fields)
-        if lang == "sv":
-            return f"{label} reduceras nu ({fields} tas bort) och {_when(d.keep_until, lang)}: {cited}."
-        return f"{label} reduced now ({fields} removed), {_when(d.keep_until, lang)}: {cited}."
-    return f"{label} {_when(d.keep_until, lang)}: {cited}."
 
 
 def retention_period(

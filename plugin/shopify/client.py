@@ -2,7 +2,7 @@
 
 - Versioned endpoint `{SHOPIFY_ADMIN_URL with {shop}}/admin/api/{version}/graphql.json`; timeouts on
   every call (the shared `httpx.AsyncClient` of the runtime).
-- Cost-based pacing per shop (`plugin.shopify.throttle`), THROTTLED (HTTP 200) and 429 (Retry-After)
+- Cost-based pacing per shop (`plugin.cost_throttle`), THROTTLED (HTTP 200) and 429 (Retry-After)
   waited out and retried; 5xx and network errors retried with backoff and jitter.
 - `userErrors` raised as `UserErrors`; `MAX_COST_EXCEEDED` raised as `MaxCostExceeded`, never retried.
 - Nothing from a response body that could carry personal data goes into a log or an error message.
@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 
 from adapters.http import DEFAULT_TIMEOUT, backoff_delay, parse_retry_after
+from plugin.cost_throttle import CostThrottle
 from plugin.settings import Settings
 from plugin.shopify.app_config import api_version
-from plugin.shopify.throttle import CostThrottle
 
 log = logging.getLogger("gallra.shopify")
 

@@ -14,7 +14,7 @@ and CLI are the only place the shop owner can cancel them.
 
 The most recent order is known to the plan, not to this module: the customer account holding
 carries `last_activity` (the last order, else the account's last update) and the `has_orders`
-flag (`plugin.shopify.holdings.customer_holdings`). When the account has orders, its last activity
+flag (`adapters.shopify_holdings.customer_holdings`). When the account has orders, its last activity
 counts as the last order: never earlier than the real one, so the expected date is never too early.
 
 `mark_verified` is the one call for the verification that re-checks the customer after the delay;

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select, update
 
-from adapters.base import AdapterError
+from adapters.errors import AdapterError
 from adapters.http import ProviderHttp
 from plugin import controller
 from plugin.ledger import load_shop

@@ -1,7 +1,7 @@
 """Orders (and customers) of the same shape get the same verdicts: counted without re-planning.
 
 A shop's orders differ in ids, names and tracking numbers, which only name holdings; what decides
-their fate is their *shape* (`plugin.shopify.holdings.order_shape` / `customer_shape`), from which
+their fate is their *shape* (`adapters.shopify_holdings.order_shape` / `customer_shape`), from which
 their holdings are built. For an order whose holdings are all kept or undecided (most of a shop,
 on most days), the sweep only needs the counts. So the first order of a shape goes through the
 planner as usual, and later orders of that shape are counted by its verdicts. An order with

@@ -31,15 +31,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin import legal_holds
-from plugin.crypto import Vault
-from plugin.db import Database
-from plugin.holdings import Category, Holding
-from plugin.ledger import NewRequest, find_request_id, get_request, insert_request
-from plugin.models import AdapterConnection, LegalHold, Request, Shop, Step
-from plugin.retention.dates import shop_zone
-from plugin.retention.planner import NO_RULE
-from plugin.shopify.holdings import (
+from adapters.shopify_holdings import (
     UNKNOWN_CARRIER,
     customer_shape,
     last_order_holding,
@@ -48,6 +40,14 @@ from plugin.shopify.holdings import (
     shaped_order_holdings,
     shop_date,
 )
+from plugin import legal_holds
+from plugin.crypto import Vault
+from plugin.db import Database
+from plugin.holdings import Category, Holding
+from plugin.ledger import NewRequest, find_request_id, get_request, insert_request
+from plugin.models import AdapterConnection, LegalHold, Request, Shop, Step
+from plugin.retention.dates import shop_zone
+from plugin.retention.planner import NO_RULE
 from plugin.shopify.records import CustomerRecord, OrderRecord
 from plugin.states import RequestStatus
 from plugin.sweeps import claim as claims

@@ -12,8 +12,8 @@ import respx
 
 from adapters.base import Outcome
 from adapters.dhl_parcel_de import DhlParcelDe
+from adapters.shopify_holdings import order_holdings
 from plugin.holdings import Shipment
-from plugin.shopify.holdings import order_holdings
 from plugin.shopify.records import FulfillmentRecord, OrderRecord, TrackingInfo
 from tests.adapters.conftest import RecordingChannel, Waits
 from tests.adapters.support import assert_auth_failure_named, assert_throttling_honoured, build, subject

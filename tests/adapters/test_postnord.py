@@ -11,8 +11,8 @@ import respx
 from adapters.base import Adapter, AuthFailed, Outcome, PermanentFailure
 from adapters.email_request import EmailRequestConfig, EmailRequests
 from adapters.postnord import PostNord
+from adapters.shopify_holdings import order_holdings
 from plugin.holdings import Category, Shipment, Subject
-from plugin.shopify.holdings import order_holdings
 from plugin.shopify.records import FulfillmentRecord, OrderRecord, TrackingInfo
 from tests.adapters.conftest import RecordingChannel, Waits
 

@@ -13,12 +13,12 @@ import pytest
 from adapters.base import AdapterContext, AuthFailed, Outcome, PermanentFailure, ShopInfo
 from adapters.http import ProviderHttp
 from adapters.shopify import Shopify, ShopifyConfig
+from plugin.cost_throttle import CostThrottle
 from plugin.documents.extract import compact
 from plugin.holdings import Category, Subject
 from plugin.ledger import load_shop
 from plugin.models import shop_cell
 from plugin.shopify.client import AdminClient
-from plugin.shopify.throttle import CostThrottle
 from tests.conftest import make_settings
 from tests.timing import SkippingClock
 

@@ -8,8 +8,8 @@ from markupsafe import escape
 from sqlalchemy import update
 
 from plugin import evidence
+from plugin.documents.gaps import NotExamined
 from plugin.models import Request
-from plugin.pipelines.gaps import NotExamined
 from plugin.runtime import Runtime
 from tests.admin.conftest import SHOP_A, SHOP_B
 from tests.admin.helpers import get_page

@@ -32,10 +32,10 @@ from plugin.db import Database
 from plugin.documents.certificate import certificate_document
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.steps import confirm_step
-from plugin.executor.worker import Worker
 from plugin.migrate import upgrade
 from plugin.models import Request, Shop, Step, shop_cell
 from plugin.pipelines.sources import LiveSources
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from tests.conftest import TEST_ENCRYPTION_KEY, make_settings, serving
 from tests.executor.conftest import Clock, after_shopify_erasure, fast_config

@@ -13,11 +13,11 @@ from plugin import evidence
 from plugin.admin.actions import verify_evidence
 from plugin.clocks import minimise_requests
 from plugin.documents.certificate import certificate_document
-from plugin.executor.worker import Worker
 from plugin.holdings import Category, Holding
 from plugin.ledger import NewRequest, insert_request
 from plugin.models import ClockClaim, Delivery, Request, Shop, Step, delivery_cell, utcnow
 from plugin.pipelines.shop_redact import SHOP_REDACT_DELAY
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from tests.executor.doubles import SHOP, FakeSources, uninstall_shop
 

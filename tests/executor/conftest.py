@@ -12,8 +12,8 @@ from adapters.shopify import Shopify
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.executor.context import WorkerConfig
-from plugin.executor.worker import Worker
 from plugin.models import utcnow
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
 from tests.executor.doubles import FakeSources, Ledger, add_shop

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from plugin.cli import _assemble
-from plugin.executor.worker import Worker
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from tests.conftest import cli_environment
 from tests.executor.doubles import FakeSources, add_request, newsletter_holding

@@ -8,8 +8,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from plugin import clocks
-from plugin.executor.worker import Worker
 from plugin.models import Evidence, Request, utcnow
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from tests.executor.conftest import fast_config
 from tests.executor.doubles import SHOP, FakeSources, Ledger, add_request, newsletter_holding

@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 from plugin import evidence
 from plugin.crypto import Vault
 from plugin.db import Database
-from plugin.executor.worker import Worker
 from plugin.holdings import Holding, Subject
 from plugin.ledger import NewRequest, insert_request
 from plugin.models import Evidence, Request, Step
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
 from tests.executor.conftest import fast_config

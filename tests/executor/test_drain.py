@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.executor.leases import claim_requests
-from plugin.executor.worker import Worker
 from plugin.models import Request
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from tests.executor.doubles import FakeSources, add_request, newsletter_holding
 
@@ -35,7 +35,7 @@ async def test_a_step_finishing_during_a_claim_is_followed_by_its_finalising(
             await asyncio.gather(*list(worker._tasks), return_exceptions=True)
         return claimed
 
-    monkeypatch.setattr("plugin.executor.worker.claim_requests", claim_then_let_jobs_finish)
+    monkeypatch.setattr("plugin.pipelines.worker.claim_requests", claim_then_let_jobs_finish)
     await worker.drain(limit=20)
 
     assert late, "the claim never overlapped a job: the test did not set up the race"

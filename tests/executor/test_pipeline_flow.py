@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 
 from adapters.base import Outcome, Result
+from adapters.shopify_holdings import order_holdings
 from plugin import evidence
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.steps import confirm_step
-from plugin.executor.worker import Worker
 from plugin.holdings import Category, Holding, Subject
 from plugin.models import Step
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
-from plugin.shopify.holdings import order_holdings
 from tests.executor.doubles import (
     SHOP,
     CarrierByEmail,

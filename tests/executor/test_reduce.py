@@ -7,9 +7,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from plugin import evidence
-from plugin.executor.worker import Worker
 from plugin.holdings import Category, Holding
 from plugin.models import Step
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from tests.executor.conftest import fast_config
 from tests.executor.doubles import (

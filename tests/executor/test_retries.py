@@ -12,8 +12,8 @@ from adapters.base import PermanentFailure, RateLimited, TemporaryFailure
 from plugin.executor.context import ExecContext
 from plugin.executor.leases import claim_steps, reclaim_expired
 from plugin.executor.steps import StepStateError, record_failure, retry_request, retry_step, run_step
-from plugin.executor.worker import Worker
 from plugin.models import Request, Step, utcnow
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from tests.executor.conftest import fast_config
 from tests.executor.doubles import SHOP, FakeSources, Ledger, add_request, add_shop, newsletter_holding
@@ -164,7 +164,7 @@ async def test_a_crashing_job_is_handed_back_at_once(
 ) -> None:
     """A database hiccup inside a job (here: the first step run raises) does not leave the step
     leased until its lease ends: it is released and runs again a moment later."""
-    import plugin.executor.worker as worker_module
+    import plugin.pipelines.worker as worker_module
 
     real = run_step
     crashes: list[int] = []

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from plugin.connections import configure
 from plugin.crypto import Vault
 from plugin.db import Database
-from plugin.executor.worker import Worker
 from plugin.models import Request, Step
 from plugin.pipelines.sources import LiveSources
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
 from tests.executor.conftest import fast_config

@@ -20,10 +20,10 @@ from plugin.documents.certificate import build_certificate, render_certificate_h
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.steps import confirm_step
 from plugin.executor.verify import CANNOT_FIND, OWN_DATA
-from plugin.executor.worker import Worker
 from plugin.holdings import Holding, Subject
 from plugin.models import Evidence, Request, Shop, shop_cell
 from plugin.pipelines.sources import LiveSources
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from plugin.shopify import erasures
 from tests.executor.conftest import Clock, fast_config

@@ -21,10 +21,10 @@ from sqlalchemy import select, update
 
 from plugin import clocks, connections
 from plugin.db import Database
-from plugin.executor.worker import Worker
 from plugin.migrate import upgrade_async
 from plugin.models import AdapterConnection, Request, Shop, Step, shop_cell, utcnow
 from plugin.outbox import Outbox, deliver_queued, send_reminders
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from plugin.sweeps.run import run_sweep
 from tests.executor.conftest import fast_config

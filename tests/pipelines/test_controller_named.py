@@ -22,10 +22,10 @@ from plugin.db import Database
 from plugin.documents.extract import build_extract, render_extract_html
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.steps import confirm_step
-from plugin.executor.worker import Worker
 from plugin.models import Request, Shop, Step
 from plugin.outbox import deliver_queued
 from plugin.pipelines.sources import LiveSources
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from plugin.shopify.tokens import register_shop
 from tests.conftest import TEST_ENCRYPTION_KEY, make_settings, serving

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from plugin import evidence
 from plugin.documents.store import artifacts_of, read_artifact
-from plugin.executor.worker import Worker
 from plugin.ledger import load_shop
 from plugin.models import Artifact, Request, shop_cell
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from tests.executor.doubles import SHOP, FakeSources, Ledger, add_request, newsletter_holding, order
 
@@ -93,10 +93,10 @@ async def test_shop_owner_is_e_mailed_once_with_an_expiring_link_in_the_shops_la
     import httpx
 
     from plugin.app import create_app
-    from plugin.executor.worker import Worker
     from plugin.models import Shop, utcnow
     from plugin.outbox import deliver_queued
     from plugin.pipelines.data_request import notify_owner
+    from plugin.pipelines.worker import Worker
     from tests.conftest import make_settings
     from tests.executor.conftest import fast_config
     from tests.fakes.smtp import SmtpSink

@@ -13,15 +13,15 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from adapters.shopify_holdings import order_holdings
 from plugin import evidence, legal_holds, retention
 from plugin.clocks import release_legal_holds
 from plugin.documents.store import artifacts_of, read_artifact
-from plugin.executor.worker import Worker
 from plugin.holdings import Category, Holding
 from plugin.models import Evidence, LegalHold, Request, Shop, Step, utcnow
 from plugin.pipelines.shop_redact import redact_shop
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
-from plugin.shopify.holdings import order_holdings
 from plugin.shopify.records import OrderRecord
 from tests.executor.doubles import SHOP, FakeSources, Ledger, add_request, order, steps_of
 from tests.executor.test_pipeline_flow import ShopifyDouble

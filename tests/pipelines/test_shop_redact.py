@@ -14,7 +14,6 @@ from sqlalchemy import func, select, update
 from plugin import evidence
 from plugin.cli.requests import _print_details, _table, request_details, request_summary
 from plugin.executor.context import WorkerConfig
-from plugin.executor.worker import Worker
 from plugin.ledger import NewRequest, insert_request
 from plugin.models import (
     AdapterConnection,
@@ -28,6 +27,7 @@ from plugin.models import (
 )
 from plugin.pipelines.shop_redact import SHOP_REDACT_DELAY
 from plugin.pipelines.uninstall import Verdict, confirm_uninstalls
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from tests.executor.doubles import SHOP, FakeSources, add_request, newsletter_holding, uninstall_shop
 

@@ -21,10 +21,10 @@ from plugin import evidence
 from plugin.connections import configure
 from plugin.documents.certificate import certificate_document
 from plugin.documents.store import artifacts_of, read_artifact
-from plugin.executor.worker import Worker
 from plugin.holdings import Holding, Subject
 from plugin.models import Request, Shop, Step, shop_cell, utcnow
 from plugin.pipelines.sources import LiveSources
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from tests.executor.conftest import Clock, after_shopify_erasure, fast_config
 from tests.executor.doubles import (

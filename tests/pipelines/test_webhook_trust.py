@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 
 from plugin.app import create_app
 from plugin.executor.context import WorkerConfig
-from plugin.executor.worker import Worker
 from plugin.models import Request, Shop, cell_of, utcnow
 from plugin.pipelines.shop_redact import SHOP_REDACT_DELAY
 from plugin.pipelines.uninstall import confirm_uninstalls
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from plugin.shopify.tokens import register_shop
 from tests.conftest import serving

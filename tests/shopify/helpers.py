@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from plugin.cost_throttle import CostThrottle
 from plugin.shopify.client import AdminClient
-from plugin.shopify.throttle import CostThrottle
 from tests.conftest import make_settings
 from tests.fakes.shopify import ShopifyFake
 

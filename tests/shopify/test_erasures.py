@@ -20,10 +20,10 @@ from plugin import evidence
 from plugin.cli import _assemble
 from plugin.crypto import Vault
 from plugin.db import Database
-from plugin.executor.worker import Worker
 from plugin.ledger import NewRequest, insert_request
 from plugin.models import Evidence, Shop, ShopifyErasure, cell_of, shop_cell, utcnow
 from plugin.pipelines.sources import LiveSources
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from plugin.shopify import erasures
 from plugin.shopify.operations import CANCEL_ERASURE

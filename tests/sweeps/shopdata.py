@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from adapters.shopify_holdings import customer_holdings, order_holdings
 from plugin.holdings import Category, Holding
 from plugin.retention import Policy, Rule
-from plugin.shopify.holdings import customer_holdings, order_holdings
 from plugin.shopify.records import CustomerRecord, FulfillmentRecord, OrderRecord, TrackingInfo
 
 SHOP = "twelve-years.myshopify.com"

@@ -17,9 +17,9 @@ from sqlalchemy import event, select
 
 from plugin import evidence
 from plugin.executor.steps import confirm_step, shipment_steps, shipments_of
-from plugin.executor.worker import Worker
 from plugin.holdings import Category, Holding
 from plugin.models import Evidence, OutboxMessage, Request, Step, StepGroup, cell_of, utcnow
+from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from plugin.sweeps import groups, wiring
 from plugin.sweeps.run import run_sweep

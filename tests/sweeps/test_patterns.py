@@ -9,12 +9,7 @@ from typing import ClassVar
 
 import pytest
 
-from plugin.holdings import Holding
-from plugin.models import AdapterConnection, Shop
-from plugin.retention import Policy
-from plugin.retention.dates import shop_zone
-from plugin.runtime import Runtime
-from plugin.shopify.holdings import (
+from adapters.shopify_holdings import (
     CustomerShape,
     customer_holdings,
     customer_shape,
@@ -22,6 +17,11 @@ from plugin.shopify.holdings import (
     order_holdings,
     order_shape,
 )
+from plugin.holdings import Holding
+from plugin.models import AdapterConnection, Shop
+from plugin.retention import Policy
+from plugin.retention.dates import shop_zone
+from plugin.runtime import Runtime
 from plugin.shopify.records import CustomerRecord
 from plugin.sweeps import runner
 from plugin.sweeps.parts import SweepParts

@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from adapters.mailchimp import subscriber_hash
 from plugin import connections
-from plugin.executor.worker import Worker
 from plugin.holdings import Category, Holding
 from plugin.models import Request, Shop, Step, Sweep
+from plugin.pipelines.worker import Worker
 from plugin.retention import Policy
 from plugin.runtime import Runtime
 from plugin.shopify import tokens

@@ -14,17 +14,23 @@ import traceback
 from collections.abc import Awaitable
 from datetime import timedelta
 
-from plugin.executor.context import ExecContext, WorkerConfig
+from plugin.executor.context import ExecContext, Sources, WorkerConfig
 from plugin.executor.leases import claim_requests, claim_steps, release
 from plugin.executor.steps import run_step
 from plugin.models import utcnow
+from plugin.pipelines.holds import replan_hold
 from plugin.pipelines.run import work_on_request
-from plugin.pipelines.sources import LiveSources, Sources
+from plugin.pipelines.sources import LiveSources
 from plugin.runtime import Runtime
 
 log = logging.getLogger("gallra.executor")
 
 RELEASE_DELAY = timedelta(seconds=2)
+
+
+async def _run_claimed_step(ctx: ExecContext, step_id: int) -> None:
+    if not await run_step(ctx, step_id):
+        await replan_hold(ctx, step_id)
 
 
 class Worker:
@@ -57,7 +63,7 @@ class Worker:
 
     def _start(self, kind: str, row_id: int) -> None:
         job: Awaitable[None] = (
-            work_on_request(self.ctx, row_id) if kind == "request" else run_step(self.ctx, row_id)
+            work_on_request(self.ctx, row_id) if kind == "request" else _run_claimed_step(self.ctx, row_id)
         )
 
         async def guarded() -> None:
