@@ -303,6 +303,13 @@ class Channel(ABC):
         """What the provider received, for the register extract; empty when it received nothing."""
 
 
+@dataclass(frozen=True)
+class ErasureCover:
+    by: Category  # the holding whose erasure erases the others
+    refs: tuple[str, ...]  # the holdings it erases with it, by the start of their `ref`
+    why: str  # for evidence and certificates; no personal data
+
+
 _CALLS = ("find", "erase", "export")
 
 
@@ -332,6 +339,10 @@ class Adapter(ABC, Generic[C]):
     mail: ClassVar[Channel | None] = None
     # How an erasure is seen to take effect (`Verification`); `gone` judges what `find` answers.
     verification: ClassVar[Verification] = Verification()
+    # When the provider erases some of a subject's holdings only through another holding's erasure
+    # (it has no call for them on their own): the executor then counts a planned erase or reduce of
+    # those as done by that erasure, when the request has it, and verified with it.
+    erasure_covers: ClassVar[ErasureCover | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -23,7 +23,7 @@ One request covers all of a subject's shipments with the carrier: every shipment
 call asks the outbox for the same message (same `dedupe_key`), so the processor gets one e-mail.
 A request that names no one (the retention sweep) covers the shipments of the step's group: the
 sweep fixes its carrier steps into groups of at most 500 when it queues them, and the executor
-hands a step only its group's shipments (`plugin.executor.steps.shipment_steps`), so one e-mail
+hands a step only its group's shipments (`plugin.executor.shipments.shipment_steps`), so one e-mail
 per group names each of them once, worded for an ended retention period (`sweep_subject`,
 `sweep_body`), never as if someone had asked.
 """

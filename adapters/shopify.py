@@ -36,6 +36,7 @@ from adapters.base import (
     Adapter,
     AdapterConfig,
     AuthFailed,
+    ErasureCover,
     Outcome,
     PermanentFailure,
     Result,
@@ -44,13 +45,12 @@ from adapters.base import (
 )
 from adapters.recipients import Recipient, Safeguard, Transfer
 from adapters.shopify_holdings import customer_holdings, order_holdings
-from plugin.holdings import Category, Holding, Subject
+from plugin.holdings import SHOPIFY, Category, Holding, Subject
 from plugin.shopify import operations
 from plugin.shopify.client import AdminClient, ShopifyAuthError, ShopifyError, ShopifyUnavailable
 from plugin.shopify.records import CustomerRecord, OrderRecord
 from plugin.shopify.tokens import ShopNotInstalled, TokenRequestFailed
 
-NAME = "shopify"
 ACTIVE = frozenset({"SUBSCRIBED", "PENDING"})  # states an unsubscribe changes
 CHECK_QUERY = "query GallraConnectionCheck { shop { id } }"  # 1 point: proves the token works
 
@@ -68,12 +68,12 @@ async def _mapped_errors() -> AsyncIterator[None]:
         yield
     except ShopifyAuthError:
         raise AuthFailed(
-            NAME, "Shopify rejected the shop's access token (reinstall or reopen the app to renew it)"
+            SHOPIFY, "Shopify rejected the shop's access token (reinstall or reopen the app to renew it)"
         ) from None
     except ShopifyUnavailable as exc:
-        raise TemporaryFailure(NAME, str(exc), retry_after=exc.retry_after) from None
+        raise TemporaryFailure(SHOPIFY, str(exc), retry_after=exc.retry_after) from None
     except ShopifyError as exc:
-        raise PermanentFailure(NAME, str(exc)) from None
+        raise PermanentFailure(SHOPIFY, str(exc)) from None
 
 
 def _customer_id(ref: str) -> int | None:
@@ -90,11 +90,18 @@ _TRANSFERS = (
 
 
 class Shopify(Adapter[ShopifyConfig]):
-    name = NAME
+    name = SHOPIFY
     title = "Shopify"
     category = Category.CUSTOMER_ACCOUNT
     description = "The customer account, marketing consent and orders in the shop itself."
     can_reduce = True  # the marketing holding only (see `reduce`)
+    # Shopify has no call that erases an order's personal data on its own: its customer data
+    # erasure redacts it on every order of the customer.
+    erasure_covers = ErasureCover(
+        by=Category.CUSTOMER_ACCOUNT,
+        refs=("order:",),
+        why="Shopify's customer data erasure redacts the customer's orders",
+    )
     recipient = Recipient(
         "Shopify International Limited",
         "IE",
@@ -117,18 +124,20 @@ class Shopify(Adapter[ShopifyConfig]):
     async def _client(self) -> AdminClient:
         factory = self.ctx.admin_client
         if factory is None:
-            raise PermanentFailure(NAME, "no Shopify client for this shop (the app is not installed)")
+            raise PermanentFailure(SHOPIFY, "no Shopify client for this shop (the app is not installed)")
         try:
             async with _mapped_errors():
                 return await factory()
         except ShopNotInstalled:
             raise AuthFailed(
-                NAME, "the shop has no usable access token (the merchant must open or reinstall the app)"
+                SHOPIFY, "the shop has no usable access token (the merchant must open or reinstall the app)"
             ) from None
         except TokenRequestFailed as exc:
             if exc.status is None or exc.status >= 500:
-                raise TemporaryFailure(NAME, "Shopify's token endpoint is unavailable") from None
-            raise AuthFailed(NAME, f"Shopify refused to renew the access token (HTTP {exc.status})") from None
+                raise TemporaryFailure(SHOPIFY, "Shopify's token endpoint is unavailable") from None
+            raise AuthFailed(
+                SHOPIFY, f"Shopify refused to renew the access token (HTTP {exc.status})"
+            ) from None
 
     async def _customer(self, client: AdminClient, customer_id: int | None) -> CustomerRecord | None:
         if customer_id is None:
@@ -163,9 +172,9 @@ class Shopify(Adapter[ShopifyConfig]):
 
     async def erase(self, subject: Subject, holding: Holding) -> Result:
         customer_id = _customer_id(holding.ref)
-        if holding.system != NAME or customer_id is None:
+        if holding.system != SHOPIFY or customer_id is None:
             raise PermanentFailure(
-                NAME,
+                SHOPIFY,
                 f"{holding.category} cannot be erased through Shopify's API one by one; "
                 "erase the customer account (Shopify redacts it on its orders)",
             )
@@ -175,7 +184,7 @@ class Shopify(Adapter[ShopifyConfig]):
 
     async def reduce(self, subject: Subject, holding: Holding, fields: tuple[str, ...]) -> Result:
         customer_id = _customer_id(holding.ref)
-        if holding.system != NAME or customer_id is None or holding.category is not Category.NEWSLETTER:
+        if holding.system != SHOPIFY or customer_id is None or holding.category is not Category.NEWSLETTER:
             return await super().reduce(subject, holding, fields)
         done = await self._unsubscribe(customer_id)
         if done.outcome is Outcome.ALREADY_ABSENT or not fields:

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from plugin.clocks import background
 from plugin.intake.routes import close as close_intake
 from plugin.intake.routes import start as start_intake
 from plugin.logs import AccessLog
@@ -87,7 +88,6 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
 @asynccontextmanager
 async def _background(runtime: Runtime) -> AsyncIterator[None]:
     # Imported here: the clocks pull in the scheduler and every stage they wake.
-    from plugin.clocks import background
 
     async with background(runtime):
         yield

@@ -22,12 +22,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import String, cast, exists, literal, or_, select
+from sqlalchemy import String, cast, delete, exists, literal, or_, select
 
 from plugin import evidence, legal_holds, notifications
 from plugin.executor.context import Sources, WorkerConfig
 from plugin.executor.leases import reclaim_expired
 from plugin.ledger import OPEN_STATUSES, days_left, dialect_of, insert_ignoring_conflicts, local_zone
+from plugin.minimise import minimise_due
 from plugin.models import ClockClaim, Notification, Request, Shop, Step, utcnow
 from plugin.outbox import deliver_queued, send_reminders
 from plugin.pipelines.merges import apply_received_merges
@@ -177,8 +178,6 @@ async def release_legal_holds(runtime: Runtime, now: datetime | None = None) -> 
 async def minimise_requests(runtime: Runtime, now: datetime | None = None) -> int:
     """Once a day: finished requests past their shop's minimisation period drop their subject's
     data (`plugin.minimise`), in batches. Returns how many were minimised."""
-    from plugin.minimise import minimise_due
-
     now = now or utcnow()
     if not await claim_once(runtime, period_key("minimise", now, 86400)):
         return 0
@@ -216,7 +215,6 @@ async def purge_claims(runtime: Runtime) -> None:
     """Old clock claims are only needed while their period can still fire."""
     if not await claim_once(runtime, period_key("purge-claims", utcnow(), 86400)):
         return
-    from sqlalchemy import delete
 
     async with runtime.db.transaction() as session:
         await session.execute(delete(ClockClaim).where(ClockClaim.claimed_at < utcnow() - timedelta(days=7)))

@@ -33,7 +33,7 @@ from adapters.base import (
 )
 from adapters.http import ProviderHttp, UrlPolicy
 from plugin.controller import details_of
-from plugin.holdings import Holding, Subject
+from plugin.holdings import SHOPIFY, Holding, Subject
 from plugin.models import AdapterConnection, Shop, cell_of, connection_cell, utcnow
 from plugin.outbox import Outbox
 from plugin.runtime import Runtime
@@ -42,7 +42,6 @@ from plugin.states import ConnectionStatus, ShopStatus
 
 log = logging.getLogger("gallra.connections")
 
-SHOPIFY = "shopify"  # built for every shop with a token, configured or not
 MASK = "********"
 
 

@@ -23,6 +23,12 @@ class Category(StrEnum):
     APP_REQUEST_DATA = "app_request_data"  # Gallra's own working data about a request
 
 
+# The two systems every shop has, whatever it connects: Shopify itself and Gallra's own records
+# (adapter names, like "klaviyo"; the one place either is spelled).
+SHOPIFY = "shopify"
+GALLRA = "gallra"
+
+
 @dataclass(frozen=True, slots=True)
 class Holding:
     system: str  # adapter name: "shopify", "klaviyo", "postnord", "gallra", ...

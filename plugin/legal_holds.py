@@ -303,7 +303,7 @@ def hold_ids(flags: Iterable[str]) -> list[int]:
 
 
 def decision_hold_ids(decision: dict[str, Any]) -> list[int]:
-    """The holds a stored step decision (`plugin.pipelines.steps.decision_to_dict`) names."""
+    """The holds a stored step decision (`plugin.pipelines.enqueue.decision_to_dict`) names."""
     return hold_ids((decision.get("holding") or {}).get("flags") or ())
 
 

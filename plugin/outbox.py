@@ -11,7 +11,7 @@ group of shipments) share one message through a keyed hash of the adapter's `ded
 look-up and the insert are serialised per hash, so steps running at once still share it. Delivery
 is claimed row by row with a lease, so several instances delivering at once send each message once
 (at least once if a process dies between the SMTP hand-off and the commit). Confirming one step
-(`plugin.executor.steps.confirm_step`) confirms every step awaiting the same message.
+(`plugin.executor.actions.confirm_step`) confirms every step awaiting the same message.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from plugin import connections, controller, evidence, legal_holds
 from plugin.admin import queries
 from plugin.admin.policy_view import describe
 from plugin.documents.certificate import stored_anchors
-from plugin.executor import steps
+from plugin.executor import actions as step_actions
 from plugin.ledger import load_shop
 from plugin.models import AdapterConnection, Artifact, Evidence, Shop, cell_of, utcnow
 from plugin.retention import Policy
@@ -70,7 +70,7 @@ async def retry_step(runtime: Runtime, shop_domain: str, step_id: int) -> int:
         shop_domain,
         step_id,
         StepState.FAILED,
-        lambda session: steps.retry_step(session, shop_domain, step_id),
+        lambda session: step_actions.retry_step(session, shop_domain, step_id),
     )
 
 
@@ -85,7 +85,7 @@ async def confirm_step(runtime: Runtime, shop_domain: str, step_id: int, note: s
         shop_domain,
         step_id,
         StepState.AWAITING_CONFIRMATION,
-        lambda session: steps.confirm_step(session, shop_domain, step_id, note, vault=runtime.vault),
+        lambda session: step_actions.confirm_step(session, shop_domain, step_id, note, vault=runtime.vault),
     )
 
 

@@ -15,13 +15,16 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from plugin.admin import actions, queries
+from adapters.registry import catalogue
+from plugin.admin import actions, policy_view, queries
 from plugin.admin.auth import AdminContext, NotAuthenticated, authenticate_api
 from plugin.admin.headers import secure
 from plugin.admin.render import counts, mask_email
 from plugin.ledger import days_left
 from plugin.models import Request as LedgerRequest
 from plugin.models import Step, Sweep, cell_of, utcnow
+from plugin.notifications import list_notifications
+from plugin.retention import Policy, PolicyError, StatutoryMinimumError
 from plugin.shopify import erasures
 from plugin.states import RequestStatus
 
@@ -109,8 +112,6 @@ def _sweep_json(sweep: Sweep) -> dict[str, Any]:
 
 async def notifications_list(request: Request, ctx: AdminContext) -> Response:
     """What Gallra told the shop owner, and whether it was e-mailed (or why not)."""
-    from plugin.notifications import list_notifications
-
     async with ctx.runtime.db.session() as session:
         told = await list_notifications(session, ctx.shop_domain)
     return answer({"notifications": [row.as_json() for row in told]}, shop=ctx.shop_domain)
@@ -303,8 +304,6 @@ async def artifact(request: Request, ctx: AdminContext) -> Response:
 
 
 async def connections(request: Request, ctx: AdminContext) -> Response:
-    from adapters.registry import catalogue
-
     async with ctx.runtime.db.session() as session:
         connected = await queries.connections(session, ctx.shop_domain)
     return answer(
@@ -361,8 +360,6 @@ async def shop_controller(request: Request, ctx: AdminContext) -> Response:
 
 
 async def policy(request: Request, ctx: AdminContext) -> Response:
-    from plugin.admin import policy_view
-
     current, problem = policy_view.shown_policy(ctx.shop)
     today = utcnow().astimezone(queries.shop_zone(ctx.shop)).date()
     return answer(
@@ -388,9 +385,6 @@ async def policy(request: Request, ctx: AdminContext) -> Response:
 
 async def policy_save(request: Request, ctx: AdminContext) -> Response:
     """PUT {"toml": "..."}: validated by the engine; below a statutory minimum only when forced."""
-    from plugin.admin import policy_view
-    from plugin.retention import Policy, PolicyError, StatutoryMinimumError
-
     body = await _json_body(request)
     text = body.get("toml")
     if not isinstance(text, str):

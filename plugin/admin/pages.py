@@ -7,13 +7,14 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from urllib.parse import urlencode
 
+from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from adapters.base import Adapter
 from adapters.registry import catalogue
-from plugin import legal_holds, notifications
-from plugin.admin import queries
+from plugin import controller, legal_holds, notifications
+from plugin.admin import actions, policy_view, queries
 from plugin.admin.auth import (
     AdminContext,
     CsrfRejected,
@@ -27,9 +28,16 @@ from plugin.admin.chart import render as render_chart
 from plugin.admin.headers import secure
 from plugin.admin.render import bounce, mask_email, page, plan_rows
 from plugin.documents.gaps import not_examined_of
+from plugin.documents.links import verify_link
+from plugin.documents.store import read_artifact
+from plugin.holdings import GALLRA, SHOPIFY
 from plugin.i18n import language_of, months, translate
 from plugin.ledger import days_left
 from plugin.models import cell_of, utcnow
+from plugin.retention import PolicyError, StatutoryMinimumError
+from plugin.retention.dates import format_month_day
+from plugin.retention.presets import countries
+from plugin.shopify import erasures
 from plugin.states import RequestStatus, ShopStatus
 
 log = logging.getLogger("gallra.admin")
@@ -88,7 +96,7 @@ def not_found(ctx: AdminContext) -> Response:
 
 
 # Systems that appear in steps without being a configurable adapter in every build.
-BUILT_IN_TITLES = {"shopify": "Shopify", "gallra": "Gallra"}
+BUILT_IN_TITLES = {SHOPIFY: "Shopify", GALLRA: "Gallra"}
 
 
 def adapter_titles() -> dict[str, str]:
@@ -195,8 +203,6 @@ async def sweeps_page(request: Request, ctx: AdminContext, *, problem: str | Non
 
 
 async def erasures_page(request: Request, ctx: AdminContext) -> Response:
-    from plugin.shopify import erasures
-
     async with ctx.runtime.db.session() as session:
         rows = await erasures.erasures(session, ctx.shop_domain)
     now = utcnow()
@@ -211,8 +217,6 @@ async def erasures_page(request: Request, ctx: AdminContext) -> Response:
 
 
 async def cancel_erasure_form(request: Request, ctx: AdminContext) -> Response:
-    from plugin.admin import actions
-
     reason = await _form_text(request, "reason")
     try:
         await actions.cancel_shopify_erasure(
@@ -230,8 +234,6 @@ async def cancel_erasure_form(request: Request, ctx: AdminContext) -> Response:
 
 
 async def audit_page(request: Request, ctx: AdminContext) -> Response:
-    from plugin.admin import actions
-
     async with ctx.runtime.db.session() as session:
         rows = await queries.evidence_log(session, ctx.shop_domain, limit=500)
         verified = await actions.verify_evidence(session, ctx.shop_domain)
@@ -250,8 +252,6 @@ async def _form_text(request: Request, name: str) -> str:
 
 
 async def retry_form(request: Request, ctx: AdminContext) -> Response:
-    from plugin.admin import actions
-
     try:
         request_id = await actions.retry_step(
             ctx.runtime, ctx.shop_domain, int(request.path_params["step_id"])
@@ -264,8 +264,6 @@ async def retry_form(request: Request, ctx: AdminContext) -> Response:
 
 
 async def confirm_form(request: Request, ctx: AdminContext) -> Response:
-    from plugin.admin import actions
-
     note = await _form_text(request, "note")
     try:
         request_id = await actions.confirm_step(
@@ -279,8 +277,6 @@ async def confirm_form(request: Request, ctx: AdminContext) -> Response:
 
 
 async def preview_form(request: Request, ctx: AdminContext) -> Response:
-    from plugin.admin import actions
-
     try:
         await actions.preview_sweep(ctx.runtime, ctx.shop_domain)
     except Exception as exc:  # the page says it failed and why, by class name only
@@ -294,8 +290,6 @@ async def preview_form(request: Request, ctx: AdminContext) -> Response:
 
 
 async def shop_dry_run_form(request: Request, ctx: AdminContext) -> Response:
-    from plugin.admin import actions
-
     try:
         await actions.set_shop_dry_run(ctx.runtime, ctx.shop_domain, await _form_text(request, "on") == "1")
     except actions.NotFound:
@@ -307,9 +301,6 @@ async def controller_form(request: Request, ctx: AdminContext) -> Response:
     """The shop's details as documents name them. The form shows the current values, so only a
     field whose value changed becomes the owner's; a field the owner had set and now empties goes
     back to Shopify's value."""
-    from plugin import controller
-    from plugin.admin import actions
-
     try:
         current = await actions.controller_of(ctx.runtime, ctx.shop_domain)
         changes: dict[str, str | None] = {}
@@ -330,8 +321,6 @@ async def controller_form(request: Request, ctx: AdminContext) -> Response:
 
 
 async def connection_flags_form(request: Request, ctx: AdminContext) -> Response:
-    from plugin.admin import actions
-
     enabled = await _form_text(request, "enabled")
     dry_run = await _form_text(request, "dry_run")
     try:
@@ -348,8 +337,6 @@ async def connection_flags_form(request: Request, ctx: AdminContext) -> Response
 
 
 async def artifact_download(request: Request, ctx: AdminContext) -> Response:
-    from plugin.admin import actions
-
     try:
         row, content = await actions.artifact(
             ctx.runtime, ctx.shop_domain, int(request.path_params["artifact_id"])
@@ -367,9 +354,6 @@ async def artifact_download(request: Request, ctx: AdminContext) -> Response:
 async def signed_download(request: Request) -> Response:
     """A document through the signed, expiring link of an e-mail (`plugin.documents.links`): no
     session token, so the link itself is the authority, for that one document until it expires."""
-    from plugin.documents.links import verify_link
-    from plugin.documents.store import read_artifact
-
     runtime = runtime_of(request)
     shop = request.query_params.get("shop", "")
     artifact_id = int(request.path_params["artifact_id"])
@@ -389,7 +373,6 @@ async def signed_download(request: Request) -> Response:
         found = await read_artifact(session, runtime.vault, shop, artifact_id)
     if found is None:
         return _plain(404, "This document is no longer available. / Dokumentet finns inte längre.", None)
-    from plugin.admin import actions
 
     row, content = found
     response = Response(
@@ -405,8 +388,6 @@ async def signed_download(request: Request) -> Response:
 
 
 async def audit_export(request: Request, ctx: AdminContext) -> Response:
-    from plugin.admin import actions
-
     fmt = request.path_params["fmt"]
     try:
         media_type, body = await actions.export_evidence(ctx.runtime, ctx.shop_domain, fmt)
@@ -423,8 +404,6 @@ def config_fields(cls: type[Adapter], custom_urls: bool = False) -> list[dict[st
     """The connect form's fields from the adapter's pydantic Config: secrets as password inputs,
     the region as a choice among the provider's documented addresses, and a base URL only where
     the server allows custom provider URLs (tucked away as an advanced field)."""
-    from pydantic import SecretStr
-
     regions = cls.Config.regions()
     fields = []
     for name, info in cls.Config.model_fields.items():
@@ -447,8 +426,6 @@ def config_fields(cls: type[Adapter], custom_urls: bool = False) -> list[dict[st
 
 
 async def adapters_page(request: Request, ctx: AdminContext, *, problem: str | None = None) -> Response:
-    from plugin.admin import actions
-
     async with ctx.runtime.db.session() as session:
         connected = await queries.connections(session, ctx.shop_domain)
     cards = [
@@ -489,9 +466,6 @@ async def policy_page(
     request: Request, ctx: AdminContext, *, problem: str | None = None, status_code: int = 200,
     form: dict[str, str] | None = None,
 ) -> Response:  # fmt: skip
-    from plugin.admin import policy_view
-    from plugin.retention.dates import format_month_day
-    from plugin.retention.presets import countries
 
     policy, stored_problem = policy_view.shown_policy(ctx.shop)
     today = utcnow().astimezone(queries.shop_zone(ctx.shop)).date()
@@ -514,9 +488,6 @@ async def policy_page(
 
 
 async def policy_form(request: Request, ctx: AdminContext) -> Response:
-    from plugin.admin import actions, policy_view
-    from plugin.retention import PolicyError, StatutoryMinimumError
-
     form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
     try:
         policy = policy_view.from_form(form)
@@ -534,8 +505,6 @@ async def policy_form(request: Request, ctx: AdminContext) -> Response:
 
 
 async def connect_form(request: Request, ctx: AdminContext) -> Response:
-    from plugin.admin import actions
-
     name = request.path_params["adapter"]
     if name not in catalogue():
         return not_found(ctx)
@@ -558,8 +527,6 @@ async def connect_form(request: Request, ctx: AdminContext) -> Response:
 
 
 async def check_form(request: Request, ctx: AdminContext) -> Response:
-    from plugin.admin import actions
-
     try:
         await actions.check(ctx.runtime, ctx.shop_domain, request.path_params["adapter"])
     except actions.NotFound:
@@ -568,8 +535,6 @@ async def check_form(request: Request, ctx: AdminContext) -> Response:
 
 
 async def holds_page(request: Request, ctx: AdminContext) -> Response:
-    from plugin.admin import actions
-
     rows = await actions.holds_of(ctx.runtime, ctx.shop_domain)
     return page(
         request,
@@ -583,8 +548,6 @@ async def holds_page(request: Request, ctx: AdminContext) -> Response:
 
 
 async def hold_place_form(request: Request, ctx: AdminContext) -> Response:
-    from plugin.admin import actions
-
     form = await request.form()
     values = {k: form.get(k) for k in ("customer", "reason", "ends_on")}
     try:
@@ -597,8 +560,6 @@ async def hold_place_form(request: Request, ctx: AdminContext) -> Response:
 
 
 async def hold_release_form(request: Request, ctx: AdminContext) -> Response:
-    from plugin.admin import actions
-
     try:
         await actions.release_hold(
             ctx.runtime,

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from plugin.holdings import Category, Holding
+from plugin.holdings import SHOPIFY, Category, Holding
 from plugin.ledger import load_shop
 from plugin.retention.dates import format_month_day, parse_month_day
 from plugin.retention.errors import PolicyError
@@ -28,11 +28,11 @@ policy_app = typer.Typer(
 
 # What `explain` plans for one order of one customer (Gallra's own request data is not about an order).
 EXPLAIN_HOLDINGS: tuple[tuple[Category, str, str], ...] = (
-    (Category.ACCOUNTING_RECORD, "shopify", "Order (accounting record)"),
-    (Category.ORDER_CONTACT, "shopify", "Order contact data"),
+    (Category.ACCOUNTING_RECORD, SHOPIFY, "Order (accounting record)"),
+    (Category.ORDER_CONTACT, SHOPIFY, "Order contact data"),
     (Category.SHIPMENT, "carrier", "Shipment"),
     (Category.NEWSLETTER, "newsletter", "Newsletter subscription"),
-    (Category.CUSTOMER_ACCOUNT, "shopify", "Customer account"),
+    (Category.CUSTOMER_ACCOUNT, SHOPIFY, "Customer account"),
 )
 
 

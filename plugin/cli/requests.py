@@ -20,7 +20,7 @@ from plugin.db import Database
 from plugin.documents.certificate import CERTIFICATE_HTML, certificate_document
 from plugin.documents.extract import EXTRACT_HTML
 from plugin.documents.store import artifacts_of, read_artifact
-from plugin.executor.steps import step_record
+from plugin.executor.records import step_record
 from plugin.i18n import LANGUAGES, Lang
 from plugin.ledger import days_left, list_requests
 from plugin.models import OutboxMessage, Request, Shop, Step, utcnow

@@ -17,6 +17,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from sqlalchemy import select
 
 from plugin.models import Shop
 from plugin.runtime import Runtime
@@ -111,8 +112,6 @@ def _hhmm(stamp: Any) -> str:
 async def _run(
     shop: str | None, *, dry_run: bool, first_live: bool, as_json: bool
 ) -> tuple[list[dict[str, Any]], int]:
-    from sqlalchemy import select
-
     runtime = Runtime.build(get_settings())
     try:
         if shop is None:
@@ -151,7 +150,6 @@ async def _run(
 
 
 async def _with_bar(runtime: Any, domain: str, dry_run: bool, first_live: bool) -> dict[str, Any]:
-
     # The bulk stream does not say how many records are coming, so the bar counts up with a
     # spinner rather than pretending to know a total.
     with Progress(

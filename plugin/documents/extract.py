@@ -26,11 +26,11 @@ from plugin.documents.gaps import not_examined_block, not_examined_of
 from plugin.documents.recipients import recipient_entry
 from plugin.documents.store import replace_artifacts, templates
 from plugin.documents.words import country_name
+from plugin.holdings import SHOPIFY
 from plugin.i18n import LANGUAGES, Lang, translate
 from plugin.models import Artifact, Request, Shop, utcnow
 from plugin.retention.sentences import retention_period
 
-SHOPIFY = "shopify"
 EXTRACT_JSON = "extract_json"
 EXTRACT_HTML = {"sv": "extract_html_sv", "en": "extract_html_en"}
 LINK_LIFETIME = timedelta(days=30)

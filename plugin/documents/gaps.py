@@ -25,11 +25,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import AdapterError, AuthFailed
+from plugin.holdings import SHOPIFY
 from plugin.i18n import translate
 from plugin.models import Evidence, Request
 from plugin.states import ShopStatus
-
-SHOPIFY = "shopify"
 
 # Why a source was not examined, each completing "<system>: ...": `gap.<reason>` in the catalogue
 # (`plugin.i18n`), one of these.

@@ -1,10 +1,15 @@
-"""The executor: claims due requests and steps with a lease, runs each step's one adapter call
-outside any transaction, and records the outcome (with evidence) before the step counts as done.
+"""The executor: runs each claimed step's one adapter call outside any transaction, and records the
+outcome (with evidence) before the step counts as done. It knows steps, not why they were planned:
+the pipelines above it plan, and call it.
 
-- `locks`: serialising one kind of write across processes (PostgreSQL advisory locks, SQLite's
-  single writer).
+- `context`: what every part is handed (`ExecContext`: runtime, `Sources`, `WorkerConfig`).
 - `leases`: claiming due work (`FOR UPDATE SKIP LOCKED` on PostgreSQL), renewing, reclaiming.
 - `backoff`: when a failed step is tried again.
-- `steps`: running one step, recording it, the request's status, `retry_step` and `confirm_step`.
-- `worker`: the loop that keeps a bounded number of claims in flight; `gallra worker` in `cli`.
+- `dispatch`: running one claimed step (`run_step`): the adapter call, or the covering erasure.
+- `outcomes`: recording success, failure and verification look-ups, with their evidence.
+- `verify`: whether an erasure is seen to have taken effect.
+- `status`: a request's status derived from its steps (`refresh_request`).
+- `own_data`: erasing Gallra's own data about a request, last.
+- `actions`: what the shop owner does: `retry_step`, `retry_request`, `confirm_step`.
+- `records`, `shipments`: how a step is named in evidence; the shipments its subject carries.
 """

@@ -12,6 +12,10 @@ as `failed` instead of being retried forever.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,13 +23,16 @@ from sqlalchemy import ColumnElement, and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.executor import verify
+from plugin.executor.context import ExecContext
+from plugin.holdings import GALLRA
 from plugin.ledger import dialect_of
-from plugin.models import Request, Step
+from plugin.models import Request, Step, utcnow
 from plugin.states import RequestStatus, StepState
+
+log = logging.getLogger("gallra.executor")
 
 # The app's own data about a subject is erased last, when the request finalises: the other
 # steps still need the subject's e-mail to reach the providers.
-OWN_SYSTEM = "gallra"
 # on_hold: a request waiting for a condition (a shop/redact for its shop's uninstall), looked at
 # again at its next_attempt_at.
 REQUEST_WORK_STATUSES = (
@@ -38,7 +45,7 @@ REQUEST_WORK_STATUSES = (
 
 def step_claimable(now: datetime) -> ColumnElement[bool]:
     return or_(
-        and_(Step.state == StepState.PENDING, Step.system != OWN_SYSTEM, Step.next_attempt_at <= now),
+        and_(Step.state == StepState.PENDING, Step.system != GALLRA, Step.next_attempt_at <= now),
         and_(Step.state.in_((StepState.HELD, StepState.VERIFYING)), Step.next_attempt_at <= now),
         and_(Step.state == StepState.RUNNING, Step.lease_expires_at < now),
     )
@@ -169,3 +176,28 @@ async def release(session: AsyncSession, kind: str, row_id: int, owner: str, ret
             .values(lease_owner=None, lease_expires_at=None, next_attempt_at=retry_at)
             .execution_options(synchronize_session=False)
         )
+
+
+@contextlib.asynccontextmanager
+async def heartbeat(
+    ctx: ExecContext, row_id: int, renew: Callable[[AsyncSession, int, str, datetime], Awaitable[bool]]
+) -> AsyncIterator[None]:
+    """Renew a lease (a step's or a request's) every third of its length while work runs."""
+    interval = ctx.config.lease_seconds / 3
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            async with ctx.runtime.db.transaction() as session:
+                until = utcnow() + timedelta(seconds=ctx.config.lease_seconds)
+                if not await renew(session, row_id, ctx.config.owner, until):
+                    log.warning("lease on %d lost while working", row_id)
+                    return
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

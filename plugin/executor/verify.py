@@ -14,7 +14,7 @@ subject (the identifiers the call used) and `Adapter.gone` judges the answer:
   until its window ends; meanwhile the step is `verifying` and the request `verifying`, which is
   not late: the legal deadline is judged on the erasure call.
 
-This module decides and looks; `plugin.executor.steps` records the result with the step.
+This module decides and looks; `plugin.executor.outcomes` records the result with the step.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ async def after_call(
     adapter: Adapter, subject: Subject, holding: Holding, result: Result, now: datetime
 ) -> Check | None:
     """What follows a successful erase or reduce call: a verdict, or a look-up later. None for an
-    e-mailed request (its confirmation is recorded instead, `plugin.executor.steps.confirm_step`)."""
+    e-mailed request (its confirmation is recorded instead, `plugin.executor.actions.confirm_step`)."""
     if result.outcome is Outcome.REQUEST_SENT:
         return None
     if result.outcome in KEPT_BY_DESIGN:

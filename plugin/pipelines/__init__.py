@@ -1,9 +1,12 @@
-"""The privacy pipelines: each ledger request kind becomes persisted steps and, when they are all
-settled, its documents.
+"""The privacy pipelines: each ledger request becomes persisted steps, the executor runs them, and
+when they are all settled the pipeline writes its documents. The pipelines call the executor,
+never the other way round.
 
-- `steps`: plan → steps (`enqueue_plan`), shared by the pipelines and the retention sweep.
-- `gather`: a subject's holdings across Shopify and the shop's adapters.
+- `worker`: the loop that claims due requests and steps; `gallra worker` and `gallra serve` run it.
+- `run`: a request's life: `plan_request`, then `finalize_request` once its steps are settled.
+- `gather`: a subject's holdings across Shopify and the shop's adapters (`sources`: where from).
 - `customer_redact`, `data_request`, `shop_redact`: one module per Shopify compliance topic.
-- `holds`: a `keep until` step that comes due re-plans its holding.
-- `run`: the executor's entry points, `plan_request` and `finalize_request`.
+- `enqueue`: plan → step rows (`enqueue_plan`), shared by the pipelines and the retention sweep.
+- `holds`: a `keep until` step that comes due re-plans its holding; legal holds and claims.
+- `merges`, `uninstall`: customers/merge and app/uninstalled, applied by clocks.
 """

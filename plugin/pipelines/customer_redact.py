@@ -16,9 +16,9 @@ from plugin import evidence, legal_holds
 from plugin.documents.certificate import issue_certificate
 from plugin.executor.context import ExecContext
 from plugin.models import Request, Shop, utcnow
+from plugin.pipelines.enqueue import action_name, enqueue_plan
 from plugin.pipelines.gather import gather
 from plugin.pipelines.holds import held_by, hold_ends
-from plugin.pipelines.steps import action_name, enqueue_plan
 
 Apply = Callable[[AsyncSession, Request], Awaitable[None]]
 

@@ -20,13 +20,13 @@ from plugin.documents.gaps import planned_entry
 from plugin.documents.links import download_link
 from plugin.documents.store import artifacts_of
 from plugin.executor.context import ExecContext
-from plugin.executor.steps import EXPORT_PART
-from plugin.holdings import Category, holding_to_dict
+from plugin.executor.records import EXPORT_PART
+from plugin.holdings import GALLRA, Category, holding_to_dict
 from plugin.i18n import shop_language
 from plugin.ledger import days_left, local_zone
 from plugin.models import Artifact, Request, Shop, Step, cell_of, utcnow
+from plugin.pipelines.enqueue import action_name
 from plugin.pipelines.gather import gather
-from plugin.pipelines.steps import action_name
 from plugin.states import RequestStatus, StepState
 
 log = logging.getLogger("gallra.pipelines")
@@ -59,7 +59,7 @@ async def prepare(ctx: ExecContext, session: AsyncSession, request: Request, sho
         a.name: {"system": a.name, "title": a.title, "category": a.category.value} for a in adapters
     }
     for holding in gathered.holdings:
-        if holding.system not in recipients and holding.system != "gallra":
+        if holding.system not in recipients and holding.system != GALLRA:
             known = catalogue().get(holding.system)
             recipients[holding.system] = {
                 "system": holding.system,

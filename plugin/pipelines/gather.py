@@ -19,11 +19,9 @@ from plugin.documents.gaps import (
     tool_gap,
 )
 from plugin.executor.context import ExecContext
-from plugin.executor.steps import subject_of
-from plugin.holdings import Category, Holding, Subject, shipments_of_holdings
+from plugin.executor.records import subject_of
+from plugin.holdings import GALLRA, SHOPIFY, Category, Holding, Subject, shipments_of_holdings
 from plugin.models import Request, Shop
-
-SHOPIFY = "shopify"
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ class Gathered:
 
 def own_holding(request: Request, shop: Shop) -> Holding:
     return Holding(
-        system="gallra",
+        system=GALLRA,
         category=Category.APP_REQUEST_DATA,
         ref=f"request:{request.id}",
         label=f"Gallra's working data of request {request.id}",

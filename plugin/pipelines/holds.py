@@ -23,11 +23,12 @@ from adapters.shopify_holdings import OPEN_CLAIM_FLAGS, order_holdings, shop_dat
 from plugin import evidence, legal_holds
 from plugin.documents.gaps import ShopifyNotExamined
 from plugin.executor.context import ExecContext
-from plugin.executor.steps import refresh_request, step_record, subject_of
+from plugin.executor.records import step_record, subject_of
+from plugin.executor.status import refresh_request
 from plugin.holdings import Holding, holding_from_dict
 from plugin.ledger import load_shop
 from plugin.models import LegalHold, Request, Shop, Step
-from plugin.pipelines.steps import (
+from plugin.pipelines.enqueue import (
     action_name,
     decision_to_dict,
     due_on,

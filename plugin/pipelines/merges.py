@@ -32,11 +32,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin import evidence
 from plugin.executor import verify
-from plugin.executor.steps import refresh_request, step_record
+from plugin.executor.records import step_record
+from plugin.executor.status import refresh_request
+from plugin.holdings import SHOPIFY
 from plugin.ledger import OPEN_STATUSES
 from plugin.models import Base, CustomerMerge, LegalHold, Request, ShopifyErasure, Step, utcnow
 from plugin.runtime import Runtime
-from plugin.shopify import erasures
 from plugin.states import ErasureState, MergeState, StepState
 
 log = logging.getLogger("gallra.pipelines")
@@ -169,7 +170,7 @@ async def _settle_lookups_of_merged_customer(
             Request.shop_domain == shop_domain,
             Request.customer_id == deleted_id,
             Step.shop_domain == shop_domain,
-            Step.system == erasures.SYSTEM,
+            Step.system == SHOPIFY,
             Step.state == StepState.VERIFYING,
         )
         .with_for_update(of=Step)

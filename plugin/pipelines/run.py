@@ -15,8 +15,10 @@ from plugin import evidence
 from plugin.documents.gaps import NothingExamined, planned_gaps
 from plugin.executor.backoff import next_attempt_at
 from plugin.executor.context import ExecContext
-from plugin.executor.leases import OWN_SYSTEM, renew_request
-from plugin.executor.steps import heartbeat, refresh_request, run_own_step
+from plugin.executor.leases import heartbeat, renew_request
+from plugin.executor.own_data import run_own_step
+from plugin.executor.status import refresh_request
+from plugin.holdings import GALLRA
 from plugin.ledger import load_shop
 from plugin.models import Request, Shop, Step, utcnow
 from plugin.pipelines import customer_redact, data_request, shop_redact
@@ -160,7 +162,7 @@ async def finalize_request(ctx: ExecContext, request_id: int) -> None:
                     select(Step.id).where(
                         Step.request_id == request_id,
                         Step.shop_domain == request.shop_domain,
-                        Step.system == OWN_SYSTEM,
+                        Step.system == GALLRA,
                         Step.state == StepState.PENDING,
                     )
                 )

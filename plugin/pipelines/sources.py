@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.base import Adapter, TemporaryFailure
 from adapters.registry import UnknownAdapter
 from plugin import connections, retention
-from plugin.documents.gaps import SHOPIFY, ShopifyNotExamined, shopify_reason
-from plugin.holdings import Holding
+from plugin.documents.gaps import ShopifyNotExamined, shopify_reason
+from plugin.holdings import SHOPIFY, Holding
 from plugin.models import Shop
 from plugin.retention import DecisionLike
 from plugin.runtime import Runtime

@@ -15,8 +15,8 @@ from collections.abc import Awaitable
 from datetime import timedelta
 
 from plugin.executor.context import ExecContext, Sources, WorkerConfig
+from plugin.executor.dispatch import run_step
 from plugin.executor.leases import claim_requests, claim_steps, release
-from plugin.executor.steps import run_step
 from plugin.models import utcnow
 from plugin.pipelines.holds import replan_hold
 from plugin.pipelines.run import work_on_request

@@ -33,6 +33,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin import evidence
+from plugin.holdings import SHOPIFY
 from plugin.ledger import dialect_of, insert_ignoring_conflicts
 from plugin.models import ShopifyErasure, Step, erasure_cell, utcnow
 from plugin.runtime import Runtime
@@ -43,7 +44,6 @@ from plugin.states import ErasureState
 
 log = logging.getLogger("gallra.shopify.erasures")
 
-SYSTEM = "shopify"
 ERASURE_DELAY = timedelta(days=10)
 RECENT_ORDER_HOLD = timedelta(days=180)
 REASON_LIMIT = 500
@@ -90,7 +90,7 @@ async def track_step(session: AsyncSession, step: Step, outcome: str | None, now
     """Record the Shopify erasure a finished step requested (the executor calls this for every
     successful step; anything but Shopify's customer account erasure is left alone). In the
     step's transaction, so a step counts as done only with its erasure tracked."""
-    if step.system != SYSTEM or step.action != "erase" or outcome != "erase_requested":
+    if step.system != SHOPIFY or step.action != "erase" or outcome != "erase_requested":
         return
     customer_id = customer_of_ref(step.holding_ref)
     if customer_id is None:
@@ -109,7 +109,7 @@ async def track_step(session: AsyncSession, step: Step, outcome: str | None, now
 async def verified_step(session: AsyncSession, step: Step, at: datetime) -> None:
     """A step's erasure was seen to take effect (`plugin.executor.verify`): when it was Shopify's
     customer data erasure, its tracked erasure is verified too, in the same transaction."""
-    if step.system != SYSTEM or step.action != "erase" or step.outcome != "erase_requested":
+    if step.system != SHOPIFY or step.action != "erase" or step.outcome != "erase_requested":
         return
     customer_id = customer_of_ref(step.holding_ref)
     if customer_id is not None:

@@ -6,7 +6,7 @@ same transaction that queues them: the group is written before any worker can se
 never grows afterwards, however many batches the sweep still queues. A group is a range of step ids
 (`StepGroup`: request, carrier, first and last id), one row per group, so grouping 100,000 steps
 writes a few hundred rows instead of rewriting each step's decision; the executor reads a step's
-group by that range (`plugin.executor.steps.shipment_steps`) instead of the whole day's request,
+group by that range (`plugin.executor.shipments.shipment_steps`) instead of the whole day's request,
 and the carrier's e-mail names exactly the group's shipments.
 """
 

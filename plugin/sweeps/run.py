@@ -25,6 +25,7 @@ from plugin.models import Step, utcnow
 from plugin.runtime import Runtime
 from plugin.states import ShopStatus, StepState, SweepStatus
 from plugin.sweeps import claim as claims
+from plugin.sweeps import wiring
 from plugin.sweeps.parts import SweepParts
 from plugin.sweeps.runner import (
     BATCH,
@@ -283,9 +284,8 @@ async def _parts(runtime: Runtime, shop_domain: str, parts: SweepParts | PartsFa
         return parts
     if parts is not None:
         return await parts(runtime, shop_domain)
-    from plugin.sweeps.wiring import real_parts
 
-    return await real_parts(runtime, shop_domain)
+    return await wiring.real_parts(runtime, shop_domain)
 
 
 async def _holds_due(session: Any, shop_domain: str, now: datetime) -> int:

@@ -43,7 +43,7 @@ from adapters.shopify_holdings import (
 from plugin import legal_holds
 from plugin.crypto import Vault
 from plugin.db import Database
-from plugin.holdings import Category, Holding
+from plugin.holdings import GALLRA, SHOPIFY, Category, Holding
 from plugin.ledger import NewRequest, find_request_id, get_request, insert_request
 from plugin.models import AdapterConnection, LegalHold, Request, Shop, Step
 from plugin.retention.dates import shop_zone
@@ -62,7 +62,7 @@ log = logging.getLogger("gallra.sweeps")
 BATCH = 5000
 SHOPIFY_ORDER = "Shopify order: no API erases one order (its customer's erasure does)"
 # Systems Gallra reaches without an adapter connection of the shop's own.
-BUILT_IN_SYSTEMS = frozenset({"shopify", "gallra"})
+BUILT_IN_SYSTEMS = frozenset({SHOPIFY, GALLRA})
 ACTIONS = ("erase", "reduce")
 # References per ledger look-up: one query per batch on both databases (SQLite allows 32,766
 # parameters, PostgreSQL 65,535).
@@ -405,7 +405,7 @@ class Sweeper:
                     return
                 holdings = [
                     Holding(
-                        system="gallra",
+                        system=GALLRA,
                         category=Category.APP_REQUEST_DATA,
                         ref=f"request:{row.id}",
                         label=f"Gallra's working data of request {row.id}",
@@ -542,7 +542,7 @@ class Sweeper:
         """Why an expired holding cannot be acted on (counted as undecided, shown to the owner)."""
         if holding.system == UNKNOWN_CARRIER:
             return "carrier not recognised"
-        if holding.system == "shopify" and holding.ref.startswith("order:"):
+        if holding.system == SHOPIFY and holding.ref.startswith("order:"):
             # Shopify has no API to erase one order's personal data: its customer data erasure
             # redacts it on all of a customer's orders, which the sweep asks for once the customer
             # is inactive and every order of theirs is past bookkeeping. Guest orders have none.

@@ -15,7 +15,7 @@ from plugin import connections, retention
 from plugin.holdings import Holding
 from plugin.ledger import load_shop
 from plugin.models import Request
-from plugin.pipelines import steps
+from plugin.pipelines.enqueue import enqueue_plan_ids
 from plugin.runtime import Runtime
 from plugin.shopify import bulk, tokens
 from plugin.shopify.records import CustomerRecord, OrderRecord
@@ -38,7 +38,7 @@ def sweep_planner(policy: retention.Policy) -> Callable[[Sequence[Holding], date
 async def enqueue(session: AsyncSession, request: Request, decisions: Sequence[Decision]) -> object:
     # The runner hands back what `sweep_planner` produced: the retention engine's decisions.
     planned = cast(Sequence[retention.Decision], decisions)
-    created = await steps.enqueue_plan_ids(session, request, planned, dry_run=False)
+    created = await enqueue_plan_ids(session, request, planned, dry_run=False)
     # In the same transaction: a carrier's group is fixed before any worker sees its steps.
     await groups.group_carrier_steps(session, request.id, created)
     return created

@@ -275,7 +275,7 @@ async def test_steps_sharing_a_message_that_run_at_once_queue_it_once(runtime: R
 async def test_confirming_one_step_confirms_every_step_awaiting_the_same_message(runtime: Runtime) -> None:
     """A customer's two PostNord shipments share one e-mail: the carrier's answer confirms both; a
     step awaiting another message stays awaiting."""
-    from plugin.executor.steps import confirm_step
+    from plugin.executor.actions import confirm_step
     from plugin.models import Evidence, Request, Step
 
     shared = await queue(runtime, step_id=None, dedupe_key="postnord:erase:7:shipment:1:A,shipment:2:B")

@@ -9,7 +9,7 @@ from adapters.base import Outcome, Result
 from adapters.shopify_holdings import order_holdings
 from plugin import evidence
 from plugin.documents.store import artifacts_of, read_artifact
-from plugin.executor.steps import confirm_step
+from plugin.executor.actions import confirm_step
 from plugin.holdings import Category, Holding, Subject
 from plugin.models import Step
 from plugin.pipelines.worker import Worker

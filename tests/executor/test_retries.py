@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import select, update
 
 from adapters.base import PermanentFailure, RateLimited, TemporaryFailure
+from plugin.executor.actions import StepStateError, retry_request, retry_step
 from plugin.executor.context import ExecContext
+from plugin.executor.dispatch import run_step
 from plugin.executor.leases import claim_steps, reclaim_expired
-from plugin.executor.steps import StepStateError, record_failure, retry_request, retry_step, run_step
+from plugin.executor.outcomes import record_failure
 from plugin.models import Request, Step, utcnow
 from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime

@@ -17,10 +17,10 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 from plugin import evidence
 from plugin.executor.context import ExecContext
-from plugin.executor.steps import run_step
+from plugin.executor.dispatch import run_step
 from plugin.holdings import Category, Holding
 from plugin.models import Request, Step, utcnow
-from plugin.pipelines.steps import enqueue_plan
+from plugin.pipelines.enqueue import enqueue_plan
 from plugin.runtime import Runtime
 from tests.executor.conftest import fast_config
 from tests.executor.doubles import (

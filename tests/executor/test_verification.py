@@ -18,7 +18,7 @@ from plugin.admin.queries import open_requests
 from plugin.connections import configure
 from plugin.documents.certificate import build_certificate, render_certificate_html
 from plugin.documents.store import artifacts_of, read_artifact
-from plugin.executor.steps import confirm_step
+from plugin.executor.actions import confirm_step
 from plugin.executor.verify import CANNOT_FIND, OWN_DATA
 from plugin.holdings import Holding, Subject
 from plugin.models import Evidence, Request, Shop, shop_cell

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from plugin import clocks, connections, notifications
 from plugin.db import Database
-from plugin.executor.steps import _count_connection_outcome
+from plugin.executor.outcomes import count_connection_outcome
 from plugin.i18n import count
 from plugin.models import AdapterConnection, OutboxMessage, Step, connection_cell, utcnow
 from plugin.outbox import Outbox, deliver_queued, list_messages, send_reminders
@@ -187,10 +187,10 @@ async def test_a_connection_failing_three_times_in_a_row_is_told_once_per_run(
                 last_error="klaviyo: HTTP 503",
             )
             session.add(step)
-            await _count_connection_outcome(session, step, False, now + timedelta(days=1, hours=n))
+            await count_connection_outcome(session, step, False, now + timedelta(days=1, hours=n))
     assert await notifications.watch_connections(runtime, now + timedelta(days=2)) == 1
     async with runtime.db.transaction() as session:  # a step that works ends the run
-        await _count_connection_outcome(session, step, True, now + timedelta(days=3))
+        await count_connection_outcome(session, step, True, now + timedelta(days=3))
     async with runtime.db.session() as session:
         row = await session.scalar(select(AdapterConnection).where(AdapterConnection.shop_domain == SHOP_EN))
         assert row is not None and (row.failures, row.failing_since) == (0, None)

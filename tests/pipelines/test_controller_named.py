@@ -21,7 +21,7 @@ from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.documents.extract import build_extract, render_extract_html
 from plugin.documents.store import artifacts_of, read_artifact
-from plugin.executor.steps import confirm_step
+from plugin.executor.actions import confirm_step
 from plugin.models import Request, Shop, Step
 from plugin.outbox import deliver_queued
 from plugin.pipelines.sources import LiveSources

@@ -25,7 +25,7 @@ from plugin.connections import configure
 from plugin.crypto import Vault
 from plugin.db import Database
 from plugin.documents.store import artifacts_of, read_artifact
-from plugin.executor.steps import confirm_step
+from plugin.executor.actions import confirm_step
 from plugin.models import Request, Shop, Step, shop_cell
 from plugin.pipelines.sources import LiveSources
 from plugin.pipelines.worker import Worker

@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 from plugin.db import Database
 from plugin.holdings import Category, Holding
 from plugin.models import Request, Shop, Step, utcnow
-from plugin.pipelines.steps import (
+from plugin.pipelines.enqueue import (
     INSERT_CHUNK,
     decision_to_dict,
     due_on,

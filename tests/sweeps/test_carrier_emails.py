@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import event, select
 
 from plugin import evidence
-from plugin.executor.steps import confirm_step, shipment_steps, shipments_of
+from plugin.executor.actions import confirm_step
+from plugin.executor.shipments import shipment_steps, shipments_of
 from plugin.holdings import Category, Holding
 from plugin.models import Evidence, OutboxMessage, Request, Step, StepGroup, cell_of, utcnow
 from plugin.pipelines.worker import Worker
