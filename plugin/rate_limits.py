@@ -152,11 +152,25 @@ class SharedRateLimiter(Limiter):
         async with self._claiming.setdefault(key, asyncio.Lock()):
             while True:
                 freed.clear()
-                claimed = await self.claim_slot(key, size)
+                claimed = await self._claim_or_give_back(key, size)
                 if claimed is not None:
                     return claimed
                 with suppress(TimeoutError):
                     await asyncio.wait_for(freed.wait(), self._poll * random.uniform(0.5, 1.5))
+
+    async def _claim_or_give_back(self, key: str, size: int) -> tuple[int, str] | None:
+        """`claim_slot`, run to its end even if the caller is cancelled meanwhile (a timeout, a
+        shutdown): a claim that committed is then given back at once. Otherwise its row would hold
+        the slot, renewed by nobody, for a whole lease."""
+        claim = asyncio.ensure_future(self.claim_slot(key, size))
+        try:
+            return await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            with suppress(Exception):
+                claimed = await claim
+                if claimed is not None:
+                    await self._release(key, *claimed)
+            raise
 
     async def claim_slot(self, key: str, size: int) -> tuple[int, str] | None:
         """A free slot (none held, or its lease ended) claimed for a new holder, or None."""

@@ -200,3 +200,37 @@ async def test_a_dead_holders_slot_is_free_when_its_lease_ends(db: Database, lim
         if holder.poll() is None:
             holder.kill()
             holder.wait(timeout=10)
+
+
+async def test_a_claim_cancelled_as_it_commits_gives_its_slot_back(
+    db: Database, limiters: Maker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller cancelled (a timeout) while its claim commits: the slot it got is given back at
+    once, not held for a whole lease by a row that nobody renews."""
+    limiter = limiters()
+    claimed, go_on = asyncio.Event(), asyncio.Event()
+    real_claim = limiter.claim_slot
+
+    async def claim_then_linger(key: str, size: int) -> tuple[int, str] | None:
+        got = await real_claim(key, size)
+        claimed.set()
+        await go_on.wait()  # still finishing the claim when the caller gives up
+        return got
+
+    monkeypatch.setattr(limiter, "claim_slot", claim_then_linger)
+
+    async def take() -> None:
+        async with limiter.pool("mailchimp", "c", 1):
+            pass
+
+    caller = asyncio.create_task(take())
+    await claimed.wait()
+    async with db.session() as session:
+        assert len(list((await session.execute(select(RateLimitSlot))).scalars())) == 1
+    caller.cancel()
+    await asyncio.sleep(0)  # the cancellation reaches the caller first
+    go_on.set()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    async with db.session() as session:
+        assert list((await session.execute(select(RateLimitSlot))).scalars()) == []
