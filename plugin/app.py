@@ -76,18 +76,10 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
             stack.push_async_callback(close_intake, app.state)
             await start_intake(app.state)
             if current.settings.run_workers:
-                await stack.enter_async_context(_background(current))
+                await stack.enter_async_context(background(current))
             yield
 
     app = Starlette(routes=collect_routes(), lifespan=lifespan, middleware=[Middleware(AccessLog)])
     if runtime is not None:
         app.state.runtime = runtime
     return app
-
-
-@asynccontextmanager
-async def _background(runtime: Runtime) -> AsyncIterator[None]:
-    # Imported here: the clocks pull in the scheduler and every stage they wake.
-
-    async with background(runtime):
-        yield

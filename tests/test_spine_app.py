@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 import tomllib
-import types
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -45,7 +43,6 @@ async def test_lifespan_enters_the_clocks_when_workers_run(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     events: list[str] = []
-    fake = types.ModuleType("plugin.clocks")
 
     @asynccontextmanager
     async def background(runtime: Runtime) -> AsyncIterator[None]:
@@ -53,8 +50,7 @@ async def test_lifespan_enters_the_clocks_when_workers_run(
         yield
         events.append("stop")
 
-    fake.background = background  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "plugin.clocks", fake)
+    monkeypatch.setattr("plugin.app.background", background)
     url = f"sqlite+aiosqlite:///{tmp_path}/app.db"
     async with serving(create_app(settings=make_settings(url, run_workers=True))) as client:
         assert events == ["start Runtime"]
