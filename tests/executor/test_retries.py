@@ -171,11 +171,11 @@ async def test_a_crashing_job_is_handed_back_at_once(
     real = run_step
     crashes: list[int] = []
 
-    async def flaky(ctx: ExecContext, step_id: int) -> None:
+    async def flaky(ctx: ExecContext, step_id: int) -> bool:
         if not crashes:
             crashes.append(step_id)
             raise ConnectionResetError("database went away")
-        await real(ctx, step_id)
+        return await real(ctx, step_id)
 
     monkeypatch.setattr(worker_module, "run_step", flaky)
     sources.holdings["newsletter"] = [newsletter_holding()]
