@@ -1,7 +1,7 @@
 """The import direction docs/architecture.md draws: every module of `plugin/` and `adapters/` sits in
 one layer, and imports only modules of its own layer or of layers below it. Within a layer, no
 module imports another that (directly or not) imports it back. Every import counts: at module
-level, inside functions, under `TYPE_CHECKING`.
+level, inside functions, under `TYPE_CHECKING`, and the packages an import runs the `__init__` of.
 
 A layer is a list of module prefixes; a module belongs to the layer of its longest matching prefix.
 """
@@ -109,7 +109,19 @@ def layer_of(name: str) -> int:
 
 def graph() -> dict[str, set[str]]:
     known = modules()
-    return {name: imports(name, path, known) for name, path in known.items()}
+    direct = {name: imports(name, path, known) for name, path in known.items()}
+    # Importing a.b.c runs a/__init__ and a/b/__init__ first: a package that imports anything
+    # itself counts as imported too.
+    edges: dict[str, set[str]] = {}
+    for name, targets in direct.items():
+        edges[name] = set(targets)
+        for target in targets:
+            parent = target.rpartition(".")[0]
+            while parent:
+                if direct.get(parent) and parent != name and not name.startswith(parent + "."):
+                    edges[name].add(parent)
+                parent = parent.rpartition(".")[0]
+    return edges
 
 
 def test_every_module_has_a_layer() -> None:

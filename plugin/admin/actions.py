@@ -29,7 +29,7 @@ from plugin.retention.dates import local_date
 from plugin.runtime import Runtime
 from plugin.shopify import erasures
 from plugin.states import StepState
-from plugin.sweeps import queue_preview
+from plugin.sweeps.run import queue_preview
 
 NOTE_LIMIT = 500
 

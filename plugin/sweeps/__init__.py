@@ -4,9 +4,8 @@
 - `runner`: stream → holdings → plan (`sweep` mode) → steps of a ledger request, in batches, with
   progress checkpoints so a sweep that dies resumes without doing anything twice.
 - `run`: `run_sweep` (now) and `queue_preview` (a dry run for the admin page, run by the clock).
-- `schedule`: the daily clock's job. `report`: counts, never personal data. `cli`: `gallra sweep`.
+- `parts`, `wiring`: what a sweep is given to work with (`SweepParts`), and the real ones.
+- `groups`, `patterns`: carrier steps queued in groups; orders of one shape counted, not re-planned.
+- `schedule`: the daily clock's job. `report`: counts, never personal data. `gallra sweep` is in
+  `plugin/cli/sweep.py`.
 """
-
-from plugin.sweeps.run import queue_preview, run_sweep
-
-__all__ = ["queue_preview", "run_sweep"]
