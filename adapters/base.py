@@ -63,6 +63,8 @@ __all__ = [
     "EmailOverrides",
     "HostLabel",
     "Outcome",
+    "OwnHeld",
+    "OwnRecords",
     "PermanentFailure",
     "ProviderConfig",
     "RateLimited",
@@ -161,17 +163,46 @@ class ShopInfo:
 AdminClientFactory = Callable[[], Awaitable[AdminClient]]
 
 
+@dataclass(frozen=True)
+class OwnHeld:
+    """What Gallra's own database still holds of a request's personal data."""
+
+    contact: bool  # the request's encrypted e-mail or phone
+    webhook_bodies: int  # raw webhook bodies not yet redacted
+    export_parts: int  # adapters' exports not yet built into an extract
+
+    @property
+    def anything(self) -> bool:
+        return self.contact or self.webhook_bodies > 0 or self.export_parts > 0
+
+
+class OwnRecords(Protocol):
+    """Gallra's own database, for the shop of the context (`plugin.executor.own_data`): the
+    request rows, their webhook deliveries and export parts. Only the Gallra adapter uses it."""
+
+    async def held(self, request_id: int) -> OwnHeld | None:
+        """What the request still holds; None when the shop has no such request."""
+        ...
+
+    async def erase(self, request_id: int) -> OwnHeld | None:
+        """Erase the request's personal data (keyed hashes stay: the evidence names the subject by
+        them), in one transaction; what it held just before. Safe to repeat."""
+        ...
+
+
 @dataclass
 class AdapterContext:
     """What the executor hands an adapter: the shop, the HTTP helper, the outbox its e-mail
-    channel sends through, a clock, and the shop's own Admin API client (the platform every shop
-    is on, not a vendor among others; only the Shopify adapter calls it)."""
+    channel sends through, a clock, the shop's own Admin API client (the platform every shop
+    is on, not a vendor among others; only the Shopify adapter calls it), and Gallra's own
+    database (only the Gallra adapter reads it)."""
 
     shop: ShopInfo
     http: ProviderHttp
     email: EmailChannel | None = None
     now: datetime | None = None
     admin_client: AdminClientFactory | None = None
+    own_records: OwnRecords | None = None
 
 
 def iso_date(value: Any) -> date | None:
@@ -343,6 +374,12 @@ class Adapter(ABC, Generic[C]):
     # (it has no call for them on their own): the executor then counts a planned erase or reduce of
     # those as done by that erasure, when the request has it, and verified with it.
     erasure_covers: ClassVar[ErasureCover | None] = None
+    # False for a system every shop has without connecting it (Gallra's own records): it is not
+    # in the catalogue the shop owner picks from, configures, checks or sees as a recipient.
+    configurable: ClassVar[bool] = True
+    # Erased only once every other step of the request has settled (and, for a data request, the
+    # extract is built): the other systems' look-ups need the identifiers this system keeps.
+    erased_last: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -390,6 +427,12 @@ class Adapter(ABC, Generic[C]):
         with its ref. An adapter whose provider keeps a trace of an erased record says here what
         counts as gone."""
         return all(h.ref != holding.ref for h in found)
+
+    def lookup_subject(self, subject: Subject, holding: Holding) -> Subject | None:
+        """Whom a verification look-up of `holding` asks `find` about: the subject its erasure was
+        made for, when that identifies anyone; None when nothing does (a retention sweep names
+        records by the provider's own ids), so no look-up could show the holding gone."""
+        return subject if subject.identifies() else None
 
     def verifiable(self) -> bool:
         """Whether a look-up can show an erasure took effect: not when `find` is the e-mail

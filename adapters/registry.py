@@ -3,6 +3,10 @@ registered under the entry-point group `gallra.adapters`, and what it knows from
 declarations: each provider as a recipient of the shop's data (`recipients()`; the carriers'
 spellings are read by `adapters.carriers`).
 
+The catalogue is what a shop owner can connect. A built-in system every shop has without
+connecting it (`Adapter.configurable` False: Gallra's own records) is not in it; `system()` and
+`erased_last()` know it too, for the executor, which runs its steps like any other.
+
 A third-party adapter is one module and one entry point:
 
     [project.entry-points."gallra.adapters"]
@@ -34,6 +38,7 @@ class CatalogueError(TypeError):
     """The installed adapters cannot form one catalogue (a clash of names, not an adapter)."""
 
 
+@lru_cache(maxsize=1)
 def _built_in() -> dict[str, type[Adapter]]:
     found: dict[str, type[Adapter]] = {}
     for module in pkgutil.iter_modules(adapters.__path__):
@@ -53,7 +58,8 @@ def _built_in() -> dict[str, type[Adapter]]:
 
 @lru_cache(maxsize=1)
 def catalogue() -> dict[str, type[Adapter]]:
-    found = _built_in()
+    """The adapters a shop owner can connect, by name."""
+    found = dict(_built_in())
     origin = {name: f"the built-in adapter {cls.__module__}" for name, cls in found.items()}
     for point in entry_points(group=ENTRY_POINT_GROUP):
         cls = point.load()
@@ -69,7 +75,7 @@ def catalogue() -> dict[str, type[Adapter]]:
                 )
         found[cls.name] = cls
         origin[cls.name] = origin[point.name] = f"the entry point {point.name!r} ({point.value})"
-    return dict(sorted(found.items()))
+    return dict(sorted((name, cls) for name, cls in found.items() if cls.configurable))
 
 
 def get(name: str) -> type[Adapter]:
@@ -77,6 +83,24 @@ def get(name: str) -> type[Adapter]:
         return catalogue()[name]
     except KeyError:
         raise UnknownAdapter(f"no adapter named {name!r}; see `gallra adapters list`") from None
+
+
+def system(name: str) -> type[Adapter]:
+    """The adapter of a step's system: a catalogued one, or a built-in one no shop connects."""
+    own = _built_in().get(name)
+    return own if own is not None and not own.configurable else get(name)
+
+
+def connected(name: str) -> bool:
+    """Whether `name` is a system a shop connects: anything but a built-in one every shop has."""
+    own = _built_in().get(name)
+    return own is None or own.configurable
+
+
+def erased_last() -> tuple[str, ...]:
+    """The systems whose steps wait until every other step of their request has settled."""
+    every = [*_built_in().values(), *catalogue().values()]
+    return tuple(sorted({cls.name for cls in every if cls.erased_last}))
 
 
 def recipients() -> dict[str, Recipient]:

@@ -67,6 +67,18 @@ class Subject:
     phone: str | None = None
     order_ids: tuple[int, ...] = ()
     shipments: tuple[Shipment, ...] = field(default=())
+    request_id: int | None = None  # the Gallra request naming the subject (Gallra's own key)
+
+    def identifies(self) -> bool:
+        """Whether the subject carries anything a provider can be asked about (not `request_id`,
+        which only Gallra's own records know)."""
+        return bool(
+            (self.email or "").strip()
+            or (self.phone or "").strip()
+            or self.customer_id
+            or self.order_ids
+            or self.shipments
+        )
 
     def __repr__(self) -> str:  # keep personal data out of tracebacks and logs
         return (

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from adapters.base import Adapter
-from adapters.registry import catalogue
+from adapters.registry import catalogue, system
 from plugin import controller, legal_holds, notifications
 from plugin.admin import actions, policy_view, queries
 from plugin.admin.auth import (
@@ -95,12 +95,14 @@ def not_found(ctx: AdminContext) -> Response:
     return _plain(404, translate(ctx.lang, "error.not_found"), ctx.shop_domain)
 
 
-# Systems that appear in steps without being a configurable adapter in every build.
-BUILT_IN_TITLES = {SHOPIFY: "Shopify", GALLRA: "Gallra"}
+# Shopify appears in steps even in a build without its adapter.
+BUILT_IN_TITLES = {SHOPIFY: "Shopify"}
 
 
 def adapter_titles() -> dict[str, str]:
-    return {**BUILT_IN_TITLES, **{name: cls.title for name, cls in catalogue().items()}}
+    """Each system's title, as steps name it: the connectable adapters and Gallra's own records."""
+    systems = {**catalogue(), GALLRA: system(GALLRA)}
+    return {**BUILT_IN_TITLES, **{name: cls.title for name, cls in systems.items()}}
 
 
 async def overview(request: Request, ctx: AdminContext) -> Response:

@@ -9,7 +9,7 @@ the pipelines above it plan, and call it.
 - `outcomes`: recording success, failure and verification look-ups, with their evidence.
 - `verify`: whether an erasure is seen to have taken effect.
 - `status`: a request's status derived from its steps (`refresh_request`).
-- `own_data`: erasing Gallra's own data about a request, last.
+- `own_data`: Gallra's own database as the Gallra adapter reaches it (`AdapterContext.own_records`).
 - `actions`: what the shop owner does: `retry_step`, `retry_request`, `confirm_step`.
 - `records`, `shipments`: how a step is named in evidence; the shipments its subject carries.
 """

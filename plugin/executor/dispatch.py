@@ -16,12 +16,12 @@ from plugin.executor import verify
 from plugin.executor.context import ExecContext
 from plugin.executor.leases import heartbeat, renew_step
 from plugin.executor.outcomes import record_check, record_failure, record_success, with_cover
-from plugin.executor.own_data import run_own_step
+from plugin.executor.own_data import own_context
 from plugin.executor.records import subject_of
 from plugin.executor.shipments import shipment_steps, shipments_of, siblings
-from plugin.holdings import GALLRA, Subject, holding_from_dict
+from plugin.holdings import Subject, holding_from_dict
 from plugin.ledger import load_shop
-from plugin.models import Request, Step
+from plugin.models import Request, Shop, Step
 from plugin.states import ShopStatus, StepState
 
 log = logging.getLogger("gallra.executor")
@@ -32,7 +32,7 @@ async def _cover(session: AsyncSession, step: Step) -> tuple[Step, ErasureCover]
     one (`Adapter.erasure_covers`: Shopify's customer erasure redacts the orders) and the request
     has it. One indexed lookup of that step, whatever the size of the request."""
     try:
-        covers = registry.get(step.system).erasure_covers
+        covers = registry.system(step.system).erasure_covers
     except UnknownAdapter:
         return None
     if covers is None or step.action not in ("erase", "reduce"):
@@ -63,15 +63,12 @@ async def run_step(ctx: ExecContext, step_id: int) -> bool:
             )
         ).scalar_one()
         shop = await load_shop(session, step.shop_domain)
-        if shop is None or shop.status == ShopStatus.REDACTED:
+        # A system no shop connects (Gallra's own records) is there whether the shop is or not.
+        if registry.connected(step.system) and (shop is None or shop.status == ShopStatus.REDACTED):
             await record_failure(ctx, step_id, "the shop is no longer installed", retryable=False)
             return True
-        if shop.dry_run or request.dry_run:
+        if (shop is not None and shop.dry_run) or request.dry_run:
             await record_success(ctx, step_id, Result(Outcome.ALREADY_ABSENT), would=True)
-            return True
-        if step.system == GALLRA:
-            await session.close()
-            await run_own_step(ctx, step_id)
             return True
         covered = await _cover(session, step)
         if covered is not None:
@@ -96,7 +93,7 @@ async def run_step(ctx: ExecContext, step_id: int) -> bool:
         action = step.action
         fields = tuple(str(f) for f in step.decision.get("reduce_fields") or ())
         try:
-            adapter = await ctx.sources.adapter(session, shop, step.system, step_id=step.id)
+            adapter = await _adapter(ctx, session, shop, step)
         except Exception as exc:  # a broken connection setting must not crash the worker
             await record_failure(
                 ctx, step_id, f"{step.system}: cannot build the adapter ({type(exc).__name__})"
@@ -117,6 +114,17 @@ async def run_step(ctx: ExecContext, step_id: int) -> bool:
         return True
     await _call(ctx, step_id, adapter, action, subject, holding, fields)
     return True
+
+
+async def _adapter(ctx: ExecContext, session: AsyncSession, shop: Shop | None, step: Step) -> Adapter | None:
+    """The step's adapter: the shop's connection (`Sources.adapter`), or for a system no shop
+    connects (Gallra's own records) the built-in adapter on the executor's own context."""
+    if not registry.connected(step.system):
+        cls = registry.system(step.system)
+        return cls(cls.Config(), own_context(ctx.runtime, step.shop_domain, shop))
+    if shop is None:
+        return None
+    return await ctx.sources.adapter(session, shop, step.system, step_id=step.id)
 
 
 async def _call(

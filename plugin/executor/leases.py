@@ -22,17 +22,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters import registry
 from plugin.executor import verify
 from plugin.executor.context import ExecContext
-from plugin.holdings import GALLRA
 from plugin.ledger import dialect_of
 from plugin.models import Request, Step, utcnow
 from plugin.states import RequestStatus, StepState
 
 log = logging.getLogger("gallra.executor")
 
-# The app's own data about a subject is erased last, when the request finalises: the other
-# steps still need the subject's e-mail to reach the providers.
 # on_hold: a request waiting for a condition (a shop/redact for its shop's uninstall), looked at
 # again at its next_attempt_at.
 REQUEST_WORK_STATUSES = (
@@ -44,8 +42,11 @@ REQUEST_WORK_STATUSES = (
 
 
 def step_claimable(now: datetime) -> ColumnElement[bool]:
+    # A pending step of a system erased last (`Adapter.erased_last`: Gallra's own data, which the
+    # other steps' look-ups need) is claimed only when its request finalises (`claim_last_steps`).
+    pending = and_(Step.state == StepState.PENDING, Step.next_attempt_at <= now)
     return or_(
-        and_(Step.state == StepState.PENDING, Step.system != GALLRA, Step.next_attempt_at <= now),
+        and_(pending, Step.system.not_in(registry.erased_last())),
         and_(Step.state.in_((StepState.HELD, StepState.VERIFYING)), Step.next_attempt_at <= now),
         and_(Step.state == StepState.RUNNING, Step.lease_expires_at < now),
     )
@@ -94,6 +95,21 @@ async def claim_steps(
     return await _claim(
         session, Step, step_claimable(now), order, {"state": StepState.RUNNING, **lease}, limit
     )
+
+
+async def claim_last_steps(
+    session: AsyncSession, request_id: int, owner: str, now: datetime, *, limit: int, lease_seconds: float
+) -> list[int]:
+    """Lease to `owner` the request's pending steps of systems erased last, now that every other
+    step has settled (the request is finalising). Call inside a transaction."""
+    lease = {"lease_owner": owner, "lease_expires_at": now + timedelta(seconds=lease_seconds)}
+    waiting = and_(
+        Step.request_id == request_id,
+        Step.state == StepState.PENDING,
+        Step.system.in_(registry.erased_last()),
+        Step.next_attempt_at <= now,
+    )
+    return await _claim(session, Step, waiting, (Step.id,), {"state": StepState.RUNNING, **lease}, limit)
 
 
 async def claim_requests(

@@ -19,7 +19,6 @@ from plugin.executor.records import ERROR_LIMIT, EXPORT_PART, EXPORT_PART_LIFETI
 from plugin.executor.shipments import siblings
 from plugin.executor.status import refresh_request
 from plugin.executor.verify import Check
-from plugin.holdings import GALLRA
 from plugin.models import AdapterConnection, Artifact, Step, artifact_cell, utcnow
 from plugin.shopify import erasures
 from plugin.states import StepState
@@ -67,9 +66,8 @@ async def locked_step(session: AsyncSession, step_id: int) -> Step | None:
 
 async def count_connection_outcome(session: AsyncSession, step: Step, ok: bool, now: datetime) -> None:
     """Keep the step's connection's run of failures (`plugin.notifications` tells the shop owner
-    when a connection keeps failing); a step that worked ends the run."""
-    if step.system == GALLRA:
-        return
+    when a connection keeps failing); a step that worked ends the run. A system no shop connects
+    has no connection row: nothing to count."""
     connection = update(AdapterConnection).where(
         AdapterConnection.shop_domain == step.shop_domain, AdapterConnection.adapter == step.system
     )

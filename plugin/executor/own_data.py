@@ -1,74 +1,102 @@
-"""Erasing Gallra's own personal data about a request, last, in one transaction with the step's
-outcome and evidence: the look-ups of the other systems need the identifiers until then."""
+"""Gallra's own database as the Gallra adapter reaches it (`adapters.base.OwnRecords`): what a
+request still holds of the subject's personal data, and erasing it. The executor hands it to the
+adapters it builds for systems no shop connects (`own_context`); the step then runs like any other.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.base import Outcome
-from plugin import evidence
-from plugin.crypto import Vault
-from plugin.executor import verify
-from plugin.executor.context import ExecContext
-from plugin.executor.outcomes import locked_step
-from plugin.executor.records import EXPORT_PART, step_record
-from plugin.holdings import GALLRA
-from plugin.ledger import load_shop
-from plugin.models import Artifact, Delivery, Request, delivery_cell, utcnow
-from plugin.states import StepState
+from adapters.base import AdapterContext, OwnHeld, ShopInfo
+from adapters.http import ProviderHttp
+from plugin.crypto import DecryptionError
+from plugin.executor.records import EXPORT_PART
+from plugin.models import Artifact, Delivery, Request, Shop, delivery_cell
+from plugin.runtime import Runtime
+
+REDACTED = '{"redacted": true}'  # what a webhook body is once its personal data went
 
 
-async def erase_own_data(session: AsyncSession, vault: Vault, shop_domain: str, ref: str) -> str:
-    """Erase Gallra's own personal data behind a `request:<id>` holding: the request's encrypted
-    e-mail and phone, the raw webhook bodies, unfinished export parts. Keyed hashes stay (the
-    evidence names the subject by them). Returns the outcome."""
-    kind, _, ident = ref.partition(":")
-    if kind != "request" or not ident.isdigit():
-        raise ValueError(f"unknown own holding {ref!r}")
-    request_id = int(ident)
-    found = await session.execute(
-        update(Request)
-        .where(Request.id == request_id, Request.shop_domain == shop_domain)
-        .values(email_enc=None, phone_enc=None)
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(
-        update(Delivery)
-        .where(Delivery.request_id == request_id, Delivery.shop_domain == shop_domain)
-        .values(body_enc=vault.encrypt('{"redacted": true}', delivery_cell(shop_domain)))
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(
-        delete(Artifact).where(
-            Artifact.request_id == request_id,
-            Artifact.shop_domain == shop_domain,
-            Artifact.kind == EXPORT_PART,
-        )
-    )
-    return Outcome.ERASED.value if found.rowcount else Outcome.ALREADY_ABSENT.value  # type: ignore[attr-defined]
+class GallraRecords:
+    """`OwnRecords` for one shop: the request row's encrypted e-mail and phone, its raw webhook
+    bodies and its unfinished export parts."""
 
+    def __init__(self, runtime: Runtime, shop_domain: str) -> None:
+        self.runtime = runtime
+        self.shop_domain = shop_domain
 
-async def run_own_step(ctx: ExecContext, step_id: int) -> None:
-    """Erase one holding of Gallra's own data (in one transaction with its outcome and evidence)."""
-    now = utcnow()
-    async with ctx.runtime.db.transaction() as session:
-        step = await locked_step(session, step_id)
-        if step is None or step.state not in (StepState.PENDING, StepState.RUNNING) or step.system != GALLRA:
-            return
-        request = await session.get(Request, step.request_id)
-        shop = await load_shop(session, step.shop_domain)
-        if (shop is not None and shop.dry_run) or (request is not None and request.dry_run):
-            step.state, step.outcome = StepState.SKIPPED, f"would_{step.action}"
-        else:
-            step.outcome = await erase_own_data(
-                session, ctx.runtime.vault, step.shop_domain, step.holding_ref or ""
+    async def held(self, request_id: int) -> OwnHeld | None:
+        async with self.runtime.db.session() as session:
+            return await self._held(session, request_id)
+
+    async def erase(self, request_id: int) -> OwnHeld | None:
+        async with self.runtime.db.transaction() as session:
+            held = await self._held(session, request_id, lock=True)
+            if held is None or not held.anything:
+                return held
+            shop = self.shop_domain
+            await session.execute(
+                update(Request)
+                .where(Request.id == request_id, Request.shop_domain == shop)
+                .values(email_enc=None, phone_enc=None)
+                .execution_options(synchronize_session=False)
             )
-            step.state = StepState.DONE
-            step.verification, step.verified_at = verify.ABSENT, now
-            step.verification_detail = verify.OWN_DATA
-        step.finished_at = now
-        step.lease_owner = step.lease_expires_at = None
-        await evidence.append(
-            session, step.shop_domain, f"step_{step.state}", step_record(step), step.request_id
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.request_id == request_id, Delivery.shop_domain == shop)
+                .values(body_enc=self.runtime.vault.encrypt(REDACTED, delivery_cell(shop)))
+                .execution_options(synchronize_session=False)
+            )
+            await session.execute(
+                delete(Artifact).where(
+                    Artifact.request_id == request_id,
+                    Artifact.shop_domain == shop,
+                    Artifact.kind == EXPORT_PART,
+                )
+            )
+            return held
+
+    def _redacted(self, body: str) -> bool:
+        """Whether a stored webhook body is the redacted marker (one that cannot be read counts
+        as held: it is erased with the rest)."""
+        try:
+            return self.runtime.vault.decrypt(body, delivery_cell(self.shop_domain)) == REDACTED
+        except DecryptionError:
+            return False
+
+    async def _held(self, session: AsyncSession, request_id: int, *, lock: bool = False) -> OwnHeld | None:
+        shop = self.shop_domain
+        row = select(Request.email_enc, Request.phone_enc).where(
+            Request.id == request_id, Request.shop_domain == shop
         )
+        contact = (await session.execute(row.with_for_update() if lock else row)).first()
+        if contact is None:
+            return None
+        bodies = await session.execute(
+            select(Delivery.body_enc).where(Delivery.request_id == request_id, Delivery.shop_domain == shop)
+        )
+        unredacted = sum(1 for (body,) in bodies if not self._redacted(body))
+        parts = await session.execute(
+            select(func.count())
+            .select_from(Artifact)
+            .where(
+                Artifact.request_id == request_id, Artifact.shop_domain == shop, Artifact.kind == EXPORT_PART
+            )
+        )
+        return OwnHeld(
+            contact=contact.email_enc is not None or contact.phone_enc is not None,
+            webhook_bodies=unredacted,
+            export_parts=int(parts.scalar_one()),
+        )
+
+
+def own_context(runtime: Runtime, shop_domain: str, shop: Shop | None) -> AdapterContext:
+    """The context of an adapter no shop connects: the shop as Gallra knows it (perhaps not
+    installed), and Gallra's own records of it."""
+    name = (shop.name if shop is not None else None) or shop_domain
+    return AdapterContext(
+        shop=ShopInfo(domain=shop_domain, name=name, timezone=shop.timezone if shop is not None else None),
+        http=ProviderHttp(runtime.http, runtime.limiter, sleep=runtime.clock.sleep),
+        own_records=GallraRecords(runtime, shop_domain),
+    )

@@ -27,6 +27,7 @@ def subject_of(vault: Vault, request: Request, shipments: tuple[Shipment, ...] =
         phone=vault.decrypt(request.phone_enc, cell_of(request, "phone_enc")),
         order_ids=tuple(int(o) for o in request.order_ids or ()),
         shipments=shipments,
+        request_id=request.id,
     )
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters import registry
 from plugin import evidence
-from plugin.holdings import GALLRA
 from plugin.models import Request, Step, utcnow
 from plugin.states import RequestStatus, StepState
 
@@ -36,7 +36,10 @@ async def refresh_request(session: AsyncSession, request_id: int, now: datetime 
     # Indexed existence checks (request, state, system), not a tally of every step: a step
     # finishing in a sweep of 100,000 steps costs what it costs in a request of three.
     mine = and_(Step.request_id == request_id, Step.shop_domain == request.shop_domain)
-    busy = or_(Step.state == StepState.RUNNING, and_(Step.state == StepState.PENDING, Step.system != GALLRA))
+    # The steps of a system erased last (`Adapter.erased_last`) are the finalising's own work.
+    last = registry.erased_last()
+    unsettled = Step.state.in_((StepState.PENDING, StepState.RUNNING))
+    busy = and_(unsettled, Step.system.not_in(last))
     if await _any_step(session, mine, busy):
         status = RequestStatus.IN_PROGRESS
     elif failed := await _count_steps(session, mine, Step.state == StepState.FAILED):
@@ -50,7 +53,7 @@ async def refresh_request(session: AsyncSession, request_id: int, now: datetime 
         # need) goes only once they are settled, when the request finalises.
         status = RequestStatus.VERIFYING
     elif request.status == RequestStatus.DONE and not await _any_step(
-        session, mine, and_(Step.state == StepState.PENDING, Step.system == GALLRA)
+        session, mine, and_(unsettled, Step.system.in_(last))
     ):
         status = RequestStatus.DONE
     else:

@@ -1,7 +1,8 @@
 """Seeing an erasure take effect.
 
 After an erase or reduce call succeeds, the adapter's own `find` is asked again for the same
-subject (the identifiers the call used) and `Adapter.gone` judges the answer:
+subject (the identifiers the call used; `Adapter.lookup_subject`) and `Adapter.gone` judges the
+answer:
 - `verified_absent`: the holding is no longer found (when, and how: `Verification.how`);
 - `still_present`: still found; the step goes back to retrying the erasure with the executor's
   backoff, and fails visibly once its attempts are used up;
@@ -45,7 +46,6 @@ SHOPIFY_LIST = "the provider's API cannot look the shipment up; Gallra knows of 
 BY_ID_ONLY = (
     "erased by the provider's own record id (retention sweep); Gallra holds no identifier to look it up again"
 )
-OWN_DATA = "erased in Gallra's own database in the transaction that recorded the step"
 # A look-up that failed is tried again after this long (a synchronous adapter's `every` is longer).
 LOOKUP_RETRY = timedelta(minutes=15)
 
@@ -62,17 +62,6 @@ class Check:
     def __post_init__(self) -> None:
         if self.state not in STATES:
             raise ValueError(f"unknown verification state {self.state!r}")
-
-
-def identifies(subject: Subject) -> bool:
-    """Whether the subject carries anything an adapter's `find` can look for."""
-    return bool(
-        (subject.email or "").strip()
-        or (subject.phone or "").strip()
-        or subject.customer_id
-        or subject.order_ids
-        or subject.shipments
-    )
 
 
 def follows(cover_key: str) -> str:
@@ -94,7 +83,7 @@ async def after_call(
         return Check(NOT_VERIFIABLE, CANNOT_FIND, now)
     if not adapter.verifiable():
         return Check(NOT_VERIFIABLE, SHOPIFY_LIST, now)
-    if not identifies(subject):
+    if adapter.lookup_subject(subject, holding) is None:
         return Check(NOT_VERIFIABLE, BY_ID_ONLY, now)
     check = await look(adapter, subject, holding, now)
     rules = adapter.verification
@@ -111,7 +100,7 @@ async def after_call(
 async def look(adapter: Adapter, subject: Subject, holding: Holding, now: datetime) -> Check:
     """Ask the adapter's `find` and judge: absent, still present, or (the look-up failed) pending."""
     try:
-        found = await adapter.find(subject)
+        found = await adapter.find(adapter.lookup_subject(subject, holding) or subject)
     except AdapterError as exc:
         return Check(
             PENDING, f"the look-up failed ({exc.summary}); looked at again later", now + LOOKUP_RETRY

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.registry import catalogue
+from adapters.registry import catalogue, connected
 from adapters.shopify_holdings import shop_date
 from plugin import evidence, notifications
 from plugin.controller import controller_document
@@ -21,7 +21,7 @@ from plugin.documents.links import download_link
 from plugin.documents.store import artifacts_of
 from plugin.executor.context import ExecContext
 from plugin.executor.records import EXPORT_PART
-from plugin.holdings import GALLRA, Category, holding_to_dict
+from plugin.holdings import Category, holding_to_dict
 from plugin.i18n import shop_language
 from plugin.ledger import days_left, local_zone
 from plugin.models import Artifact, Request, Shop, Step, cell_of, utcnow
@@ -59,7 +59,8 @@ async def prepare(ctx: ExecContext, session: AsyncSession, request: Request, sho
         a.name: {"system": a.name, "title": a.title, "category": a.category.value} for a in adapters
     }
     for holding in gathered.holdings:
-        if holding.system not in recipients and holding.system != GALLRA:
+        # Gallra's own records are the controller's working copy, not a recipient.
+        if holding.system not in recipients and connected(holding.system):
             known = catalogue().get(holding.system)
             recipients[holding.system] = {
                 "system": holding.system,

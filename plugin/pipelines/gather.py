@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Adapter, AdapterError
+from adapters.gallra import request_holding
 from adapters.shopify_holdings import order_holdings, shop_date
 from plugin.documents.gaps import (
     NotExamined,
@@ -20,7 +21,7 @@ from plugin.documents.gaps import (
 )
 from plugin.executor.context import ExecContext
 from plugin.executor.records import subject_of
-from plugin.holdings import GALLRA, SHOPIFY, Category, Holding, Subject, shipments_of_holdings
+from plugin.holdings import SHOPIFY, Category, Holding, Subject, shipments_of_holdings
 from plugin.models import Request, Shop
 
 
@@ -37,13 +38,7 @@ class Gathered:
 
 
 def own_holding(request: Request, shop: Shop) -> Holding:
-    return Holding(
-        system=GALLRA,
-        category=Category.APP_REQUEST_DATA,
-        ref=f"request:{request.id}",
-        label=f"Gallra's working data of request {request.id}",
-        last_activity=shop_date(request.received_at, shop.timezone),
-    )
+    return request_holding(request.id, shop_date(request.received_at, shop.timezone))
 
 
 async def gather(ctx: ExecContext, session: AsyncSession, request: Request, shop: Shop) -> Gathered:

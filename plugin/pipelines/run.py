@@ -1,27 +1,30 @@
 """The executor's entry points into the pipelines, for a request this worker has leased:
 `plan_request` (gather and plan outside any transaction, then persist the steps in one) and
-`finalize_request` (the app's own data, then the request's documents, then `done`)."""
+`finalize_request` (the steps of systems erased last, i.e. the app's own data, then the
+request's documents, then `done`)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters import registry
 from adapters.base import AdapterError
 from plugin import evidence
 from plugin.documents.gaps import NothingExamined, planned_gaps
 from plugin.executor.backoff import next_attempt_at
 from plugin.executor.context import ExecContext
-from plugin.executor.leases import heartbeat, renew_request
-from plugin.executor.own_data import run_own_step
+from plugin.executor.dispatch import run_step
+from plugin.executor.leases import claim_last_steps, heartbeat, renew_request
 from plugin.executor.status import refresh_request
-from plugin.holdings import GALLRA
 from plugin.ledger import load_shop
 from plugin.models import Request, Shop, Step, utcnow
 from plugin.pipelines import customer_redact, data_request, shop_redact
+from plugin.pipelines.holds import replan_hold
 from plugin.states import RequestStatus, ShopStatus, StepState
 
 log = logging.getLogger("gallra.pipelines")
@@ -156,25 +159,12 @@ async def finalize_request(ctx: ExecContext, request_id: int) -> None:
         if request is None:
             return
         kind = request.kind
-        own_steps = list(
-            (
-                await session.execute(
-                    select(Step.id).where(
-                        Step.request_id == request_id,
-                        Step.shop_domain == request.shop_domain,
-                        Step.system == GALLRA,
-                        Step.state == StepState.PENDING,
-                    )
-                )
-            ).scalars()
-        )
     finalize = FINALIZE.get(kind)
     if kind == "data_request" and finalize is not None:
         # The extract includes the exports, which erasing the app's own data would delete.
         await _documents(ctx, request_id, finalize)
         finalize = None
-    for step_id in own_steps:
-        await run_own_step(ctx, step_id)
+    await _last_steps(ctx, request_id)
     async with ctx.runtime.db.transaction() as session:
         request = await _leased(session, ctx, request_id)
         if request is None:
@@ -182,6 +172,10 @@ async def finalize_request(ctx: ExecContext, request_id: int) -> None:
         request.lease_owner = request.lease_expires_at = None
         if request.status != RequestStatus.FINALIZING:
             # A hold came due meanwhile and queued new work: finalise again once that is done.
+            return
+        if waiting := await _last_steps_waiting(session, request):
+            # A step erased last is not settled yet: finalise again then.
+            request.next_attempt_at = waiting
             return
         shop = await load_shop(session, request.shop_domain)
         if finalize is not None:
@@ -196,6 +190,47 @@ async def finalize_request(ctx: ExecContext, request_id: int) -> None:
         async with ctx.runtime.db.session() as session:
             shop = await load_shop(session, request.shop_domain)
         await data_request.notify_owner(ctx, shop, request)
+
+
+async def _last_steps(ctx: ExecContext, request_id: int) -> None:
+    """Run the request's steps of systems erased last (`Adapter.erased_last`: Gallra's own data,
+    which the other steps' look-ups and the extract needed until now), each the way every step
+    runs (`plugin.executor.dispatch.run_step`)."""
+    while True:
+        async with ctx.runtime.db.transaction() as session:
+            claimed = await claim_last_steps(
+                session,
+                request_id,
+                ctx.config.owner,
+                ctx.config.clock(),
+                limit=ctx.config.concurrency * 16,
+                lease_seconds=ctx.config.lease_seconds,
+            )
+        if not claimed:
+            return
+        for step_id in claimed:
+            if not await run_step(ctx, step_id):
+                await replan_hold(ctx, step_id)
+
+
+async def _last_steps_waiting(session: AsyncSession, request: Request) -> datetime | None:
+    """When to look again if a step of a system erased last is unsettled: a pending one (its call
+    failed) when it is due, a running one (its worker may have died after the erasure and before
+    recording it) when its lease ends and another worker takes it over."""
+    due = await session.execute(
+        select(
+            func.min(
+                case((Step.state == StepState.RUNNING, Step.lease_expires_at), else_=Step.next_attempt_at)
+            )
+        ).where(
+            Step.request_id == request.id,
+            Step.shop_domain == request.shop_domain,
+            Step.state.in_((StepState.PENDING, StepState.RUNNING)),
+            Step.system.in_(registry.erased_last()),
+        )
+    )
+    waiting: datetime | None = due.scalar_one_or_none()
+    return waiting
 
 
 async def _documents(ctx: ExecContext, request_id: int, finalize: Finalize) -> None:

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.gallra import request_holding
 from adapters.shopify_holdings import (
     UNKNOWN_CARRIER,
     customer_shape,
@@ -43,7 +44,7 @@ from adapters.shopify_holdings import (
 from plugin import legal_holds
 from plugin.crypto import Vault
 from plugin.db import Database
-from plugin.holdings import GALLRA, SHOPIFY, Category, Holding
+from plugin.holdings import GALLRA, SHOPIFY, Holding
 from plugin.ledger import NewRequest, find_request_id, get_request, insert_request
 from plugin.models import AdapterConnection, LegalHold, Request, Shop, Step
 from plugin.retention.dates import shop_zone
@@ -404,13 +405,10 @@ class Sweeper:
                 if not rows:
                     return
                 holdings = [
-                    Holding(
-                        system=GALLRA,
-                        category=Category.APP_REQUEST_DATA,
-                        ref=f"request:{row.id}",
-                        label=f"Gallra's working data of request {row.id}",
-                        last_activity=shop_date(row.completed_at or row.received_at, self.shop.timezone),
-                        flags=legal_holds.flags_for(
+                    request_holding(
+                        row.id,
+                        shop_date(row.completed_at or row.received_at, self.shop.timezone),
+                        legal_holds.flags_for(
                             [*self._held(row.customer_id), *self.holds_by_email.get(row.email_hash or "", [])]
                         ),
                     )

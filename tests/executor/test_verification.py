@@ -13,13 +13,14 @@ from typing import Any
 from sqlalchemy import select, update
 
 from adapters.base import Outcome, Result
+from adapters.gallra import Gallra
 from plugin import evidence
 from plugin.admin.queries import open_requests
 from plugin.connections import configure
 from plugin.documents.certificate import build_certificate, render_certificate_html
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor.actions import confirm_step
-from plugin.executor.verify import CANNOT_FIND, OWN_DATA
+from plugin.executor.verify import CANNOT_FIND
 from plugin.holdings import Holding, Subject
 from plugin.models import Evidence, Request, Shop, shop_cell
 from plugin.pipelines.sources import LiveSources
@@ -284,7 +285,7 @@ async def test_klaviyo_and_shopify_erasures_verified_after_their_delays(
     systems = {s["system"]: s for s in certificate["verification"]["systems"]}
     # Gallra's own copy of the request came to the end of its rule meanwhile and went at the end.
     assert set(systems) == {"gallra", "klaviyo", "shopify"}
-    assert systems["gallra"]["how"] == OWN_DATA
+    assert systems["gallra"]["how"] == Gallra.verification.how  # its own look-up, like any system
     assert all(s["state"] == "verified_absent" and s["at"] for s in systems.values())
     assert systems["shopify"]["at"] == account.verified_at.isoformat()  # type: ignore[union-attr]
     erased = [e for e in (*certificate["done"], *certificate["reduced"]) if e["action"] != "keep"]
@@ -294,7 +295,7 @@ async def test_klaviyo_and_shopify_erasures_verified_after_their_delays(
     assert "Kontrollerat: varje system" in html
     assert EMAIL not in as_json[1] and EMAIL not in html
     kinds = await evidence_kinds(runtime, request_id)
-    # Klaviyo, the customer and the order it covers; Gallra's own step records it with its outcome.
-    assert kinds.count("step_verified_absent") == 3 and "step_verifying" in kinds
+    # Klaviyo, the customer and the order it covers, and Gallra's own step (its own look-up).
+    assert kinds.count("step_verified_absent") == 4 and "step_verifying" in kinds
     (issued,) = [e for e in await evidence_of(runtime, request_id) if e.kind == "certificate_issued"]
     assert issued.payload["verified"] is True
