@@ -28,15 +28,13 @@ from plugin import evidence
 from plugin.crypto import Vault
 from plugin.documents.certificate import CERTIFICATE_HTML, CERTIFICATE_JSON
 from plugin.ledger import load_shop
-from plugin.models import Artifact, Delivery, OutboxMessage, Request, Step, delivery_cell
+from plugin.models import REDACTED_BODY, Artifact, Delivery, OutboxMessage, Request, Step, delivery_cell
 from plugin.retention import Policy, StoredPolicyError, shop_policy
 from plugin.states import OutboxStatus, RequestStatus
 
 FINISHED = (RequestStatus.DONE,)
 MINIMISED_KEY = "minimised:"
 log = logging.getLogger("gallra.minimise")
-
-REDACTED_BODY = '{"redacted": true}'
 
 
 def is_due(policy: Policy, completed_at: datetime, now: datetime) -> bool:

@@ -12,10 +12,8 @@ from adapters.base import AdapterContext, OwnHeld, ShopInfo
 from adapters.http import ProviderHttp
 from plugin.crypto import DecryptionError
 from plugin.executor.records import EXPORT_PART
-from plugin.models import Artifact, Delivery, Request, Shop, delivery_cell
+from plugin.models import REDACTED_BODY, Artifact, Delivery, Request, Shop, delivery_cell
 from plugin.runtime import Runtime
-
-REDACTED = '{"redacted": true}'  # what a webhook body is once its personal data went
 
 
 class GallraRecords:
@@ -45,7 +43,7 @@ class GallraRecords:
             await session.execute(
                 update(Delivery)
                 .where(Delivery.request_id == request_id, Delivery.shop_domain == shop)
-                .values(body_enc=self.runtime.vault.encrypt(REDACTED, delivery_cell(shop)))
+                .values(body_enc=self.runtime.vault.encrypt(REDACTED_BODY, delivery_cell(shop)))
                 .execution_options(synchronize_session=False)
             )
             await session.execute(
@@ -61,7 +59,7 @@ class GallraRecords:
         """Whether a stored webhook body is the redacted marker (one that cannot be read counts
         as held: it is erased with the rest)."""
         try:
-            return self.runtime.vault.decrypt(body, delivery_cell(self.shop_domain)) == REDACTED
+            return self.runtime.vault.decrypt(body, delivery_cell(self.shop_domain)) == REDACTED_BODY
         except DecryptionError:
             return False
 

@@ -21,10 +21,19 @@ from plugin import evidence
 from plugin.documents.store import artifacts_of, read_artifact
 from plugin.executor import dispatch, verify
 from plugin.executor.outcomes import record_success
-from plugin.executor.own_data import REDACTED, GallraRecords, own_context
+from plugin.executor.own_data import GallraRecords, own_context
 from plugin.executor.records import EXPORT_PART
 from plugin.holdings import Subject
-from plugin.models import Artifact, Delivery, Evidence, Step, artifact_cell, delivery_cell, utcnow
+from plugin.models import (
+    REDACTED_BODY,
+    Artifact,
+    Delivery,
+    Evidence,
+    Step,
+    artifact_cell,
+    delivery_cell,
+    utcnow,
+)
 from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from tests.executor.conftest import Clock, fast_config
@@ -105,7 +114,7 @@ async def test_own_data_is_erased_last_through_its_adapter_and_verified_by_a_loo
     request = await request_row(runtime, request_id)
     assert request.status == "done"
     assert request.email_enc is None and request.phone_enc is None and request.email_hash is not None
-    assert await working_data(runtime, request_id) == ([REDACTED], 0)
+    assert await working_data(runtime, request_id) == ([REDACTED_BODY], 0)
     own = (await steps_of(runtime, request_id))[own_key(request_id)]
     assert (own.state, own.outcome) == ("done", Outcome.ERASED.value)
     assert (own.verification, own.verification_detail) == (verify.ABSENT, Gallra.verification.how)
@@ -161,7 +170,7 @@ async def test_a_crash_between_the_erasure_and_its_record_is_harmless(
     own = (await steps_of(runtime, request_id))[own_key(request_id)]
     assert (own.state, own.outcome, own.verification) == ("done", "already_absent", verify.ABSENT)
     assert (await request_row(runtime, request_id)).status == "done"
-    assert await working_data(runtime, request_id) == ([REDACTED], 0)
+    assert await working_data(runtime, request_id) == ([REDACTED_BODY], 0)
     async with runtime.db.session() as session:
         assert (await evidence.verify(session, SHOP)).ok
 
@@ -206,7 +215,7 @@ async def test_the_adapter_finds_erases_once_and_keeps_to_its_shop(runtime: Runt
     assert await adapter.find(subject) == []
     again = await adapter.erase(subject, holding)
     assert again.outcome is Outcome.ALREADY_ABSENT
-    assert await working_data(runtime, mine) == ([REDACTED], 0)
+    assert await working_data(runtime, mine) == ([REDACTED_BODY], 0)
 
     # A retention sweep erases other requests' copies: its look-up asks about the holding's request.
     sweep = Subject(shop_domain=SHOP, request_id=999_999)
