@@ -18,7 +18,6 @@ import pickle
 import socket
 import subprocess
 import sys
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,7 +49,7 @@ class WriterGone(ConnectionError):
     """Intake's writer process stopped before it answered."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # hashed by identity: a key of `IntakeStore._waiting`
 class _Pending:
     item: Incoming
     future: asyncio.Future[Stored]
@@ -137,8 +136,12 @@ class IntakeStore:
         self._runtime = runtime
         self._max_batch = max_batch
         self._pending: list[_Pending] = []  # not yet handed to a write
-        # Every unanswered delivery, oldest first, and the timer that fails the overdue ones.
-        self._waiting: deque[_Pending] = deque()
+        # Every unanswered delivery, oldest first (a dict keeps insertion order), and the timer that
+        # fails the overdue ones. A delivery leaves it as soon as its caller has an answer: kept
+        # until the next tick, every answered delivery (its body, rows, future) outlived two
+        # young-generation collections, and the garbage collector's full passes over the whole
+        # heap, which stall the event loop, came several times as often.
+        self._waiting: dict[_Pending, None] = {}
         self._watchdog: asyncio.TimerHandle | None = None
         self._drainer: asyncio.Task[None] | None = None
         # A SQLite file: intake's writer process, started on first use and again if it stops.
@@ -167,7 +170,7 @@ class IntakeStore:
         # was set) is never reported by the garbage collector.
         future.add_done_callback(_retrieve)
         pending = _Pending(item, future, loop.time() + STORE_TIMEOUT)
-        self._waiting.append(pending)
+        self._waiting[pending] = None
         if self._watchdog is None:
             self._watchdog = loop.call_later(WATCH_EVERY, self._watch)
         self._pending.append(pending)
@@ -183,7 +186,10 @@ class IntakeStore:
         # Each caller has its own future and the write runs elsewhere (writer process or drainer
         # task): a caller giving up (deadline, disconnect) cancels only its future, never the
         # write others share, and a cancelled future is skipped when the batch settles (`_settle`).
-        return await future
+        try:
+            return await future
+        finally:
+            self._waiting.pop(pending, None)
 
     def _start_writer_soon(self) -> None:
         """Start the writer process in the background, within the waiting deliveries' deadlines;
@@ -275,8 +281,10 @@ class IntakeStore:
         a delivery later; its retry is then acknowledged as a duplicate."""
         now = asyncio.get_running_loop().time()
         waiting = self._waiting
-        while waiting and (waiting[0].future.done() or waiting[0].deadline <= now):
-            _settle(waiting.popleft().future, TimeoutError())
+        overdue = list(itertools.takewhile(lambda pending: pending.deadline <= now, waiting))
+        for pending in overdue:
+            del waiting[pending]
+            _settle(pending.future, TimeoutError())
         self._watchdog = asyncio.get_running_loop().call_later(WATCH_EVERY, self._watch) if waiting else None
 
     async def _drain(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -432,4 +432,44 @@ async def test_overlong_shop_domain_is_400(sender: Sender, db: Database) -> None
     # fits the pattern but not the column: refused as a bad body, never a database error
     long_domain = "a" * 250 + ".myshopify.com"
     assert (await sender.send("shop/redact", {**SHOP_REDACT, "shop_domain": long_domain})).status_code == 400
+    assert await counts(db) == (0, 0)
+
+
+async def test_client_gone_mid_body_gets_no_answer_and_stores_nothing(runtime: Runtime, db: Database) -> None:
+    """A delivery goes straight to intake's endpoint (`plugin.app.App`): a client that disconnects
+    before its body is whole is dropped quietly, without an answer or a row."""
+    app = create_app(runtime)
+    body = body_of(DATA_REQUEST)
+    headers = headers_for("customers/data_request", body)
+    messages: Iterator[dict[str, object]] = iter(
+        [
+            {"type": "http.request", "body": body[:10], "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+    sent: list[object] = []
+
+    async def receive() -> dict[str, object]:
+        return next(messages)
+
+    async def send(message: object) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/webhooks/customers/data_request",
+        "raw_path": b"/webhooks/customers/data_request",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    async with serving(app):
+        await app(scope, receive, send)
+    assert sent == []
     assert await counts(db) == (0, 0)
