@@ -11,6 +11,7 @@ this process's engine) a drainer task writes through the runtime's engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -21,7 +22,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from plugin.intake.batch import Incoming, Stored, retry_alone, write_batch
 from plugin.intake.writer import HEADER_BYTES, READY, Answer, Batch, WriterConfig, frame, unframe_length
@@ -144,6 +146,7 @@ class IntakeStore:
         self._waiting: dict[_Pending, None] = {}
         self._watchdog: asyncio.TimerHandle | None = None
         self._drainer: asyncio.Task[None] | None = None
+        self._connection: AsyncConnection | None = None  # the drainer's, between batches
         # A SQLite file: intake's writer process, started on first use and again if it stops.
         self._separate = runtime.db.is_sqlite and ":memory:" not in runtime.db.url
         self._process: _WriterProcess | None = None
@@ -260,6 +263,7 @@ class IntakeStore:
         self._closing = True
         if self._drainer is not None:
             await asyncio.gather(self._drainer, return_exceptions=True)
+        await self._release_connection()
         if self._starting is not None:
             await asyncio.gather(self._starting, return_exceptions=True)
         if self._process is not None:
@@ -291,14 +295,20 @@ class IntakeStore:
         while self._pending:
             batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
             await self._write(batch)
+        if self._closing:  # a delivery submitted during shutdown: its drainer tidies up after it
+            await self._release_connection()
+
+    async def _release_connection(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await connection.close()
 
     async def _write(self, batch: list[_Pending]) -> None:
         """PostgreSQL (and an in-memory SQLite database): the batch on the event loop, through
         the runtime's engine."""
         answers: Sequence[Stored | BaseException]
         try:
-            async with self._runtime.db.engine.begin() as conn:
-                answers = await conn.run_sync(write_batch, [p.item for p in batch], self._runtime.vault)
+            answers = await self._write_once([p.item for p in batch])
             self.transactions += 1
         except asyncio.CancelledError as exc:
             for pending in batch:
@@ -311,6 +321,30 @@ class IntakeStore:
                 return
             answers = [exc] * len(batch)
         self._settle_batch(batch, answers)
+
+    async def _write_once(self, items: list[Incoming]) -> list[Stored]:
+        """One transaction on the drainer's own connection, held from one batch to the next:
+        checking a connection out of the pool per batch cost a liveness ping and a reset, each a
+        round trip the waiting deliveries waited for. A connection found dead (the server restarted
+        since the last batch) is replaced once, as the pool's ping would have; whatever else fails
+        is raised, and the next batch starts on a new connection."""
+        for attempt in (1, 2):
+            conn = self._connection
+            if conn is None:
+                conn = self._connection = await self._runtime.db.engine.connect()
+            try:
+                async with conn.begin():
+                    return await conn.run_sync(write_batch, items, self._runtime.vault)
+            except BaseException as exc:
+                self._connection = None
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                # Written again only if the connection was gone: had the commit gone through before
+                # that, its rows are found again by their keys and answered as duplicates.
+                if attempt == 1 and isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                    continue
+                raise
+        raise AssertionError("unreachable")
 
     def _settle_batch(self, batch: list[_Pending], outcomes: Sequence[Stored | BaseException]) -> None:
         stored = False

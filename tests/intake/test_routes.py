@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 from plugin.app import create_app
 from plugin.db import Database
 from plugin.intake.routes import MAX_BODY
+from plugin.intake.routes import close as close_intake
 from plugin.intake.signature import sign
 from plugin.models import Delivery, Request, Shop, cell_of
 from plugin.runtime import Runtime
@@ -263,11 +264,10 @@ async def test_100_concurrent_deliveries_on_postgres(pg_db: Database) -> None:
     """Ten app instances (own engine, own group-commit writer each), as several processes would be,
     receive one webhook 100 times at once: the unique indexes, not the writers, keep it to one."""
     runtimes = [build_runtime(Database(pg_db.url)) for _ in range(10)]
+    apps = [create_app(runtime) for runtime in runtimes]
     clients = [
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://gallra.test"
-        )
-        for runtime in runtimes
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gallra.test")
+        for app in apps
     ]
     body = body_of(DATA_REQUEST)
     path = "/webhooks/customers/data_request"
@@ -284,8 +284,9 @@ async def test_100_concurrent_deliveries_on_postgres(pg_db: Database) -> None:
             )
         )
     finally:
-        for client, runtime in zip(clients, runtimes, strict=True):
+        for client, app, runtime in zip(clients, apps, runtimes, strict=True):
             await client.aclose()
+            await close_intake(app.state)  # as the lifespan would: its connection goes back
             await runtime.http.aclose()
             await runtime.db.dispose()
     assert [r.status_code for r in responses + fresh_ids] == [200] * 200
