@@ -19,12 +19,12 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from plugin.intake.routes import WebhookEndpoint
 from plugin.intake.routes import close as close_intake
 from plugin.intake.routes import start as start_intake
-from plugin.logs import AccessLog
+from plugin.logs import AccessLog, access_log
 from plugin.runtime import Runtime
 from plugin.settings import Settings, load_settings
 
@@ -78,19 +78,21 @@ class App(Starlette):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._webhooks: dict[str, tuple[Route, ASGIApp]] = {
-            route.path: (route, AccessLog(route.endpoint))
-            for route in self.routes
-            if isinstance(route, Route) and isinstance(route.endpoint, WebhookEndpoint)
-        }
+        self._webhooks: dict[str, tuple[Route, WebhookEndpoint, AccessLog]] = {}
+        for route in self.routes:
+            if isinstance(route, Route) and isinstance(endpoint := route.endpoint, WebhookEndpoint):
+                self._webhooks[route.path] = (route, endpoint, AccessLog(endpoint))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
             found = self._webhooks.get(scope["path"])
             if found is not None:
                 scope["app"] = self
-                scope["route"], endpoint = found
-                await endpoint(scope, receive, send)
+                scope["route"], endpoint, logged = found
+                if access_log.isEnabledFor(logging.INFO):
+                    await logged(scope, receive, send)
+                else:
+                    await endpoint(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
 

@@ -77,11 +77,11 @@ async def read_limited(scope: Scope, receive: Receive, limit: int = MAX_BODY) ->
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def answer_delivery(scope: Scope, body: bytes, topic: str | None) -> tuple[int, bytes]:
-    """The answer to one delivery whose body has been read: status and JSON body."""
-    state: State = scope["app"].state
-    runtime: Runtime = state.runtime
-    headers = WebhookHeaders.from_raw(scope["headers"])
+def check(
+    runtime: Runtime, headers_raw: list[tuple[bytes, bytes]], body: bytes, topic: str | None
+) -> Incoming | tuple[int, bytes]:
+    """The delivery ready to be stored, or the answer (status, JSON body) that refuses it."""
+    headers = WebhookHeaders.from_raw(headers_raw)
     if not verify(body, headers.signature, runtime.settings.webhook_secrets()):
         return _answer(401, "signature missing or invalid")
     if topic is None:
@@ -99,7 +99,7 @@ async def answer_delivery(scope: Scope, body: bytes, topic: str | None) -> tuple
         # The shop and the request come from the signed body only; the headers are not signed
         # (but for the shop of `customers/merge`, whose body names none: see `shop_domain_of`).
         shop = shop_domain_of(payload, headers.shop_domain)
-        incoming = Incoming(
+        return Incoming(
             topic=topic,
             shop=shop,
             headers=headers,
@@ -109,15 +109,6 @@ async def answer_delivery(scope: Scope, body: bytes, topic: str | None) -> tuple
         )
     except PayloadError as exc:
         return _answer(400, str(exc))
-    del payload  # not needed any more: not kept alive while the delivery waits for its commit
-    try:
-        # Within the store's deadline: a database that hangs yields TimeoutError, not a hang.
-        stored = await _store_in(state).submit(incoming)
-    except (SQLAlchemyError, OSError, TimeoutError) as exc:
-        # Not stored, so not acknowledged: Shopify retries. The error class only, no values.
-        log.warning("could not store %s delivery: %s", topic, type(exc).__name__)
-        return _answer(503, "storage unavailable, retry later")
-    return _answer(200, "duplicate" if stored.duplicate else "stored", request_id=stored.request_id)
 
 
 class WebhookEndpoint:
@@ -127,7 +118,8 @@ class WebhookEndpoint:
     everything the request handler holds (a `Request`, the wrappers' coroutines and closures),
     and what is still alive at a young-generation collection is moved to the oldest generation,
     whose collections walk the whole heap and stall the event loop. The fewer objects a waiting
-    delivery keeps, the rarer those stalls."""
+    delivery keeps, the rarer those stalls: the checks run in a plain function (`check`), and
+    only the delivery itself is kept while it waits (not the parsed body)."""
 
     def __init__(self, topic: str | None) -> None:
         self.topic = topic
@@ -141,7 +133,21 @@ class WebhookEndpoint:
         except _Gone:
             log.debug("client went away before its request was read")
             return
-        await _respond(send, *await answer_delivery(scope, body, self.topic))
+        state: State = scope["app"].state
+        checked = check(state.runtime, scope["headers"], body, self.topic)
+        if not isinstance(checked, Incoming):
+            await _respond(send, *checked)
+            return
+        try:
+            # Within the store's deadline: a database that hangs yields TimeoutError, not a hang.
+            stored = await _store_in(state).submit(checked)
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            # Not stored, so not acknowledged: Shopify retries. The error class only, no values.
+            log.warning("could not store %s delivery: %s", checked.topic, type(exc).__name__)
+            await _respond(send, *_answer(503, "storage unavailable, retry later"))
+            return
+        status = "duplicate" if stored.duplicate else "stored"
+        await _respond(send, *_answer(200, status, request_id=stored.request_id))
 
 
 def _store_in(state: State) -> IntakeStore:

@@ -169,9 +169,6 @@ class IntakeStore:
         TimeoutError when no commit came within STORE_TIMEOUT."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Stored] = loop.create_future()
-        # Retrieved here so an error nobody waits for any more (the caller was cancelled just as it
-        # was set) is never reported by the garbage collector.
-        future.add_done_callback(_retrieve)
         pending = _Pending(item, future, loop.time() + STORE_TIMEOUT)
         self._waiting[pending] = None
         if self._watchdog is None:
@@ -193,6 +190,10 @@ class IntakeStore:
             return await future
         finally:
             self._waiting.pop(pending, None)
+            # Retrieved so that an error nobody waits for any more (the caller was cancelled just
+            # as it was set) is never reported by the garbage collector.
+            if future.done() and not future.cancelled():
+                future.exception()
 
     def _start_writer_soon(self) -> None:
         """Start the writer process in the background, within the waiting deliveries' deadlines;
@@ -362,11 +363,6 @@ class IntakeStore:
                 )
         if stored:
             self._runtime.work_available.set()
-
-
-def _retrieve(future: asyncio.Future[Stored]) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 def _settle(future: asyncio.Future[Stored], outcome: Stored | BaseException) -> None:
