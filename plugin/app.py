@@ -11,6 +11,7 @@ import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -18,11 +19,13 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from plugin.clocks import background
+from plugin.intake.routes import WebhookEndpoint
 from plugin.intake.routes import close as close_intake
 from plugin.intake.routes import start as start_intake
-from plugin.logs import AccessLog
+from plugin.logs import AccessLog, access_log
 from plugin.runtime import Runtime
 from plugin.settings import Settings, load_settings
 
@@ -61,6 +64,40 @@ def collect_routes() -> list[BaseRoute]:
     return found
 
 
+class App(Starlette):
+    """Starlette, with webhook deliveries (a POST to one of intake's paths) handed straight to
+    intake's endpoint, access-logged like every request, instead of through the middleware stack
+    and router.
+
+    Each layer of the stack keeps a coroutine and closures alive for as long as the delivery waits
+    for its commit, and the garbage collector moves whatever is alive at a young-generation
+    collection to the oldest generation; its collections, which walk the whole heap and stall
+    every request, came the more often the more a waiting delivery held (see
+    `plugin.intake.routes.WebhookEndpoint`). Nothing else differs for a delivery: intake handles
+    its own errors (an unexpected one still reaches the server, which answers 500), and any other
+    method or path goes through the router as before (405, 404)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._webhooks: dict[str, tuple[Route, WebhookEndpoint, AccessLog]] = {}
+        for route in self.routes:
+            if isinstance(route, Route) and isinstance(endpoint := route.endpoint, WebhookEndpoint):
+                self._webhooks[route.path] = (route, endpoint, AccessLog(endpoint))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            found = self._webhooks.get(scope["path"])
+            if found is not None:
+                scope["app"] = self
+                scope["route"], endpoint, logged = found
+                if access_log.isEnabledFor(logging.INFO):
+                    await logged(scope, receive, send)
+                else:
+                    await endpoint(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(runtime: Runtime | None = None, settings: Settings | None = None) -> Starlette:
     """The app. Given a runtime (tests), it is used and left open; otherwise the lifespan builds one
     from `settings` (or the environment) and closes it on shutdown."""
@@ -79,7 +116,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
                 await stack.enter_async_context(background(current))
             yield
 
-    app = Starlette(routes=collect_routes(), lifespan=lifespan, middleware=[Middleware(AccessLog)])
+    app = App(routes=collect_routes(), lifespan=lifespan, middleware=[Middleware(AccessLog)])
     if runtime is not None:
         app.state.runtime = runtime
     return app

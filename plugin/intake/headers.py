@@ -6,7 +6,7 @@ Only the signature header is required. Compliance deliveries have been seen with
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 _PREFIXES = ("x-shopify-", "shopify-")
@@ -54,7 +54,7 @@ class WebhookHeaders:
     def read(cls, headers: Mapping[str, str]) -> WebhookHeaders:
         raw: list[tuple[bytes, bytes]] | None = getattr(headers, "raw", None)
         if raw is not None:
-            return cls._from_raw(raw)
+            return cls.from_raw(raw)
         return cls(
             signature=lookup(headers, "hmac-sha256"),
             topic=lookup(headers, "topic"),
@@ -66,9 +66,10 @@ class WebhookHeaders:
         )
 
     @classmethod
-    def _from_raw(cls, raw: list[tuple[bytes, bytes]]) -> WebhookHeaders:
-        """The same answers as `lookup()` for each field, in one pass over Starlette's raw headers
-        (seven `lookup()` calls scan them fourteen times, on every delivery)."""
+    def from_raw(cls, raw: Iterable[tuple[bytes, bytes]]) -> WebhookHeaders:
+        """The same answers as `lookup()` for each field, in one pass over the raw headers (an
+        ASGI scope's, or Starlette's `Headers.raw`): seven `lookup()` calls scan them fourteen
+        times, on every delivery."""
         first: dict[bytes, bytes] = {}
         for key, value in raw:
             key = key.lower()

@@ -9,14 +9,13 @@ recorded as a claim that the clocks confirm later (`plugin.pipelines.uninstall`)
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Awaitable, Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import State
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from plugin.intake.batch import Incoming
 from plugin.intake.headers import WebhookHeaders
@@ -37,33 +36,52 @@ class _TooLarge(Exception):
     pass
 
 
-def _answer(status: int, reason: str, **extra: object) -> JSONResponse:
-    headers = {"Retry-After": "5"} if status == 503 else None
-    return JSONResponse({"status": reason, **extra}, status_code=status, headers=headers)
+class _Gone(Exception):
+    """The client went away before its request was read: there is no one to answer."""
 
 
-async def read_limited(request: Request, limit: int = MAX_BODY) -> bytes:
-    """The body, or _TooLarge as soon as it is known to exceed `limit` (declared or streamed)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
+def _answer(status: int, reason: str, **extra: object) -> tuple[int, bytes]:
+    # As Starlette's JSONResponse renders it.
+    content = json.dumps({"status": reason, **extra}, ensure_ascii=False, separators=(",", ":"))
+    return status, content.encode()
+
+
+async def _respond(send: Send, status: int, body: bytes) -> None:
+    headers = [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json")]
+    if status == 503:
+        headers.append((b"retry-after", b"5"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def read_limited(scope: Scope, receive: Receive, limit: int = MAX_BODY) -> bytes:
+    """The body, or _TooLarge as soon as it is known to exceed `limit` (declared or streamed);
+    _Gone when the client disconnects first."""
+    for name, value in scope["headers"]:
+        if name.lower() == b"content-length":
+            if value.isdigit() and int(value) > limit:
+                raise _TooLarge
+            break
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect
+            raise _Gone
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise _TooLarge
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def receive(request: Request, topic: str | None) -> JSONResponse:
-    runtime: Runtime = request.app.state.runtime
-    try:
-        body = await read_limited(request)
-    except _TooLarge:
-        return _answer(413, "body larger than 1 MiB")
-    headers = WebhookHeaders.read(request.headers)
+def check(
+    runtime: Runtime, headers_raw: list[tuple[bytes, bytes]], body: bytes, topic: str | None
+) -> Incoming | tuple[int, bytes]:
+    """The delivery ready to be stored, or the answer (status, JSON body) that refuses it."""
+    headers = WebhookHeaders.from_raw(headers_raw)
     if not verify(body, headers.signature, runtime.settings.webhook_secrets()):
         return _answer(401, "signature missing or invalid")
     if topic is None:
@@ -81,7 +99,7 @@ async def receive(request: Request, topic: str | None) -> JSONResponse:
         # The shop and the request come from the signed body only; the headers are not signed
         # (but for the shop of `customers/merge`, whose body names none: see `shop_domain_of`).
         shop = shop_domain_of(payload, headers.shop_domain)
-        incoming = Incoming(
+        return Incoming(
             topic=topic,
             shop=shop,
             headers=headers,
@@ -91,14 +109,45 @@ async def receive(request: Request, topic: str | None) -> JSONResponse:
         )
     except PayloadError as exc:
         return _answer(400, str(exc))
-    try:
-        # Within the store's deadline: a database that hangs yields TimeoutError, not a hang.
-        stored = await _store_in(request.app.state).submit(incoming)
-    except (SQLAlchemyError, OSError, TimeoutError) as exc:
-        # Not stored, so not acknowledged: Shopify retries. The error class only, no values.
-        log.warning("could not store %s delivery: %s", topic, type(exc).__name__)
-        return _answer(503, "storage unavailable, retry later")
-    return _answer(200, "duplicate" if stored.duplicate else "stored", request_id=stored.request_id)
+
+
+class WebhookEndpoint:
+    """The ASGI endpoint of one webhook path (`topic` None: the topic comes from the header).
+
+    Plain ASGI rather than a Starlette request handler: a delivery waits for its commit with
+    everything the request handler holds (a `Request`, the wrappers' coroutines and closures),
+    and what is still alive at a young-generation collection is moved to the oldest generation,
+    whose collections walk the whole heap and stall the event loop. The fewer objects a waiting
+    delivery keeps, the rarer those stalls: the checks run in a plain function (`check`), and
+    only the delivery itself is kept while it waits (not the parsed body)."""
+
+    def __init__(self, topic: str | None) -> None:
+        self.topic = topic
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            body = await read_limited(scope, receive)
+        except _TooLarge:
+            await _respond(send, *_answer(413, "body larger than 1 MiB"))
+            return
+        except _Gone:
+            log.debug("client went away before its request was read")
+            return
+        state: State = scope["app"].state
+        checked = check(state.runtime, scope["headers"], body, self.topic)
+        if not isinstance(checked, Incoming):
+            await _respond(send, *checked)
+            return
+        try:
+            # Within the store's deadline: a database that hangs yields TimeoutError, not a hang.
+            stored = await _store_in(state).submit(checked)
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            # Not stored, so not acknowledged: Shopify retries. The error class only, no values.
+            log.warning("could not store %s delivery: %s", checked.topic, type(exc).__name__)
+            await _respond(send, *_answer(503, "storage unavailable, retry later"))
+            return
+        status = "duplicate" if stored.duplicate else "stored"
+        await _respond(send, *_answer(200, status, request_id=stored.request_id))
 
 
 def _store_in(state: State) -> IntakeStore:
@@ -121,21 +170,10 @@ async def close(state: State) -> None:
         await store.close()
 
 
-async def webhooks(request: Request) -> JSONResponse:
-    return await receive(request, None)
-
-
-def _topic_endpoint(topic: str) -> Callable[[Request], Awaitable[JSONResponse]]:
-    async def endpoint(request: Request) -> JSONResponse:
-        return await receive(request, topic)
-
-    return endpoint
-
-
 def routes() -> list[BaseRoute]:
-    found: list[BaseRoute] = [Route("/webhooks", webhooks, methods=["POST"], name="webhooks")]
+    found: list[BaseRoute] = [Route("/webhooks", WebhookEndpoint(None), methods=["POST"], name="webhooks")]
     for topic in sorted(TOPICS):
         found.append(
-            Route(f"/webhooks/{topic}", _topic_endpoint(topic), methods=["POST"], name=f"webhook:{topic}")
+            Route(f"/webhooks/{topic}", WebhookEndpoint(topic), methods=["POST"], name=f"webhook:{topic}")
         )
     return found

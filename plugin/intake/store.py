@@ -11,6 +11,7 @@ this process's engine) a drainer task writes through the runtime's engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -18,11 +19,11 @@ import pickle
 import socket
 import subprocess
 import sys
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from plugin.intake.batch import Incoming, Stored, retry_alone, write_batch
 from plugin.intake.writer import HEADER_BYTES, READY, Answer, Batch, WriterConfig, frame, unframe_length
@@ -50,7 +51,7 @@ class WriterGone(ConnectionError):
     """Intake's writer process stopped before it answered."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # hashed by identity: a key of `IntakeStore._waiting`
 class _Pending:
     item: Incoming
     future: asyncio.Future[Stored]
@@ -137,10 +138,15 @@ class IntakeStore:
         self._runtime = runtime
         self._max_batch = max_batch
         self._pending: list[_Pending] = []  # not yet handed to a write
-        # Every unanswered delivery, oldest first, and the timer that fails the overdue ones.
-        self._waiting: deque[_Pending] = deque()
+        # Every unanswered delivery, oldest first (a dict keeps insertion order), and the timer that
+        # fails the overdue ones. A delivery leaves it as soon as its caller has an answer: kept
+        # until the next tick, every answered delivery (its body, rows, future) outlived two
+        # young-generation collections, and the garbage collector's full passes over the whole
+        # heap, which stall the event loop, came several times as often.
+        self._waiting: dict[_Pending, None] = {}
         self._watchdog: asyncio.TimerHandle | None = None
         self._drainer: asyncio.Task[None] | None = None
+        self._connection: AsyncConnection | None = None  # the drainer's, between batches
         # A SQLite file: intake's writer process, started on first use and again if it stops.
         self._separate = runtime.db.is_sqlite and ":memory:" not in runtime.db.url
         self._process: _WriterProcess | None = None
@@ -163,11 +169,8 @@ class IntakeStore:
         TimeoutError when no commit came within STORE_TIMEOUT."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Stored] = loop.create_future()
-        # Retrieved here so an error nobody waits for any more (the caller was cancelled just as it
-        # was set) is never reported by the garbage collector.
-        future.add_done_callback(_retrieve)
         pending = _Pending(item, future, loop.time() + STORE_TIMEOUT)
-        self._waiting.append(pending)
+        self._waiting[pending] = None
         if self._watchdog is None:
             self._watchdog = loop.call_later(WATCH_EVERY, self._watch)
         self._pending.append(pending)
@@ -183,7 +186,14 @@ class IntakeStore:
         # Each caller has its own future and the write runs elsewhere (writer process or drainer
         # task): a caller giving up (deadline, disconnect) cancels only its future, never the
         # write others share, and a cancelled future is skipped when the batch settles (`_settle`).
-        return await future
+        try:
+            return await future
+        finally:
+            self._waiting.pop(pending, None)
+            # Retrieved so that an error nobody waits for any more (the caller was cancelled just
+            # as it was set) is never reported by the garbage collector.
+            if future.done() and not future.cancelled():
+                future.exception()
 
     def _start_writer_soon(self) -> None:
         """Start the writer process in the background, within the waiting deliveries' deadlines;
@@ -254,6 +264,7 @@ class IntakeStore:
         self._closing = True
         if self._drainer is not None:
             await asyncio.gather(self._drainer, return_exceptions=True)
+        await self._release_connection()
         if self._starting is not None:
             await asyncio.gather(self._starting, return_exceptions=True)
         if self._process is not None:
@@ -275,22 +286,30 @@ class IntakeStore:
         a delivery later; its retry is then acknowledged as a duplicate."""
         now = asyncio.get_running_loop().time()
         waiting = self._waiting
-        while waiting and (waiting[0].future.done() or waiting[0].deadline <= now):
-            _settle(waiting.popleft().future, TimeoutError())
+        overdue = list(itertools.takewhile(lambda pending: pending.deadline <= now, waiting))
+        for pending in overdue:
+            del waiting[pending]
+            _settle(pending.future, TimeoutError())
         self._watchdog = asyncio.get_running_loop().call_later(WATCH_EVERY, self._watch) if waiting else None
 
     async def _drain(self) -> None:
         while self._pending:
             batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
             await self._write(batch)
+        if self._closing:  # a delivery submitted during shutdown: its drainer tidies up after it
+            await self._release_connection()
+
+    async def _release_connection(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await connection.close()
 
     async def _write(self, batch: list[_Pending]) -> None:
         """PostgreSQL (and an in-memory SQLite database): the batch on the event loop, through
         the runtime's engine."""
         answers: Sequence[Stored | BaseException]
         try:
-            async with self._runtime.db.engine.begin() as conn:
-                answers = await conn.run_sync(write_batch, [p.item for p in batch], self._runtime.vault)
+            answers = await self._write_once([p.item for p in batch])
             self.transactions += 1
         except asyncio.CancelledError as exc:
             for pending in batch:
@@ -303,6 +322,30 @@ class IntakeStore:
                 return
             answers = [exc] * len(batch)
         self._settle_batch(batch, answers)
+
+    async def _write_once(self, items: list[Incoming]) -> list[Stored]:
+        """One transaction on the drainer's own connection, held from one batch to the next:
+        checking a connection out of the pool per batch cost a liveness ping and a reset, each a
+        round trip the waiting deliveries waited for. A connection found dead (the server restarted
+        since the last batch) is replaced once, as the pool's ping would have; whatever else fails
+        is raised, and the next batch starts on a new connection."""
+        for attempt in (1, 2):
+            conn = self._connection
+            if conn is None:
+                conn = self._connection = await self._runtime.db.engine.connect()
+            try:
+                async with conn.begin():
+                    return await conn.run_sync(write_batch, items, self._runtime.vault)
+            except BaseException as exc:
+                self._connection = None
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                # Written again only if the connection was gone: had the commit gone through before
+                # that, its rows are found again by their keys and answered as duplicates.
+                if attempt == 1 and isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                    continue
+                raise
+        raise AssertionError("unreachable")
 
     def _settle_batch(self, batch: list[_Pending], outcomes: Sequence[Stored | BaseException]) -> None:
         stored = False
@@ -320,11 +363,6 @@ class IntakeStore:
                 )
         if stored:
             self._runtime.work_available.set()
-
-
-def _retrieve(future: asyncio.Future[Stored]) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 def _settle(future: asyncio.Future[Stored], outcome: Stored | BaseException) -> None:

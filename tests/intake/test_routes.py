@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 from plugin.app import create_app
 from plugin.db import Database
 from plugin.intake.routes import MAX_BODY
+from plugin.intake.routes import close as close_intake
 from plugin.intake.signature import sign
 from plugin.models import Delivery, Request, Shop, cell_of
 from plugin.runtime import Runtime
@@ -263,11 +264,10 @@ async def test_100_concurrent_deliveries_on_postgres(pg_db: Database) -> None:
     """Ten app instances (own engine, own group-commit writer each), as several processes would be,
     receive one webhook 100 times at once: the unique indexes, not the writers, keep it to one."""
     runtimes = [build_runtime(Database(pg_db.url)) for _ in range(10)]
+    apps = [create_app(runtime) for runtime in runtimes]
     clients = [
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://gallra.test"
-        )
-        for runtime in runtimes
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gallra.test")
+        for app in apps
     ]
     body = body_of(DATA_REQUEST)
     path = "/webhooks/customers/data_request"
@@ -284,8 +284,9 @@ async def test_100_concurrent_deliveries_on_postgres(pg_db: Database) -> None:
             )
         )
     finally:
-        for client, runtime in zip(clients, runtimes, strict=True):
+        for client, app, runtime in zip(clients, apps, runtimes, strict=True):
             await client.aclose()
+            await close_intake(app.state)  # as the lifespan would: its connection goes back
             await runtime.http.aclose()
             await runtime.db.dispose()
     assert [r.status_code for r in responses + fresh_ids] == [200] * 200
@@ -432,4 +433,44 @@ async def test_overlong_shop_domain_is_400(sender: Sender, db: Database) -> None
     # fits the pattern but not the column: refused as a bad body, never a database error
     long_domain = "a" * 250 + ".myshopify.com"
     assert (await sender.send("shop/redact", {**SHOP_REDACT, "shop_domain": long_domain})).status_code == 400
+    assert await counts(db) == (0, 0)
+
+
+async def test_client_gone_mid_body_gets_no_answer_and_stores_nothing(runtime: Runtime, db: Database) -> None:
+    """A delivery goes straight to intake's endpoint (`plugin.app.App`): a client that disconnects
+    before its body is whole is dropped quietly, without an answer or a row."""
+    app = create_app(runtime)
+    body = body_of(DATA_REQUEST)
+    headers = headers_for("customers/data_request", body)
+    messages: Iterator[dict[str, object]] = iter(
+        [
+            {"type": "http.request", "body": body[:10], "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+    sent: list[object] = []
+
+    async def receive() -> dict[str, object]:
+        return next(messages)
+
+    async def send(message: object) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/webhooks/customers/data_request",
+        "raw_path": b"/webhooks/customers/data_request",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    async with serving(app):
+        await app(scope, receive, send)
+    assert sent == []
     assert await counts(db) == (0, 0)

@@ -78,6 +78,26 @@ async def test_a_refused_row_fails_alone(pg_db: Database) -> None:
     await runtime.http.aclose()
 
 
+@pytest.mark.postgres
+async def test_the_drainer_replaces_a_connection_the_server_closed(pg_db: Database) -> None:
+    """The drainer keeps its connection between batches: one the server dropped meanwhile (a
+    restart) is replaced, and the next delivery is stored, not answered 503."""
+    runtime = build_runtime(pg_db)
+    store = IntakeStore(runtime)
+    assert not (await store.submit(incoming(runtime, 1))).duplicate
+    async with pg_db.transaction() as session:
+        await session.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    assert not (await store.submit(incoming(runtime, 2))).duplicate
+    await store.close()
+    assert await counts(pg_db) == (2, 2)
+    await runtime.http.aclose()
+
+
 async def test_database_unreachable_fails_the_batch_without_retrying_rows() -> None:
     runtime = build_runtime(Database("postgresql://postgres@127.0.0.1:1/none"))
     store = IntakeStore(runtime)
