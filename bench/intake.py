@@ -321,7 +321,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--deliveries", type=int, default=400_000)
+    parser.add_argument("--deliveries", type=int, default=1_000_000)
     parser.add_argument("--only", choices=["sqlite", "postgres"])
     args = parser.parse_args()
     for tool in ("wrk", "node", "npm"):
