@@ -182,8 +182,9 @@ async def _apply_check(
         step.last_error = check.detail[:ERROR_LIMIT]
         if step.attempts < step.max_attempts:
             step.state = StepState.PENDING
+            # Due again by the worker's clock, the one claims are judged on.
             step.next_attempt_at = next_attempt_at(
-                now, step.attempts, base=ctx.config.backoff_base, cap=ctx.config.backoff_cap
+                ctx.config.clock(), step.attempts, base=ctx.config.backoff_base, cap=ctx.config.backoff_cap
             )
         else:
             step.state, step.finished_at = StepState.FAILED, now
@@ -236,7 +237,7 @@ async def record_failure(
         if retryable and step.attempts < step.max_attempts:
             step.state = StepState.PENDING
             step.next_attempt_at = next_attempt_at(
-                now,
+                ctx.config.clock(),  # the clock claims are judged on
                 step.attempts,
                 base=ctx.config.backoff_base,
                 cap=ctx.config.backoff_cap,

@@ -130,7 +130,6 @@ async def plan_request(ctx: ExecContext, request_id: int) -> None:
 async def _planning_failed(
     ctx: ExecContext, request_id: int, message: str, retryable: bool, retry_after: float | None
 ) -> None:
-    now = utcnow()
     async with ctx.runtime.db.transaction() as session:
         request = await _leased(session, ctx, request_id)
         if request is None:
@@ -140,7 +139,7 @@ async def _planning_failed(
         if retryable and request.attempts < ctx.config.max_attempts:
             request.status = RequestStatus.PLANNING
             request.next_attempt_at = next_attempt_at(
-                now,
+                ctx.config.clock(),  # the clock claims are judged on
                 request.attempts,
                 base=ctx.config.backoff_base,
                 cap=ctx.config.backoff_cap,

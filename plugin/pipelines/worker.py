@@ -17,7 +17,6 @@ from datetime import timedelta
 from plugin.executor.context import ExecContext, Sources, WorkerConfig
 from plugin.executor.dispatch import run_step
 from plugin.executor.leases import claim_requests, claim_steps, release
-from plugin.models import utcnow
 from plugin.pipelines.holds import replan_hold
 from plugin.pipelines.run import work_on_request
 from plugin.pipelines.sources import LiveSources
@@ -92,7 +91,7 @@ class Worker:
     async def _release(self, kind: str, row_id: int) -> None:
         try:
             async with self.ctx.runtime.db.transaction() as session:
-                await release(session, kind, row_id, self.config.owner, utcnow() + RELEASE_DELAY)
+                await release(session, kind, row_id, self.config.owner, self.config.clock() + RELEASE_DELAY)
         except Exception as exc:  # the database is still unreachable: the lease will end anyway
             log.warning("could not hand %s %d back (%s); its lease will", kind, row_id, type(exc).__name__)
 

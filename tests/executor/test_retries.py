@@ -17,7 +17,7 @@ from plugin.executor.outcomes import record_failure
 from plugin.models import Request, Step, utcnow
 from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
-from tests.executor.conftest import fast_config
+from tests.executor.conftest import Clock, fast_config
 from tests.executor.doubles import SHOP, FakeSources, Ledger, add_request, add_shop, newsletter_holding
 
 
@@ -180,7 +180,13 @@ async def test_a_crashing_job_is_handed_back_at_once(
     monkeypatch.setattr(worker_module, "run_step", flaky)
     sources.holdings["newsletter"] = [newsletter_holding()]
     request_id = await add_request(runtime)
-    await worker.drain(limit=20, settle=2.5)
+    clock = Clock()
+    worker = Worker(runtime, fast_config(clock=clock), sources)
+    await worker.drain(limit=20)
+    step = await only_step(runtime, request_id, KEY)
+    assert step.state == "pending" and step.lease_owner is None  # handed back, not left leased
+    clock.advance(worker_module.RELEASE_DELAY)  # "a moment later", on the worker's clock
+    await worker.drain(limit=20)
     step = await only_step(runtime, request_id, KEY)
     assert crashes == [step.id]
     assert (step.state, step.attempts) == ("done", 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -18,7 +19,7 @@ from plugin.pipelines.sources import LiveSources
 from plugin.pipelines.worker import Worker
 from plugin.runtime import Runtime
 from tests.conftest import TEST_ENCRYPTION_KEY, make_settings
-from tests.executor.conftest import fast_config
+from tests.executor.conftest import Clock, fast_config
 from tests.executor.doubles import SHOP, add_request, add_shop
 from tests.fakes.providers import FakeProviders, ProviderServer
 from tests.timing import SkippingClock
@@ -48,16 +49,19 @@ async def test_storm_is_ridden_out(runtime: Runtime, clock: SkippingClock, statu
                 runtime, session, SHOP, "klaviyo", {"api_key": "pk_x", "base_url": f"{server.url}/klaviyo"}
             )
         ids = [await add_request(runtime, email=e, key=e) for e in EMAILS]
-        worker = Worker(
-            runtime, fast_config(concurrency=4, backoff_base=0.05, backoff_cap=0.5), LiveSources(runtime)
-        )
-        await worker.drain(limit=120, settle=1.5)
-        for _ in range(10):  # steps rescheduled past the settle time
+        # Steps and requests rescheduled with backoff come due on the worker's clock, which the
+        # test moves on instead of waiting.
+        worker_clock = Clock()
+        config = fast_config(concurrency=4, backoff_base=0.05, backoff_cap=0.5, clock=worker_clock)
+        worker = Worker(runtime, config, LiveSources(runtime))
+        await worker.drain(limit=120)
+        for _ in range(20):
             async with runtime.db.session() as session:
                 open_ = (await session.execute(select(Request.id).where(Request.status != "done"))).all()
             if not open_:
                 break
-            await worker.drain(limit=60, settle=1.5)
+            worker_clock.advance(timedelta(seconds=0.5))  # the backoff's cap
+            await worker.drain(limit=60)
 
     assert providers.storm_answered == 24
     if statuses == (429,):
