@@ -6,8 +6,9 @@ touches nothing, and no shop owner sees it as something to connect."""
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -23,12 +24,13 @@ from plugin.executor import dispatch, verify
 from plugin.executor.outcomes import record_success
 from plugin.executor.own_data import GallraRecords, own_context
 from plugin.executor.records import EXPORT_PART
-from plugin.holdings import Subject
+from plugin.holdings import GALLRA, Holding, Subject
 from plugin.models import (
     REDACTED_BODY,
     Artifact,
     Delivery,
     Evidence,
+    Shop,
     Step,
     artifact_cell,
     delivery_cell,
@@ -39,6 +41,7 @@ from plugin.runtime import Runtime
 from tests.executor.conftest import Clock, fast_config
 from tests.executor.doubles import (
     SHOP,
+    Decision,
     FakeSources,
     Ledger,
     add_request,
@@ -236,3 +239,47 @@ def test_no_shop_owner_connects_gallras_own_records() -> None:
     assert registry.system("gallra") is Gallra and not registry.connected("gallra")
     assert registry.erased_last() == ("gallra",)
     assert registry.connected("klaviyo") and registry.connected("not-installed-plug-in")
+
+
+class KeepOwnDataAMonth(FakeSources):
+    """A policy that keeps Gallra's working copy for a month after the request, then erases it."""
+
+    def plan(self, shop: Shop, holdings: Sequence[Holding], today: date, mode: str) -> list[Decision]:
+        decisions = super().plan(shop, holdings, today, mode)
+        return [
+            replace(d, action="keep", keep_until=KEPT_UNTIL, rule_id="OWN-30")
+            if d.holding.system == GALLRA and today < KEPT_UNTIL
+            else d
+            for d in decisions
+        ]
+
+
+KEPT_UNTIL = date(2031, 1, 31)
+
+
+async def test_working_data_kept_for_a_while_is_erased_through_the_adapter_when_its_day_comes(
+    runtime: Runtime, ledger: Ledger
+) -> None:
+    sources = KeepOwnDataAMonth(runtime, ledger)
+    sources.holdings["newsletter"] = [newsletter_holding()]
+    await add_shop(runtime)
+    request_id = await add_request(runtime)
+    await add_working_data(runtime, request_id)
+    clock = Clock()
+    worker = Worker(runtime, fast_config(clock=clock), sources)
+    await worker.drain(limit=20)
+    steps = await steps_of(runtime, request_id)
+    assert steps[f"gallra:keep:request:{request_id}"].state == "held"
+    assert (await request_row(runtime, request_id)).status == "done"
+    assert await working_data(runtime, request_id) == ([BODY], 1)  # kept, as the policy says
+
+    # The day comes (on the worker's clock and the planner's): re-planned, then erased last.
+    clock.advance(timedelta(days=365 * 6))
+    sources.plan_today = KEPT_UNTIL
+    await worker.drain(limit=20)
+    steps = await steps_of(runtime, request_id)
+    assert steps[f"gallra:keep:request:{request_id}"].outcome == "replanned"
+    (erased,) = [s for key, s in steps.items() if key.startswith(f"gallra:erase:request:{request_id}@")]
+    assert (erased.state, erased.outcome, erased.verification) == ("done", "erased", verify.ABSENT)
+    assert await working_data(runtime, request_id) == ([REDACTED_BODY], 0)
+    assert (await request_row(runtime, request_id)).status == "done"
