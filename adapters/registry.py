@@ -38,7 +38,6 @@ class CatalogueError(TypeError):
     """The installed adapters cannot form one catalogue (a clash of names, not an adapter)."""
 
 
-@lru_cache(maxsize=1)
 def _built_in() -> dict[str, type[Adapter]]:
     found: dict[str, type[Adapter]] = {}
     for module in pkgutil.iter_modules(adapters.__path__):
@@ -57,9 +56,10 @@ def _built_in() -> dict[str, type[Adapter]]:
 
 
 @lru_cache(maxsize=1)
-def catalogue() -> dict[str, type[Adapter]]:
-    """The adapters a shop owner can connect, by name."""
-    found = dict(_built_in())
+def systems() -> dict[str, type[Adapter]]:
+    """Every installed adapter by name: the built-in ones (Gallra's own records included) and the
+    entry points'. A step's `system` is one of these."""
+    found = _built_in()
     origin = {name: f"the built-in adapter {cls.__module__}" for name, cls in found.items()}
     for point in entry_points(group=ENTRY_POINT_GROUP):
         cls = point.load()
@@ -75,7 +75,13 @@ def catalogue() -> dict[str, type[Adapter]]:
                 )
         found[cls.name] = cls
         origin[cls.name] = origin[point.name] = f"the entry point {point.name!r} ({point.value})"
-    return dict(sorted((name, cls) for name, cls in found.items() if cls.configurable))
+    return dict(sorted(found.items()))
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> dict[str, type[Adapter]]:
+    """The adapters a shop owner can connect, by name."""
+    return {name: cls for name, cls in systems().items() if cls.configurable}
 
 
 def get(name: str) -> type[Adapter]:
@@ -86,21 +92,23 @@ def get(name: str) -> type[Adapter]:
 
 
 def system(name: str) -> type[Adapter]:
-    """The adapter of a step's system: a catalogued one, or a built-in one no shop connects."""
-    own = _built_in().get(name)
-    return own if own is not None and not own.configurable else get(name)
+    """The adapter of a step's system, connectable or not."""
+    try:
+        return systems()[name]
+    except KeyError:
+        raise UnknownAdapter(f"no adapter named {name!r}; see `gallra adapters list`") from None
 
 
 def connected(name: str) -> bool:
-    """Whether `name` is a system a shop connects: anything but a built-in one every shop has."""
-    own = _built_in().get(name)
-    return own is None or own.configurable
+    """Whether `name` is a system a shop connects: anything but a built-in one every shop has (an
+    adapter no longer installed included)."""
+    cls = systems().get(name)
+    return cls is None or cls.configurable
 
 
 def erased_last() -> tuple[str, ...]:
     """The systems whose steps wait until every other step of their request has settled."""
-    every = [*_built_in().values(), *catalogue().values()]
-    return tuple(sorted({cls.name for cls in every if cls.erased_last}))
+    return tuple(name for name, cls in systems().items() if cls.erased_last)
 
 
 def recipients() -> dict[str, Recipient]:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from adapters.base import Adapter
-from adapters.registry import catalogue, system
+from adapters.registry import catalogue, systems
 from plugin import controller, legal_holds, notifications
 from plugin.admin import actions, policy_view, queries
 from plugin.admin.auth import (
@@ -30,7 +30,7 @@ from plugin.admin.render import bounce, mask_email, page, plan_rows
 from plugin.documents.gaps import not_examined_of
 from plugin.documents.links import verify_link
 from plugin.documents.store import read_artifact
-from plugin.holdings import GALLRA, SHOPIFY
+from plugin.holdings import SHOPIFY
 from plugin.i18n import language_of, months, translate
 from plugin.ledger import days_left
 from plugin.models import cell_of, utcnow
@@ -101,8 +101,7 @@ BUILT_IN_TITLES = {SHOPIFY: "Shopify"}
 
 def adapter_titles() -> dict[str, str]:
     """Each system's title, as steps name it: the connectable adapters and Gallra's own records."""
-    systems = {**catalogue(), GALLRA: system(GALLRA)}
-    return {**BUILT_IN_TITLES, **{name: cls.title for name, cls in systems.items()}}
+    return {**BUILT_IN_TITLES, **{name: cls.title for name, cls in systems().items()}}
 
 
 async def overview(request: Request, ctx: AdminContext) -> Response:

@@ -83,9 +83,10 @@ async def after_call(
         return Check(NOT_VERIFIABLE, CANNOT_FIND, now)
     if not adapter.verifiable():
         return Check(NOT_VERIFIABLE, SHOPIFY_LIST, now)
-    if adapter.lookup_subject(subject, holding) is None:
+    asked = adapter.lookup_subject(subject, holding)
+    if asked is None:
         return Check(NOT_VERIFIABLE, BY_ID_ONLY, now)
-    check = await look(adapter, subject, holding, now)
+    check = await look(adapter, asked, holding, now)
     rules = adapter.verification
     if check.state != ABSENT and rules.after > timedelta(0) and result.outcome is not Outcome.ALREADY_ABSENT:
         # Accepted, not yet carried out (the provider's job runs later): looked at again then.
@@ -97,10 +98,11 @@ async def after_call(
     return check
 
 
-async def look(adapter: Adapter, subject: Subject, holding: Holding, now: datetime) -> Check:
-    """Ask the adapter's `find` and judge: absent, still present, or (the look-up failed) pending."""
+async def look(adapter: Adapter, asked: Subject, holding: Holding, now: datetime) -> Check:
+    """Ask the adapter's `find` about `asked` (`Adapter.lookup_subject`) and judge: absent, still
+    present, or (the look-up failed) pending."""
     try:
-        found = await adapter.find(adapter.lookup_subject(subject, holding) or subject)
+        found = await adapter.find(asked)
     except AdapterError as exc:
         return Check(
             PENDING, f"the look-up failed ({exc.summary}); looked at again later", now + LOOKUP_RETRY
@@ -121,7 +123,10 @@ async def recheck(
 ) -> Check:
     """A due look-up of an asynchronous erasure: still found within the adapter's window is looked
     at again later, not yet `still_present`."""
-    check = await look(adapter, subject, holding, now)
+    asked = adapter.lookup_subject(subject, holding)
+    if asked is None:  # nothing left to ask about: a look-up could not show it gone
+        return Check(NOT_VERIFIABLE, BY_ID_ONLY, now)
+    check = await look(adapter, asked, holding, now)
     rules = adapter.verification
     if check.state == PRESENT and now < (erased_at or now) + rules.within:
         return Check(

@@ -1,7 +1,7 @@
-"""The executor's entry points into the pipelines, for a request this worker has leased:
-`plan_request` (gather and plan outside any transaction, then persist the steps in one) and
-`finalize_request` (the steps of systems erased last, i.e. the app's own data, then the
-request's documents, then `done`)."""
+"""What the worker does with what it claimed. For a request it has leased: `plan_request` (gather
+and plan outside any transaction, then persist the steps in one) and `finalize_request` (the steps
+of systems erased last, i.e. the app's own data, then the request's documents, then `done`). For a
+step: `run_claimed_step`."""
 
 from __future__ import annotations
 
@@ -208,8 +208,14 @@ async def _last_steps(ctx: ExecContext, request_id: int) -> None:
         if not claimed:
             return
         for step_id in claimed:
-            if not await run_step(ctx, step_id):
-                await replan_hold(ctx, step_id)
+            await run_claimed_step(ctx, step_id)
+
+
+async def run_claimed_step(ctx: ExecContext, step_id: int) -> None:
+    """A step this worker claimed: its adapter call (`plugin.executor.dispatch.run_step`), or, for
+    a `keep` step that came due, its holding planned again."""
+    if not await run_step(ctx, step_id):
+        await replan_hold(ctx, step_id)
 
 
 async def _last_steps_waiting(session: AsyncSession, request: Request) -> datetime | None:

@@ -15,21 +15,14 @@ from collections.abc import Awaitable
 from datetime import timedelta
 
 from plugin.executor.context import ExecContext, Sources, WorkerConfig
-from plugin.executor.dispatch import run_step
 from plugin.executor.leases import claim_requests, claim_steps, release
-from plugin.pipelines.holds import replan_hold
-from plugin.pipelines.run import work_on_request
+from plugin.pipelines.run import run_claimed_step, work_on_request
 from plugin.pipelines.sources import LiveSources
 from plugin.runtime import Runtime
 
 log = logging.getLogger("gallra.executor")
 
 RELEASE_DELAY = timedelta(seconds=2)
-
-
-async def _run_claimed_step(ctx: ExecContext, step_id: int) -> None:
-    if not await run_step(ctx, step_id):
-        await replan_hold(ctx, step_id)
 
 
 class Worker:
@@ -62,7 +55,7 @@ class Worker:
 
     def _start(self, kind: str, row_id: int) -> None:
         job: Awaitable[None] = (
-            work_on_request(self.ctx, row_id) if kind == "request" else _run_claimed_step(self.ctx, row_id)
+            work_on_request(self.ctx, row_id) if kind == "request" else run_claimed_step(self.ctx, row_id)
         )
 
         async def guarded() -> None:

@@ -20,6 +20,7 @@ from tests.adapters.support import build, subject
 
 
 def _clear() -> None:
+    registry.systems.cache_clear()
     registry.catalogue.cache_clear()
     carriers.aliases.cache_clear()
     carriers.carrier_adapter.cache_clear()

@@ -37,7 +37,7 @@ async def test_a_declared_cover_is_found_for_any_system(
     declared = type("Acme", (), {"erasure_covers": COVERS})
     plain = type("Plain", (), {"erasure_covers": None})
     classes: dict[str, type] = {"acme": declared, "plain": plain}
-    monkeypatch.setattr(registry, "get", lambda name: classes[name])
+    monkeypatch.setattr(registry, "system", lambda name: classes[name])
     await add_shop(runtime)
     request_id = await add_request(runtime)
     async with runtime.db.transaction() as session:
@@ -59,7 +59,7 @@ async def test_a_declared_cover_is_found_for_any_system(
 async def test_no_covering_step_in_the_request_means_the_step_runs_on_its_own(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(registry, "get", lambda name: type("Acme", (), {"erasure_covers": COVERS}))
+    monkeypatch.setattr(registry, "system", lambda name: type("Acme", (), {"erasure_covers": COVERS}))
     await add_shop(runtime)
     request_id = await add_request(runtime)
     async with runtime.db.transaction() as session:

@@ -166,6 +166,7 @@ async def test_a_crashing_job_is_handed_back_at_once(
 ) -> None:
     """A database hiccup inside a job (here: the first step run raises) does not leave the step
     leased until its lease ends: it is released and runs again a moment later."""
+    import plugin.pipelines.run as run_module
     import plugin.pipelines.worker as worker_module
 
     real = run_step
@@ -177,7 +178,7 @@ async def test_a_crashing_job_is_handed_back_at_once(
             raise ConnectionResetError("database went away")
         return await real(ctx, step_id)
 
-    monkeypatch.setattr(worker_module, "run_step", flaky)
+    monkeypatch.setattr(run_module, "run_step", flaky)
     sources.holdings["newsletter"] = [newsletter_holding()]
     request_id = await add_request(runtime)
     clock = Clock()
