@@ -157,10 +157,10 @@ def holding_to_dict(holding: Holding) -> dict[str, Any]:
         "category": holding.category.value,
         "ref": holding.ref,
         "label": holding.label,
-        "order_created": _iso(holding.order_created),
-        "delivered": _iso(holding.delivered),
-        "last_activity": _iso(holding.last_activity),
-        "unsubscribed": _iso(holding.unsubscribed),
+        "order_created": iso_day(holding.order_created),
+        "delivered": iso_day(holding.delivered),
+        "last_activity": iso_day(holding.last_activity),
+        "unsubscribed": iso_day(holding.unsubscribed),
         "flags": sorted(holding.flags),
         "country": holding.country,
     }
@@ -181,7 +181,8 @@ def holding_from_dict(data: dict[str, Any]) -> Holding:
     )
 
 
-def _iso(day: date | None) -> str | None:
+def iso_day(day: date | None) -> str | None:
+    """A date as a step row keeps it (ISO 8601), or None."""
     return day.isoformat() if day else None
 
 

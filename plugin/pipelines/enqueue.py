@@ -31,7 +31,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin.holdings import holding_to_dict
+from plugin.holdings import holding_to_dict, iso_day
 from plugin.models import Request, Step, utcnow
 from plugin.retention import DecisionLike
 from plugin.states import RequestStatus, StepState
@@ -55,7 +55,7 @@ def decision_to_dict(decision: DecisionLike) -> dict[str, Any]:
     fields = decision.reduce_fields
     return {
         "action": action_name(decision.action),
-        "keep_until": _iso(decision.keep_until),
+        "keep_until": iso_day(decision.keep_until),
         "rule_id": decision.rule_id,
         "reference": decision.reference,
         "reason_sv": decision.reason_sv,
@@ -249,7 +249,3 @@ def _action_names() -> Callable[[Any], str]:
         return found
 
     return name
-
-
-def _iso(day: date | None) -> str | None:
-    return day.isoformat() if day else None
