@@ -6,23 +6,10 @@ Only the signature header is required. Compliance deliveries have been seen with
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 _PREFIXES = ("x-shopify-", "shopify-")
-
-
-def lookup(headers: Mapping[str, str], name: str) -> str | None:
-    """The value of `X-Shopify-<name>` or `Shopify-<name>`, case-insensitively; blank counts as absent.
-
-    `headers` must already be case-insensitive (Starlette's `Headers` is); `name` is given as
-    e.g. "hmac-sha256". The newer family wins when both are present, as Shopify's libraries do.
-    """
-    for prefix in reversed(_PREFIXES):
-        value = headers.get(prefix + name)
-        if value is not None and value.strip():
-            return value.strip()
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,25 +38,11 @@ class WebhookHeaders:
         )
 
     @classmethod
-    def read(cls, headers: Mapping[str, str]) -> WebhookHeaders:
-        raw: list[tuple[bytes, bytes]] | None = getattr(headers, "raw", None)
-        if raw is not None:
-            return cls.from_raw(raw)
-        return cls(
-            signature=lookup(headers, "hmac-sha256"),
-            topic=lookup(headers, "topic"),
-            shop_domain=lookup(headers, "shop-domain"),
-            api_version=lookup(headers, "api-version"),
-            webhook_id=lookup(headers, "webhook-id"),
-            event_id=lookup(headers, "event-id"),
-            triggered_at=lookup(headers, "triggered-at"),
-        )
-
-    @classmethod
     def from_raw(cls, raw: Iterable[tuple[bytes, bytes]]) -> WebhookHeaders:
-        """The same answers as `lookup()` for each field, in one pass over the raw headers (an
-        ASGI scope's, or Starlette's `Headers.raw`): seven `lookup()` calls scan them fourteen
-        times, on every delivery."""
+        """Each field from `X-Shopify-<name>` or `Shopify-<name>`, case-insensitively, in one pass
+        over the raw headers (an ASGI scope's, or Starlette's `Headers.raw`). Blank counts as
+        absent; the newer family wins when both are present, as Shopify's libraries do; of a
+        repeated header the first counts."""
         first: dict[bytes, bytes] = {}
         for key, value in raw:
             key = key.lower()
