@@ -19,7 +19,7 @@ PACKAGES = ("plugin", "adapters")
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("commands", ("plugin.cli",)),
     ("app", ("plugin.app", "plugin.http_server")),
-    ("surfaces", ("plugin.admin", "plugin.intake", "plugin.shopify_install")),
+    ("surfaces", ("plugin.admin", "plugin.intake")),
     ("clocks", ("plugin.clocks", "plugin.minimise")),
     ("sweeps", ("plugin.sweeps",)),
     ("pipelines", ("plugin.pipelines",)),
@@ -174,7 +174,19 @@ def test_no_import_cycles() -> None:
     assert cycles == []
 
 
-def test_the_check_sees_an_upward_import() -> None:
-    # The check itself: a planted upward import is reported.
-    assert layer_of("plugin.evidence") > layer_of("plugin.executor.leases")
-    assert layer_of("adapters.http") > layer_of("adapters.klaviyo")
+def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
+    """The check itself: upward imports planted in a copy of `plugin/evidence.py`, at module level,
+    inside a function and under TYPE_CHECKING, are each found and each point up."""
+    planted = tmp_path / "evidence.py"
+    planted.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "from plugin.executor import leases\n"
+        "if TYPE_CHECKING:\n"
+        "    from plugin.sweeps.run import run_sweep\n"
+        "def f() -> None:\n"
+        "    from adapters.klaviyo import Klaviyo\n",
+        encoding="utf-8",
+    )
+    found = imports("plugin.evidence", planted, modules())
+    assert found == {"plugin.executor.leases", "plugin.sweeps.run", "adapters.klaviyo"}
+    assert all(layer_of(target) < layer_of("plugin.evidence") for target in found)
